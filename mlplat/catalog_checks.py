@@ -1,0 +1,370 @@
+"""Checks that need more than one document: names, references, types that must agree.
+
+Each check takes the :class:`Index` of valid documents and yields located
+diagnostics. A reference to an object whose own document is invalid is not reported
+again: that document's errors already say what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from mlplat.diagnostics import Diagnostic, Path, Severity, did_you_mean, one_of
+from mlplat.document_validation import ValidDocument
+from mlplat.spec.kinds import (
+    REQUEST_VIEW,
+    ApprovalState,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Model,
+    Source,
+    SourceType,
+)
+
+
+@dataclass
+class Index:
+    """Valid documents by kind and name, and the names of invalid ones."""
+
+    by_kind: dict[str, dict[str, ValidDocument]] = field(default_factory=lambda: defaultdict(dict))
+    invalid_names: set[tuple[str, str]] = field(default_factory=set)
+
+    def names(self, kind: str) -> list[str]:
+        return list(self.by_kind[kind])
+
+    def known(self, kind: str, name: str) -> bool:
+        return name in self.by_kind[kind] or (kind, name) in self.invalid_names
+
+
+def _error(doc: ValidDocument, path: Path, message: str, severity: Severity = Severity.ERROR) -> Diagnostic:
+    return Diagnostic(doc.source.location(path), path, message, severity)
+
+
+def _unknown(doc: ValidDocument, path: Path, kind: str, name: str, index: Index) -> Iterator[Diagnostic]:
+    if not index.known(kind, name):
+        choices = index.names(kind)
+        yield _error(
+            doc,
+            path,
+            f"{kind} {name!r} does not exist; defined: {one_of(choices)}{did_you_mean(name, choices)}",
+        )
+
+
+def check_duplicate_names(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
+    """Names are unique per kind; the second definition is the error."""
+    first: dict[tuple[str, str], ValidDocument] = {}
+    for doc in documents:
+        key = (doc.kind, doc.name)
+        if key in first:
+            where = first[key].source.location(("metadata", "name"))
+            yield _error(
+                doc, ("metadata", "name"), f"{doc.kind} {doc.name!r} is already defined at {where}; rename one of them"
+            )
+        else:
+            first[key] = doc
+
+
+def _views(index: Index) -> Iterator[tuple[ValidDocument, FeatureView]]:
+    for doc in index.by_kind["FeatureView"].values():
+        assert isinstance(doc.obj, FeatureView)
+        yield doc, doc.obj
+
+
+def _models(index: Index) -> Iterator[tuple[ValidDocument, Model]]:
+    for doc in index.by_kind["Model"].values():
+        assert isinstance(doc.obj, Model)
+        yield doc, doc.obj
+
+
+def check_sources(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
+    """Batch sources have a path and timestamp; push sources name a batch source."""
+    for doc in index.by_kind["Source"].values():
+        assert isinstance(doc.obj, Source)
+        spec = doc.obj.spec
+        if spec.type is SourceType.BATCH:
+            for needed in ("path", "timestampField"):
+                if getattr(spec, "path" if needed == "path" else "timestamp_field") is None:
+                    yield _error(doc, ("spec",), f"a batch source needs {needed!r}")
+            if spec.batch_source is not None:
+                yield _error(
+                    doc, ("spec", "batchSource"), "only push sources take 'batchSource'; remove it or set 'type: push'"
+                )
+            continue
+        for extra, attr in (
+            ("path", "path"),
+            ("timestampField", "timestamp_field"),
+            ("createdTimestampField", "created_timestamp_field"),
+        ):
+            if getattr(spec, attr) is not None:
+                yield _error(
+                    doc, ("spec", extra), f"a push source takes {extra!r} from its batchSource; remove it here"
+                )
+        if spec.batch_source is None:
+            yield _error(doc, ("spec",), "a push source needs 'batchSource', the batch source keeping its history")
+            continue
+        yield from _unknown(doc, ("spec", "batchSource"), "Source", spec.batch_source, index)
+        target = index.by_kind["Source"].get(spec.batch_source)
+        if target is not None and isinstance(target.obj, Source) and target.obj.spec.type is SourceType.PUSH:
+            yield _error(doc, ("spec", "batchSource"), f"{spec.batch_source!r} is a push source; name a batch source")
+
+
+def _check_view_entities(doc: ValidDocument, view: FeatureView, index: Index) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for i, ref in enumerate(view.spec.entities):
+        path: Path = ("spec", "entities", i)
+        if ref.name in seen:
+            yield _error(doc, path, f"entity {ref.name!r} is listed twice")
+        seen.add(ref.name)
+        yield from _unknown(doc, path, "Entity", ref.name, index)
+        entity_doc = index.by_kind["Entity"].get(ref.name)
+        if entity_doc is None or ref.type is None:
+            continue
+        assert isinstance(entity_doc.obj, Entity)
+        declared = entity_doc.obj.spec.type
+        if ref.type != declared:
+            where = entity_doc.source.location(("spec", "type"))
+            yield _error(
+                doc,
+                (*path, "type"),
+                f"join key of {ref.name!r} is {declared.value} (at {where}), but this view says {ref.type.value}; "
+                "cast the column in the source or fix the entity's type",
+            )
+
+
+def _check_view_features(doc: ValidDocument, view: FeatureView, index: Index) -> Iterator[Diagnostic]:
+    seen: dict[str, int] = {}
+    key_columns = {ref.column or _join_key(ref.name, index) for ref in view.spec.entities}
+    for i, feature in enumerate(view.spec.features):
+        path: Path = ("spec", "features", i, "name")
+        if feature.name in seen:
+            yield _error(
+                doc, path, f"feature {feature.name!r} is already defined at spec.features[{seen[feature.name]}]"
+            )
+        seen.setdefault(feature.name, i)
+        if feature.name in key_columns:
+            yield _error(doc, path, f"{feature.name!r} is a join key of this view; a feature cannot share its name")
+        if feature.default is not None and not _fits(feature.default, feature.dtype.value):
+            yield _error(
+                doc,
+                ("spec", "features", i, "default"),
+                f"default {feature.default!r} is not a {feature.dtype.value} value",
+            )
+
+
+def _join_key(entity: str, index: Index) -> str | None:
+    doc = index.by_kind["Entity"].get(entity)
+    return doc.obj.spec.join_key if doc is not None and isinstance(doc.obj, Entity) else None
+
+
+def _fits(value: object, dtype: str) -> bool:
+    if dtype == "bool":
+        return isinstance(value, bool)
+    if dtype in ("int32", "int64"):
+        limit = 2**31 if dtype == "int32" else 2**63
+        return isinstance(value, int) and not isinstance(value, bool) and -limit <= value < limit
+    if dtype in ("float32", "float64"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def check_feature_views(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
+    """Entities, source, feature names and schedule of each view."""
+    for doc, view in _views(index):
+        if view.metadata.name == REQUEST_VIEW:
+            yield _error(
+                doc, ("metadata", "name"), f"{REQUEST_VIEW!r} is reserved for request values; choose another name"
+            )
+        yield from _check_view_entities(doc, view, index)
+        yield from _unknown(doc, ("spec", "source"), "Source", view.spec.source, index)
+        yield from _check_view_features(doc, view, index)
+        schedule = view.spec.materialization
+        if schedule is None:
+            continue
+        if not view.spec.online:
+            yield _error(
+                doc,
+                ("spec", "materialization"),
+                "the view is not online; remove 'materialization' or set 'online: true'",
+            )
+        elif view.spec.ttl < schedule.every:
+            yield _error(
+                doc,
+                ("spec", "ttl"),
+                "ttl is shorter than materialization.every: values go stale between runs; raise ttl or run more often",
+                Severity.WARNING,
+            )
+
+
+def _feature_index(index: Index) -> dict[str, dict[str, str]]:
+    """view -> feature -> dtype."""
+    return {
+        name: {f.name: f.dtype.value for f in doc.obj.spec.features}
+        for name, doc in index.by_kind["FeatureView"].items()
+        if isinstance(doc.obj, FeatureView)
+    }
+
+
+def _check_ref(
+    doc: ValidDocument,
+    path: Path,
+    ref: str,
+    index: Index,
+    features: dict[str, dict[str, str]],
+    request_values: dict[str, str] | None,
+) -> Iterator[Diagnostic]:
+    view, _, feature = ref.partition(":")
+    if view == REQUEST_VIEW and request_values is not None:
+        if feature not in request_values:
+            names = list(request_values)
+            yield _error(
+                doc,
+                path,
+                f"request value {feature!r} is not declared in spec.requestValues; declared: {one_of(names)}{did_you_mean(feature, names)}",
+            )
+        return
+    if view not in features:
+        if not index.known("FeatureView", view):
+            choices = list(features)
+            yield _error(
+                doc,
+                path,
+                f"{ref!r}: FeatureView {view!r} does not exist; defined: {one_of(choices)}{did_you_mean(view, choices)}",
+            )
+        return
+    if feature not in features[view]:
+        names = list(features[view])
+        yield _error(doc, path, f"{ref!r} does not exist; {view} has {one_of(names)}{did_you_mean(feature, names)}")
+
+
+def check_feature_services(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
+    """Every referenced feature exists."""
+    features = _feature_index(index)
+    for doc in index.by_kind["FeatureService"].values():
+        assert isinstance(doc.obj, FeatureService)
+        for i, ref in enumerate(doc.obj.spec.features):
+            yield from _check_ref(doc, ("spec", "features", i), ref, index, features, None)
+
+
+def _check_model_inputs(
+    doc: ValidDocument, model: Model, index: Index, features: dict[str, dict[str, str]]
+) -> Iterator[Diagnostic]:
+    requests = {value.name: value.dtype.value for value in model.spec.request_values}
+    seen: set[str] = set()
+    for i, ref in enumerate(model.spec.features):
+        path: Path = ("spec", "features", i)
+        if ref in seen:
+            yield _error(doc, path, f"{ref!r} is listed twice")
+        seen.add(ref)
+        problems = list(_check_ref(doc, path, ref, index, features, requests))
+        yield from problems
+        if problems:
+            continue
+        view, _, feature = ref.partition(":")
+        dtype = requests[feature] if view == REQUEST_VIEW else features[view][feature]
+        if dtype not in ("bool", "int32", "int64", "float32", "float64"):
+            yield _error(
+                doc,
+                path,
+                f"{ref!r} is a {dtype}; models take numeric and bool inputs only (encode it in a feature view)",
+            )
+        view_doc = index.by_kind["FeatureView"].get(view)
+        if view_doc is not None and isinstance(view_doc.obj, FeatureView) and not view_doc.obj.spec.online:
+            yield _error(
+                doc,
+                path,
+                f"FeatureView {view!r} is not online, so the model server cannot read it; set 'online: true' on it",
+            )
+    for phrase_ref in model.spec.decision.reason_phrases:
+        if phrase_ref not in seen:
+            yield _error(
+                doc,
+                ("spec", "decision", "reasonPhrases", phrase_ref),
+                f"{phrase_ref!r} is not one of the model's features; phrases apply to spec.features only",
+            )
+    if model.spec.decision.reason_codes > len(model.spec.features):
+        yield _error(
+            doc,
+            ("spec", "decision", "reasonCodes"),
+            f"{model.spec.decision.reason_codes} reason codes asked, but the model has {len(model.spec.features)} features",
+        )
+
+
+def _check_rollout(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
+    versions: dict[str, int] = {}
+    for i, version in enumerate(model.spec.versions):
+        if version.name in versions:
+            yield _error(
+                doc,
+                ("spec", "versions", i, "name"),
+                f"version {version.name!r} is already defined at spec.versions[{versions[version.name]}]",
+            )
+        versions.setdefault(version.name, i)
+    rollout = model.spec.rollout
+    roles: list[tuple[Path, str, bool]] = [(("spec", "rollout", "primary"), rollout.primary, True)]
+    if rollout.canary is not None:
+        roles.append((("spec", "rollout", "canary", "version"), rollout.canary.version, True))
+    if rollout.shadow is not None:
+        roles.append((("spec", "rollout", "shadow", "version"), rollout.shadow.version, False))
+    used: set[str] = set()
+    for path, name, decides in roles:
+        if name not in versions:
+            yield _error(
+                doc,
+                path,
+                f"version {name!r} does not exist; spec.versions has {one_of(list(versions))}{did_you_mean(name, versions)}",
+            )
+            continue
+        if name in used:
+            yield _error(doc, path, f"version {name!r} already has a role in this rollout; use a different version")
+        used.add(name)
+        approval = model.spec.versions[versions[name]].approval.state
+        if decides and approval is not ApprovalState.APPROVED:
+            yield _error(
+                doc,
+                path,
+                f"version {name!r} is {approval.value}; only approved versions take decisions (run it as shadow until it is approved)",
+            )
+
+
+def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
+    """Inputs exist, are online and numeric; rollout names approved versions; training source exists."""
+    features = _feature_index(index)
+    for doc, model in _models(index):
+        yield from _check_model_inputs(doc, model, index, features)
+        yield from _check_rollout(doc, model)
+        training = model.spec.training
+        if training is not None:
+            yield from _unknown(doc, ("spec", "training", "labelSource"), "Source", training.label_source, index)
+            label_doc = index.by_kind["Source"].get(training.label_source)
+            if (
+                label_doc is not None
+                and isinstance(label_doc.obj, Source)
+                and label_doc.obj.spec.type is not SourceType.BATCH
+            ):
+                yield _error(
+                    doc,
+                    ("spec", "training", "labelSource"),
+                    f"{training.label_source!r} is a push source; labels come from a batch source",
+                )
+
+
+Check = Callable[[Sequence[ValidDocument], Index], Iterator[Diagnostic]]
+
+CHECKS: tuple[Check, ...] = (
+    check_duplicate_names,
+    check_sources,
+    check_feature_views,
+    check_feature_services,
+    check_models,
+)
+
+
+def run_checks(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> list[Diagnostic]:
+    """Every cross-document diagnostic of ``documents``."""
+    index = Index(invalid_names=invalid_names)
+    for doc in documents:
+        index.by_kind[doc.kind].setdefault(doc.name, doc)
+    return [diagnostic for check in CHECKS for diagnostic in check(documents, index)]

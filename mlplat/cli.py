@@ -1,0 +1,134 @@
+"""The ``mlplat`` command: a thin shell over library functions.
+
+Library code returns data; this module renders it (rich text or JSON) and maps
+errors to exit codes through :func:`mlplat.errors.exit_code_of`: 0 clean, 1 spec
+errors, 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mlplat.catalog import Catalog
+from mlplat.diagnostics import Severity
+from mlplat.errors import MlplatError, exit_code_of
+from mlplat.loader import ValidationResult, validate_directory
+from mlplat.schema import json_schema_text, markdown_reference
+
+app = typer.Typer(
+    name="mlplat",
+    help="mlplat: a machine-learning platform defined as code.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class SchemaFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+SpecDir = Annotated[Path, typer.Argument(help="Directory of spec files (searched recursively).")]
+
+
+def fail(error: MlplatError) -> typer.Exit:
+    """Print ``error`` for a person and return the exit carrying its code."""
+    err.print(f"[red]error:[/red] {error}", markup=True)
+    return typer.Exit(exit_code_of(error))
+
+
+def summary_table(catalog: Catalog) -> Table:
+    """One row per kind with its count and names."""
+    table = Table(title="catalog", show_lines=False)
+    table.add_column("kind")
+    table.add_column("count", justify="right")
+    table.add_column("names")
+    features = sum(len(view.spec.features) for view in catalog.feature_views.values())
+    rows = [
+        ("Entity", catalog.entities),
+        ("Source", catalog.sources),
+        (f"FeatureView ({features} features)", catalog.feature_views),
+        ("FeatureService", catalog.feature_services),
+        ("Model", catalog.models),
+    ]
+    for kind, objects in rows:
+        table.add_row(kind, str(len(objects)), ", ".join(objects))
+    return table
+
+
+def _render_text(result: ValidationResult) -> None:
+    for diagnostic in result.diagnostics:
+        colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
+        out.print(f"[{colour}]{diagnostic}[/{colour}]", markup=True)
+    if result.catalog is None:
+        out.print(
+            f"[red]{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {result.files} file(s)[/red]"
+        )
+        return
+    out.print(summary_table(result.catalog))
+    out.print(
+        f"[green]ok[/green]: {result.files} file(s), {len(result.warnings)} warning(s), catalog {result.catalog.digest[:12]}"
+    )
+
+
+@app.command()
+def validate(
+    directory: SpecDir = Path("specs"),
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="text for people, json for machines.")
+    ] = OutputFormat.TEXT,
+) -> None:
+    """Check every spec below DIRECTORY; exit 1 on any error, listing all of them."""
+    try:
+        result = validate_directory(directory)
+    except MlplatError as error:
+        raise fail(error) from None
+    if output is OutputFormat.JSON:
+        payload = {
+            "ok": result.catalog is not None,
+            "files": result.files,
+            "digest": result.catalog.digest if result.catalog else None,
+            "diagnostics": [d.as_dict() for d in result.diagnostics],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    else:
+        _render_text(result)
+    if result.catalog is None:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; stdout when left out.")] = None,
+    kind: Annotated[
+        SchemaFormat, typer.Option("--format", help="json: JSON Schema for editors; markdown: the spec reference.")
+    ] = SchemaFormat.JSON,
+) -> None:
+    """Write the JSON Schema of the spec kinds (or their markdown reference)."""
+    text = json_schema_text() if kind is SchemaFormat.JSON else markdown_reference()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""The spec language: value types and kinds."""

@@ -1,0 +1,407 @@
+"""The kinds of the spec language (``apiVersion: mlplat/v1``), as strict pydantic models.
+
+These models check the shape and the scalar values of one document. Everything that
+needs more than one document (references, duplicates, type agreement) is checked by
+:mod:`mlplat.catalog_checks`, which knows where each value was written.
+
+Field docstrings are the reference: ``docs/specs.md`` and the JSON Schema are generated
+from them (``mlplat schema``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic.alias_generators import to_camel
+
+from mlplat.spec.types import (
+    CpuQuantity,
+    DataUri,
+    DType,
+    Duration,
+    FeatureName,
+    JoinKeyType,
+    LabelValue,
+    MemoryQuantity,
+    Name,
+    Sha256,
+)
+
+API_VERSION = "mlplat/v1"
+#: Pseudo-view that model inputs use for values sent with each request (``request:amount``).
+REQUEST_VIEW = "request"
+
+Scalar = StrictBool | StrictInt | StrictFloat | str
+FeatureRef = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]*:[a-z][a-z0-9_]*$",
+        description="A feature as `view:feature`, or a request value as `request:name`.",
+    ),
+]
+VersionName = Annotated[str, Field(pattern=r"^v[0-9]{1,6}$", description="A version label: `v` and a number.")]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec model: strict keys, camelCase in YAML, frozen once loaded."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+        use_attribute_docstrings=True,
+    )
+
+
+class Metadata(SpecModel):
+    """Identity of a spec object, as in Kubernetes."""
+
+    name: Name
+    """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names."""
+    owner: str | None = None
+    """Team or person answering for the object (an email or a team handle). Tagged on its AWS resources."""
+    description: str | None = None
+    """What the object is, for people reading the catalog."""
+    labels: dict[LabelValue, LabelValue] = Field(default_factory=dict)
+    """Free-form key/value labels, copied onto Kubernetes labels."""
+
+
+# --- Entity -----------------------------------------------------------------------------
+
+
+class EntitySpec(SpecModel):
+    """What an entity is keyed by."""
+
+    join_key: FeatureName
+    """Column that identifies the entity in sources and in requests (e.g. ``applicant_id``)."""
+    type: JoinKeyType = JoinKeyType.STRING
+    """Type of the join key values."""
+
+
+class Entity(SpecModel):
+    """The thing features describe: an applicant, a merchant."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["Entity"]
+    metadata: Metadata
+    spec: EntitySpec
+
+
+# --- Source -----------------------------------------------------------------------------
+
+
+class SourceType(StrEnum):
+    """How rows reach a source."""
+
+    BATCH = "batch"
+    PUSH = "push"
+
+
+class SourceSpec(SpecModel):
+    """Where a view's offline rows live, or where pushed rows are kept."""
+
+    type: SourceType = SourceType.BATCH
+    """``batch``: files written by upstream pipelines. ``push``: rows written through the feature server's ``/push``."""
+    path: DataUri | None = None
+    """Batch only. Parquet file or directory: ``s3://bucket/key``, or a path relative to the environment's offline root."""
+    timestamp_field: FeatureName | None = None
+    """Batch only. Column holding each row's event time (when the value became true)."""
+    created_timestamp_field: FeatureName | None = None
+    """Batch only. Column holding when the row was written; breaks ties between rows with the same event time."""
+    batch_source: Name | None = None
+    """Push only. The batch source that keeps the offline history of pushed rows."""
+
+
+class Source(SpecModel):
+    """A table of timestamped rows: offline history for feature views, or a push target."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["Source"]
+    metadata: Metadata
+    spec: SourceSpec
+
+
+# --- FeatureView ------------------------------------------------------------------------
+
+
+class EntityRef(SpecModel):
+    """An entity a view is keyed by, and how its key appears in the view's source."""
+
+    name: Name
+    """The ``Entity`` object."""
+    column: FeatureName | None = None
+    """Source column holding the key. Left out: the entity's ``joinKey``."""
+    type: JoinKeyType | None = None
+    """Type of the key column in this source. Left out: the entity's type. Must agree with it."""
+
+
+def _entity_ref_shorthand(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class Feature(SpecModel):
+    """One typed value of a feature view."""
+
+    name: FeatureName
+    """Column in the source, and the feature's name in ``view:feature`` references."""
+    dtype: DType
+    """Value type."""
+    description: str | None = None
+    """What the value means, for people and for reason codes that have no phrase of their own."""
+    default: Scalar | None = None
+    """Value a model uses when the feature is missing or stale and its decision policy says ``useDefault``."""
+    reason: str | None = None
+    """Short phrase a credit analyst can use when this feature drives a decline (e.g. 'Too many recent credit inquiries')."""
+
+
+class Materialization(SpecModel):
+    """How often the view's latest values are copied into the online store."""
+
+    every: Duration
+    """Interval between scheduled runs (e.g. ``1h``)."""
+    lateness: Duration | None = None
+    """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
+
+
+class FeatureViewSpec(SpecModel):
+    """Features of one or more entities computed from one source."""
+
+    entities: Annotated[list[Annotated[EntityRef, BeforeValidator(_entity_ref_shorthand)]], Field(min_length=1)]
+    """Entities the view is keyed by: names, or objects with ``name``, ``column`` and ``type``."""
+    source: Name
+    """The ``Source`` the rows come from."""
+    ttl: Duration
+    """How long a value stays valid after its event time. Older values are served as ``OUTSIDE_MAX_AGE`` and not joined into training rows."""
+    online: StrictBool = True
+    """Whether values are served from the online store. Models can only use online views."""
+    materialization: Materialization | None = None
+    """Schedule of copies into the online store. Left out: no scheduled runs (push or manual materialization only)."""
+    features: Annotated[list[Feature], Field(min_length=1)]
+    """The view's features."""
+
+
+class FeatureView(SpecModel):
+    """A set of features, their source, freshness and serving."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["FeatureView"]
+    metadata: Metadata
+    spec: FeatureViewSpec
+
+
+# --- FeatureService ---------------------------------------------------------------------
+
+
+class FeatureServiceSpec(SpecModel):
+    """A named list of features that clients request together."""
+
+    features: Annotated[list[FeatureRef], Field(min_length=1)]
+    """Features as ``view:feature``."""
+
+
+class FeatureService(SpecModel):
+    """A named feature list, requested by name from the feature server."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["FeatureService"]
+    metadata: Metadata
+    spec: FeatureServiceSpec
+
+
+# --- Model ------------------------------------------------------------------------------
+
+
+class Framework(StrEnum):
+    """Library that trained the model; decides the artifact format."""
+
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    ONNX = "onnx"
+
+
+class ApprovalState(StrEnum):
+    """Model-risk governance state of a version."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Approval(SpecModel):
+    """Who approved a version for decisions, and under which ticket."""
+
+    state: ApprovalState = ApprovalState.PENDING
+    """Only ``approved`` versions may take decisions (primary or canary); any version may run in shadow."""
+    by: str | None = None
+    """Approver."""
+    ticket: str | None = None
+    """Change or validation ticket."""
+
+
+class Artifact(SpecModel):
+    """A trained model file, pinned by content."""
+
+    uri: DataUri
+    """``s3://bucket/key`` or a path relative to the environment's artifact root. XGBoost ``.json``/``.ubj``, LightGBM ``.txt``, or ``.onnx``."""
+    sha256: Sha256
+    """Digest of the file; the model server refuses a file that does not match."""
+
+
+class ModelVersion(SpecModel):
+    """One trained version of a model."""
+
+    name: VersionName
+    """Version label, e.g. ``v3``."""
+    artifact: Artifact
+    """The trained file."""
+    approval: Approval = Field(default_factory=Approval)
+    """Governance state."""
+
+
+class RequestValue(SpecModel):
+    """A value sent with each decision request rather than read from the online store."""
+
+    name: FeatureName
+    """Referenced by ``features`` as ``request:<name>``; also a column of the training labels."""
+    dtype: DType
+    """Value type."""
+    description: str | None = None
+    """What the value means."""
+
+
+class Canary(SpecModel):
+    """A version that takes a share of live decisions."""
+
+    version: VersionName
+    """The canary version."""
+    percent: Annotated[StrictInt, Field(ge=1, le=50)]
+    """Share of decisions (1-50) the canary scores and returns, reported as canary."""
+
+
+class Shadow(SpecModel):
+    """A version scored beside the primary on every request, logged, never returned."""
+
+    version: VersionName
+    """The shadow version."""
+
+
+class Rollout(SpecModel):
+    """Which versions serve."""
+
+    primary: VersionName
+    """The version that takes decisions."""
+    canary: Canary | None = None
+    """Left out: no canary."""
+    shadow: Shadow | None = None
+    """Left out: no shadow."""
+
+
+class MissingPolicy(StrEnum):
+    """What a decision does when a feature is missing or outside its ttl."""
+
+    REFUSE = "refuse"
+    USE_DEFAULT = "useDefault"
+
+
+class Decision(SpecModel):
+    """How a score becomes a decision."""
+
+    threshold: Annotated[StrictFloat, Field(gt=0, lt=1)]
+    """Scores are probabilities of the bad outcome; at or above the threshold the decision is ``decline``."""
+    reason_codes: Annotated[StrictInt, Field(ge=0, le=10)] = 4
+    """How many reasons (features pushing the score up most) are returned with each decision."""
+    on_missing: MissingPolicy = MissingPolicy.REFUSE
+    """``refuse``: no decision when a feature is missing or stale. ``useDefault``: use the feature's ``default`` (or let the model treat it as missing)."""
+    reason_phrases: dict[FeatureRef, str] = Field(default_factory=dict)
+    """Phrases per feature that override the feature's own ``reason``."""
+
+
+class Replicas(SpecModel):
+    """Replica bounds; the autoscaler moves between them."""
+
+    min: Annotated[StrictInt, Field(ge=1, le=100)] = 2
+    """Fewest replicas."""
+    max: Annotated[StrictInt, Field(ge=1, le=200)] = 6
+    """Most replicas."""
+
+
+class Resources(SpecModel):
+    """Per-replica resources; requests equal limits so a replica's latency does not depend on its neighbours."""
+
+    cpu: CpuQuantity = "500m"
+    """CPU, in cores or millicores."""
+    memory: MemoryQuantity = "512Mi"
+    """Memory, in Ki, Mi or Gi."""
+
+
+class Serving(SpecModel):
+    """How the model server for this model runs."""
+
+    replicas: Replicas = Field(default_factory=Replicas)
+    """Replica bounds."""
+    resources: Resources = Field(default_factory=Resources)
+    """Per-replica resources."""
+    latency_slo_ms: Annotated[StrictInt, Field(ge=1, le=10_000)] = 50
+    """p99 decision latency objective; alarms fire above it."""
+    callers: list[Name] = Field(default_factory=list)
+    """Names of the in-cluster workloads allowed to call this model (network policy). Left out: none but the platform's own."""
+
+
+class Training(SpecModel):
+    """How ``mlplat train`` builds this model."""
+
+    label_source: Name
+    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label."""
+    label: FeatureName
+    """Label column (1 = bad outcome)."""
+    params: dict[str, Scalar] = Field(default_factory=dict)
+    """Parameters passed to the framework's trainer."""
+    holdout: Duration = Field(default="30d", validate_default=True)
+    """The most recent stretch of events kept out of training for evaluation."""
+    seed: StrictInt = 7
+    """Random seed; the same seed and data give the same artifact."""
+
+
+class ModelSpec(SpecModel):
+    """A scoring model, its inputs, versions and decision policy."""
+
+    framework: Framework
+    """Training library and artifact format."""
+    features: Annotated[list[FeatureRef], Field(min_length=1)]
+    """Model inputs in order: ``view:feature`` or ``request:<name>``."""
+    request_values: list[RequestValue] = Field(default_factory=list)
+    """Values sent with each request, referenced as ``request:<name>``."""
+    versions: Annotated[list[ModelVersion], Field(min_length=1)]
+    """Trained versions."""
+    rollout: Rollout
+    """Which versions serve."""
+    decision: Decision
+    """Decision policy."""
+    serving: Serving = Field(default_factory=Serving)
+    """Serving resources."""
+    training: Training | None = None
+    """How to train. Left out: the model is trained elsewhere and only served."""
+
+
+class Model(SpecModel):
+    """A model that scores credit decisions."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["Model"]
+    metadata: Metadata
+    spec: ModelSpec
+
+
+SpecObject = Entity | Source | FeatureView | FeatureService | Model
+KINDS: dict[str, type[SpecObject]] = {
+    "Entity": Entity,
+    "Source": Source,
+    "FeatureView": FeatureView,
+    "FeatureService": FeatureService,
+    "Model": Model,
+}

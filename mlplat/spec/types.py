@@ -1,0 +1,195 @@
+"""Value types of the spec language: names, durations, feature dtypes, quantities.
+
+Each type validates and normalizes one kind of scalar so that every consumer of the
+catalog (Pulumi program, services, jobs) can rely on it without checking again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+#: Longest object name. Derived names such as the IAM role
+#: ``mlplat-staging-model-<name>`` (64 characters at most) and the Kubernetes
+#: Deployment ``model-<name>-canary`` (63) must fit.
+MAX_NAME_LENGTH = 32
+#: Longest feature name; features become column names and JSON keys, not AWS names.
+MAX_FEATURE_NAME_LENGTH = 64
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+_NAME_RULE = "lowercase letters, digits and single underscores, starting with a letter, not ending with an underscore"
+
+
+def _check_name(value: str, limit: int) -> str:
+    if not _NAME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid name: use {_NAME_RULE} (e.g. 'bureau_profile')")
+    if len(value) > limit:
+        raise ValueError(f"{value!r} is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+def _object_name(value: str) -> str:
+    return _check_name(value, MAX_NAME_LENGTH)
+
+
+def _feature_name(value: str) -> str:
+    return _check_name(value, MAX_FEATURE_NAME_LENGTH)
+
+
+Name = Annotated[
+    str,
+    AfterValidator(_object_name),
+    WithJsonSchema(
+        {"type": "string", "pattern": _NAME_RE.pattern, "maxLength": MAX_NAME_LENGTH},
+    ),
+]
+"""Name of a spec object. Maps one to one onto Kubernetes (``_`` becomes ``-``) and AWS names."""
+
+FeatureName = Annotated[
+    str,
+    AfterValidator(_feature_name),
+    WithJsonSchema(
+        {"type": "string", "pattern": _NAME_RE.pattern, "maxLength": MAX_FEATURE_NAME_LENGTH},
+    ),
+]
+
+
+def kubernetes_name(name: str) -> str:
+    """The DNS-1123 label form of a spec name (``default_risk`` -> ``default-risk``)."""
+    return name.replace("_", "-")
+
+
+_DURATION_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION_RULE = "a whole number followed by s, m, h, d or w (e.g. '90s', '6h', '30d')"
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``30d``, ``6h``, ``15m``, ``90s`` or ``2w`` into a positive timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration: write {_DURATION_RULE}")
+    match = _DURATION_RE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: write {_DURATION_RULE}")
+    amount = int(match.group(1))
+    if amount == 0:
+        raise ValueError(f"{value!r} is zero; a duration must be positive")
+    return timedelta(seconds=amount * _DURATION_UNITS[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest spec spelling of ``value`` (inverse of :func:`parse_duration`)."""
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        size = _DURATION_UNITS[unit]
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION_RE.pattern}),
+]
+"""A positive duration written as ``<n><unit>``."""
+
+
+class DType(StrEnum):
+    """Value type of a feature, an entity join key or a request-time value."""
+
+    BOOL = "bool"
+    INT32 = "int32"
+    INT64 = "int64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    STRING = "string"
+    BYTES = "bytes"
+    TIMESTAMP = "timestamp"
+
+    @property
+    def is_numeric(self) -> bool:
+        """Whether a model can score the value as a number (bools count as 0/1)."""
+        return self in _NUMERIC
+
+
+_NUMERIC = frozenset({DType.BOOL, DType.INT32, DType.INT64, DType.FLOAT32, DType.FLOAT64})
+
+
+class JoinKeyType(StrEnum):
+    """Type of an entity's join key."""
+
+    STRING = "string"
+    INT64 = "int64"
+
+
+_CPU_RE = re.compile(r"^(?:\d+m|\d+(?:\.\d{1,3})?)$")
+_MEMORY_RE = re.compile(r"^\d+(?:Ki|Mi|Gi)$")
+
+
+def _cpu(value: str) -> str:
+    if not _CPU_RE.fullmatch(value) or value in {"0", "0m"}:
+        raise ValueError(f"{value!r} is not a CPU quantity: write millicores ('500m') or cores ('2')")
+    return value
+
+
+def _memory(value: str) -> str:
+    if not _MEMORY_RE.fullmatch(value) or int(value[:-2]) == 0:
+        raise ValueError(f"{value!r} is not a memory quantity: write e.g. '512Mi' or '2Gi'")
+    return value
+
+
+CpuQuantity = Annotated[
+    str,
+    AfterValidator(_cpu),
+    WithJsonSchema({"type": "string", "pattern": _CPU_RE.pattern}),
+]
+MemoryQuantity = Annotated[
+    str,
+    AfterValidator(_memory),
+    WithJsonSchema({"type": "string", "pattern": _MEMORY_RE.pattern}),
+]
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _sha256(value: str) -> str:
+    if not _SHA256_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a sha256 digest: write 64 lowercase hex characters, "
+            "as printed by `sha256sum` or `mlplat train`"
+        )
+    return value
+
+
+Sha256 = Annotated[
+    str,
+    AfterValidator(_sha256),
+    WithJsonSchema({"type": "string", "pattern": _SHA256_RE.pattern}),
+]
+
+_URI_RE = re.compile(r"^(?:s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/\S+|(?!/)(?!.*(?:^|/)\.\.(?:/|$))[^\s:]+)$")
+_URI_RULE = "an s3://bucket/key URI, or a relative path without '..' (resolved under the environment's root)"
+
+
+def _uri(value: str) -> str:
+    if not _URI_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a data location: write {_URI_RULE}")
+    return value
+
+
+DataUri = Annotated[
+    str,
+    AfterValidator(_uri),
+    WithJsonSchema({"type": "string", "pattern": _URI_RE.pattern}),
+]
+"""Where data lives: ``s3://bucket/key`` or a path relative to the environment's root."""
+
+LabelValue = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.\-]*[A-Za-z0-9])?$")]
