@@ -1,0 +1,70 @@
+"""The online store's interface and the values it reads and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+#: Values of a view's join keys, in the order the view declares its entities.
+EntityKey = tuple[str | int, ...]
+
+
+class FeatureStatus(StrEnum):
+    """Freshness of one served value (the names Feast clients know)."""
+
+    PRESENT = "PRESENT"
+    NOT_FOUND = "NOT_FOUND"
+    OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
+
+
+@dataclass(frozen=True)
+class FeatureValue:
+    """One served value: the value (None unless present or stale), its status and event time."""
+
+    value: object
+    status: FeatureStatus
+    event_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """The values of one entity of one view as of ``event_time`` (timezone-aware UTC)."""
+
+    key: EntityKey
+    event_time: datetime
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """Which features of which entity of which view to read."""
+
+    view: str
+    key: EntityKey
+    features: Sequence[str]
+
+
+class OnlineStore(Protocol):
+    """What every backend does. Implementations live beside this module."""
+
+    def write(self, view: str, rows: Sequence[Row]) -> int:
+        """Write rows atomically per (entity, view); older events never overwrite newer ones.
+
+        Returns how many rows were applied (newer than what was stored).
+        """
+        ...
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        """Values for each request, in order, in one round trip to the backend."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`~mlplat.errors.StoreUnavailableError` unless the backend answers."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
