@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.services import (
+    MYSQL_HOST,
+    MYSQL_PORT,
+    ON_CI,
+    REDIS_HOST,
+    REDIS_PORT,
+    port_open,
+    throwaway_redis,
+    unavailable,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,3 +30,44 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def specs_dir() -> Path:
     return REPO / "specs"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Redis: the machine's, or a throwaway server on a laptop without one.
+
+    Tests isolate themselves with a unique key namespace (see ``namespace``), never by
+    flushing, since other test runs may share the server.
+    """
+    if port_open(REDIS_HOST, REDIS_PORT):
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+        return
+    if ON_CI:
+        unavailable(f"Redis at {REDIS_HOST}:{REDIS_PORT}")
+    with throwaway_redis(tmp_path_factory.mktemp("redis")) as (_, port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A key namespace no other test (or concurrent test run) uses."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """URL of a fresh, empty database on the machine's MariaDB, dropped afterwards."""
+    if not port_open(MYSQL_HOST, MYSQL_PORT):
+        unavailable(f"MariaDB at {MYSQL_HOST}:{MYSQL_PORT}")
+    import pymysql
+
+    name = f"mlplat_test_{uuid.uuid4().hex[:12]}"
+    connection = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        yield f"mysql+pymysql://root@{MYSQL_HOST}:{MYSQL_PORT}/{name}?charset=utf8mb4"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        connection.close()

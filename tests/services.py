@@ -1,0 +1,82 @@
+"""Where tests find real Redis and MariaDB servers.
+
+On CI (``CI=true``) the machine's servers must be up: a missing one fails the test.
+On a laptop without them, Redis falls back to a throwaway ``redis-server`` from PATH,
+and tests that need a missing server are skipped with a loud reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unavailable(what: str) -> None:
+    """Fail on CI, skip loudly elsewhere."""
+    message = f"{what} is not available"
+    if ON_CI:
+        pytest.fail(f"{message}; CI must provide it (.ci/run starts it)")
+    pytest.skip(f"SKIPPED LOUDLY: {message}; start it to run this test")
+
+
+@contextmanager
+def throwaway_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A private redis-server on a free loopback port, killed on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server (on PATH)")
+    assert binary is not None
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", port):
+            if time.monotonic() > deadline:
+                pytest.fail("throwaway redis-server did not start within 10 s")
+            time.sleep(0.02)
+        yield process, port
+    finally:
+        process.kill()
+        process.wait(timeout=10)
