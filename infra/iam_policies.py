@@ -7,7 +7,7 @@ the ARNs are known. Keeping the documents here lets tests read them without Pulu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Statement = dict[str, Any]
@@ -40,9 +40,9 @@ def pod_identity_trust() -> str:
     )
 
 
-def s3_read(bucket_arn: str, prefix: str, key_arn: str) -> list[Statement]:
-    """Read (and list) only ``prefix`` of a bucket encrypted with ``key_arn``."""
-    return [
+def s3_read(bucket_arn: str, prefix: str, key_arn: str | None) -> list[Statement]:
+    """Read (and list) only ``prefix`` of a bucket encrypted with ``key_arn`` (``None``: SSE-S3)."""
+    statements: list[Statement] = [
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"{bucket_arn}/{prefix}*"},
         {
             "Effect": "Allow",
@@ -50,8 +50,10 @@ def s3_read(bucket_arn: str, prefix: str, key_arn: str) -> list[Statement]:
             "Resource": bucket_arn,
             "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
         },
-        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn},
     ]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn})
+    return statements
 
 
 def s3_write(bucket_arn: str, prefix: str, key_arn: str) -> list[Statement]:
@@ -112,20 +114,29 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
     ]
 
 
-def write_logs(log_group_arn: str) -> list[Statement]:
-    """Write log streams of one CloudWatch Logs group (VPC flow logs)."""
-    return [
+def write_logs(log_group_arn: str, *, key_arn: str | None = None) -> list[Statement]:
+    """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key."""
+    statements: list[Statement] = [
         {
             "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Action": [
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+                "logs:DescribeLogGroups",
+            ],
             "Resource": [log_group_arn, f"{log_group_arn}:*"],
         }
     ]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+    return statements
 
 
-def tls_only_bucket_policy(bucket_arn: str) -> str:
-    """Bucket policy refusing any request not made over TLS (FSBP S3.5)."""
-    return document(
+def bucket_policy(bucket_arn: str, *, log_delivery_account: str | None = None) -> str:
+    """Bucket policy refusing any request not made over TLS (FSBP S3.5); optionally letting
+    S3 deliver the account's server access logs under ``s3/``."""
+    statements: list[Statement] = [
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
@@ -134,14 +145,27 @@ def tls_only_bucket_policy(bucket_arn: str) -> str:
             "Resource": [bucket_arn, f"{bucket_arn}/*"],
             "Condition": {"Bool": {"aws:SecureTransport": "false"}},
         }
-    )
+    ]
+    if log_delivery_account is not None:
+        statements.append(
+            {
+                "Sid": "S3ServerAccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/s3/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": log_delivery_account}},
+            }
+        )
+    return document(*statements)
 
 
-def key_policy(account_id: str, partition: str, service_principals: Sequence[str]) -> str:
-    """KMS key policy: the account administers the key through IAM; the listed services may use it.
+def key_policy(account_id: str, partition: str, region: str, services: Sequence[str]) -> str:
+    """KMS key policy: the account administers the key through IAM; the named services may use it.
 
-    Services such as CloudWatch (alarms to an encrypted topic) and CloudWatch Logs act
-    without an IAM role of ours, so only the key policy can let them use the key.
+    ``services`` are keys of :data:`KEY_USERS`. CloudWatch (alarms publishing to an
+    encrypted topic) and CloudWatch Logs act without an IAM role of ours, so only the key
+    policy can let them use the key; each is limited to what it needs, for our account.
     """
     statements: list[Statement] = [
         {
@@ -152,15 +176,32 @@ def key_policy(account_id: str, partition: str, service_principals: Sequence[str
             "Resource": "*",
         }
     ]
-    if service_principals:
-        statements.append(
-            {
-                "Sid": "ServicesUseTheKey",
-                "Effect": "Allow",
-                "Principal": {"Service": sorted(service_principals)},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:Encrypt", "kms:ReEncrypt*", "kms:DescribeKey"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        )
+    statements += [KEY_USERS[service](account_id, partition, region) for service in sorted(services)]
     return document(*statements)
+
+
+def _logs_key_user(account_id: str, partition: str, region: str) -> Statement:
+    return {
+        "Sid": "CloudWatchLogsEncryptsOurGroups",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+        },
+    }
+
+
+def _alarms_key_user(account_id: str, partition: str, region: str) -> Statement:
+    return {
+        "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+
+
+#: Services that may be named in :func:`key_policy`, and the statement each gets.
+KEY_USERS: dict[str, Callable[[str, str, str], Statement]] = {"logs": _logs_key_user, "alarms": _alarms_key_user}

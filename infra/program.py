@@ -172,7 +172,8 @@ def _keys(config: StackConfig, tags: dict[str, str]) -> _Keys:
                 description=description,
                 account_id=identity.account_id,
                 partition=partition,
-                service_principals=services,
+                region=config.region,
+                services=services,
                 protect=config.protect,
                 tags=tags,
             ),
@@ -181,8 +182,8 @@ def _keys(config: StackConfig, tags: dict[str, str]) -> _Keys:
     return _Keys(
         data=key("data", "mlplat data at rest: registry, online store, buckets, streams, secrets"),
         cluster=key("cluster", "mlplat EKS secrets envelope encryption"),
-        logs=key("logs", "mlplat CloudWatch log groups", (f"logs.{config.region}.amazonaws.com",)),
-        alerts=key("alerts", "mlplat alert topic", ("cloudwatch.amazonaws.com",)),
+        logs=key("logs", "mlplat CloudWatch log groups", ("logs",)),
+        alerts=key("alerts", "mlplat alert topic", ("alarms",)),
     )
 
 
@@ -193,11 +194,14 @@ def _buckets(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> _Buckets
     def name(purpose: str) -> pulumi.Output[str]:
         return account.apply(lambda a: bucket_name(env, purpose, a, config.region))
 
+    # SSE-S3: S3 cannot deliver server access logs into an SSE-KMS bucket. What else lands
+    # here (EMR job logs) is encrypted by its writer with the data key.
     logs = Bucket(
         physical_name(env, "logs"),
         BucketArgs(
             bucket_name=name("logs"),
-            key=keys.data,
+            key=None,
+            log_delivery_account=account,
             expire_after_days=config.log_retention_days,
             protect=config.protect,
             tags=tags,

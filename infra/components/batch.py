@@ -71,7 +71,7 @@ class Batch(Component):
 
     def _application(self) -> aws.emrserverless.Application:
         args = self._args
-        log_group = aws.cloudwatch.LogGroup(
+        self._log_group = log_group = aws.cloudwatch.LogGroup(
             self.child_name("job-logs"),
             name=f"/mlplat/{args.application_name}/jobs",
             retention_in_days=90,
@@ -121,6 +121,14 @@ class Batch(Component):
         args.offline.grant_read(self.child_name("job-read-offline"), role, "", self)
         args.artifacts.grant_read(self.child_name("job-read-jobs"), role, "_jobs/", self)
         args.logs.grant_write(self.child_name("job-write-logs"), role, LOG_PREFIX, self)
+        aws.iam.RolePolicy(
+            self.child_name("job-write-cloudwatch-logs"),
+            role=role.id,
+            policy=pulumi.Output.all(self._log_group.arn, args.logs_key.arn).apply(
+                lambda v: iam_policies.document(*iam_policies.write_logs(v[0], key_arn=v[1]))
+            ),
+            opts=self.child_opts(),
+        )
         aws.iam.RolePolicy(
             self.child_name("job-read-secrets"),
             role=role.id,

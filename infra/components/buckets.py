@@ -19,8 +19,9 @@ class BucketArgs:
 
     bucket_name: pulumi.Input[str]
     """Physical name (see :func:`infra.naming.bucket_name`)."""
-    key: EncryptionKey
-    """Key for SSE-KMS; readers are granted ``kms:Decrypt`` on it along with the objects."""
+    key: EncryptionKey | None
+    """Key for SSE-KMS; readers are granted ``kms:Decrypt`` on it along with the objects. ``None``
+    means SSE-S3, which only a server-access-log target needs (S3 cannot deliver those logs to SSE-KMS buckets)."""
     tags: Mapping[str, str]
     access_log_bucket: Bucket | None = None
     """Where S3 server access logs go (prefix ``s3/<bucket>/``). Left out: no access logging (only for the logs bucket itself)."""
@@ -30,6 +31,8 @@ class BucketArgs:
     """Compliance-mode Object Lock for this many days: nobody can delete or overwrite an object earlier. Left out: no lock."""
     protect: bool = True
     """Pulumi ``protect`` on the bucket."""
+    log_delivery_account: pulumi.Input[str] | None = None
+    """Lets S3 deliver server access logs of this account's buckets under ``s3/``. Left out: no delivery."""
 
 
 class Bucket(Component):
@@ -49,7 +52,7 @@ class Bucket(Component):
         self.id = self.bucket.id
         self._block_public_access()
         self._encrypt_and_version()
-        self._require_tls()
+        self._bucket_policy(args.log_delivery_account)
         if args.access_log_bucket is not None:
             self._log_access_to(args.access_log_bucket)
         if args.expire_after_days is not None:
@@ -77,19 +80,14 @@ class Bucket(Component):
         )
 
     def _encrypt_and_version(self) -> None:
+        default: dict[str, pulumi.Input[str]] = {"sse_algorithm": "AES256"}
+        if self._key is not None:
+            default = {"sse_algorithm": "aws:kms", "kms_master_key_id": self._key.arn}
         aws.s3.BucketServerSideEncryptionConfiguration(
             self.child_name("encryption"),
             bucket=self.bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": self._key.arn,
-                    },
-                    # Bucket keys cut KMS requests (and cost) by orders of magnitude for many small objects.
-                    "bucket_key_enabled": True,
-                }
-            ],
+            # Bucket keys cut KMS requests (and cost) by orders of magnitude for many small objects.
+            rules=[{"apply_server_side_encryption_by_default": default, "bucket_key_enabled": self._key is not None}],
             opts=self.child_opts(),
         )
         self.versioning = aws.s3.BucketVersioning(
@@ -99,13 +97,11 @@ class Bucket(Component):
             opts=self.child_opts(),
         )
 
-    def _require_tls(self) -> None:
-        aws.s3.BucketPolicy(
-            self.child_name("tls-only"),
-            bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(iam_policies.tls_only_bucket_policy),
-            opts=self.child_opts(),
+    def _bucket_policy(self, log_delivery_account: pulumi.Input[str] | None) -> None:
+        policy = pulumi.Output.all(self.bucket.arn, log_delivery_account).apply(
+            lambda v: iam_policies.bucket_policy(v[0], log_delivery_account=v[1])
         )
+        aws.s3.BucketPolicy(self.child_name("policy"), bucket=self.bucket.id, policy=policy, opts=self.child_opts())
 
     def _log_access_to(self, target: Bucket) -> None:
         aws.s3.BucketLogging(
@@ -156,9 +152,10 @@ class Bucket(Component):
         name: str,
         role: aws.iam.Role,
         parent: pulumi.Resource,
-        statements: Callable[[str, str], list[iam_policies.Statement]],
+        statements: Callable[[str, str | None], list[iam_policies.Statement]],
     ) -> aws.iam.RolePolicy:
-        policy = pulumi.Output.all(self.bucket.arn, self._key.arn).apply(
+        key_arn = self._key.arn if self._key is not None else None
+        policy = pulumi.Output.all(self.bucket.arn, key_arn).apply(
             lambda arns: iam_policies.document(*statements(arns[0], arns[1]))
         )
         return aws.iam.RolePolicy(name, role=role.id, policy=policy, opts=pulumi.ResourceOptions(parent=parent))

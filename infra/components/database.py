@@ -16,9 +16,9 @@ from infra.config import DatabaseConfig
 
 MYSQL_PORT = 3306
 LOG_EXPORTS = ("error", "general", "slowquery")
-#: TLS required for every connection; utf8mb4 so feature names and reason phrases round-trip.
+#: TLS required for every connection (RDS for MySQL instances take 1/0 here, not ON/OFF); utf8mb4 so feature names and reason phrases round-trip.
 PARAMETERS = {
-    "require_secure_transport": "ON",
+    "require_secure_transport": "1",
     "character_set_server": "utf8mb4",
     "collation_server": "utf8mb4_0900_ai_ci",
 }

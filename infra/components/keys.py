@@ -21,9 +21,10 @@ class EncryptionKeyArgs:
     description: str
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
+    region: str
     tags: Mapping[str, str]
-    service_principals: Sequence[str] = ()
-    """AWS services that use the key without an IAM role of ours (CloudWatch Logs, CloudWatch alarms). Left out: only IAM principals of the account."""
+    services: Sequence[str] = ()
+    """AWS services using the key without an IAM role of ours: ``logs``, ``alarms`` (see :data:`infra.iam_policies.KEY_USERS`). Left out: only IAM principals of the account."""
     protect: bool = True
     """Pulumi ``protect``: a deleted key makes everything it encrypted unreadable."""
 
@@ -34,7 +35,7 @@ class EncryptionKey(Component):
     def __init__(self, name: str, args: EncryptionKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("EncryptionKey", name, args.tags, opts)
         policy = pulumi.Output.all(args.account_id, args.partition).apply(
-            lambda ids: iam_policies.key_policy(ids[0], ids[1], args.service_principals)
+            lambda ids: iam_policies.key_policy(ids[0], ids[1], args.region, args.services)
         )
         self.key = aws.kms.Key(
             self.child_name("key"),

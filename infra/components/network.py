@@ -189,7 +189,9 @@ class Network(Component):
         )
         role = aws.iam.Role(
             self.child_name("flow-logs-role"),
-            assume_role_policy=iam_policies.assume_role("vpc-flow-logs.amazonaws.com"),
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: iam_policies.assume_role("vpc-flow-logs.amazonaws.com", source_account=account)
+            ),
             tags=self.tags,
             opts=self.child_opts(),
         )

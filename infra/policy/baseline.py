@@ -142,8 +142,17 @@ def _public_access_block(props: Props, context: Context) -> list[str]:
 def _bucket_encryption(props: Props, context: Context) -> list[str]:
     rules = props.get("rules") or []
     algorithms = [(r.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") for r in rules]
-    if not algorithms or any(a not in ("aws:kms", "aws:kms:dsse") for a in algorithms):
-        return [f"default encryption is {algorithms}; use SSE-KMS with the platform's key (S3.17)"]
+    if not algorithms or any(a not in ("aws:kms", "aws:kms:dsse", "AES256") for a in algorithms):
+        return [f"default encryption is {algorithms}; encrypt at rest, with SSE-KMS for data (S3.4, S3.17)"]
+    return []
+
+
+def _rds_parameters(props: Props, context: Context) -> list[str]:
+    if not str(props.get("family", "")).startswith("mysql"):
+        return []
+    values = {p.get("name"): str(p.get("value")) for p in props.get("parameters") or []}
+    if values.get("require_secure_transport") not in ("1", "ON"):
+        return ["require_secure_transport is not 1; clients must connect over TLS"]
     return []
 
 
@@ -261,6 +270,12 @@ RULES: tuple[Rule, ...] = (
         ("RDS.2", "RDS.3", "RDS.5", "RDS.6", "RDS.8", "RDS.9", "RDS.10", "RDS.11", "RDS.13", "RDS.17"),
     ),
     Rule(
+        "rds-tls-required",
+        "RDS: MySQL parameter groups require TLS",
+        frozenset({"aws:rds/parameterGroup:ParameterGroup"}),
+        _rds_parameters,
+    ),
+    Rule(
         "elasticache-baseline",
         "ElastiCache: encrypted at rest and in transit, AUTH, HA in prod",
         frozenset({"aws:elasticache/replicationGroup:ReplicationGroup"}),
@@ -275,11 +290,11 @@ RULES: tuple[Rule, ...] = (
         ("S3.8",),
     ),
     Rule(
-        "s3-sse-kms",
-        "S3: default encryption with KMS",
+        "s3-encrypted",
+        "S3: default encryption at rest (SSE-KMS for data; SSE-S3 only for the access-log target)",
         frozenset({"aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"}),
         _bucket_encryption,
-        ("S3.17",),
+        ("S3.4", "S3.17"),
     ),
     Rule(
         "s3-tls-only",

@@ -129,12 +129,16 @@ def test_a_read_grant_is_limited_to_its_prefix() -> None:
 
 
 def test_key_policies_let_only_named_services_use_the_key_for_our_account() -> None:
-    policy = json.loads(iam_policies.key_policy("123456789012", "aws", ["cloudwatch.amazonaws.com"]))
-    admin, services = policy["Statement"]
+    policy = json.loads(iam_policies.key_policy("123456789012", "aws", "eu-west-1", ["logs"]))
+    admin, logs = policy["Statement"]
     assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
-    assert services["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
-    assert services["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
-    assert "kms:*" not in services["Action"]
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert logs["Condition"] == {
+        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:*"}
+    }
+    assert "kms:*" not in logs["Action"]
+    only_admin = json.loads(iam_policies.key_policy("123456789012", "aws", "eu-west-1", []))
+    assert len(only_admin["Statement"]) == 1
 
 
 def test_cache_alarms_cover_each_node_and_lag_only_on_replicas() -> None:

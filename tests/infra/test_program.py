@@ -185,3 +185,24 @@ def test_each_scheduled_view_starts_its_emr_job_at_its_rate(stacks: dict[str, Re
     assert start[1]["Resource"].endswith("mlplat-prod-batch-job-role")
     app = prod.one("aws:emrserverless/application:Application", "mlplat-prod-batch-spark").plain
     assert app["releaseLabel"] == "emr-7.9.0"
+
+
+def test_data_buckets_use_the_data_key_and_only_the_access_log_target_uses_sse_s3(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    algorithms = {
+        r.name: r.plain["rules"][0]["applyServerSideEncryptionByDefault"]
+        for r in prod.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    }
+    assert algorithms.pop("mlplat-prod-logs-encryption") == {"sseAlgorithm": "AES256"}
+    assert {a["kmsMasterKeyId"] for a in algorithms.values()} == {
+        "arn:aws:kms:eu-west-1:123456789012:mlplat-prod-data-key-key"
+    }
+    logged = {r.plain["bucket"] for r in prod.of_type("aws:s3/bucketLogging:BucketLogging")}
+    assert logged == {f"mlplat-prod-{b}-bucket-id" for b in ("offline", "artifacts", "decision-archive")}
+    delivery = _statements(prod.one("aws:s3/bucketPolicy:BucketPolicy", "mlplat-prod-logs-policy"))[1]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    lock = prod.one(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "mlplat-prod-decision-archive-object-lock"
+    )
+    assert lock.plain["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 2555}

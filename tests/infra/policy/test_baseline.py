@@ -67,6 +67,12 @@ INSECURE: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("aws:rds/instance:Instance", {"storageEncrypted": True, "publiclyAccessible": True}, "rds-baseline", "RDS.2"),
     ("aws:s3/bucketPolicy:BucketPolicy", {"policy": '{"Statement": []}'}, "s3-tls-only", "S3.5"),
+    (
+        "aws:rds/parameterGroup:ParameterGroup",
+        {"family": "mysql8.0", "parameters": [{"name": "require_secure_transport", "value": "0"}]},
+        "rds-tls-required",
+        "TLS",
+    ),
 ]
 
 
