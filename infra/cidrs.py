@@ -23,7 +23,7 @@ def carve_subnets(vpc_cidr: str, zones: int) -> SubnetPlan:
     """
     if not 1 <= zones <= 3:
         raise ValueError(f"{zones} zones: the plan has room for 1 to 3")
-    vpc = ipaddress.ip_network(vpc_cidr, strict=True)
+    vpc = ipaddress.IPv4Network(vpc_cidr, strict=True)
     quarters = list(vpc.subnets(prefixlen_diff=2))
     private = tuple(str(quarter) for quarter in quarters[:zones])
     public = tuple(str(block) for block in list(quarters[3].subnets(prefixlen_diff=2))[:zones])

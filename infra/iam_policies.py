@@ -56,16 +56,18 @@ def s3_read(bucket_arn: str, prefix: str, key_arn: str | None) -> list[Statement
     return statements
 
 
-def s3_write(bucket_arn: str, prefix: str, key_arn: str) -> list[Statement]:
-    """Write objects under ``prefix`` of a bucket encrypted with ``key_arn``."""
-    return [
+def s3_write(bucket_arn: str, prefix: str, key_arn: str | None) -> list[Statement]:
+    """Write objects under ``prefix`` of a bucket encrypted with ``key_arn`` (``None``: SSE-S3)."""
+    statements: list[Statement] = [
         {
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
             "Resource": f"{bucket_arn}/{prefix}*",
-        },
-        {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn},
+        }
     ]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+    return statements
 
 
 def kinesis_put(stream_arn: str, key_arn: str) -> list[Statement]:

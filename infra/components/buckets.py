@@ -80,14 +80,23 @@ class Bucket(Component):
         )
 
     def _encrypt_and_version(self) -> None:
-        default: dict[str, pulumi.Input[str]] = {"sse_algorithm": "AES256"}
+        default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="AES256"
+        )
         if self._key is not None:
-            default = {"sse_algorithm": "aws:kms", "kms_master_key_id": self._key.arn}
+            default = aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="aws:kms", kms_master_key_id=self._key.arn
+            )
         aws.s3.BucketServerSideEncryptionConfiguration(
             self.child_name("encryption"),
             bucket=self.bucket.id,
-            # Bucket keys cut KMS requests (and cost) by orders of magnitude for many small objects.
-            rules=[{"apply_server_side_encryption_by_default": default, "bucket_key_enabled": self._key is not None}],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default,
+                    # Bucket keys cut KMS requests (and cost) by orders of magnitude for many small objects.
+                    bucket_key_enabled=self._key is not None,
+                )
+            ],
             opts=self.child_opts(),
         )
         self.versioning = aws.s3.BucketVersioning(

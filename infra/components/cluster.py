@@ -203,11 +203,15 @@ class Cluster(Component):
             "amazon-cloudwatch-observability",
             versions.cloudwatch_observability,
             node_groups,
-            pod_identity_associations=[{"role_arn": agent_role.arn, "service_account": "cloudwatch-agent"}],
+            [aws.eks.AddonPodIdentityAssociationArgs(role_arn=agent_role.arn, service_account="cloudwatch-agent")],
         )
 
     def _addon(
-        self, addon: str, version: str, node_groups: Sequence[aws.eks.NodeGroup], **extra: object
+        self,
+        addon: str,
+        version: str,
+        node_groups: Sequence[aws.eks.NodeGroup],
+        pod_identity_associations: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
     ) -> aws.eks.Addon:
         return aws.eks.Addon(
             self.child_name(addon),
@@ -218,7 +222,7 @@ class Cluster(Component):
             resolve_conflicts_on_update="OVERWRITE",
             tags=self.tags,
             opts=self.child_opts(depends_on=list(node_groups)),
-            **extra,  # type: ignore[arg-type]
+            pod_identity_associations=pod_identity_associations,
         )
 
     def _admins(self) -> None:

@@ -71,7 +71,9 @@ class Database(Component):
         self.endpoint = self.instance.endpoint
         self.address = self.instance.address
         #: ARN of the Secrets Manager secret RDS keeps the master password in (rotated by RDS).
-        self.master_secret_arn = self.instance.master_user_secrets.apply(lambda s: s[0].secret_arn if s else "")
+        self.master_secret_arn: pulumi.Output[str] = self.instance.master_user_secrets.apply(
+            lambda s: (s[0].secret_arn or "") if s else ""
+        )
         self.register_outputs({"endpoint": self.instance.endpoint})
 
     def _monitoring_role(self) -> aws.iam.Role:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from infra.policy.baseline import RULES, Context, Rule
 
@@ -19,7 +19,7 @@ def _validation(rule: Rule):  # type: ignore[no-untyped-def]
     return validate
 
 
-def policies() -> list[ResourceValidationPolicy]:
+def policies() -> list[Policy]:
     """One policy per rule; the pack makes them all mandatory."""
     return [
         ResourceValidationPolicy(name=rule.name, description=rule.description, validate=_validation(rule))

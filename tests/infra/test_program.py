@@ -206,3 +206,31 @@ def test_data_buckets_use_the_data_key_and_only_the_access_log_target_uses_sse_s
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration", "mlplat-prod-decision-archive-object-lock"
     )
     assert lock.plain["rule"]["defaultRetention"] == {"mode": "COMPLIANCE", "days": 2555}
+
+
+POLICY_INPUTS = {
+    "aws:iam/rolePolicy:RolePolicy": "policy",
+    "aws:iam/role:Role": "assumeRolePolicy",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:kms/key:Key": "policy",
+}
+
+
+def _strings(value: object) -> bool:
+    return (isinstance(value, str) and value != "") or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+    )
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_policy_document_is_complete_and_never_grants_everything(stacks: dict[str, Rendered], stack: str) -> None:
+    problems = []
+    for type_, prop in POLICY_INPUTS.items():
+        for resource in stacks[stack].of_type(type_):
+            for statement in json.loads(resource.plain[prop])["Statement"]:
+                target = statement.get("Resource", statement.get("Principal"))
+                if not (_strings(target) or isinstance(target, dict)):
+                    problems.append((resource.name, statement))
+                if type_ == "aws:iam/rolePolicy:RolePolicy" and ("*" in str(statement["Action"]) or target == "*"):
+                    problems.append((resource.name, statement))
+    assert problems == []
