@@ -151,6 +151,9 @@ class CacheConfig(_Config):
     """Read replicas beside the primary. At least 1 for automatic failover."""
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
     """Days of daily snapshots; 0 turns snapshots off."""
+    auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"  # noqa: S105 - a strategy, not a token
+    """How a new AUTH token is applied: ``ROTATE`` keeps the previous one valid too (clients switch without
+    errors); ``SET`` then revokes the previous one. See docs/infra.md, "Rotating secrets"."""
 
 
 class BatchConfig(_Config):
@@ -211,13 +214,21 @@ class StackConfig(_Config):
     log_retention_days: PositiveInt = 365
     """Days objects in the logs bucket are kept."""
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    """The VPC."""
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    """The EKS cluster and its node groups."""
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    """The registry database."""
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    """The online store."""
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    """The Spark application."""
     decision_log: DecisionLogConfig = Field(default_factory=DecisionLogConfig)
+    """The decision stream and its locked archive."""
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    """Alarm routing."""
     images: ImagesConfig = Field(default_factory=ImagesConfig)
+    """Service image tags."""
 
     @field_validator("availability_zones")
     @classmethod

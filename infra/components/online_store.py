@@ -104,7 +104,7 @@ class OnlineStore(Component):
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             auth_token=token,
-            auth_token_update_strategy="ROTATE",  # noqa: S106 - a strategy name, not a password
+            auth_token_update_strategy=config.auth_token_update_strategy,
             automatic_failover_enabled=failover,
             multi_az_enabled=failover,
             snapshot_retention_limit=config.snapshot_retention_days,
