@@ -6,7 +6,13 @@ Every rule is mandatory: a violation blocks the update. The checks themselves li
 :mod:`infra.policy.baseline`, where the infra tests run them on mocked stacks too.
 """
 
+import sys
+from pathlib import Path
+
 from pulumi_policy import EnforcementLevel, PolicyPack
+
+# The pack runs from infra/policy/; the repository root makes `infra` importable.
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 from infra.policy.pack import PACK_NAME, policies
 

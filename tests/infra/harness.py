@@ -40,6 +40,7 @@ class Captured:
     parent_type: str | None
     taggable: bool
     """Whether the resource type takes ``tags``."""
+    ignore_changes: tuple[str, ...] = ()
 
     @property
     def plain(self) -> dict[str, Any]:
@@ -159,9 +160,11 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
     mocks = _Mocks(config.region)
     pulumi.runtime.set_mocks(mocks, project="mlplat", stack=config.environment, preview=False)
     created: list[pulumi.Resource] = []
+    ignored: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         created.append(args.resource)
+        ignored[(args.type_, args.name)] = tuple(args.opts.ignore_changes or ())
 
     pulumi.runtime.register_stack_transformation(record)
     outputs: dict[str, Any] = {}
@@ -182,6 +185,7 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
             protect=protect.get((a.typ, a.name), False),
             parent_type=parents.get((a.typ, a.name)),
             taggable=taggable.get((a.typ, a.name), False),
+            ignore_changes=ignored.get((a.typ, a.name), ()),
         )
         for a in mocks.registrations
     ]

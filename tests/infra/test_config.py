@@ -97,3 +97,19 @@ def test_every_option_is_documented() -> None:
         and not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel))
     ]
     assert undocumented == []
+
+
+def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
+    import json
+
+    import pulumi
+
+    from infra.program import stack_config_from_pulumi
+
+    values = {"environment": "staging", "availabilityZones": ZONES, "cache": {"replicas": 1}}
+    pulumi.runtime.set_all_config({"mlplat:platform": json.dumps(values)})
+    try:
+        config = stack_config_from_pulumi()
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert (config.environment, config.cache.replicas, config.protect) == ("staging", 1, True)

@@ -234,3 +234,43 @@ def test_every_policy_document_is_complete_and_never_grants_everything(stacks: d
                 if type_ == "aws:iam/rolePolicy:RolePolicy" and ("*" in str(statement["Action"]) or target == "*"):
                     problems.append((resource.name, statement))
     assert problems == []
+
+
+def test_the_network_keeps_workloads_private_and_logged(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    subnets = prod.of_type("aws:ec2/subnet:Subnet")
+    assert {s.plain["availabilityZone"] for s in subnets} == {"eu-west-1a", "eu-west-1b", "eu-west-1c"}
+    assert not any(s.plain["mapPublicIpOnLaunch"] for s in subnets)
+    endpoints = {e.plain["serviceName"] for e in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert endpoints == {
+        f"com.amazonaws.eu-west-1.{service}"
+        for service in ("s3", "ecr.api", "ecr.dkr", "sts", "secretsmanager", "logs")
+    }
+    flow = prod.one("aws:ec2/flowLog:FlowLog", "mlplat-prod-flow-log").plain
+    assert (flow["trafficType"], flow["vpcId"]) == ("ALL", "mlplat-prod-vpc-id")
+    default_sg = prod.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "mlplat-prod-default-sg").plain
+    assert "ingress" not in default_sg
+    assert "egress" not in default_sg
+    eks_subnets = prod.one("aws:eks/cluster:Cluster", "mlplat-prod-cluster-eks").plain["vpcConfig"]["subnetIds"]
+    assert all("private" in s for s in eks_subnets)
+
+
+def test_nodes_require_imdsv2_and_leave_the_desired_size_to_the_autoscaler(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    for pool in ("system", "serving"):
+        group = prod.one("aws:eks/nodeGroup:NodeGroup", f"mlplat-prod-cluster-{pool}")
+        assert group.ignore_changes == ("scalingConfig.desiredSize",)
+        template = prod.one("aws:ec2/launchTemplate:LaunchTemplate", f"mlplat-prod-cluster-{pool}-template").plain
+        assert template["metadataOptions"]["httpTokens"] == "required"
+        assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
+        assert template["blockDeviceMappings"][0]["ebs"]["encrypted"] == "true"
+        assert "mlplat-prod-cluster-nodes-sg-id" in template["vpcSecurityGroupIds"]
+    addons = {a.plain["addonName"]: a.plain["addonVersion"] for a in prod.of_type("aws:eks/addon:Addon")}
+    assert set(addons) == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "amazon-cloudwatch-observability",
+    }
+    assert all(version.startswith("v") for version in addons.values())
