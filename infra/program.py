@@ -66,10 +66,29 @@ def stack_config_from_pulumi() -> StackConfig:
 
 def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     """Every resource of the stack: shared platform first, then one group per spec."""
-    env, tags = config.environment, platform_tags(config.environment)
+    tags = platform_tags(config.environment)
     keys = _keys(config, tags)
-    network = Network(
-        physical_name(env),
+    network = _network(config, keys, tags)
+    buckets = _buckets(config, keys, tags)
+    cluster = _cluster(config, network, keys, tags)
+    database, online_store = _stores(config, network, keys, tags)
+    batch = _batch(config, network, keys, buckets, database, online_store, tags)
+    # The stores admit exactly these two groups: the cluster's nodes and the Spark jobs.
+    for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
+        database.allow_from(label, group)
+        online_store.allow_from(label, group)
+    decision_log = _decision_log(config, keys, buckets, tags)
+    alerts = _alerts(config, keys, tags, database, online_store, cluster, batch)
+    platform = Platform(cluster=cluster, database=database, online_store=online_store, batch=batch)
+    _models(platform, catalog, config, buckets, decision_log, alerts)
+    _schedules(platform, catalog, config, buckets, database, online_store)
+    platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
+    return platform
+
+
+def _network(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> Network:
+    return Network(
+        physical_name(config.environment),
         NetworkArgs(
             vpc_cidr=config.network.vpc_cidr,
             zones=config.availability_zones,
@@ -80,11 +99,13 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
             tags=tags,
         ),
     )
-    buckets = _buckets(config, keys, tags)
-    cluster = Cluster(
-        physical_name(env, "cluster"),
+
+
+def _cluster(config: StackConfig, network: Network, keys: _Keys, tags: dict[str, str]) -> Cluster:
+    return Cluster(
+        physical_name(config.environment, "cluster"),
         ClusterArgs(
-            cluster_name=physical_name(env),
+            cluster_name=physical_name(config.environment),
             kubernetes_version=config.cluster.kubernetes_version,
             network=network,
             secrets_key=keys.cluster,
@@ -99,10 +120,14 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
             tags=tags,
         ),
     )
+
+
+def _stores(config: StackConfig, network: Network, keys: _Keys, tags: dict[str, str]) -> tuple[Database, OnlineStore]:
+    registry, online = physical_name(config.environment, "registry"), physical_name(config.environment, "online")
     database = Database(
-        physical_name(env, "registry"),
+        registry,
         DatabaseArgs(
-            identifier=physical_name(env, "registry"),
+            identifier=registry,
             network=network,
             key=keys.data,
             config=config.database,
@@ -111,9 +136,9 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
         ),
     )
     online_store = OnlineStore(
-        physical_name(env, "online"),
+        online,
         OnlineStoreArgs(
-            group_id=physical_name(env, "online"),
+            group_id=online,
             network=network,
             key=keys.data,
             config=config.cache,
@@ -121,10 +146,22 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
             tags=tags,
         ),
     )
-    batch = Batch(
-        physical_name(env, "batch"),
+    return database, online_store
+
+
+def _batch(
+    config: StackConfig,
+    network: Network,
+    keys: _Keys,
+    buckets: _Buckets,
+    database: Database,
+    online_store: OnlineStore,
+    tags: dict[str, str],
+) -> Batch:
+    return Batch(
+        physical_name(config.environment, "batch"),
         BatchArgs(
-            application_name=physical_name(env, "materialize"),
+            application_name=physical_name(config.environment, "materialize"),
             network=network,
             config=config.batch,
             key=keys.data,
@@ -136,27 +173,16 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
             tags=tags,
         ),
     )
-    for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
-        database.allow_from(label, group)
-        online_store.allow_from(label, group)
-    decision_log = DecisionLog(
-        physical_name(env, "decisions"),
+
+
+def _decision_log(config: StackConfig, keys: _Keys, buckets: _Buckets, tags: dict[str, str]) -> DecisionLog:
+    name = physical_name(config.environment, "decisions")
+    return DecisionLog(
+        name,
         DecisionLogArgs(
-            stream_name=physical_name(env, "decisions"),
-            config=config.decision_log,
-            key=keys.data,
-            archive=buckets.decisions,
-            tags=tags,
+            stream_name=name, config=config.decision_log, key=keys.data, archive=buckets.decisions, tags=tags
         ),
     )
-    alerts = _alerts(config, keys, tags, database, online_store, cluster, batch)
-    platform = Platform(cluster=cluster, database=database, online_store=online_store, batch=batch)
-    _models(platform, catalog, config, buckets, decision_log, alerts)
-    _schedules(platform, catalog, config, buckets, database, online_store)
-    platform.outputs = _outputs(config, network, cluster, database, online_store, batch, buckets, decision_log, alerts)
-    platform.outputs["modelRoleArns"] = {name: model.role_arn for name, model in platform.models.items()}
-    platform.outputs["modelServiceAccounts"] = {name: model.service_account for name, model in platform.models.items()}
-    return platform
 
 
 def _keys(config: StackConfig, tags: dict[str, str]) -> _Keys:
@@ -322,16 +348,14 @@ def _schedules(
 def _outputs(
     config: StackConfig,
     network: Network,
-    cluster: Cluster,
-    database: Database,
-    online_store: OnlineStore,
-    batch: Batch,
+    platform: Platform,
     buckets: _Buckets,
     decision_log: DecisionLog,
     alerts: Observability,
 ) -> dict[str, Any]:
     """Stack outputs: names, endpoints and ARNs only. Nothing secret is exported at all:
     clients read passwords from the Secrets Manager ARNs listed here."""
+    cluster, database, online_store, batch = platform.cluster, platform.database, platform.online_store, platform.batch
     return {
         "environment": config.environment,
         "vpcId": network.vpc.id,
@@ -356,4 +380,6 @@ def _outputs(
         "decisionStreamName": decision_log.stream_name,
         "alertTopicArn": alerts.topic.arn,
         "images": {"featureServer": config.images.feature_server, "modelServer": config.images.model_server},
+        "modelRoleArns": {name: model.role_arn for name, model in platform.models.items()},
+        "modelServiceAccounts": {name: model.service_account for name, model in platform.models.items()},
     }
