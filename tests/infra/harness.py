@@ -214,3 +214,31 @@ def policy_violations(rendered: Rendered) -> list[Violation]:
         if resource.custom
         for violation in violations(resource.type, resource.name, resource.plain, protect=resource.protect)
     ]
+
+
+@dataclass(frozen=True)
+class RenderDiff:
+    """What a change of specs or config does to a stack, resource by resource."""
+
+    added: list[Captured]
+    removed: list[Captured]
+    changed: list[tuple[Captured, Captured]]
+    """``(before, after)`` pairs whose inputs or ``protect`` differ."""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def diff(before: Rendered, after: Rendered) -> RenderDiff:
+    """Resources added, removed and changed between two renders, keyed by type and logical name."""
+    old, new = before.by_key(), after.by_key()
+    return RenderDiff(
+        added=[new[key] for key in new if key not in old],
+        removed=[old[key] for key in old if key not in new],
+        changed=[
+            (old[key], new[key])
+            for key in old
+            if key in new and (old[key].inputs != new[key].inputs or old[key].protect != new[key].protect)
+        ],
+    )

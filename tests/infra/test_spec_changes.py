@@ -8,7 +8,7 @@ import pytest
 
 from mlplat.catalog import Catalog
 from mlplat.spec.kinds import FeatureView, Model
-from tests.infra.harness import Rendered, render, stack_config
+from tests.infra.harness import Rendered, diff, render, stack_config
 
 
 def _renamed(obj: Any, name: str) -> Any:
@@ -20,10 +20,9 @@ def _with(catalog: Catalog, extra: Model | FeatureView) -> Catalog:
 
 
 def _diff(before: Rendered, after: Rendered) -> tuple[set[tuple[str, str]], list[tuple[str, str]]]:
-    old, new = before.by_key(), after.by_key()
-    assert set(old) <= set(new), f"resources disappeared: {set(old) - set(new)}"
-    changed = [key for key in old if old[key].inputs != new[key].inputs or old[key].protect != new[key].protect]
-    return set(new) - set(old), changed
+    change = diff(before, after)
+    assert change.removed == []
+    return {(r.type, r.name) for r in change.added}, [(old.type, old.name) for old, _ in change.changed]
 
 
 @pytest.fixture(scope="module")
@@ -67,4 +66,18 @@ def test_a_view_without_materialization_adds_nothing(example_catalog: Catalog, p
     view = _renamed(example_catalog.feature_view("merchant_risk"), "merchant_risk_pushed")
     unscheduled = view.model_copy(update={"spec": view.spec.model_copy(update={"materialization": None})})
     after = render(_with(example_catalog, unscheduled), stack_config("prod"))
-    assert _diff(prod, after) == (set(), [])
+    assert diff(prod, after).empty
+
+
+def test_a_config_change_shows_up_as_changed_inputs_of_exactly_the_affected_resources(
+    example_catalog: Catalog, prod: Rendered
+) -> None:
+    config = stack_config("prod")
+    bigger = config.model_copy(
+        update={"database": config.database.model_copy(update={"instance_class": "db.m7g.xlarge"})}
+    )
+    change = diff(prod, render(example_catalog, bigger))
+    assert (change.added, change.removed) == ([], [])
+    assert [(old.name, new.plain["instanceClass"]) for old, new in change.changed] == [
+        ("mlplat-prod-registry-mysql", "db.m7g.xlarge")
+    ]
