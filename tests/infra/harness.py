@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, settings
 
 from infra.config import StackConfig, load_stack_file
 from infra.policy.baseline import Violation, violations
@@ -158,6 +158,9 @@ def stack_config(stack: str) -> StackConfig:
 def render(catalog: Catalog, config: StackConfig) -> Rendered:
     """Build the platform under mocks and return what it registered."""
     mocks = _Mocks(config.region)
+    # A fresh root stack per render: set_mocks keeps an existing one, and with it every
+    # earlier render's transformation (and the resources those still hold).
+    settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="mlplat", stack=config.environment, preview=False)
     created: list[pulumi.Resource] = []
     ignored: dict[tuple[str, str], tuple[str, ...]] = {}
