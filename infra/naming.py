@@ -30,6 +30,10 @@ def bucket_name(environment: str, purpose: str, account_id: str, region: str) ->
     return name
 
 
+#: The Kubernetes service account the feature server runs as.
+FEATURE_SERVER_SERVICE_ACCOUNT = "feature-server"
+
+
 def model_service_account(model: str) -> str:
     """The Kubernetes service account a model's server runs as (``model-default-risk``)."""
     return f"model-{kubernetes_name(model)}"

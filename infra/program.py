@@ -26,7 +26,14 @@ from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
 from infra.config import StackConfig, parse_stack_config
 from infra.materialization import view_catalog
-from infra.naming import SERVICES_NAMESPACE, bucket_name, physical_name, platform_tags, spec_tags
+from infra.naming import (
+    FEATURE_SERVER_SERVICE_ACCOUNT,
+    SERVICES_NAMESPACE,
+    bucket_name,
+    physical_name,
+    platform_tags,
+    spec_tags,
+)
 from mlplat.catalog import Catalog
 
 
@@ -38,6 +45,7 @@ class Platform:
     database: Database
     online_store: OnlineStore
     batch: Batch
+    feature_server_role: aws.iam.Role
     models: dict[str, ModelServing] = field(default_factory=dict)
     schedules: dict[str, MaterializationSchedule] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -77,9 +85,16 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
         database.allow_from(label, group)
         online_store.allow_from(label, group)
+    feature_server_role = _feature_server_identity(config, cluster, online_store, tags)
     decision_log = _decision_log(config, keys, buckets, tags)
     alerts = _alerts(config, keys, tags, database, online_store, cluster, batch)
-    platform = Platform(cluster=cluster, database=database, online_store=online_store, batch=batch)
+    platform = Platform(
+        cluster=cluster,
+        database=database,
+        online_store=online_store,
+        batch=batch,
+        feature_server_role=feature_server_role,
+    )
     _models(platform, catalog, config, buckets, decision_log, alerts)
     _schedules(platform, catalog, config, buckets, database, online_store)
     platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
@@ -173,6 +188,19 @@ def _batch(
             tags=tags,
         ),
     )
+
+
+def _feature_server_identity(
+    config: StackConfig, cluster: Cluster, online_store: OnlineStore, tags: dict[str, str]
+) -> aws.iam.Role:
+    """The feature server's role: it reads the online store's AUTH token, nothing else."""
+    name = physical_name(config.environment, "feature-server")
+    role = cluster.pod_role(f"{name}-role", cluster, tags)
+    online_store.grant_read_auth_token(f"{name}-read-auth-token", role, cluster)
+    cluster.bind_service_account(
+        f"{name}-pod-identity", role, SERVICES_NAMESPACE, FEATURE_SERVER_SERVICE_ACCOUNT, cluster, tags
+    )
+    return role
 
 
 def _decision_log(config: StackConfig, keys: _Keys, buckets: _Buckets, tags: dict[str, str]) -> DecisionLog:
@@ -380,6 +408,8 @@ def _outputs(
         "decisionStreamName": decision_log.stream_name,
         "alertTopicArn": alerts.topic.arn,
         "images": {"featureServer": config.images.feature_server, "modelServer": config.images.model_server},
+        "featureServerRoleArn": platform.feature_server_role.arn,
+        "featureServerServiceAccount": FEATURE_SERVER_SERVICE_ACCOUNT,
         "modelRoleArns": {name: model.role_arn for name, model in platform.models.items()},
         "modelServiceAccounts": {name: model.service_account for name, model in platform.models.items()},
     }

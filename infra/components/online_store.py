@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra import iam_policies
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -112,6 +113,17 @@ class OnlineStore(Component):
             auto_minor_version_upgrade=True,
             tags=self.tags,
             opts=self.child_opts(protect=args.protect),
+        )
+
+    def grant_read_auth_token(self, name: str, role: aws.iam.Role, parent: pulumi.Resource) -> aws.iam.RolePolicy:
+        """Let ``role`` read the AUTH token from Secrets Manager (and decrypt it), nothing else."""
+        return aws.iam.RolePolicy(
+            name,
+            role=role.id,
+            policy=pulumi.Output.all(self.auth_secret.arn, self._args.key.arn).apply(
+                lambda v: iam_policies.document(*iam_policies.read_secrets([v[0]], v[1]))
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
         )
 
     def allow_from(self, label: str, source: aws.ec2.SecurityGroup) -> aws.vpc.SecurityGroupIngressRule:

@@ -274,3 +274,18 @@ def test_nodes_require_imdsv2_and_leave_the_desired_size_to_the_autoscaler(stack
         "amazon-cloudwatch-observability",
     }
     assert all(version.startswith("v") for version in addons.values())
+
+
+def test_the_feature_server_role_reads_only_the_online_store_token(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    read = _statements(prod.one("aws:iam/rolePolicy:RolePolicy", "mlplat-prod-feature-server-read-auth-token"))
+    assert read[0] == {
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": ["arn:aws:secretsmanager:eu-west-1:123456789012:mlplat-prod-online-auth-secret"],
+    }
+    binding = prod.one(
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation", "mlplat-prod-feature-server-pod-identity"
+    )
+    assert (binding.plain["namespace"], binding.plain["serviceAccount"]) == ("mlplat", "feature-server")
+    assert prod.outputs["featureServerRoleArn"].endswith("mlplat-prod-feature-server-role")
