@@ -241,7 +241,7 @@ def _stubs(text: str, file: str, documents: list[YamlDocument]) -> list[YamlDocu
     A file with a syntax error loses its objects; without stubs every reference to
     them would be a second, misleading error ("does not exist").
     """
-    read = {(d.value.get("kind"), _name_of(d.value)) for d in documents if isinstance(d.value, dict)}
+    read = {_kind_and_name(d.value) for d in documents}
     stubs = []
     for chunk in _SEPARATOR_RE.split(text):
         kind, name = _KIND_RE.search(chunk), _NAME_RE.search(chunk)
@@ -251,9 +251,12 @@ def _stubs(text: str, file: str, documents: list[YamlDocument]) -> list[YamlDocu
     return stubs
 
 
-def _name_of(value: dict[object, object]) -> object:
-    metadata = value.get("metadata")
-    return metadata.get("name") if isinstance(metadata, dict) else None
+def _kind_and_name(value: object) -> tuple[str | None, str | None]:
+    if not isinstance(value, dict):
+        return None, None
+    kind, metadata = value.get("kind"), value.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return (kind if isinstance(kind, str) else None), (name if isinstance(name, str) else None)
 
 
 def _compose(text: str) -> Iterator[yaml.Node | None]:
