@@ -113,6 +113,10 @@ CASES = [
         "specs.yaml:20:1: error: spec.source: required field 'source' is missing (the 'Source' the rows come from)",
     ),
     Case(
+        "misspelt_request_value",
+        "specs.yaml:39:7: error: spec.features[2]: request value 'amount' is not declared in spec.requestValues; declared: 'order_amount' (did you mean 'order_amount'?)",
+    ),
+    Case(
         "model_uses_offline_view",
         "specs.yaml:38:7: error: spec.features[0]: FeatureView 'profile' is not online (online: false at line 24), so the model server cannot read its features; set 'online: true' on it or drop its features from this model",
     ),
