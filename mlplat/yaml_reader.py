@@ -52,9 +52,12 @@ class YamlDocument:
         return Location(self.file)
 
     def value_location(self, path: Path) -> Location:
-        """Where the value at ``path`` starts: what a message about a bad value points at."""
-        position = self.value_positions.get(path)
-        return Location(self.file, *position) if position is not None else self.location(path)
+        """Where the value at ``path`` starts (or its nearest written ancestor's): what a message about a bad value points at."""
+        for end in range(len(path), -1, -1):
+            position = self.value_positions.get(path[:end]) or self.positions.get(path[:end])
+            if position is not None:
+                return Location(self.file, *position)
+        return Location(self.file)
 
 
 class _BuildError(Exception):

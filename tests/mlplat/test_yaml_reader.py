@@ -16,8 +16,9 @@ def test_keys_and_values_have_their_own_positions() -> None:
     assert doc.location(("spec", "ttl")) == Location("f.yaml", 2, 3)
     assert doc.value_location(("spec", "ttl")) == Location("f.yaml", 2, 10)
     assert doc.value_location(("spec", "items", 1)) == Location("f.yaml", 5, 7)
-    # Not written: the nearest written ancestor.
-    assert doc.value_location(("spec", "missing", "deeper")) == Location("f.yaml", 1, 1)
+    # Not written: the value of the nearest written ancestor (spec's mapping), or its key.
+    assert doc.value_location(("spec", "missing", "deeper")) == Location("f.yaml", 2, 3)
+    assert doc.location(("spec", "missing", "deeper")) == Location("f.yaml", 1, 1)
 
 
 def test_keys_written_beside_a_merge_override_it() -> None:
