@@ -82,6 +82,7 @@ def _problem(error: BaseException) -> str:
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class _Builder:
@@ -103,26 +104,28 @@ class _Builder:
             raise _BuildError(node.start_mark, f"document has more than {MAX_VALUES} values; aliases expand too far")
         if len(path) > MAX_DEPTH:
             raise _BuildError(node.start_mark, f"document is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.ScalarNode):  # scalars hold no aliases: no cycle to look for
+            return self._scalar(node)
         if id(node) in self._active:
             raise _BuildError(node.start_mark, "an alias refers to the node that contains it")
         self._active.add(id(node))
         try:
-            return self._build_node(node, path)
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return self._sequence(node, path)
         finally:
             self._active.discard(id(node))
 
-    def _build_node(self, node: yaml.Node, path: Path) -> object:
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                self.positions[(*path, index)] = _position(item.start_mark)
-                items.append(self.build(item, (*path, index)))
-            return items
-        return self._scalar(node)
+    def _sequence(self, node: yaml.Node, path: Path) -> list[object]:
+        items = []
+        for index, item in enumerate(node.value):
+            self.positions[(*path, index)] = _position(item.start_mark)
+            items.append(self.build(item, (*path, index)))
+        return items
 
     def _scalar(self, node: yaml.Node) -> object:
+        if node.tag == _STR_TAG:  # most spec values; PyYAML's generic constructor costs 5x more
+            return node.value
         try:
             return self._constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as error:
@@ -146,6 +149,8 @@ class _Builder:
     def _flatten(self, node: yaml.MappingNode) -> int:
         """Resolve ``<<: *anchor`` merge keys; the number of pairs that came from merges."""
         if id(node) not in self._merged:
+            if not any(key.tag == _MERGE_TAG for key, _ in node.value):
+                return 0
             own = sum(1 for key, _ in node.value if key.tag != _MERGE_TAG)
             try:
                 self._constructor.flatten_mapping(node)
