@@ -81,6 +81,10 @@ CASES = [
         "empty.yaml:1:1: error: file holds no document; add a spec or delete the file",
     ),
     Case(
+        "feature_default_is_a_list",
+        "specs.yaml:27:16: error: spec.features[0].default: expected true or false, a number or text; got a list",
+    ),
+    Case(
         "feature_default_wrong_type",
         "specs.yaml:27:16: error: spec.features[0].default: default 'none' does not fit dtype int32; write a whole number from -2147483648 to 2147483647, or remove the default",
     ),
