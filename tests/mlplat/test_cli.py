@@ -69,6 +69,18 @@ def test_empty_directory_is_a_spec_error(tmp_path: Path) -> None:
     assert f"{tmp_path}: error: no *.yaml or *.yml files here; point at the spec directory" in result.stdout
 
 
+def test_spec_text_is_printed_as_written_not_as_markup(tmp_path: Path) -> None:
+    (tmp_path / "specs.yaml").write_text(
+        "apiVersion: mlplat/v1\nkind: Entity\nmetadata:\n  name: x\n  labels: {'[bold]a': b}\nspec: {joinKey: a}\n"
+    )
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"{tmp_path}/specs.yaml:5:12: error: metadata.labels['[bold]a']: '[bold]a' is not a Kubernetes label key "
+        "or value: use at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    )
+
+
 def test_json_output_of_errors() -> None:
     directory = FIXTURES / "three_broken_files"
     result = runner.invoke(app, ["validate", str(directory), "--format", "json"])
