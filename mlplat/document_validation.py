@@ -127,6 +127,9 @@ def _enum_choices(model: type[BaseModel] | None, field: str) -> list[str]:
     return []
 
 
+#: Type errors where quoted text stands in for a number or a boolean.
+_UNQUOTE_ERRORS = frozenset({"int_type", "int_parsing", "float_type", "float_parsing", "bool_type", "bool_parsing"})
+
 _RANGE_WORDS = {
     "greater_than": "greater than {gt}",
     "greater_than_equal": "at least {ge}",
@@ -165,6 +168,8 @@ def _message(kind_model: type[BaseModel], error: ErrorDetails, loc: Path) -> str
         return f"{_describe(value)} is not a version label: write 'v' and a number, e.g. 'v3'"
     if kind == "string_type" and value is not None and not isinstance(value, dict | list):
         return f"expected text, got {_describe(value)}; YAML read it as {_yaml_type(value)}, so quote it"
+    if kind in _UNQUOTE_ERRORS and isinstance(value, str):
+        return f"expected {_TYPE_WORDS[kind]}, got text {_describe(value)}; write it without quotes"
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}"
     if kind in _RANGE_WORDS:

@@ -142,7 +142,7 @@ CASES = [
     ),
     Case(
         "online_is_a_string",
-        "specs.yaml:24:11: error: spec.online: expected true or false, got 'yes'",
+        "specs.yaml:24:11: error: spec.online: expected true or false, got text 'yes'; write it without quotes",
     ),
     Case(
         "push_source_without_batch_source",
