@@ -239,7 +239,10 @@ def _syntax_diagnostic(text: str, file: str, error: yaml.YAMLError) -> Diagnosti
 
 
 _KIND_RE = re.compile(r"^kind:[ \t]*[\"']?([A-Za-z]+)", re.MULTILINE)
-_NAME_RE = re.compile(r"^metadata:[ \t]*\n(?:[ \t]+.*\n)*?[ \t]+name:[ \t]*[\"']?([A-Za-z0-9_.\-]+)", re.MULTILINE)
+_NAME_RE = re.compile(
+    r"^metadata:[ \t]*(?:\{[^}\n]*?\bname:|\n(?:[ \t]+.*\n)*?[ \t]+name:)[ \t]*[\"']?([A-Za-z0-9_.\-]+)",
+    re.MULTILINE,
+)
 _SEPARATOR_RE = re.compile(r"^---", re.MULTILINE)
 
 

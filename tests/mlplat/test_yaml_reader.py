@@ -78,10 +78,15 @@ def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
 
 
 def test_objects_of_a_broken_file_are_kept_as_stubs() -> None:
-    text = "kind: Entity\nmetadata:\n  name: applicant\n---\nkind: FeatureView\nmetadata:\n  owner: x\n  name: 'profile'\nspec: [\n"
+    text = (
+        "kind: Entity\nmetadata:\n  name: applicant\n---\n"
+        "kind: FeatureView\nmetadata:\n  owner: x\n  name: 'profile'\n---\n"
+        "kind: Model\nmetadata: {owner: y, name: risk}\nspec: [\n"
+    )
     documents, problems = read_yaml(text, "f.yaml")
     assert len(problems) == 1
     assert [(d.complete, d.value) for d in documents] == [
         (True, {"kind": "Entity", "metadata": {"name": "applicant"}}),
-        (False, {"kind": "FeatureView", "metadata": {"name": "profile"}}),
+        (True, {"kind": "FeatureView", "metadata": {"owner": "x", "name": "profile"}}),
+        (False, {"kind": "Model", "metadata": {"name": "risk"}}),
     ]
