@@ -336,8 +336,11 @@ def _check_model_inputs(
                 f"FeatureView {view!r} is not online (online: false at {where}), so the model server cannot "
                 "read its features; set 'online: true' on it or drop its features from this model",
             )
+
+
+def _check_decision(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
     for phrase_ref in model.spec.decision.reason_phrases:
-        if phrase_ref not in seen:
+        if phrase_ref not in model.spec.features:
             yield _error(
                 doc,
                 ("spec", "decision", "reasonPhrases", phrase_ref),
@@ -397,6 +400,7 @@ def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[D
     features = _feature_index(index)
     for doc, model in _models(index):
         yield from _check_model_inputs(doc, model, index, features)
+        yield from _check_decision(doc, model)
         yield from _check_rollout(doc, model)
         training = model.spec.training
         if training is not None:

@@ -149,6 +149,10 @@ CASES = [
         "specs.yaml:56:1: error: spec: a push source needs 'batchSource', the batch source keeping its history",
     ),
     Case(
+        "reason_phrase_for_unknown_input",
+        "specs.yaml:52:7: error: spec.decision.reasonPhrases['profile:fico']: 'profile:fico' is not one of the model's features; phrases apply to spec.features only (did you mean 'profile:fico_score'?)",
+    ),
+    Case(
         "rollout_missing_version",
         "specs.yaml:47:14: error: spec.rollout.primary: version 'v2' does not exist; spec.versions has 'v1'",
     ),
