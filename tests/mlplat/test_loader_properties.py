@@ -64,6 +64,13 @@ def test_random_text(text: str) -> None:
 
 
 @BOUNDED
+@given(st.text(alphabet=":-?[]{},&*!|>'\"#%@`<= \n\t\\akn0x.", max_size=80))
+def test_text_of_yaml_punctuation(text: str) -> None:
+    with spec_dir({"punctuation.yaml": text}) as root:
+        assert_located(root)
+
+
+@BOUNDED
 @given(st.binary())
 def test_random_bytes(data: bytes) -> None:
     with spec_dir({"random.yaml": data}) as root:
