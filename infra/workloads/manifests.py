@@ -27,7 +27,7 @@ Manifest = dict[str, Any]
 PART_OF = "mlplat"
 FEATURE_SERVER = "feature-server"
 MODEL_SERVER = "model-server"
-CATALOG_CONFIGMAP = "mlplat-catalog"
+CATALOG_CONFIGMAP = "catalog"
 CATALOG_MOUNT = "/etc/mlplat"
 CALLER_LABEL = "mlplat.dev/caller"
 HTTP_PORT = 8080
@@ -117,13 +117,15 @@ def namespace(settings: WorkloadSettings) -> Manifest:
     }
 
 
-def catalog_config_map(catalog: Catalog, settings: WorkloadSettings) -> Manifest:
-    """The catalog snapshot every service starts from."""
+def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    """The catalog slice a service starts from: only what it serves, so others' changes never touch it."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(CATALOG_CONFIGMAP, settings, {"app.kubernetes.io/part-of": PART_OF}),
-        "data": {"catalog.json": json.dumps(catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))},
+        "metadata": _metadata(
+            f"{workload.name}-{CATALOG_CONFIGMAP}", settings, _labels(workload.component, workload.name)
+        ),
+        "data": {"catalog.json": json.dumps(workload.catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))},
     }
 
 
@@ -186,7 +188,7 @@ class _Workload:
     max_replicas: int
     live_path: str
     ready_path: str
-    catalog_digest: str
+    catalog: Catalog
 
 
 def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
@@ -225,7 +227,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "labels": labels,
                     "annotations": {
                         # A new catalog rolls the pods, which read it only at start-up.
-                        "mlplat.dev/catalog-digest": workload.catalog_digest,
+                        "mlplat.dev/catalog-digest": workload.catalog.digest,
                         "prometheus.io/scrape": "true",
                         "prometheus.io/port": str(HTTP_PORT),
                         "prometheus.io/path": "/metrics",
@@ -239,7 +241,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
                     "containers": [container],
                     "volumes": [
-                        {"name": "catalog", "configMap": {"name": CATALOG_CONFIGMAP}},
+                        {"name": "catalog", "configMap": {"name": f"{workload.name}-{CATALOG_CONFIGMAP}"}},
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
                     ],
                 },
@@ -353,7 +355,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         max_replicas=sizing.max_replicas,
         live_path="/health/live",
         ready_path="/health/ready",
-        catalog_digest=catalog.digest,
+        catalog=catalog.subset(views=catalog.feature_views, with_feature_services=True),
     )
 
 
@@ -382,13 +384,14 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         max_replicas=serving.replicas.max,
         live_path="/v2/health/live",
         ready_path="/v2/health/ready",
-        catalog_digest=catalog.digest,
+        catalog=catalog.subset(models=[model.metadata.name]),
     )
 
 
 def _workload_objects(workload: _Workload, settings: WorkloadSettings, sources: list[dict[str, Any]]) -> list[Manifest]:
     return [
         _service_account(workload, settings),
+        catalog_config_map(workload, settings),
         _deployment(workload, settings),
         _service(workload, settings),
         _autoscaler(workload, settings),
@@ -400,7 +403,7 @@ def _workload_objects(workload: _Workload, settings: WorkloadSettings, sources: 
 def render_workloads(catalog: Catalog, settings: WorkloadSettings) -> list[Manifest]:
     """Every Kubernetes object of the platform's services, in apply order."""
     model_servers = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": MODEL_SERVER}}}
-    objects = [namespace(settings), catalog_config_map(catalog, settings)]
+    objects = [namespace(settings)]
     feature_sources = [model_servers, *_callers_from(settings.feature_server.callers)]
     objects += _workload_objects(_feature_server(catalog, settings), settings, feature_sources)
     for model in catalog.models.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import kubernetes_validate
@@ -126,11 +127,26 @@ def test_zone_spread_is_strict_in_production_only(catalog: Catalog, settings: Wo
             assert zone["whenUnsatisfiable"] == expected
 
 
-def test_catalog_change_rolls_pods_through_the_digest_annotation(catalog: Catalog, settings: WorkloadSettings) -> None:
-    for pod_template in (
-        m["spec"]["template"] for m in render_workloads(catalog, settings) if m["kind"] == "Deployment"
-    ):
-        assert pod_template["metadata"]["annotations"]["mlplat.dev/catalog-digest"] == catalog.digest
+def test_each_service_gets_its_own_catalog_slice_and_rolls_when_it_changes(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
+    for key, deployment in manifests.items():
+        if not key.startswith("Deployment/"):
+            continue
+        name = deployment["metadata"]["name"]
+        config_map = manifests[f"ConfigMap/mlplat/{name}-catalog"]
+        slice_ = Catalog.from_snapshot(json.loads(config_map["data"]["catalog.json"]))
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["mlplat.dev/catalog-digest"] == slice_.digest
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "catalog", "configMap": {"name": f"{name}-catalog"}} in volumes
+        if name == "feature-server":
+            assert set(slice_.feature_views) == set(catalog.feature_views)
+            assert not slice_.models
+        else:
+            (model,) = slice_.models
+            assert name == model_server_name(model)
 
 
 def test_schema_validation_catches_a_misspelt_field(catalog: Catalog, settings: WorkloadSettings) -> None:
