@@ -242,6 +242,29 @@ def _kinesis(props: Props, context: Context) -> list[str]:
     return _require(props, [("encryptionType", "KMS", "encrypt the stream with KMS (Kinesis.1)")])
 
 
+# --- Kubernetes workloads --------------------------------------------------------------
+
+
+def _hardened_pod(props: Props, context: Context) -> list[str]:
+    pod = ((props.get("spec") or {}).get("template") or {}).get("spec") or {}
+    problems = []
+    if (pod.get("securityContext") or {}).get("runAsNonRoot") is not True:
+        problems.append("pod securityContext.runAsNonRoot is not true; run as a non-root user (EKS.pod-security)")
+    for container in pod.get("containers") or []:
+        name = container.get("name", "?")
+        security = container.get("securityContext") or {}
+        expectations = [
+            ("readOnlyRootFilesystem", True, "mount a read-only root filesystem"),
+            ("allowPrivilegeEscalation", False, "forbid privilege escalation"),
+        ]
+        problems += [f"container {name!r}: {message}" for message in _require(security, expectations)]
+        if (security.get("capabilities") or {}).get("drop") != ["ALL"]:
+            problems.append(f"container {name!r}: capabilities.drop is not ['ALL']; drop every capability")
+        if not (container.get("resources") or {}).get("limits"):
+            problems.append(f"container {name!r}: no resource limits; set requests and limits")
+    return problems
+
+
 # --- protection in prod -----------------------------------------------------------------------
 
 
@@ -376,6 +399,13 @@ RULES: tuple[Rule, ...] = (
         (),
     ),
     Rule("prod-protect", "Prod: stateful resources carry Pulumi protect", STATEFUL, _protected_in_prod, ()),
+    Rule(
+        "k8s-hardened-pods",
+        "Kubernetes: pods non-root, read-only root, no privilege escalation, no capabilities, limits",
+        frozenset({"kubernetes:apps/v1:Deployment"}),
+        _hardened_pod,
+        (),
+    ),
 )
 
 

@@ -42,6 +42,12 @@ SECURE: dict[str, dict[str, Any]] = {
     ),
 }
 INSECURE: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "kubernetes:apps/v1:Deployment",
+        {"spec": {"template": {"spec": {"containers": [{"name": "app", "securityContext": {}}]}}}},
+        "k8s-hardened-pods",
+        "non-root",
+    ),
     ("aws:kms/key:Key", {"enableKeyRotation": False}, "kms-rotation", "KMS.4"),
     ("aws:ec2/launchTemplate:LaunchTemplate", {"metadataOptions": {"httpTokens": "optional"}}, "ec2-imdsv2", "EC2.8"),
     (
