@@ -21,6 +21,7 @@ from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, exit_code_of
 from mlplat.loader import ValidationResult, validate_directory
+from mlplat.offline_cli import generate_data
 from mlplat.schema import json_schema_text, markdown_reference
 
 app = typer.Typer(
@@ -127,6 +128,9 @@ def schema(
     else:
         output.write_text(text, encoding="utf-8")
         err.print(f"wrote {output}")
+
+
+app.command("generate-data")(generate_data)
 
 
 def main() -> None:
