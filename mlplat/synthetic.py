@@ -25,8 +25,7 @@ import pyarrow.parquet as pq
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
-from mlplat.offline.sources import batch_source, offline_table
-from mlplat.spec.types import DType
+from mlplat.offline.sources import TIMESTAMP, arrow_type, batch_source, offline_table
 
 SECOND = 1_000_000  # timestamps are microseconds since the epoch
 HOUR = 3600 * SECOND
@@ -387,23 +386,6 @@ def _outcomes(
 
 
 # --- writing --------------------------------------------------------------------------
-
-_ARROW_TYPES: dict[DType, pa.DataType] = {
-    DType.BOOL: pa.bool_(),
-    DType.INT32: pa.int32(),
-    DType.INT64: pa.int64(),
-    DType.FLOAT32: pa.float32(),
-    DType.FLOAT64: pa.float64(),
-    DType.STRING: pa.string(),
-    DType.BYTES: pa.binary(),
-    DType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-}
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-
-def arrow_type(dtype: DType) -> pa.DataType:
-    """The Arrow type a feature of ``dtype`` is stored as in offline files."""
-    return _ARROW_TYPES[dtype]
 
 
 def _write(path: Path, fields: list[tuple[str, pa.DataType, np.ndarray]], order: np.ndarray) -> int:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
 from mlplat.spec.kinds import Source, SourceType
@@ -73,3 +75,21 @@ def resolve_uri(root: Path | str, uri: str) -> str:
     if str(root).startswith("s3://"):
         return f"{str(root).rstrip('/')}/{uri}"
     return str(Path(root) / uri)
+
+
+_ARROW_TYPES: dict[DType, pa.DataType] = {
+    DType.BOOL: pa.bool_(),
+    DType.INT32: pa.int32(),
+    DType.INT64: pa.int64(),
+    DType.FLOAT32: pa.float32(),
+    DType.FLOAT64: pa.float64(),
+    DType.STRING: pa.string(),
+    DType.BYTES: pa.binary(),
+    DType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+}
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def arrow_type(dtype: DType) -> pa.DataType:
+    """The Arrow type a feature of ``dtype`` is stored as in offline files."""
+    return _ARROW_TYPES[dtype]

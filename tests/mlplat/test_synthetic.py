@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from mlplat.catalog import Catalog
 from mlplat.cli import app
 from mlplat.errors import UsageError
-from mlplat.offline.sources import offline_table
-from mlplat.synthetic import VIEWS, SyntheticConfig, arrow_type, generate
+from mlplat.offline.sources import arrow_type, offline_table
+from mlplat.synthetic import VIEWS, SyntheticConfig, generate
 
 
 def _digests(root: Path) -> dict[str, str]:
