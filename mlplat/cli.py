@@ -21,7 +21,7 @@ from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, exit_code_of
 from mlplat.loader import ValidationResult, validate_directory
-from mlplat.offline_cli import generate_data
+from mlplat.offline_cli import generate_data, train
 from mlplat.schema import json_schema_text, markdown_reference
 
 app = typer.Typer(
@@ -131,6 +131,7 @@ def schema(
 
 
 app.command("generate-data")(generate_data)
+app.command()(train)
 
 
 def main() -> None:

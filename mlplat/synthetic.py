@@ -352,9 +352,8 @@ def _outcomes(
     merchant, velocity = tables["merchant_risk"], tables["application_velocity"]
     b, r = as_of("bureau_profile", apps.applicant), as_of("repayment_history", apps.applicant)
     mr, v = as_of("merchant_risk", apps.merchant), as_of("application_velocity", apps.applicant)
-    default_logit = (
-        -3.6
-        - 0.013 * (_feature(bureau, b, "fico_score", 690) - 690)
+    default_logit = -3.3 + 0.75 * (
+        -0.013 * (_feature(bureau, b, "fico_score", 690) - 690)
         + 1.6 * (_feature(bureau, b, "revolving_utilization", 0.3) - 0.3)
         + 0.35 * _feature(bureau, b, "delinquencies_24m", 0)
         + 1.2 * _feature(bureau, b, "has_bankruptcy", 0)
@@ -366,7 +365,7 @@ def _outcomes(
         + 0.06 * (apps.instalments - 4)
     )
     fraud_logit = (
-        -5.2
+        -4.6
         + 0.35 * np.minimum(_feature(velocity, v, "applications_24h", 1), 8)
         + 0.5 * (_feature(velocity, v, "distinct_devices_7d", 1) - 1)
         - 0.35 * np.log1p(_feature(velocity, v, "email_age_days", 365))
