@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+
 import duckdb
 import pyarrow as pa
 
+from mlplat.offline.sources import OfflineTable
 from mlplat.offline.training_set import ROW_ID, TrainingSetPlan, ViewJoin
 
 
@@ -77,3 +81,35 @@ def duckdb_training_set(plan: TrainingSetPlan, labels: pa.Table) -> pa.Table:
     finally:
         connection.close()
     return result.cast(plan.schema)
+
+
+def latest_rows_sql(table: OfflineTable, path: str) -> str:
+    """Each entity's latest row with an event time in ``[$1, $2)``; ties to the latest write."""
+    keys = ", ".join(quote(k) for k in table.key_columns)
+    timestamp = quote(table.timestamp_field)
+    order = f"{timestamp} DESC"
+    if table.created_timestamp_field:
+        order += f", {quote(table.created_timestamp_field)} DESC NULLS LAST"
+    columns = ", ".join([keys, timestamp, *(quote(f) for f in table.feature_names)])
+    return (
+        f"SELECT {columns} FROM read_parquet({literal(path)}) "  # noqa: S608 - quoted spec names and a literal
+        f"WHERE {timestamp} >= $1 AND {timestamp} < $2 "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1"
+    )
+
+
+def latest_rows(
+    table: OfflineTable, path: str, start: datetime, end: datetime, batch_rows: int
+) -> tuple[int, Iterator[pa.RecordBatch]]:
+    """How many entities have a row in ``[start, end)``, and their latest rows in batches."""
+    connection = connect()
+    connection.execute(f"CREATE TEMP TABLE latest AS {latest_rows_sql(table, path)}", [start, end])
+    total = int(connection.execute("SELECT count(*) FROM latest").fetchall()[0][0])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from connection.sql("SELECT * FROM latest").to_arrow_reader(batch_rows)
+        finally:
+            connection.close()
+
+    return total, batches()

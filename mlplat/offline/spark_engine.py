@@ -6,6 +6,8 @@ microseconds since the epoch so that no Python- or JVM-local time zone can shift
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from mlplat.offline.training_set import ROW_ID, TrainingSetPlan, ViewJoin
 
 def local_session(app_name: str = "mlplat", cores: int = 2) -> SparkSession:
     """A small local Spark for tests and one-machine runs: UTC, no UI, few shuffle partitions."""
+    # Python workers run this interpreter (unless told otherwise), so they import the same mlplat and libraries.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(f"local[{cores}]")
         .appName(app_name)
