@@ -338,6 +338,15 @@ class WireFormat:
             encoded.append(Encoded(self.key(codec, row.key), event, event + lifetime, blob))
         return encoded
 
+    @staticmethod
+    def unexpired(encoded: Sequence[Encoded], now_micros: int) -> list[Encoded]:
+        """The rows not yet past their expiry.
+
+        A row already past it would be deleted on arrival; anything stored for its key
+        is older still, so skipping it changes nothing. It does not count as applied.
+        """
+        return [row for row in encoded if row.expires_micros > now_micros]
+
     def keys(self, requests: Sequence[ReadRequest]) -> list[str]:
         """The storage key of each request, after checking its view and features exist."""
         keys = []

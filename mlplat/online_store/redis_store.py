@@ -80,10 +80,7 @@ class RedisOnlineStore:
 
     def write(self, view: str, rows: Sequence[Row]) -> int:
         encoded = self._wire.encode_rows(view, rows)
-        now_micros = time.time_ns() // 1000
-        # A row already past its expiry would be deleted on arrival; anything stored for
-        # its key is older still, so skipping it changes nothing.
-        live = [row for row in encoded if row.expires_micros > now_micros]
+        live = self._wire.unexpired(encoded, time.time_ns() // 1000)
         if not live:
             return 0
         chunks = [live[i : i + WRITE_CHUNK] for i in range(0, len(live), WRITE_CHUNK)]

@@ -59,11 +59,11 @@ class SqliteOnlineStore:
     # --- OnlineStore ---------------------------------------------------------------------
 
     def write(self, view: str, rows: Sequence[Row]) -> int:
-        encoded = self._wire.encode_rows(view, rows)
-        if not encoded:
-            return 0
         now_micros = time.time_ns() // 1000
-        params = [(row.key, row.event_micros, row.expires_micros, row.blob) for row in encoded]
+        live = self._wire.unexpired(self._wire.encode_rows(view, rows), now_micros)
+        if not live:
+            return 0
+        params = [(row.key, row.event_micros, row.expires_micros, row.blob) for row in live]
         return self._call(lambda: self._upsert(params, now_micros))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
