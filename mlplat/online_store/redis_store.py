@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store.base import FeatureValue, ReadRequest, Row
+from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row
 from mlplat.online_store.codec import Encoded, WireFormat
 
 T = TypeVar("T")
@@ -87,6 +87,9 @@ class RedisOnlineStore:
         return self._call(lambda: self._run_script(chunks))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        return [result.by_feature(r.features) for r, result in zip(requests, self.read_bulk(requests), strict=True)]
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         if not requests:
             return []
         keys = self._wire.keys(requests)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store.base import FeatureValue, ReadRequest, Row
+from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row
 from mlplat.online_store.codec import WireFormat
 
 T = TypeVar("T")
@@ -67,6 +67,9 @@ class SqliteOnlineStore:
         return self._call(lambda: self._upsert(params, now_micros))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        return [result.by_feature(r.features) for r, result in zip(requests, self.read_bulk(requests), strict=True)]
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         if not requests:
             return []
         keys = self._wire.keys(requests)

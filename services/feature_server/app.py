@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlplat.catalog import Catalog
-from mlplat.online_store import OnlineStore, open_store
+from mlplat.online_store import BulkOnlineStore, open_store
 from services.feature_server.errors import BatchTooLargeError, RequestError, error_body
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import parse_push
@@ -53,7 +53,7 @@ def json_response(status: int, payload: object) -> Response:
 class Server:
     """The state of one app: catalog, store, limits, metrics."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: OnlineStore) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, store: BulkOnlineStore) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
@@ -65,7 +65,7 @@ class Server:
 
     async def get_online_features(self, request: Request) -> tuple[int, object]:
         parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
-        results = await self._store("read", self.store.read, read_requests(parsed))
+        results = await self._store("read", self.store.read_bulk, read_requests(parsed))
         tally: Counter[tuple[str, str]] = Counter()
         payload = response(parsed, results, tally)
         self.metrics.count_values(tally)
@@ -132,7 +132,9 @@ class Server:
             raise RequestError("body", f"is not valid JSON ({error})") from None
 
 
-def create_app(settings: Settings, *, catalog: Catalog | None = None, store: OnlineStore | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, catalog: Catalog | None = None, store: BulkOnlineStore | None = None
+) -> Starlette:
     """The feature server for ``settings``.
 
     The catalog is read from ``settings.catalog`` and the store opened from

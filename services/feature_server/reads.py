@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from mlplat.catalog import Catalog, JoinKey
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import NotFoundError
-from mlplat.online_store import FeatureStatus, FeatureValue, ReadRequest
+from mlplat.online_store import FeatureStatus, ReadRequest, ReadResult
 from mlplat.spec.types import JoinKeyType
 from services.feature_server.errors import BatchTooLargeError, RequestError
 
@@ -201,30 +201,30 @@ def read_requests(request: OnlineFeaturesRequest) -> list[ReadRequest]:
 
 
 def response(
-    request: OnlineFeaturesRequest, results: Sequence[Mapping[str, FeatureValue]], statuses: Counter[tuple[str, str]]
+    request: OnlineFeaturesRequest, results: Sequence[ReadResult], statuses: Counter[tuple[str, str]]
 ) -> dict[str, object]:
-    """Feast's column-major response; counts (view, status) of every value into ``statuses``."""
+    """Feast's column-major response; counts (view, status) of every value into ``statuses``.
+
+    ``results`` are row-major (for each entity row, one per view): each view's results
+    are a strided slice, transposed into feature columns in one ``zip``. The features
+    of one (entity, view) share status and event time, so a view's status and time
+    columns are built once and shared by its features.
+    """
     plan, rows = request.plan, request.rows
-    values: list[list[object]] = [[] for _ in plan.names]
-    states: list[list[str]] = [[] for _ in plan.names]
-    times: list[list[datetime]] = [[] for _ in plan.names]
+    columns: list[dict[str, object]] = [{} for _ in plan.names]
     for column, key in enumerate(plan.join_keys):
-        values[column] = list(request.entities[key.request_key])
-        states[column] = [FeatureStatus.PRESENT.value] * rows
-        times[column] = [EPOCH] * rows
-    results_iter = iter(results)
-    for _ in range(rows):
-        for view in plan.views:
-            found = next(results_iter)
-            for feature, column in zip(view.features, view.columns, strict=True):
-                value = found[feature]
-                values[column].append(value.value)
-                states[column].append(value.status.value)
-                times[column].append(value.event_time or EPOCH)
-            statuses[(view.view, found[view.features[0]].status.value)] += len(view.features)
-    return {
-        "metadata": {"feature_names": list(plan.names)},
-        "results": [
-            {"values": v, "statuses": s, "event_timestamps": t} for v, s, t in zip(values, states, times, strict=True)
-        ],
-    }
+        columns[column] = {
+            "values": request.entities[key.request_key],
+            "statuses": [FeatureStatus.PRESENT.value] * rows,
+            "event_timestamps": [EPOCH] * rows,
+        }
+    stride = len(plan.views)
+    for offset, view in enumerate(plan.views):
+        found = results[offset::stride]
+        states = [result.status.value for result in found]
+        times = [result.event_time or EPOCH for result in found]
+        for column, values in zip(view.columns, zip(*(r.values for r in found), strict=True), strict=True):
+            columns[column] = {"values": values, "statuses": states, "event_timestamps": times}
+        for status, count in Counter(states).items():
+            statuses[(view.view, status)] += count * len(view.features)
+    return {"metadata": {"feature_names": list(plan.names)}, "results": columns}

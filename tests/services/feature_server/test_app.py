@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, Row
+from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResult, Row
 from services.feature_server import create_app
 from tests.services.feature_server.asgi_client import AppClient
 from tests.services.feature_server.conftest import CATALOG, settings_for
@@ -272,6 +272,9 @@ class BrokenStore:
         raise self.error
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        raise self.error
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         raise self.error
 
     def ping(self) -> None:
