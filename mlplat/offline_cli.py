@@ -5,16 +5,30 @@ A thin shell: each command calls library code and renders what it returns.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlplat.errors import MlplatError, exit_code_of
+from mlplat.catalog import Catalog
+from mlplat.errors import MlplatError, UsageError, exit_code_of
 from mlplat.loader import load_catalog
+from mlplat.offline.emr import follow, load_stack_settings, submit
+from mlplat.offline.materialize import (
+    DEFAULT_BATCH_ROWS,
+    MaterializationResult,
+    MaterializeOptions,
+    OnlineTarget,
+    materializable_views,
+    materialize,
+)
 from mlplat.offline.training_set import Engine
+from mlplat.online_store import DEFAULT_NAMESPACE
 from mlplat.registry import Registry
 from mlplat.synthetic import SyntheticConfig, generate
 from mlplat.training import TrainOptions, train_model
@@ -101,3 +115,107 @@ def train(
         )
     out.print(table)
     out.print(f"artifact {trained.artifact_path}\nsha256   {trained.sha256}\ncard     {trained.card_path}")
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not an ISO time; write e.g. 2025-06-01T00:00:00Z") from None
+
+
+def _materialize_locally(
+    catalog: Catalog, views: list[str], target: OnlineTarget, registry_url: str, options: MaterializeOptions
+) -> list[MaterializationResult]:
+    registry = Registry.open(registry_url)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=err, transient=False) as bar:
+            tasks = {view: bar.add_task(view, total=None) for view in views}
+
+            def updater(view: str) -> Callable[[int, int], None]:
+                return lambda done, total: bar.update(tasks[view], completed=done, total=total)
+
+            return materialize(catalog, views, target, registry, options, progress={v: updater(v) for v in views})
+    finally:
+        registry.close()
+
+
+def _results_table(results: list[MaterializationResult]) -> Table:
+    table = Table(title="materialization")
+    for column in ("view", "window start", "window end", "rows", "applied", "watermark"):
+        table.add_column(column, justify="right" if column in ("rows", "applied") else "left")
+    for r in results:
+        table.add_row(
+            r.view, _utc(r.window.start), _utc(r.window.end), f"{r.rows:,}", f"{r.applied:,}", _utc(r.watermark)
+        )
+    return table
+
+
+def _state_printer(view: str) -> Callable[[str], None]:
+    def show(state: str) -> None:
+        err.print(f"{view}: {state}")
+
+    return show
+
+
+def _utc(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _materialize_on_emr(views: list[str], stack: str, outputs: Path | None) -> bool:
+    import boto3  # noqa: PLC0415 - only --stack talks to AWS
+
+    settings = load_stack_settings(stack, outputs)
+    client = boto3.client("emr-serverless", region_name=settings.region)
+    ok = True
+    for view in views:
+        run_id = submit(client, settings, view)
+        err.print(f"{view}: job run {run_id} submitted to application {settings.emr_application_id}")
+        outcome = follow(client, settings, run_id, on_state=_state_printer(view))
+        colour = "green" if outcome.succeeded else "red"
+        out.print(f"[{colour}]{view}: {outcome.state}[/{colour}] {outcome.details}".rstrip(), markup=True)
+        if not outcome.succeeded:
+            out.print(f"  logs: {outcome.log_uri}")
+            ok = False
+    return ok
+
+
+def materialize_command(
+    view: Annotated[str | None, typer.Option(help="One view. Default: every online view.")] = None,
+    start: Annotated[str | None, typer.Option(help="Backfill from this ISO time. Default: the watermark.")] = None,
+    end: Annotated[str | None, typer.Option(help="Up to this ISO time (exclusive). Default: now.")] = None,
+    engine: Annotated[Engine, typer.Option(help="duckdb on this machine, or spark (local).")] = Engine.DUCKDB,
+    data: DataOption = DEFAULT_DATA,
+    online_store: Annotated[
+        str, typer.Option("--online-store", help="Online store URL (redis://, rediss://, sqlite:///).")
+    ] = "sqlite:///.mlplat/online.db",
+    namespace: Annotated[str, typer.Option(help="Online store key namespace.")] = DEFAULT_NAMESPACE,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+    batch_rows: Annotated[int, typer.Option(help="Rows per online-store write.")] = DEFAULT_BATCH_ROWS,
+    stack: Annotated[
+        str | None, typer.Option(help="Run on the stack's EMR Serverless application instead, and follow it.")
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option(help="Stack outputs JSON. Default: .mlplat/stacks/STACK.json.")
+    ] = None,
+    specs: SpecsOption = Path("specs"),
+) -> None:
+    """Copy the latest feature values into the online store (locally, or on EMR with --stack)."""
+    try:
+        catalog = load_catalog(specs)
+        views = materializable_views(catalog, view)
+        if stack is not None:
+            if not _materialize_on_emr(views, stack, outputs):
+                raise typer.Exit(1)
+            return
+        options = MaterializeOptions(
+            data, engine=engine, batch_rows=batch_rows, start=_moment(start, "--start"), end=_moment(end, "--end")
+        )
+        target = OnlineTarget(online_store, namespace)
+        results = _materialize_locally(catalog, views, target, registry, options)
+    except MlplatError as error:
+        raise _fail(error) from None
+    out.print(_results_table(results))

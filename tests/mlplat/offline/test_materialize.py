@@ -276,3 +276,19 @@ def test_embedded_engine_into_sqlite(catalog: Catalog, recent_data: Path, tmp_pa
     assert result.rows == 20
     assert values["merchant_category"].value in {"electronics", "fashion", "travel", "home", "beauty", "sports"}
     registry.close()
+
+
+def test_cli_materializes_with_a_results_table(recent_data: Path, tmp_path: Path, specs_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlplat.cli import app
+
+    common = ["--data", str(recent_data), "--specs", str(specs_dir), "--registry", f"sqlite:///{tmp_path}/r.db"]
+    common += ["--online-store", f"sqlite:///{tmp_path}/online.db"]
+    result = CliRunner().invoke(app, ["materialize", "--view", "merchant_risk", "--end", NOW.isoformat(), *common])
+    assert result.exit_code == 0, result.output
+    assert "merchant_risk" in result.output
+    assert NOW.strftime("%Y-%m-%d %H:%M:%SZ") in result.output
+    bad = CliRunner().invoke(app, ["materialize", "--end", "yesterday", *common])
+    assert bad.exit_code == 2
+    assert "--end 'yesterday' is not an ISO time" in bad.output
