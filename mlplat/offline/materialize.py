@@ -88,16 +88,26 @@ def plan_window(
     return Window(start.astimezone(UTC), end.astimezone(UTC), advances)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _column_values(column: pa.Array) -> list[object]:
+    """Python values of ``column``; timestamps as aware UTC datetimes, built from integers (fast)."""
+    if pa.types.is_timestamp(column.type):
+        micros = column.cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
+        return [None if m is None else EPOCH + timedelta(microseconds=m) for m in micros]
+    return list(column.to_pylist())
+
+
 def rows_from_batch(batch: pa.RecordBatch, table: OfflineTable) -> list[Row]:
     """Online-store rows of one batch of a view's source (keys, event time, features)."""
-    keys = [batch.column(name).to_pylist() for name in table.key_columns]
-    times = batch.column(table.timestamp_field).to_pylist()
-    values = {name: batch.column(name).to_pylist() for name in table.feature_names}
-    names = list(values)
-    columns = list(values.values())
+    keys = zip(*(batch.column(name).to_pylist() for name in table.key_columns), strict=True)
+    times = _column_values(batch.column(table.timestamp_field))
+    names = table.feature_names
+    values = zip(*(_column_values(batch.column(name)) for name in names), strict=True)
     return [
-        Row(tuple(key[i] for key in keys), times[i], dict(zip(names, (c[i] for c in columns), strict=True)))
-        for i in range(batch.num_rows)
+        Row(key, moment, dict(zip(names, row, strict=True)))  # type: ignore[arg-type]
+        for key, moment, row in zip(keys, times, values, strict=True)
     ]
 
 
