@@ -149,12 +149,20 @@ def prepare(args: JobArgs, env: Mapping[str, str], secrets: Any, s3: Any) -> Job
     return Job(read_catalog(args.catalog, s3), args.view, target, registry_url(settings, database), options)
 
 
+def start_session() -> None:
+    """The job's Spark session, from spark-submit's settings (master, resources); it becomes the active one."""
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - heavy, and only the job itself needs it
+
+    SparkSession.builder.appName("mlplat-materialize").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import boto3  # noqa: PLC0415 - only the job on AWS needs it
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         job = prepare(args, os.environ, boto3.client("secretsmanager"), boto3.client("s3"))
+        start_session()  # before the engine looks for the active session, so EMR's master is used
         registry = Registry.open(job.registry_url)
         try:
             result = materialize_view(job.catalog, job.view, job.target, registry, job.options)
