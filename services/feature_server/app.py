@@ -2,9 +2,10 @@
 
 Starlette with orjson, no middleware: every endpoint goes through :meth:`Server.answer`,
 which times it, counts it, and turns any exception into a response in one place
-(:func:`~services.feature_server.errors.error_body`). Store calls run in a small thread
-pool so a slow store never blocks the event loop (liveness stays answered during an
-outage), and each is bounded by the store's timeout.
+(:func:`~services.feature_server.errors.error_body`). Reads and pings call the store on
+the event loop, bounded by the store's timeout and a :class:`StoreGate` that fails fast
+for a while after a failure; push batches (CPU-heavy encoding) run in a small thread
+pool.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlplat.catalog import Catalog
+from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
 from services.feature_server.errors import BatchTooLargeError, RequestError, error_body
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.settings import Settings
+from services.feature_server.store_gate import StoreGate
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[tuple[int, object]]]
@@ -59,13 +62,15 @@ class Server:
         self.store = store
         self.metrics = Metrics()
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
+        self.gate = StoreGate(settings.store_retry_seconds)
         self._limiter: anyio.CapacityLimiter | None = None
 
     # --- endpoints -----------------------------------------------------------------------
 
     async def get_online_features(self, request: Request) -> tuple[int, object]:
         parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
-        results = await self._store("read", self.store.read_bulk, read_requests(parsed))
+        reads = read_requests(parsed)
+        results = self._inline("read", lambda: self.store.read_bulk(reads))
         tally: Counter[tuple[str, str]] = Counter()
         payload = response(parsed, results, tally)
         self.metrics.count_values(tally)
@@ -75,7 +80,7 @@ class Server:
         pushes = parse_push(await self._body(request), self.catalog, self.settings.max_push_rows)
         written = []
         for push in pushes:
-            applied = await self._store("write", self.store.write, push.view, push.rows)
+            applied = await self._in_thread("write", self.store.write, push.view, push.rows)
             written.append({"view": push.view, "rows": len(push.rows), "applied": applied})
         return 200, {"written": written}
 
@@ -83,7 +88,7 @@ class Server:
         return 200, {"status": "live"}
 
     async def ready(self, request: Request) -> tuple[int, object]:
-        await self._store("ping", self.store.ping)
+        self._inline("ping", self.store.ping)
         return 200, {"status": "ready", "catalog": self.catalog.digest[:12]}
 
     async def metrics_page(self, request: Request) -> Response:
@@ -105,12 +110,25 @@ class Server:
 
         return run
 
-    async def _store(self, operation: str, call: Callable[..., T], *args: object) -> T:
+    def _inline(self, operation: str, call: Callable[[], T]) -> T:
+        """A short store call on the event loop: bounded by the store timeout and the gate."""
+        started = time.perf_counter()
+        try:
+            return self.gate.call(call)
+        finally:
+            self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
+
+    async def _in_thread(self, operation: str, call: Callable[..., T], *args: object) -> T:
+        """A long store call (a push batch: encoding, then the write) off the event loop."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.settings.store_threads)
+        self.gate.check()
         started = time.perf_counter()
         try:
             return await anyio.to_thread.run_sync(call, *args, limiter=self._limiter)
+        except StoreUnavailableError:
+            self.gate.failed()
+            raise
         finally:
             self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
 

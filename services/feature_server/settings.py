@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     """MLPLAT_MAX_PUSH_ROWS: rows per /push request; more is 413."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """MLPLAT_MAX_BODY_BYTES: request body size; more is 413."""
-    store_threads: int = Field(default=8, ge=1, le=256)
-    """MLPLAT_STORE_THREADS: concurrent store calls per worker process."""
+    store_retry_seconds: float = Field(default=0.5, ge=0, le=60)
+    """MLPLAT_STORE_RETRY_SECONDS: after a store failure, answer 503 at once for this long before trying the store again."""
+    store_threads: int = Field(default=4, ge=1, le=256)
+    """MLPLAT_STORE_THREADS: concurrent push writes per worker process."""
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on every interface
     """MLPLAT_HOST: address to listen on."""
     port: int = Field(default=6566, ge=1, le=65535)
