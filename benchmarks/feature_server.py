@@ -316,7 +316,7 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=20)
             client = redis.Redis.from_url(args.redis)
-            for key in client.scan_iter(f"{namespace}:*", count=1000):
+            for key in client.scan_iter(f"{namespace}:*", count=10_000):
                 client.delete(key)
             client.close()
     print(f"cores: {os.cpu_count()}, load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
