@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -71,7 +70,7 @@ class Server:
         parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
         reads = read_requests(parsed)
         results = self._inline("read", lambda: self.store.read_bulk(reads))
-        tally: Counter[tuple[str, str]] = Counter()
+        tally: dict[tuple[str, str], int] = {}
         payload = response(parsed, results, tally)
         self.metrics.count_values(tally)
         return 200, payload
@@ -116,7 +115,7 @@ class Server:
         try:
             return self.gate.call(call)
         finally:
-            self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
+            self.metrics.observe_store(operation, time.perf_counter() - started)
 
     async def _in_thread(self, operation: str, call: Callable[..., T], *args: object) -> T:
         """A long store call (a push batch: encoding, then the write) off the event loop."""
@@ -130,7 +129,7 @@ class Server:
             self.gate.failed()
             raise
         finally:
-            self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
+            self.metrics.observe_store(operation, time.perf_counter() - started)
 
     async def _body(self, request: Request) -> object:
         limit = self.settings.max_body_bytes
