@@ -11,6 +11,7 @@ pool.
 from __future__ import annotations
 
 import base64
+import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -172,6 +173,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The catalog and imports are long-lived: move them out of the cyclic GC's view
+        # so its full collections stay short and do not show up in tail latency.
+        gc.collect()
+        gc.freeze()
         yield
         server.store.close()
 
