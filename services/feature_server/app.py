@@ -21,6 +21,7 @@ import anyio
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -189,7 +190,16 @@ def create_app(
         Route("/health/ready", server.answer("ready", server.ready), methods=["GET"]),
         Route("/metrics", server.metrics_page, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    endpoints = ", ".join(f"{'POST' if 'POST' in (r.methods or ()) else 'GET'} {r.path}" for r in routes)
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        status = error.status_code if isinstance(error, HTTPException) else 500
+        message = (
+            f"no such endpoint; this server has {endpoints}" if status == 404 else str(getattr(error, "detail", ""))
+        )
+        return json_response(status, {"error": {"status": status, "message": message}})
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.state.server = server
     return app
 
