@@ -162,7 +162,7 @@ def create_app(
     """
     catalog = catalog if catalog is not None else settings.load_catalog()
     if store is None:
-        token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
+        token = settings.auth_token()
         store = open_store(
             settings.online_store_url,
             catalog,

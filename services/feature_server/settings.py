@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlplat.catalog import Catalog
-from mlplat.errors import UsageError
+from mlplat.errors import StoreUnavailableError, UsageError
 from mlplat.loader import load_catalog
 
 
@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     online_store_timeout: float = Field(default=0.25, gt=0, le=30)
     """MLPLAT_ONLINE_STORE_TIMEOUT: seconds a store call may take before the server answers 503."""
     redis_auth_token: SecretStr | None = None
-    """MLPLAT_REDIS_AUTH_TOKEN: ElastiCache AUTH token (from a Kubernetes secret). Left out: no AUTH."""
+    """MLPLAT_REDIS_AUTH_TOKEN: ElastiCache AUTH token (from a Kubernetes secret). Left out: read from the secret ARN below, or no AUTH."""
+    online_store_auth_secret_arn: str | None = None
+    """MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN: Secrets Manager secret holding the AUTH token (read once at start-up with the pod's role)."""
     max_entities: int = Field(default=1_000, ge=1)
     """MLPLAT_MAX_ENTITIES: entity rows per /get-online-features request; more is 413."""
     max_push_rows: int = Field(default=10_000, ge=1)
@@ -46,6 +48,23 @@ class Settings(BaseSettings):
     """MLPLAT_WORKERS: uvicorn worker processes."""
     graceful_shutdown_seconds: float = Field(default=10, ge=0)
     """MLPLAT_GRACEFUL_SHUTDOWN_SECONDS: time in-flight requests get after SIGTERM."""
+
+    def auth_token(self) -> str | None:
+        """The Redis AUTH token: given directly, else read from Secrets Manager, else none."""
+        if self.redis_auth_token is not None:
+            return self.redis_auth_token.get_secret_value()
+        if self.online_store_auth_secret_arn is None:
+            return None
+        import boto3  # noqa: PLC0415 - only deployments that keep the token in Secrets Manager need it
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            secret = boto3.client("secretsmanager").get_secret_value(SecretId=self.online_store_auth_secret_arn)
+        except (BotoCoreError, ClientError) as error:
+            raise StoreUnavailableError(
+                f"cannot read the online store AUTH token from {self.online_store_auth_secret_arn}: {error}"
+            ) from None
+        return str(secret["SecretString"])
 
     def load_catalog(self) -> Catalog:
         """The catalog from the snapshot file, or from the spec directory."""
