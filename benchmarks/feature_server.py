@@ -16,11 +16,11 @@ What runs, all in one go on the machine's Redis (127.0.0.1:6379, a private names
   actual send to its last response byte; the generator's own lateness against the
   schedule is reported separately (``lag p99``) to show it kept up.
 * Baselines in the same run, on the same keys at the same rate: a raw redis-py pipeline
-  of GETs (no decoding), and the online store's ``read()`` in-process (one MGET plus
-  decoding and freshness).
+  of GETs (no decoding), and the online store's ``read_bulk()`` in-process (one MGET plus
+  decoding and freshness: what the server calls).
 
 Scenarios: 1 entity x 30 features at ``--rate``, and 100 entities x 30 features at
-``--rate-100``. Prints a markdown table (``--markdown`` appends nothing; copy it).
+``--rate-100``. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def scenario(
 
     store = open_store(url, catalog, namespace=namespace)
     reads = [
-        [ReadRequest(view, (entity,), [f"f{i}" for i in range(10)]) for entity in batch for view in VIEWS]
+        [ReadRequest(view, (entity,), tuple(f"f{i}" for i in range(10))) for entity in batch for view in VIEWS]
         for batch in batches
     ]
 
