@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from mlplat.catalog import Catalog
 from mlplat.loader import catalog_from_values
 
@@ -63,3 +65,12 @@ def documents() -> list[dict[str, Any]]:
 
 def online_test_catalog() -> Catalog:
     return catalog_from_values(documents(), "<online test specs>")
+
+
+def delete_namespace(redis_url: str, namespace: str) -> None:
+    """Delete a test's keys from a shared Redis (SCAN in large steps: the server holds many keys)."""
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{namespace}:*", count=10_000))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -185,6 +185,7 @@ class ViewCodec:
     index: Mapping[str, int]
     fingerprint: int
     fixed: struct.Struct
+    leading: struct.Struct  # header, null bitmap and fixed-width values: one unpack
     timestamps: tuple[int, ...]  # storage positions of timestamp features
     ttl_micros: int
     join_keys: tuple[JoinKey, ...]
@@ -195,13 +196,16 @@ class ViewCodec:
         signature = ",".join(f"{name}:{dtype.value}" for name, dtype in declared)
         fixed = [(n, d) for n, d in declared if d in _FIXED_CODES]
         stored = fixed + [(n, d) for n, d in declared if d not in _FIXED_CODES]
+        fixed_codes = "".join(_FIXED_CODES[d] for _, d in fixed)
+        bitmap_size = (len(declared) + 7) // 8
         return cls(
             name=view.metadata.name,
             features=tuple(n for n, _ in stored),
             dtypes=tuple(d for _, d in stored),
             index={n: i for i, (n, _) in enumerate(stored)},
             fingerprint=zlib.crc32(signature.encode()),
-            fixed=struct.Struct(">" + "".join(_FIXED_CODES[d] for _, d in fixed)),
+            fixed=struct.Struct(">" + fixed_codes),
+            leading=struct.Struct(HEADER.format + f"{bitmap_size}s" + fixed_codes),
             timestamps=tuple(i for i, (_, d) in enumerate(stored) if d is DType.TIMESTAMP),
             ttl_micros=int(view.spec.ttl.total_seconds() * 1_000_000),
             join_keys=join_keys,
@@ -255,15 +259,13 @@ class ViewCodec:
 
     def decode(self, blob: bytes) -> tuple[int, list[object]] | None:
         """(event time in µs, values in storage order), or None for a blob of another format or schema."""
-        if len(blob) < HEADER.size:
+        if len(blob) < self.leading.size:
             return None
-        version, event_micros, fingerprint = HEADER.unpack_from(blob)
+        version, event_micros, fingerprint, bitmap, *values = self.leading.unpack_from(blob)
         if version != FORMAT_VERSION or fingerprint != self.fingerprint:
             return None
-        offset = HEADER.size + self.bitmap_size
-        nulls = int.from_bytes(blob[HEADER.size : offset], "big")
-        values: list[object] = list(self.fixed.unpack_from(blob, offset))
-        offset += self.fixed.size
+        nulls = int.from_bytes(bitmap, "big")
+        offset = self.leading.size
         for dtype in self.dtypes[len(values) :]:
             (length,) = _LENGTH.unpack_from(blob, offset)
             offset += _LENGTH.size
@@ -271,7 +273,7 @@ class ViewCodec:
             offset += length
             values.append(data.decode() if dtype is DType.STRING else data)
         for i in self.timestamps:
-            values[i] = from_micros(values[i])  # type: ignore[arg-type]
+            values[i] = from_micros(values[i])
         if nulls:
             for i in range(len(values)):
                 if nulls >> i & 1:
@@ -308,6 +310,8 @@ class WireFormat:
             for name, view in catalog.feature_views.items()
             if view.spec.online
         }
+        #: (view, features) pairs already checked; requests built from a plan repeat them.
+        self._checked: set[tuple[str, tuple[str, ...]]] = set()
 
     def codec(self, view: str) -> ViewCodec:
         """The codec of online ``view``; :class:`NotFoundError` lists the online views."""
@@ -326,6 +330,8 @@ class WireFormat:
             raise FeatureValueError(
                 f"view {codec.name!r} is keyed by ({expected}); got a key of {len(entity)} value(s): {entity!r}"
             )
+        if len(entity) == 1:
+            return f"{self.namespace}:{codec.name}:{{{_key_part(codec.join_keys[0], entity[0])}}}"
         parts = [_key_part(join_key, value) for join_key, value in zip(codec.join_keys, entity, strict=True)]
         return f"{self.namespace}:{codec.name}:{{{'|'.join(parts)}}}"
 
@@ -352,16 +358,23 @@ class WireFormat:
     def keys(self, requests: Sequence[ReadRequest]) -> list[str]:
         """The storage key of each request, after checking its view and features exist."""
         keys = []
+        checked = self._checked
         for request in requests:
-            codec = self.codec(request.view)
+            codec = self.views.get(request.view) or self.codec(request.view)
+            features = request.features
+            if isinstance(features, tuple) and (request.view, features) in checked:
+                keys.append(self.key(codec, request.key))
+                continue
             index = codec.index
-            for feature in request.features:
+            for feature in features:
                 if feature not in index:
                     names = list(codec.features)
                     raise NotFoundError(
                         f"feature '{request.view}:{feature}' does not exist; {request.view} has "
                         f"{one_of(names)}{did_you_mean(feature, names)}"
                     )
+            if isinstance(features, tuple) and len(checked) < 4096:
+                checked.add((request.view, features))
             keys.append(self.key(codec, request.key))
         return keys
 

@@ -2,16 +2,17 @@
 
 Starlette with orjson, no middleware: every endpoint goes through :meth:`Server.answer`,
 which times it, counts it, and turns any exception into a response in one place
-(:func:`~services.feature_server.errors.error_body`). Store calls run in a small thread
-pool so a slow store never blocks the event loop (liveness stays answered during an
-outage), and each is bounded by the store's timeout.
+(:func:`~services.feature_server.errors.error_body`). Reads and pings call the store on
+the event loop, bounded by the store's timeout and a :class:`StoreGate` that fails fast
+for a while after a failure; push batches (CPU-heavy encoding) run in a small thread
+pool.
 """
 
 from __future__ import annotations
 
 import base64
+import gc
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -20,17 +21,20 @@ import anyio
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mlplat.catalog import Catalog
+from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
 from services.feature_server.errors import BatchTooLargeError, RequestError, error_body
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.settings import Settings
+from services.feature_server.store_gate import StoreGate
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[tuple[int, object]]]
@@ -59,14 +63,16 @@ class Server:
         self.store = store
         self.metrics = Metrics()
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
+        self.gate = StoreGate(settings.store_retry_seconds)
         self._limiter: anyio.CapacityLimiter | None = None
 
     # --- endpoints -----------------------------------------------------------------------
 
     async def get_online_features(self, request: Request) -> tuple[int, object]:
         parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
-        results = await self._store("read", self.store.read_bulk, read_requests(parsed))
-        tally: Counter[tuple[str, str]] = Counter()
+        reads = read_requests(parsed)
+        results = self._inline("read", lambda: self.store.read_bulk(reads))
+        tally: dict[tuple[str, str], int] = {}
         payload = response(parsed, results, tally)
         self.metrics.count_values(tally)
         return 200, payload
@@ -75,7 +81,7 @@ class Server:
         pushes = parse_push(await self._body(request), self.catalog, self.settings.max_push_rows)
         written = []
         for push in pushes:
-            applied = await self._store("write", self.store.write, push.view, push.rows)
+            applied = await self._in_thread("write", self.store.write, push.view, push.rows)
             written.append({"view": push.view, "rows": len(push.rows), "applied": applied})
         return 200, {"written": written}
 
@@ -83,7 +89,7 @@ class Server:
         return 200, {"status": "live"}
 
     async def ready(self, request: Request) -> tuple[int, object]:
-        await self._store("ping", self.store.ping)
+        self._inline("ping", self.store.ping)
         return 200, {"status": "ready", "catalog": self.catalog.digest[:12]}
 
     async def metrics_page(self, request: Request) -> Response:
@@ -105,14 +111,27 @@ class Server:
 
         return run
 
-    async def _store(self, operation: str, call: Callable[..., T], *args: object) -> T:
+    def _inline(self, operation: str, call: Callable[[], T]) -> T:
+        """A short store call on the event loop: bounded by the store timeout and the gate."""
+        started = time.perf_counter()
+        try:
+            return self.gate.call(call)
+        finally:
+            self.metrics.observe_store(operation, time.perf_counter() - started)
+
+    async def _in_thread(self, operation: str, call: Callable[..., T], *args: object) -> T:
+        """A long store call (a push batch: encoding, then the write) off the event loop."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.settings.store_threads)
+        self.gate.check()
         started = time.perf_counter()
         try:
             return await anyio.to_thread.run_sync(call, *args, limiter=self._limiter)
+        except StoreUnavailableError:
+            self.gate.failed()
+            raise
         finally:
-            self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
+            self.metrics.observe_store(operation, time.perf_counter() - started)
 
     async def _body(self, request: Request) -> object:
         limit = self.settings.max_body_bytes
@@ -143,7 +162,7 @@ def create_app(
     """
     catalog = catalog if catalog is not None else settings.load_catalog()
     if store is None:
-        token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
+        token = settings.auth_token()
         store = open_store(
             settings.online_store_url,
             catalog,
@@ -155,6 +174,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The catalog and imports are long-lived: move them out of the cyclic GC's view
+        # so its full collections stay short and do not show up in tail latency.
+        gc.collect()
+        gc.freeze()
         yield
         server.store.close()
 
@@ -167,7 +190,16 @@ def create_app(
         Route("/health/ready", server.answer("ready", server.ready), methods=["GET"]),
         Route("/metrics", server.metrics_page, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    endpoints = ", ".join(f"{'POST' if 'POST' in (r.methods or ()) else 'GET'} {r.path}" for r in routes)
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        status = error.status_code if isinstance(error, HTTPException) else 500
+        message = (
+            f"no such endpoint; this server has {endpoints}" if status == 404 else str(getattr(error, "detail", ""))
+        )
+        return json_response(status, {"error": {"status": status, "message": message}})
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
     app.state.server = server
     return app
 

@@ -6,7 +6,8 @@ process per pod and scale with replicas: each process exposes its own numbers.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
+from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -48,13 +49,26 @@ class Metrics:
             registry=self.registry,
         )
 
-    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
-        self.request_seconds.labels(endpoint).observe(seconds)
-        self.responses.labels(endpoint, str(status)).inc()
+        # Bound children by label values: looking labels up costs more than observing.
+        self._children: dict[tuple[str, ...], Any] = {}
 
-    def count_values(self, tally: Tally[tuple[str, str]]) -> None:
+    def _child(self, metric: Histogram | Counter, *labels: str) -> Any:
+        key = (str(id(metric)), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+        self._child(self.request_seconds, endpoint).observe(seconds)
+        self._child(self.responses, endpoint, str(status)).inc()
+
+    def observe_store(self, operation: str, seconds: float) -> None:
+        self._child(self.store_seconds, operation).observe(seconds)
+
+    def count_values(self, tally: Mapping[tuple[str, str], int]) -> None:
         for (view, status), count in tally.items():
-            self.values.labels(view, status).inc(count)
+            self._child(self.values, view, status).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -16,7 +16,6 @@ Everything here is pure: the app does the I/O.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,7 +200,7 @@ def read_requests(request: OnlineFeaturesRequest) -> list[ReadRequest]:
 
 
 def response(
-    request: OnlineFeaturesRequest, results: Sequence[ReadResult], statuses: Counter[tuple[str, str]]
+    request: OnlineFeaturesRequest, results: Sequence[ReadResult], statuses: dict[tuple[str, str], int]
 ) -> dict[str, object]:
     """Feast's column-major response; counts (view, status) of every value into ``statuses``.
 
@@ -225,6 +224,7 @@ def response(
         times = [result.event_time or EPOCH for result in found]
         for column, values in zip(view.columns, zip(*(r.values for r in found), strict=True), strict=True):
             columns[column] = {"values": values, "statuses": states, "event_timestamps": times}
-        for status, count in Counter(states).items():
-            statuses[(view.view, status)] += count * len(view.features)
+        for status in set(states):
+            tally_key = (view.view, status)
+            statuses[tally_key] = statuses.get(tally_key, 0) + states.count(status) * len(view.features)
     return {"metadata": {"feature_names": list(plan.names)}, "results": columns}

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import redis
 
 from mlplat.errors import NotFoundError
 from mlplat.online_store import (
@@ -23,7 +22,7 @@ from mlplat.online_store import (
     Row,
     open_store,
 )
-from tests.online_specs import ALL_DTYPES, online_test_catalog
+from tests.online_specs import ALL_DTYPES, delete_namespace, online_test_catalog
 
 CATALOG = online_test_catalog()
 TYPED = list(ALL_DTYPES)
@@ -46,11 +45,7 @@ def store(store_url: str, namespace: str) -> Iterator[BulkOnlineStore]:
     yield opened
     opened.close()
     if store_url.startswith("redis"):
-        client = redis.Redis.from_url(store_url)
-        keys = list(client.scan_iter(f"{namespace}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_namespace(store_url, namespace)
 
 
 def _typed_values() -> dict[str, object]:

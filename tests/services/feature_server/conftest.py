@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from mlplat.online_store import OnlineStore, open_store
 from services.feature_server import Settings, create_app
-from tests.online_specs import online_test_catalog
+from tests.online_specs import delete_namespace, online_test_catalog
 from tests.services.feature_server.asgi_client import AppClient
 
 CATALOG = online_test_catalog()
@@ -43,11 +42,7 @@ def store(store_url: str, namespace: str) -> Iterator[OnlineStore]:
     yield opened
     opened.close()
     if store_url.startswith("redis"):
-        client = redis.Redis.from_url(store_url)
-        keys = list(client.scan_iter(f"{namespace}:*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_namespace(store_url, namespace)
 
 
 @pytest.fixture

@@ -304,3 +304,12 @@ def test_failures_never_show_their_internals(error: Exception, status: int, mess
         assert answer.status_code == status
         assert answer.json() == {"error": {"status": status, "message": message}}
         assert "secret" not in answer.text
+
+
+def test_unknown_paths_and_methods_answer_json(client: AppClient) -> None:
+    missing = client.get("/get-features")
+    wrong = client.get("/push")
+
+    assert missing.status_code == 404
+    assert "POST /get-online-features" in missing.json()["error"]["message"]
+    assert (wrong.status_code, wrong.json()["error"]["message"]) == (405, "Method Not Allowed")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from mlplat.catalog import Catalog
 from mlplat.cli import app
-from mlplat.errors import UsageError
+from mlplat.errors import StoreUnavailableError, UsageError
 from services.feature_server.main import environment_of, settings_from_environment
 from services.feature_server.settings import Settings
 
@@ -52,3 +52,21 @@ def test_the_catalog_loads_from_a_snapshot_or_a_spec_directory(tmp_path: Path, s
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(UsageError, match="is not JSON"):
         Settings(catalog=tmp_path / "bad.json").load_catalog()
+
+
+def test_the_auth_token_comes_from_the_environment_or_secrets_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        import boto3
+
+        arn = boto3.client("secretsmanager").create_secret(Name="mlplat-dev/auth-token", SecretString="t0k3n!#$")["ARN"]
+
+        assert Settings(online_store_auth_secret_arn=arn).auth_token() == "t0k3n!#$"
+        assert Settings(redis_auth_token="direct", online_store_auth_secret_arn=arn).auth_token() == "direct"
+        assert Settings().auth_token() is None
+        with pytest.raises(StoreUnavailableError, match="cannot read the online store AUTH token"):
+            Settings(online_store_auth_secret_arn=arn + "-missing").auth_token()
