@@ -121,7 +121,12 @@ class Catalog:
     def model_version(self, model: str, version: str) -> ModelVersion:
         """A version of ``model``; :class:`NotFoundError` lists the versions that exist."""
         versions = {v.name: v for v in self.model(model).spec.versions}
-        return _lookup(versions, f"version of model {model!r}", version)
+        if version not in versions:
+            names = list(versions)
+            raise NotFoundError(
+                f"model {model!r} has no version {version!r}; defined: {one_of(names)}{did_you_mean(version, names)}"
+            )
+        return versions[version]
 
     # --- snapshot -----------------------------------------------------------------------
 

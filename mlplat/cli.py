@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlplat.catalog import Catalog
@@ -50,7 +51,7 @@ SpecDir = Annotated[Path, typer.Argument(help="Directory of spec files (searched
 
 def fail(error: MlplatError) -> typer.Exit:
     """Print ``error`` for a person and return the exit carrying its code."""
-    err.print(f"[red]error:[/red] {error}", markup=True)
+    err.print(f"[red]error:[/red] {escape(str(error))}", markup=True)
     return typer.Exit(exit_code_of(error))
 
 
@@ -76,7 +77,8 @@ def summary_table(catalog: Catalog) -> Table:
 def _render_text(result: ValidationResult) -> None:
     for diagnostic in result.diagnostics:
         colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
-        out.print(f"[{colour}]{diagnostic}[/{colour}]", markup=True)
+        # Escaped: spec text such as a label '[bold]' is the user's, not rich markup.
+        out.print(f"[{colour}]{escape(str(diagnostic))}[/{colour}]", markup=True)
     if result.catalog is None:
         out.print(
             f"[red]{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {result.files} file(s)[/red]"
