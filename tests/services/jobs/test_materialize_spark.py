@@ -10,11 +10,20 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.materialization import view_catalog
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
+from mlplat.offline.sources import offline_table
 from mlplat.offline.training_set import Engine
-from services.jobs.materialize_spark import auth_token, parse_args, prepare, registry_url, settings_from_env
+from services.jobs.materialize_spark import (
+    auth_token,
+    parse_args,
+    prepare,
+    read_catalog,
+    registry_url,
+    settings_from_env,
+)
 
 ENV = {
     "MLPLAT_ENVIRONMENT": "staging",
@@ -96,3 +105,12 @@ def test_prepare_reads_a_local_catalog(catalog: Catalog, tmp_path: Path) -> None
         job = prepare(args, ENV, secrets, None)
     assert job.view == "merchant_risk"
     assert job.options.end is None
+
+
+@pytest.mark.parametrize("view", ["application_velocity", "bureau_profile", "merchant_risk", "repayment_history"])
+def test_the_job_reads_the_catalog_slice_infra_uploads(catalog: Catalog, tmp_path: Path, view: str) -> None:
+    """The contract with infra: its per-view slice is enough to plan the view's materialization."""
+    path = tmp_path / f"{view}.json"
+    path.write_text(json.dumps(view_catalog(catalog, view)))
+    sliced = read_catalog(str(path), None)
+    assert offline_table(sliced, view) == offline_table(catalog, view)
