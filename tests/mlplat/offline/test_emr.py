@@ -170,3 +170,24 @@ def test_cli_submits_each_view_and_reports_the_end(
     assert "bureau_profile: SUCCESS" in result.output
     backend = emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION]
     assert [run.name for run in backend.job_runs[settings.emr_application_id]] == ["materialize-bureau_profile"]
+
+
+def test_a_manual_run_starts_the_job_as_the_schedules_do() -> None:
+    """The contract with infra: same script, same arguments, same environment passing."""
+    from infra.materialization import start_job_run_request as scheduled_request
+
+    settings = StackSettings.model_validate(outputs())
+    manual = start_job_run_request(settings, "merchant_risk", "tok")["jobDriver"]["sparkSubmit"]
+    environment = {"MLPLAT_OFFLINE_ROOT": "s3://off/"}
+    scheduled = scheduled_request(
+        application_id=settings.emr_application_id,
+        job_role_arn=settings.emr_job_role_arn,
+        artifacts_bucket="art",
+        view="merchant_risk",
+        environment="staging",
+        job_environment=environment,
+    )["JobDriver"]["SparkSubmit"]
+    assert manual["entryPoint"] == scheduled["EntryPoint"]
+    assert manual["entryPointArguments"] == scheduled["EntryPointArguments"]
+    for part in scheduled["SparkSubmitParameters"].split(" --conf "):
+        assert part.removeprefix("--conf ") in manual["sparkSubmitParameters"]
