@@ -13,7 +13,7 @@ only moves forward, and only after every row of the window is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,8 +127,8 @@ class OnlineTarget:
     url: str
     """``redis://``, ``rediss://`` or ``sqlite:///`` (see :func:`mlplat.online_store.open_store`)."""
     namespace: str = DEFAULT_NAMESPACE
-    password: str | None = None
-    """Redis AUTH token. Left out: the URL's password, if any."""
+    password: str | None = field(default=None, repr=False)
+    """Redis AUTH token (kept out of ``repr``, so out of logs). Left out: the URL's password, if any."""
     timeout: float = 30.0
     """Seconds one write batch may take; far above serving's budget since batches are large."""
 
@@ -148,6 +148,12 @@ class MaterializeOptions:
     """Left out: incremental from the watermark."""
     end: datetime | None = None
     """Left out: now."""
+
+    def __post_init__(self) -> None:
+        if self.batch_rows < 1:
+            raise UsageError(
+                f"batch rows is {self.batch_rows}; write at least 1 row per batch (default {DEFAULT_BATCH_ROWS})"
+            )
 
 
 def _write_embedded(

@@ -292,3 +292,9 @@ def test_cli_materializes_with_a_results_table(recent_data: Path, tmp_path: Path
     bad = CliRunner().invoke(app, ["materialize", "--end", "yesterday", *common])
     assert bad.exit_code == 2
     assert "--end 'yesterday' is not an ISO time" in bad.output
+
+
+def test_targets_keep_the_password_out_of_logs() -> None:
+    assert "s3cret" not in repr(OnlineTarget("rediss://cache:6379/0", password="s3cret"))
+    with pytest.raises(UsageError, match="batch rows is 0"):
+        MaterializeOptions("data", batch_rows=0)
