@@ -165,14 +165,16 @@ def _utc(moment: datetime | None) -> str:
     return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _materialize_on_emr(views: list[str], stack: str, outputs: Path | None) -> bool:
+def _materialize_on_emr(
+    views: list[str], stack: str, outputs: Path | None, start: datetime | None, end: datetime | None
+) -> bool:
     import boto3  # noqa: PLC0415 - only --stack talks to AWS
 
     settings = load_stack_settings(stack, outputs)
     client = boto3.client("emr-serverless", region_name=settings.region)
     ok = True
     for view in views:
-        run_id = submit(client, settings, view)
+        run_id = submit(client, settings, view, start=start, end=end)
         err.print(f"{view}: job run {run_id} submitted to application {settings.emr_application_id}")
         outcome = follow(client, settings, run_id, on_state=_state_printer(view))
         colour = "green" if outcome.succeeded else "red"
@@ -207,13 +209,12 @@ def materialize_command(
     try:
         catalog = load_catalog(specs)
         views = materializable_views(catalog, view)
+        window_start, window_end = _moment(start, "--start"), _moment(end, "--end")
         if stack is not None:
-            if not _materialize_on_emr(views, stack, outputs):
+            if not _materialize_on_emr(views, stack, outputs, window_start, window_end):
                 raise typer.Exit(1)
             return
-        options = MaterializeOptions(
-            data, engine=engine, batch_rows=batch_rows, start=_moment(start, "--start"), end=_moment(end, "--end")
-        )
+        options = MaterializeOptions(data, engine=engine, batch_rows=batch_rows, start=window_start, end=window_end)
         target = OnlineTarget(online_store, namespace)
         results = _materialize_locally(catalog, views, target, registry, options)
     except MlplatError as error:

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,19 @@ def job_environment(settings: StackSettings) -> dict[str, str]:
     }
 
 
-def start_job_run_request(settings: StackSettings, view: str, client_token: str) -> dict[str, Any]:
-    """The ``StartJobRun`` request materializing ``view`` (``client_token`` makes retries idempotent)."""
+def start_job_run_request(
+    settings: StackSettings,
+    view: str,
+    client_token: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``StartJobRun`` request materializing ``view`` (``client_token`` makes retries idempotent).
+
+    ``start``/``end`` left out: the job runs incrementally up to its own now, as scheduled runs do.
+    """
     environment = job_environment(settings)
+    window = [*(["--start", start.isoformat()] if start else []), *(["--end", end.isoformat()] if end else [])]
     conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(environment.items())]
     conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(environment.items())]
     artifacts = settings.buckets.artifacts
@@ -122,6 +133,7 @@ def start_job_run_request(settings: StackSettings, view: str, client_token: str)
                     view,
                     "--environment",
                     settings.environment,
+                    *window,
                 ],
                 "sparkSubmitParameters": " ".join(conf),
             }
@@ -168,9 +180,17 @@ class JobRunOutcome:
         return self.state == SUCCESS
 
 
-def submit(client: Any, settings: StackSettings, view: str, client_token: str | None = None) -> str:
-    """Start a run materializing ``view``; its job run id."""
-    request = start_job_run_request(settings, view, client_token or uuid.uuid4().hex)
+def submit(
+    client: Any,
+    settings: StackSettings,
+    view: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    client_token: str | None = None,
+) -> str:
+    """Start a run materializing ``view`` (over ``[start, end)`` when given); its job run id."""
+    request = start_job_run_request(settings, view, client_token or uuid.uuid4().hex, start, end)
     return str(client.start_job_run(**request)["jobRunId"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,9 @@ def test_the_request_runs_the_job_script_on_the_view_slice_without_secrets() -> 
     assert "MLPLAT_OFFLINE_ROOT=s3://off/" in params
     assert request["clientToken"] == "tok"
     assert "password" not in json.dumps(request).lower()
+    start = datetime(2025, 6, 1, tzinfo=UTC)
+    backfill = start_job_run_request(StackSettings.model_validate(outputs()), "bureau_profile", "tok", start)
+    assert backfill["jobDriver"]["sparkSubmit"]["entryPointArguments"][-2:] == ["--start", "2025-06-01T00:00:00+00:00"]
 
 
 def test_polling_backs_off_to_a_cap() -> None:
