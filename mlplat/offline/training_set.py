@@ -79,8 +79,15 @@ def plan_training_set(
             raise UsageError(f"labels lack the key column(s) {', '.join(missing)} that view {view!r} is joined on")
         dtypes = dict(table.features)
         for name in names:
+            if name in labels_schema.names:
+                raise UsageError(
+                    f"feature {view}:{name} would overwrite the labels' own {name!r} column; rename that label column"
+                )
             if name in (f.name for f in fields):
-                raise UsageError(f"feature {view}:{name} would be a second {name!r} column; request it only once")
+                raise UsageError(
+                    f"feature {view}:{name} has the name of another requested feature; "
+                    "columns are named by feature, so request only one of them"
+                )
             fields.append(pa.field(name, arrow_type(dtypes[name])))
         joins.append(ViewJoin(table, resolve_uri(root, table.uri), tuple(names), label_keys))
     return TrainingSetPlan(timestamp_field, tuple(joins), pa.schema(fields))

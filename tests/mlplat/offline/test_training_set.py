@@ -196,3 +196,11 @@ def test_unknown_features_and_missing_keys_are_named(catalog: Catalog, planted: 
         build_training_set(catalog, labels([("a1", 1)]), ["bureau_profile:fico"], planted)
     with pytest.raises(UsageError, match="labels lack the key column"):
         build_training_set(catalog, labels([("a1", 1)]), ["merchant_risk:fraud_rate_90d"], planted)
+
+
+def test_column_name_clashes_are_refused(catalog: Catalog, planted: Path) -> None:
+    clashing = labels([("a1", 15)]).append_column("fico_score", pa.array([1], pa.int32()))
+    with pytest.raises(UsageError, match="would overwrite the labels' own 'fico_score' column"):
+        build_training_set(catalog, clashing, ["bureau_profile:fico_score"], planted)
+    with pytest.raises(UsageError, match="has the name of another requested feature"):
+        build_training_set(catalog, labels([("a1", 15)]), ["bureau_profile:fico_score"] * 2, planted)
