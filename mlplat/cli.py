@@ -22,7 +22,7 @@ from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, exit_code_of
 from mlplat.loader import ValidationResult, load_catalog, validate_directory
-from mlplat.offline_cli import generate_data, materialize_command, train
+from mlplat.offline_cli import generate_data, materialize_command, registry_app, train
 from mlplat.schema import json_schema_text, markdown_reference
 
 app = typer.Typer(
@@ -135,6 +135,7 @@ def schema(
 app.command("generate-data")(generate_data)
 app.command()(train)
 app.command("materialize")(materialize_command)
+app.add_typer(registry_app, name="registry")
 
 serve_app = typer.Typer(help="Run the platform's services.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")

@@ -220,3 +220,73 @@ def materialize_command(
     except MlplatError as error:
         raise _fail(error) from None
     out.print(_results_table(results))
+
+
+registry_app = typer.Typer(
+    help="Read the registry database: materialization runs, model versions.", no_args_is_help=True
+)
+
+
+@registry_app.command("runs")
+def registry_runs(
+    view: Annotated[str | None, typer.Option(help="Only this view.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Latest materialization runs, with each view's watermark."""
+    try:
+        opened = Registry.open(registry)
+        try:
+            runs = opened.runs(view, limit)
+            watermarks = {name: opened.watermark(name) for name in sorted({r.view for r in runs})}
+        finally:
+            opened.close()
+    except MlplatError as error:
+        raise _fail(error) from None
+    table = Table(title="materialization runs")
+    for column in ("id", "view", "engine", "status", "window start", "window end", "rows", "finished"):
+        table.add_column(column, justify="right" if column in ("id", "rows") else "left")
+    for run in runs:
+        status = run.status.value if run.error is None else f"{run.status.value}: {run.error}"
+        table.add_row(
+            str(run.id),
+            run.view,
+            run.engine,
+            status,
+            _utc(run.window_start),
+            _utc(run.window_end),
+            f"{run.rows_written:,}",
+            _utc(run.finished_at),
+        )
+    out.print(table)
+    for name, watermark in watermarks.items():
+        out.print(f"watermark {name}: {_utc(watermark)}")
+
+
+@registry_app.command("versions")
+def registry_versions(
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    registry: RegistryOption = DEFAULT_REGISTRY,
+) -> None:
+    """Recorded versions of MODEL with their sha256 and holdout metrics."""
+    try:
+        opened = Registry.open(registry)
+        try:
+            versions = opened.model_versions(model)
+        finally:
+            opened.close()
+    except MlplatError as error:
+        raise _fail(error) from None
+    table = Table(title=f"versions of {model}")
+    for column in ("version", "sha256", "artifact", "holdout AUC", "recorded"):
+        table.add_column(column)
+    for record in versions:
+        auc = record.metrics.get("holdout_auc")
+        table.add_row(
+            record.version,
+            record.sha256,
+            record.artifact_uri,
+            "-" if auc is None else f"{auc:.3f}",
+            _utc(record.created_at),
+        )
+    out.print(table)

@@ -91,3 +91,16 @@ def test_committed_artifacts_are_what_default_data_trains(catalog: Catalog, repo
         assert trained.sha256 == pinned.sha256, f"retrain and update specs/models/{name}.yaml"
         committed = repo / "models" / pinned.uri
         assert hashlib.sha256(committed.read_bytes()).hexdigest() == pinned.sha256
+
+
+def test_registry_commands_show_versions_and_runs(catalog: Catalog, small_data: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/registry.db"
+    registry = Registry.open(url)
+    trained = train_model(catalog, "fraud", TrainOptions(small_data, tmp_path / "models"), registry)
+    registry.close()
+    versions = CliRunner().invoke(app, ["registry", "versions", "fraud", "--registry", url])
+    assert versions.exit_code == 0, versions.output
+    assert trained.sha256[:12] in versions.output.replace("\n", "").replace("│", "").replace(" ", "")
+    runs = CliRunner().invoke(app, ["registry", "runs", "--registry", url])
+    assert runs.exit_code == 0, runs.output
+    assert "materialization runs" in runs.output
