@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from infra.rendering import render, stack_config  # noqa: E402
 from mlplat.catalog import Catalog  # noqa: E402
 from mlplat.loader import load_catalog  # noqa: E402
-from tests.infra.harness import render, stack_config  # noqa: E402
 
 
 def large_catalog(example: Catalog, views: int = 1000, models: int = 200) -> Catalog:

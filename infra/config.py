@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from mlplat.diagnostics import did_you_mean, one_of
@@ -193,13 +193,50 @@ class AlertsConfig(_Config):
         return value
 
 
-class ImagesConfig(_Config):
-    """Image tags of the services (deployed by the Kubernetes part of the program)."""
+def _not_latest(tag: str) -> str:
+    if tag == "latest":
+        raise ValueError("'latest' names a different image over time; use the release tag (e.g. '1.4.2')")
+    return tag
 
-    feature_server: str = "latest"
+
+ImageTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"), AfterValidator(_not_latest)]
+
+
+class ImagesConfig(_Config):
+    """Image tags of the services (deployed by the Kubernetes part of the program).
+
+    Tags are immutable in the registries, so a tag names one image forever; ``latest``
+    is refused because it would not.
+    """
+
+    feature_server: ImageTag = "0.1.0"
     """Feature server image tag."""
-    model_server: str = "latest"
+    model_server: ImageTag = "0.1.0"
     """Model server image tag."""
+
+
+class FeatureServerConfig(_Config):
+    """The feature server Deployment."""
+
+    min_replicas: Annotated[int, Field(ge=1, le=100)] = 2
+    """Fewest replicas; the autoscaler moves between the bounds."""
+    max_replicas: Annotated[int, Field(ge=1, le=200)] = 6
+    """Most replicas."""
+    cpu: str = "500m"
+    """CPU per replica (requests equal limits)."""
+    memory: str = "512Mi"
+    """Memory per replica."""
+    callers: tuple[str, ...] = ()
+    """In-cluster workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
+
+
+class ServicesConfig(_Config):
+    """The platform's services on the cluster."""
+
+    feature_server: FeatureServerConfig = Field(default_factory=FeatureServerConfig)
+    """The feature server."""
+    strict_zone_spread: bool = True
+    """Refuse to schedule a replica rather than stack it in a zone that already has more. Off in dev, where nodes are few."""
 
 
 class StackConfig(_Config):
@@ -229,6 +266,8 @@ class StackConfig(_Config):
     """Alarm routing."""
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     """Service image tags."""
+    services: ServicesConfig = Field(default_factory=ServicesConfig)
+    """The services' Deployments."""
 
     @field_validator("availability_zones")
     @classmethod

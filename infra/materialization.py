@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
-from mlplat.spec.kinds import SourceType
 
 #: EMR Serverless 7.9.0 ships Apache Spark 3.5.5, the version the Spark jobs are tested
 #: with (pyspark==3.5.5 in requirements.txt). Change both together.
@@ -58,14 +57,7 @@ def view_catalog(catalog: Catalog, view: str) -> dict[str, Any]:
     A per-view slice (rather than the whole catalog) means adding a view never changes the
     objects other views' jobs read.
     """
-    spec = catalog.feature_view(view).spec
-    objects: list[Any] = [catalog.entities[ref.name] for ref in spec.entities]
-    source = catalog.sources[spec.source]
-    objects.append(source)
-    if source.spec.type is SourceType.PUSH and source.spec.batch_source:
-        objects.append(catalog.sources[source.spec.batch_source])
-    objects.append(catalog.feature_view(view))
-    return Catalog(objects).to_snapshot()
+    return catalog.subset(views=[view]).to_snapshot()
 
 
 def start_job_run_request(

@@ -19,11 +19,13 @@ from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
 from infra.components.decision_log import DecisionLog, DecisionLogArgs
 from infra.components.feature_views import MaterializationSchedule, MaterializationScheduleArgs
+from infra.components.image_registry import ImageRegistry, ImageRegistryArgs
 from infra.components.keys import EncryptionKey, EncryptionKeyArgs
 from infra.components.models import ModelServing, ModelServingArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
+from infra.components.workloads import Workloads, WorkloadsArgs, placeholder
 from infra.config import StackConfig, parse_stack_config
 from infra.materialization import view_catalog
 from infra.naming import (
@@ -34,6 +36,7 @@ from infra.naming import (
     platform_tags,
     spec_tags,
 )
+from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
 from mlplat.catalog import Catalog
 
 
@@ -46,6 +49,8 @@ class Platform:
     online_store: OnlineStore
     batch: Batch
     feature_server_role: aws.iam.Role
+    images: ImageRegistry | None = None
+    workloads: Workloads | None = None
     models: dict[str, ModelServing] = field(default_factory=dict)
     schedules: dict[str, MaterializationSchedule] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -85,7 +90,7 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
         database.allow_from(label, group)
         online_store.allow_from(label, group)
-    feature_server_role = _feature_server_identity(config, cluster, online_store, tags)
+    feature_server_role, feature_server_identity = _feature_server_identity(config, cluster, online_store, tags)
     decision_log = _decision_log(config, keys, buckets, tags)
     alerts = _alerts(config, keys, tags, database, online_store, cluster, batch)
     platform = Platform(
@@ -97,6 +102,8 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     )
     _models(platform, catalog, config, buckets, decision_log, alerts)
     _schedules(platform, catalog, config, buckets, database, online_store)
+    platform.images = _images(config, keys, tags)
+    platform.workloads = _workloads(platform, catalog, config, buckets, decision_log, feature_server_identity)
     platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
     return platform
 
@@ -192,15 +199,88 @@ def _batch(
 
 def _feature_server_identity(
     config: StackConfig, cluster: Cluster, online_store: OnlineStore, tags: dict[str, str]
-) -> aws.iam.Role:
-    """The feature server's role: it reads the online store's AUTH token, nothing else."""
+) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation]:
+    """The feature server's role (it reads the online store's AUTH token, nothing else) and its binding."""
     name = physical_name(config.environment, "feature-server")
     role = cluster.pod_role(f"{name}-role", cluster, tags)
     online_store.grant_read_auth_token(f"{name}-read-auth-token", role, cluster)
-    cluster.bind_service_account(
+    association = cluster.bind_service_account(
         f"{name}-pod-identity", role, SERVICES_NAMESPACE, FEATURE_SERVER_SERVICE_ACCOUNT, cluster, tags
     )
-    return role
+    return role, association
+
+
+FEATURE_SERVER_IMAGE = "feature-server"
+MODEL_SERVER_IMAGE = "model-server"
+
+
+def _images(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> ImageRegistry:
+    env = config.environment
+    repositories = [physical_name(env, FEATURE_SERVER_IMAGE), physical_name(env, MODEL_SERVER_IMAGE)]
+    return ImageRegistry(
+        physical_name(env, "images"), ImageRegistryArgs(repositories=repositories, key=keys.data, tags=tags)
+    )
+
+
+def _workload_settings(config: StackConfig) -> WorkloadSettings:
+    """The services' settings, with placeholders where AWS outputs go (see :mod:`infra.components.workloads`)."""
+    sizing = config.services.feature_server
+    return WorkloadSettings(
+        environment=config.environment,
+        feature_server_image=ServiceImage(placeholder("featureServerRepository"), config.images.feature_server),
+        model_server_image=ServiceImage(placeholder("modelServerRepository"), config.images.model_server),
+        online_store_url=f"rediss://{placeholder('onlineStoreHost')}:{REDIS_PORT}",
+        online_store_auth_secret_arn=placeholder("onlineStoreAuthSecretArn"),
+        artifact_root="s3://" + placeholder("artifactsBucket"),
+        decision_log_url="kinesis://" + placeholder("decisionStream"),
+        aws_region=config.region,
+        vpc_cidr=config.network.vpc_cidr,
+        namespace=SERVICES_NAMESPACE,
+        feature_server=FeatureServerSettings(
+            min_replicas=sizing.min_replicas,
+            max_replicas=sizing.max_replicas,
+            cpu=sizing.cpu,
+            memory=sizing.memory,
+            callers=sizing.callers,
+        ),
+        spread_across_zones_strictly=config.services.strict_zone_spread,
+    )
+
+
+def _workloads(
+    platform: Platform,
+    catalog: Catalog,
+    config: StackConfig,
+    buckets: _Buckets,
+    decision_log: DecisionLog,
+    feature_server_identity: aws.eks.PodIdentityAssociation,
+) -> Workloads:
+    env, cluster, images = config.environment, platform.cluster, platform.images
+    assert images is not None
+    outputs: dict[str, pulumi.Input[str]] = {
+        "featureServerRepository": images.url(physical_name(env, FEATURE_SERVER_IMAGE)),
+        "modelServerRepository": images.url(physical_name(env, MODEL_SERVER_IMAGE)),
+        "onlineStoreHost": platform.online_store.primary_endpoint,
+        "onlineStoreAuthSecretArn": platform.online_store.auth_secret_arn,
+        "artifactsBucket": buckets.artifacts.bucket.bucket,
+        "decisionStream": decision_log.stream_name,
+    }
+    # Pods get AWS credentials only if their Pod Identity association exists when they start.
+    identities: list[pulumi.Resource] = [feature_server_identity]
+    identities += [model.pod_identity for model in platform.models.values()]
+    return Workloads(
+        physical_name(env, "services"),
+        WorkloadsArgs(
+            catalog=catalog,
+            settings=_workload_settings(config),
+            outputs=outputs,
+            cluster_name=cluster.cluster.name,
+            cluster_endpoint=cluster.cluster.endpoint,
+            cluster_certificate_authority=cluster.certificate_authority,
+            region=config.region,
+            depends_on=[*cluster.node_groups, *identities],
+        ),
+    )
 
 
 def _decision_log(config: StackConfig, keys: _Keys, buckets: _Buckets, tags: dict[str, str]) -> DecisionLog:
@@ -330,6 +410,7 @@ def _models(
                 cluster=platform.cluster,
                 artifacts=buckets.artifacts,
                 decision_log=decision_log,
+                online_store=platform.online_store,
                 alerts=alerts,
                 tags=spec_tags(base, "Model", name, model.metadata.owner),
             ),
@@ -408,6 +489,9 @@ def _outputs(
         "decisionStreamName": decision_log.stream_name,
         "alertTopicArn": alerts.topic.arn,
         "images": {"featureServer": config.images.feature_server, "modelServer": config.images.model_server},
+        "imageRepositories": {name: repo.repository_url for name, repo in platform.images.repositories.items()}
+        if platform.images
+        else {},
         "featureServerRoleArn": platform.feature_server_role.arn,
         "featureServerServiceAccount": FEATURE_SERVER_SERVICE_ACCOUNT,
         "modelRoleArns": {name: model.role_arn for name, model in platform.models.items()},

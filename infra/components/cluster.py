@@ -58,6 +58,7 @@ class Cluster(Component):
         self.node_security_group = self._node_security_group()
         self.node_role = self._node_role()
         node_groups = [self._node_group("system", args.system_nodes), self._node_group("serving", args.serving_nodes)]
+        self.node_groups = node_groups
         self.node_group_names = [group.node_group_name for group in node_groups]
         self._addons(node_groups)
         self._admins()

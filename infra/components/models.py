@@ -18,6 +18,7 @@ from infra.components.cluster import Cluster
 from infra.components.component import Component
 from infra.components.decision_log import DecisionLog
 from infra.components.observability import Observability
+from infra.components.online_store import OnlineStore
 from infra.naming import SERVICES_NAMESPACE, model_service_account, physical_name
 from mlplat.spec.kinds import Model
 
@@ -32,6 +33,7 @@ class ModelServingArgs:
     artifacts: Bucket
     """The server reads only ``<model name>/`` here."""
     decision_log: DecisionLog
+    online_store: OnlineStore
     alerts: Observability
     tags: Mapping[str, str]
     """Tags of this model's resources (platform tags plus the spec's owner)."""
@@ -48,7 +50,9 @@ class ModelServing(Component):
         self.role_arn = self.role.arn
         args.artifacts.grant_read(self.child_name("read-artifacts"), self.role, f"{model}/", self)
         args.decision_log.grant_put(self.child_name("put-decisions"), self.role, self)
-        args.cluster.bind_service_account(
+        # The model server reads features in-process, so it needs the online store's token.
+        args.online_store.grant_read_auth_token(self.child_name("read-auth-token"), self.role, self)
+        self.pod_identity = args.cluster.bind_service_account(
             self.child_name("pod-identity"), self.role, SERVICES_NAMESPACE, self.service_account, self, self.tags
         )
         spec = alarms.model_latency_alarm(model, args.model.spec.serving.latency_slo_ms)

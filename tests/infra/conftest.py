@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from infra.rendering import REPO, STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
-from tests.infra.harness import REPO, STACKS, Rendered, render, stack_config
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from infra.config import StackConfig, StackConfigError, parse_stack_config
-from tests.infra.harness import STACKS, stack_config
+from infra.rendering import STACKS, stack_config
 
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 

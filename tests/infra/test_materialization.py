@@ -13,9 +13,9 @@ from infra.materialization import (
     start_job_run_request,
     view_catalog,
 )
+from infra.rendering import REPO
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
-from tests.infra.harness import REPO
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.infra.harness import Captured, Rendered, plain_strings
+from infra.rendering import Captured, Rendered, plain_strings
 
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 STATEFUL = (

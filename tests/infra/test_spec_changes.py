@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from infra.rendering import Rendered, diff, render, stack_config
 from mlplat.catalog import Catalog
 from mlplat.spec.kinds import FeatureView, Model
-from tests.infra.harness import Rendered, diff, render, stack_config
 
 
 def _renamed(obj: Any, name: str) -> Any:
@@ -25,12 +25,31 @@ def _diff(before: Rendered, after: Rendered) -> tuple[set[tuple[str, str]], list
     return {(r.type, r.name) for r in change.added}, [(old.type, old.name) for old, _ in change.changed]
 
 
+K8S_OBJECTS = (
+    ("core/v1:ServiceAccount", "serviceaccount", ""),
+    ("core/v1:ConfigMap", "configmap", "-catalog"),
+    ("apps/v1:Deployment", "deployment", ""),
+    ("core/v1:Service", "service", ""),
+    ("autoscaling/v2:HorizontalPodAutoscaler", "horizontalpodautoscaler", ""),
+    ("policy/v1:PodDisruptionBudget", "poddisruptionbudget", ""),
+    ("networking.k8s.io/v1:NetworkPolicy", "networkpolicy", ""),
+)
+#: A new view is served by the feature server: its catalog slice changes, and the
+#: Deployment's catalog digest with it, so its pods roll onto the new catalog.
+FEATURE_SERVER_CATALOG = [
+    ("kubernetes:apps/v1:Deployment", "deployment-feature-server"),
+    ("kubernetes:core/v1:ConfigMap", "configmap-feature-server-catalog"),
+]
+
+
 @pytest.fixture(scope="module")
 def prod(stacks: dict[str, Rendered]) -> Rendered:
     return stacks["prod"]
 
 
-def test_one_more_model_adds_its_role_grants_binding_and_alarm_only(example_catalog: Catalog, prod: Rendered) -> None:
+def test_one_more_model_adds_its_role_grants_binding_alarm_and_kubernetes_objects_only(
+    example_catalog: Catalog, prod: Rendered
+) -> None:
     extra = _renamed(example_catalog.model("fraud"), "fraud_challenger")
     after = render(_with(example_catalog, extra), stack_config("prod"))
     added, changed = _diff(prod, after)
@@ -43,6 +62,8 @@ def test_one_more_model_adds_its_role_grants_binding_and_alarm_only(example_cata
         ("aws:iam/rolePolicy:RolePolicy", f"{prefix}-put-decisions"),
         ("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"{prefix}-pod-identity"),
         ("aws:cloudwatch/metricAlarm:MetricAlarm", f"{prefix}-latency-p99"),
+        ("aws:iam/rolePolicy:RolePolicy", f"{prefix}-read-auth-token"),
+        *((f"kubernetes:{kind}", f"{name}-model-fraud-challenger{suffix}") for kind, name, suffix in K8S_OBJECTS),
     }
     assert set(after.outputs["modelRoleArns"]) == {"default_risk", "fraud", "fraud_challenger"}
 
@@ -53,7 +74,7 @@ def test_one_more_scheduled_view_adds_its_schedule_and_catalog_slice_only(
     extra = _renamed(example_catalog.feature_view("merchant_risk"), "merchant_risk_daily")
     after = render(_with(example_catalog, extra), stack_config("prod"))
     added, changed = _diff(prod, after)
-    assert changed == []
+    assert sorted(changed) == FEATURE_SERVER_CATALOG
     prefix = "mlplat-prod-materialize-merchant-risk-daily"
     assert added == {
         ("mlplat:infra:MaterializationSchedule", prefix),
@@ -62,11 +83,15 @@ def test_one_more_scheduled_view_adds_its_schedule_and_catalog_slice_only(
     }
 
 
-def test_a_view_without_materialization_adds_nothing(example_catalog: Catalog, prod: Rendered) -> None:
+def test_a_view_without_materialization_only_reaches_the_feature_server(
+    example_catalog: Catalog, prod: Rendered
+) -> None:
     view = _renamed(example_catalog.feature_view("merchant_risk"), "merchant_risk_pushed")
     unscheduled = view.model_copy(update={"spec": view.spec.model_copy(update={"materialization": None})})
     after = render(_with(example_catalog, unscheduled), stack_config("prod"))
-    assert diff(prod, after).empty
+    added, changed = _diff(prod, after)
+    assert added == set()
+    assert sorted(changed) == FEATURE_SERVER_CATALOG
 
 
 def test_a_config_change_shows_up_as_changed_inputs_of_exactly_the_affected_resources(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlplat.catalog import Catalog, JoinKey, ModelInput
@@ -172,3 +174,27 @@ def test_snapshot_round_trip(catalog: Catalog) -> None:
     assert again.digest == catalog.digest
     assert again.join_keys("pair_stats") == catalog.join_keys("pair_stats")
     assert again.model_inputs("risk") == catalog.model_inputs("risk")
+
+
+def test_subset_of_a_model_holds_exactly_what_it_refers_to(specs_dir: Path) -> None:
+    fraud = load_catalog(specs_dir).subset(models=["fraud"])
+    assert set(fraud.models) == {"fraud"}
+    assert set(fraud.feature_views) == {"application_velocity", "bureau_profile", "merchant_risk"}
+    assert set(fraud.entities) == {"applicant", "merchant"}
+    # the push source comes with its batch source, and training brings its label source
+    assert set(fraud.sources) == {
+        "application_stream",
+        "application_events",
+        "bureau_snapshots",
+        "merchant_stats",
+        "loan_outcomes",
+    }
+    assert Catalog.from_snapshot(fraud.to_snapshot()).digest == fraud.digest
+
+
+def test_subset_of_a_view_is_independent_of_other_views(specs_dir: Path) -> None:
+    merchant = load_catalog(specs_dir).subset(views=["merchant_risk"])
+    assert set(merchant.feature_views) == {"merchant_risk"}
+    assert set(merchant.entities) == {"merchant"}
+    assert set(merchant.sources) == {"merchant_stats"}
+    assert not merchant.models

@@ -9,8 +9,8 @@ from pulumi_policy import PolicyResourceOptions, ResourceValidationArgs
 
 from infra.policy.baseline import RULES, controls_covered, violations
 from infra.policy.pack import policies
+from infra.rendering import Rendered, policy_violations, render, stack_config
 from mlplat.catalog import Catalog
-from tests.infra.harness import Rendered, policy_violations, render, stack_config
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])

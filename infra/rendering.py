@@ -1,4 +1,4 @@
-"""Render a stack under Pulumi mocks and return every resource it registers.
+"""Renders a stack under Pulumi mocks and returns every resource it registers.
 
 Reusable outside the tests (``mlplat plan``, benchmarks): :func:`render` builds the
 program with :func:`infra.program.build_platform`, waits for every registration and
@@ -23,7 +23,7 @@ from infra.policy.baseline import Violation, violations
 from infra.program import build_platform
 from mlplat.catalog import Catalog
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
 STACKS = ("dev", "staging", "prod")
 
@@ -45,7 +45,8 @@ class Captured:
     @property
     def plain(self) -> dict[str, Any]:
         """Inputs with secrets unwrapped."""
-        return unwrap(self.inputs)
+        plain: dict[str, Any] = unwrap(self.inputs)
+        return plain
 
     @property
     def custom(self) -> bool:
@@ -137,15 +138,17 @@ class _Mocks(pulumi.runtime.Mocks):
             outputs["keyId"] = f"{args.name}-key-id"
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs["latestVersion"] = 1
+        elif args.typ == "aws:ecr/repository:Repository":
+            outputs["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{args.inputs.get('name')}"
         elif args.typ == "aws:iam/role:Role":
             outputs["name"] = args.inputs.get("name", args.name)
         return outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":  # noqa: S105 - a function token
             arn = f"arn:aws:iam::{ACCOUNT_ID}:user/deployer"
             return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDA", "id": ACCOUNT_ID}
-        if args.token == "aws:index/getPartition:getPartition":
+        if args.token == "aws:index/getPartition:getPartition":  # noqa: S105 - a function token
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         raise NotImplementedError(f"the mocks do not answer {args.token}")
 
@@ -176,7 +179,7 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
         platform = build_platform(catalog, config)
         return pulumi.Output.from_input(platform.outputs).apply(outputs.update)
 
-    pulumi.runtime.test(program)()
+    pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
     protect = {(_type_of(r), r._name): bool(r._protect) for r in created}
     parents = {(_type_of(r), r._name): _parent_type(r) for r in created}
     taggable = {(_type_of(r), r._name): _takes_tags(r) for r in created}
