@@ -297,7 +297,7 @@ def scenario(
     scheduled("warm-up", raw, rate, 1)
     baseline = scheduled(f"raw redis-py pipeline, {label}", raw, rate, seconds)
     in_process = scheduled(
-        f"store.read() in-process, {label}", lambda i: store.read(reads[i % len(reads)]), rate, seconds
+        f"store.read_bulk() in-process, {label}", lambda i: store.read_bulk(reads[i % len(reads)]), rate, seconds
     )
     asyncio.run(open_loop("warm-up", port, bodies, rate, 2))
     served = asyncio.run(open_loop(f"feature server HTTP, {label}", port, bodies, rate, seconds))
