@@ -20,7 +20,9 @@ What runs, all in one go on the machine's Redis (127.0.0.1:6379, a private names
   decoding and freshness: what the server calls).
 
 Scenarios: 1 entity x 30 features at ``--rate``, and 100 entities x 30 features at
-``--rate-100``. Prints a markdown table.
+``--rate-100``, each run ``--repeats`` times (interleaved) for ``--seconds``. Prints a
+markdown table of medians over the runs, with each run's p99, since other work on a
+shared machine moves the tail from one run to the next.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -115,16 +118,27 @@ class Result:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    def row(self, baseline: Result | None) -> str:
-        p50, p99, p999 = (self.quantile(q) * 1000 for q in (0.5, 0.99, 0.999))
-        versus = ""
-        if baseline is not None:
-            b50 = baseline.quantile(0.5) * 1000
-            versus = f"{p50 - b50:+.2f} ms ({p50 / b50:.1f}x)"
-        return (
-            f"| {self.name} | {self.offered:.0f} | {self.achieved:.0f} | {p50:.2f} | {p99:.2f} | {p999:.2f} "
-            f"| {self.lag_p99 * 1000:.2f} | {self.errors} | {versus} |"
-        )
+
+def summary_row(runs: Sequence[tuple[Result, Result | None]]) -> str:
+    """One table row over repeated runs: medians, the p99 of each run, the median gap to raw."""
+
+    def median_of(values: list[float]) -> float:
+        return statistics.median(values)
+
+    results = [result for result, _ in runs]
+    p50, p99, p999 = (median_of([r.quantile(q) * 1000 for r in results]) for q in (0.5, 0.99, 0.999))
+    achieved = median_of([r.achieved for r in results])
+    lag = median_of([r.lag_p99 * 1000 for r in results])
+    errors = sum(r.errors for r in results)
+    each_p99 = " / ".join(f"{r.quantile(0.99) * 1000:.1f}" for r in results)
+    versus = ""
+    if runs[0][1] is not None:
+        gaps = [(r.quantile(0.5) - b.quantile(0.5)) * 1000 for r, b in runs if b is not None]
+        versus = f"{median_of(gaps):+.2f} ms"
+    return (
+        f"| {results[0].name} | {results[0].offered:.0f} | {achieved:.0f} | {p50:.2f} | {p99:.2f} | {p999:.2f} "
+        f"| {each_p99} | {lag:.2f} | {errors} | {versus} |"
+    )
 
 
 # --- baselines (in-process, on a schedule) ----------------------------------------------------
@@ -297,7 +311,7 @@ def scenario(
     scheduled("warm-up", raw, rate, 1)
     baseline = scheduled(f"raw redis-py pipeline, {label}", raw, rate, seconds)
     in_process = scheduled(
-        f"store.read() in-process, {label}", lambda i: store.read(reads[i % len(reads)]), rate, seconds
+        f"store.read_bulk() in-process, {label}", lambda i: store.read_bulk(reads[i % len(reads)]), rate, seconds
     )
     asyncio.run(open_loop("warm-up", port, bodies, rate, 2))
     served = asyncio.run(open_loop(f"feature server HTTP, {label}", port, bodies, rate, seconds))
@@ -311,18 +325,25 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--rate", type=float, default=500, help="requests/s for 1 entity")
     parser.add_argument("--rate-100", type=float, default=100, help="requests/s for 100 entities")
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=10, help="length of each measured phase")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of every phase; medians are reported")
     args = parser.parse_args()
 
     uvloop.install()
     catalog = _catalog()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     _populate(catalog, args.redis, namespace)
+    load_before = os.getloadavg()
+    runs: dict[str, list[tuple[Result, Result | None]]] = {}
     with tempfile.TemporaryDirectory() as workdir:
         process, port = start_server(catalog, args.redis, namespace, Path(workdir))
         try:
-            rows = scenario(catalog, args.redis, namespace, port, 1, args.rate, args.seconds)
-            rows += scenario(catalog, args.redis, namespace, port, 100, args.rate_100, args.seconds)
+            for _ in range(args.repeats):
+                for entities, rate in ((1, args.rate), (100, args.rate_100)):
+                    for result, baseline in scenario(
+                        catalog, args.redis, namespace, port, entities, rate, args.seconds
+                    ):
+                        runs.setdefault(result.name, []).append((result, baseline))
         finally:
             process.terminate()
             process.wait(timeout=20)
@@ -330,12 +351,16 @@ def main() -> None:
             for key in client.scan_iter(f"{namespace}:*", count=10_000):
                 client.delete(key)
             client.close()
-    print(f"cores: {os.cpu_count()}, load average: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("| what | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | lag p99 ms | errors | p50 vs raw |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-    for result, baseline in rows:
-        print(result.row(baseline))
-    print(f"samples per row: {int(args.seconds * args.rate)} (1 entity), {int(args.seconds * args.rate_100)} (100)")
+    loads = ", ".join(f"{x:.2f}" for x in (*load_before, *os.getloadavg()))
+    print(f"cores: {os.cpu_count()}; load average (1, 5, 15 min) before, after: {loads}")
+    print(f"{args.repeats} runs of {args.seconds:.0f} s per row; medians over the runs")
+    print(
+        "| what | offered req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | p99 of each run | "
+        "generator lag p99 ms | errors | p50 minus raw p50 |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    for name_runs in runs.values():
+        print(summary_row(name_runs))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import zlib
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlplat.online_store import FeatureValueError, coerce
 from mlplat.online_store.codec import HEADER, WireFormat, micros
@@ -104,3 +106,34 @@ def test_coerce_refuses_other_values(dtype: DType, value: object, message: str) 
 def test_namespace_must_be_a_plain_word() -> None:
     with pytest.raises(FeatureValueError, match=re.escape("namespace 'a:{b}' is not valid")):
         WireFormat(online_test_catalog(), "a:{b}")
+
+
+FEATURE_VALUES = {
+    "flag": st.booleans(),
+    "count32": st.integers(-(2**31), 2**31 - 1),
+    "count64": st.integers(-(2**63), 2**63 - 1),
+    "ratio32": st.floats(width=32, allow_nan=False),
+    "amount": st.floats(allow_nan=False),
+    "label": st.text(),
+    "blob": st.binary(),
+    "seen_at": st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)),
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared, busy machine
+@given(
+    values=st.fixed_dictionaries(
+        {}, optional={name: st.none() | strategy for name, strategy in FEATURE_VALUES.items()}
+    ),
+    event=st.integers(-(2**62), 2**62),
+)
+def test_every_value_of_every_dtype_survives_a_round_trip(values: dict[str, object], event: int) -> None:
+    codec = WIRE.codec("typed")
+
+    decoded = codec.decode(codec.encode(event, values))
+
+    assert decoded is not None
+    assert decoded[0] == event
+    assert {name: decoded[1][codec.index[name]] for name in codec.features} == {
+        name: values.get(name) for name in codec.features
+    }
