@@ -236,6 +236,17 @@ class RenderDiff:
         return not (self.added or self.removed or self.changed)
 
 
+def comparable(value: Any) -> Any:
+    """``value`` with file assets replaced by their path: assets do not compare by content or path."""
+    if isinstance(value, pulumi.FileAsset):
+        return ("FileAsset", value.path)
+    if isinstance(value, dict):
+        return {k: comparable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    return value
+
+
 def diff(before: Rendered, after: Rendered) -> RenderDiff:
     """Resources added, removed and changed between two renders, keyed by type and logical name."""
     old, new = before.by_key(), after.by_key()
@@ -245,6 +256,7 @@ def diff(before: Rendered, after: Rendered) -> RenderDiff:
         changed=[
             (old[key], new[key])
             for key in old
-            if key in new and (old[key].inputs != new[key].inputs or old[key].protect != new[key].protect)
+            if key in new
+            and (comparable(old[key].inputs) != comparable(new[key].inputs) or old[key].protect != new[key].protect)
         ],
     )
