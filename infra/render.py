@@ -8,10 +8,14 @@ with the base ref's, and compares the two files. Secret inputs are written as
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+import pulumi
 
 from infra.rendering import REPO, STACKS, is_secret, render, stack_config
 from mlplat.loader import load_catalog
@@ -19,13 +23,18 @@ from mlplat.loader import load_catalog
 SECRET = "[secret]"  # noqa: S105 - the placeholder written instead of a secret
 
 
-def _masked(value: Any) -> Any:
+def _masked(value: Any, repo: Path) -> Any:
     if is_secret(value):
         return SECRET
+    if isinstance(value, pulumi.FileAsset):
+        # Identified by content, so a plan shows a changed job script but not a moved checkout.
+        path = Path(str(value.path))
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        return {"fileAsset": os.path.relpath(path, repo), "sha256": digest}
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        return {key: _masked(item, repo) for key, item in value.items()}
     if isinstance(value, list):
-        return [_masked(item) for item in value]
+        return [_masked(item, repo) for item in value]
     return value
 
 
@@ -33,7 +42,7 @@ def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:
     """The render of ``stack`` from ``repo``'s specs and stack file, secrets masked."""
     rendered = render(load_catalog(repo / "specs"), stack_config(stack))
     resources = [
-        {"type": r.type, "name": r.name, "inputs": _masked(r.inputs), "protect": r.protect}
+        {"type": r.type, "name": r.name, "inputs": _masked(r.inputs, repo), "protect": r.protect}
         for r in rendered.resources
         if r.custom
     ]
