@@ -46,13 +46,13 @@ def unavailable(what: str) -> None:
 
 
 @contextmanager
-def throwaway_redis(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A private redis-server on a free loopback port, killed on exit."""
+def throwaway_redis(tmp_path: Path, port: int | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A private redis-server on ``port`` (left out: a free loopback port), killed on exit."""
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server (on PATH)")
     assert binary is not None
-    port = free_port()
+    port = free_port() if port is None else port
     process = subprocess.Popen(
         [
             binary,

@@ -1,0 +1,378 @@
+"""The online store's wire format, version 1: keys, value blobs, freshness.
+
+Both backends store the same thing: one value per (namespace, view, entity key), a
+binary blob holding the event time and every feature of the view, encoded by the
+feature's declared dtype (``docs/online-store.md`` is the reference). Everything here
+is pure: it turns rows into (key, event time, expiry, blob) and blobs back into
+:class:`FeatureValue` s, so the Redis and SQLite backends differ only in I/O.
+
+Layout of a blob (all integers big-endian)::
+
+    u8   format version (1)
+    i64  event time, microseconds since the Unix epoch (UTC)
+    u32  schema fingerprint: crc32 of the view's "name:dtype" list
+    ...  null bitmap: an unsigned integer of ceil(features / 8) bytes; bit i (value
+         2**i) set means feature i is null
+    ...  fixed-width features in declaration order (bool ?, int32 i, int64 q,
+         float32 f, float64 d, timestamp q as microseconds), nulls written as 0
+    ...  then for each string/bytes feature in order: u32 length + the bytes (UTF-8)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import struct
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import SupportsFloat, SupportsIndex
+from urllib.parse import quote
+
+from mlplat.catalog import Catalog, JoinKey
+from mlplat.diagnostics import did_you_mean, one_of
+from mlplat.errors import MlplatError, NotFoundError
+from mlplat.online_store.base import EntityKey, FeatureStatus, FeatureValue, ReadRequest, Row
+from mlplat.spec.kinds import FeatureView
+from mlplat.spec.types import DType, JoinKeyType
+
+FORMAT_VERSION = 1
+#: Header: version, event time (µs), schema fingerprint.
+HEADER = struct.Struct(">BqI")
+#: A stale value stays readable (as OUTSIDE_MAX_AGE) for ``ttl * GRACE_FACTOR`` more, then expires.
+GRACE_FACTOR = 1
+NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+_FIXED_CODES = {
+    DType.BOOL: "?",
+    DType.INT32: "i",
+    DType.INT64: "q",
+    DType.FLOAT32: "f",
+    DType.FLOAT64: "d",
+    DType.TIMESTAMP: "q",
+}
+_INT_RANGES = {DType.INT32: (-(2**31), 2**31 - 1), DType.INT64: (-(2**63), 2**63 - 1)}
+_LENGTH = struct.Struct(">I")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MISSING = FeatureValue(None, FeatureStatus.NOT_FOUND, None)
+
+
+class FeatureValueError(MlplatError):
+    """A value, row or entity key does not fit what the catalog declares."""
+
+    http_status = 422
+    public_message = "invalid feature value"
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the epoch of a timezone-aware ``moment``."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise FeatureValueError(f"{moment.isoformat()!r} has no timezone; write timezone-aware UTC times")
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    """The UTC datetime ``value`` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def coerce(dtype: DType, value: object) -> object:
+    """``value`` as the Python type stored for ``dtype``; ValueError says what was expected.
+
+    Accepts what Python, NumPy, Arrow and JSON produce: ints for ints (bools are not
+    ints here), ints or floats for floats, aware datetimes for timestamps; None is null.
+    """
+    return None if value is None else _COERCERS[dtype](value)
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", None) == "b":
+        return bool(value)
+    raise ValueError(f"{value!r} is not a bool")
+
+
+def _int_coercer(dtype: DType) -> Callable[[object], int]:
+    low, high = _INT_RANGES[dtype]
+
+    def to_int(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+            raise ValueError(f"{value!r} is not an integer")
+        number = operator.index(value)
+        if not low <= number <= high:
+            raise ValueError(f"{number} does not fit in {dtype.value}")
+        return number
+
+    return to_int
+
+
+def _float_coercer(limit: float) -> Callable[[object], float]:
+    def to_float(value: object) -> float:
+        if isinstance(value, bool | str | bytes) or not isinstance(value, SupportsFloat):
+            raise ValueError(f"{value!r} is not a number")
+        number = float(value)
+        if math.isfinite(number) and abs(number) > limit:
+            raise ValueError(f"{value!r} is out of range")
+        return number
+
+    return to_float
+
+
+def _to_string(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a string")
+    return value
+
+
+def _to_bytes(value: object) -> bytes:
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError(f"{value!r} is not bytes")
+    return bytes(value)
+
+
+def _to_timestamp(value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise ValueError(f"{value!r} is not a timezone-aware datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{value.isoformat()!r} has no timezone")
+    return value
+
+
+_COERCERS: dict[DType, Callable[[object], object]] = {
+    DType.BOOL: _to_bool,
+    DType.INT32: _int_coercer(DType.INT32),
+    DType.INT64: _int_coercer(DType.INT64),
+    DType.FLOAT32: _float_coercer(3.4028234663852886e38),
+    DType.FLOAT64: _float_coercer(math.inf),
+    DType.STRING: _to_string,
+    DType.BYTES: _to_bytes,
+    DType.TIMESTAMP: _to_timestamp,
+}
+
+
+@dataclass(frozen=True)
+class ViewCodec:
+    """Encodes and decodes the blobs of one feature view."""
+
+    name: str
+    features: tuple[str, ...]
+    dtypes: tuple[DType, ...]
+    index: Mapping[str, int]
+    fingerprint: int
+    fixed: struct.Struct
+    fixed_positions: tuple[int, ...]
+    variable_positions: tuple[int, ...]
+    ttl_micros: int
+    join_keys: tuple[JoinKey, ...]
+
+    @classmethod
+    def of(cls, view: FeatureView, join_keys: tuple[JoinKey, ...]) -> ViewCodec:
+        features = tuple(f.name for f in view.spec.features)
+        dtypes = tuple(f.dtype for f in view.spec.features)
+        signature = ",".join(f"{n}:{d.value}" for n, d in zip(features, dtypes, strict=True))
+        fixed_positions = tuple(i for i, d in enumerate(dtypes) if d in _FIXED_CODES)
+        return cls(
+            name=view.metadata.name,
+            features=features,
+            dtypes=dtypes,
+            index={name: i for i, name in enumerate(features)},
+            fingerprint=zlib.crc32(signature.encode()),
+            fixed=struct.Struct(">" + "".join(_FIXED_CODES[dtypes[i]] for i in fixed_positions)),
+            fixed_positions=fixed_positions,
+            variable_positions=tuple(i for i, d in enumerate(dtypes) if d not in _FIXED_CODES),
+            ttl_micros=int(view.spec.ttl.total_seconds() * 1_000_000),
+            join_keys=join_keys,
+        )
+
+    def encode(self, event_micros: int, values: Mapping[str, object]) -> bytes:
+        """The blob of one row; :class:`FeatureValueError` names a bad or unknown feature."""
+        unknown = [name for name in values if name not in self.index]
+        if unknown:
+            raise FeatureValueError(
+                f"view {self.name!r} has no feature {unknown[0]!r}; it has {one_of(list(self.features))}"
+                f"{did_you_mean(unknown[0], list(self.features))}"
+            )
+        typed: list[object] = []
+        for name, dtype in zip(self.features, self.dtypes, strict=True):
+            try:
+                typed.append(coerce(dtype, values.get(name)))
+            except ValueError as error:
+                raise FeatureValueError(f"{self.name}:{name} ({dtype.value}): {error}") from None
+        nulls = 0
+        for i, value in enumerate(typed):
+            if value is None:
+                nulls |= 1 << i
+        fixed = [self._fixed_value(typed[i], self.dtypes[i]) for i in self.fixed_positions]
+        parts = [
+            HEADER.pack(FORMAT_VERSION, event_micros, self.fingerprint),
+            nulls.to_bytes(self.bitmap_size, "big"),
+            self.fixed.pack(*fixed),
+        ]
+        for i in self.variable_positions:
+            value = typed[i]
+            data = value.encode() if isinstance(value, str) else value if isinstance(value, bytes) else b""
+            parts.append(_LENGTH.pack(len(data)))
+            parts.append(data)
+        return b"".join(parts)
+
+    @staticmethod
+    def _fixed_value(value: object, dtype: DType) -> object:
+        if value is None:
+            return False if dtype is DType.BOOL else 0
+        if dtype is DType.TIMESTAMP:
+            assert isinstance(value, datetime)
+            return micros(value)
+        return value
+
+    @property
+    def bitmap_size(self) -> int:
+        return (len(self.features) + 7) // 8
+
+    def decode(self, blob: bytes) -> tuple[int, list[object]] | None:
+        """(event time in µs, every feature's value), or None for a blob of another format or schema."""
+        if len(blob) < HEADER.size:
+            return None
+        version, event_micros, fingerprint = HEADER.unpack_from(blob)
+        if version != FORMAT_VERSION or fingerprint != self.fingerprint:
+            return None
+        offset = HEADER.size
+        nulls = int.from_bytes(blob[offset : offset + self.bitmap_size], "big")
+        offset += self.bitmap_size
+        values: list[object] = [None] * len(self.features)
+        for i, value in zip(self.fixed_positions, self.fixed.unpack_from(blob, offset), strict=True):
+            values[i] = from_micros(value) if self.dtypes[i] is DType.TIMESTAMP else value
+        offset += self.fixed.size
+        for i in self.variable_positions:
+            (length,) = _LENGTH.unpack_from(blob, offset)
+            offset += _LENGTH.size
+            data = blob[offset : offset + length]
+            offset += length
+            values[i] = data.decode() if self.dtypes[i] is DType.STRING else data
+        if nulls:
+            for i in range(len(values)):
+                if nulls >> i & 1:
+                    values[i] = None
+        return event_micros, values
+
+
+# --- keys and the whole format -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One row ready to store: its key, event time and expiry (µs since the epoch) and blob."""
+
+    key: str
+    event_micros: int
+    expires_micros: int
+    blob: bytes
+
+
+class WireFormat:
+    """Keys and blobs of every online view of a catalog, under one namespace.
+
+    A key is ``<namespace>:<view>:{<entity key>}``; the braces make the entity key the
+    Redis Cluster hash tag, so every view of one entity lives in one slot.
+    """
+
+    def __init__(self, catalog: Catalog, namespace: str) -> None:
+        if not NAMESPACE_RE.fullmatch(namespace):
+            raise FeatureValueError(f"namespace {namespace!r} is not valid: use 1-64 letters, digits, '_', '.' or '-'")
+        self.namespace = namespace
+        self.views: dict[str, ViewCodec] = {
+            name: ViewCodec.of(view, catalog.join_keys(name))
+            for name, view in catalog.feature_views.items()
+            if view.spec.online
+        }
+
+    def codec(self, view: str) -> ViewCodec:
+        """The codec of online ``view``; :class:`NotFoundError` lists the online views."""
+        try:
+            return self.views[view]
+        except KeyError:
+            names = list(self.views)
+            raise NotFoundError(
+                f"online feature view {view!r} does not exist; defined: {one_of(names)}{did_you_mean(view, names)}"
+            ) from None
+
+    def key(self, codec: ViewCodec, entity: EntityKey) -> str:
+        """The storage key of ``entity`` in the view of ``codec``."""
+        if len(entity) != len(codec.join_keys):
+            expected = ", ".join(k.request_key for k in codec.join_keys)
+            raise FeatureValueError(
+                f"view {codec.name!r} is keyed by ({expected}); got a key of {len(entity)} value(s): {entity!r}"
+            )
+        parts = [_key_part(join_key, value) for join_key, value in zip(codec.join_keys, entity, strict=True)]
+        return f"{self.namespace}:{codec.name}:{{{'|'.join(parts)}}}"
+
+    def encode_rows(self, view: str, rows: Sequence[Row]) -> list[Encoded]:
+        """Every row of ``view`` encoded, checked against the view's dtypes and keys."""
+        codec = self.codec(view)
+        lifetime = codec.ttl_micros * (1 + GRACE_FACTOR)
+        encoded = []
+        for row in rows:
+            event = micros(row.event_time)
+            blob = codec.encode(event, row.values)
+            encoded.append(Encoded(self.key(codec, row.key), event, event + lifetime, blob))
+        return encoded
+
+    def keys(self, requests: Sequence[ReadRequest]) -> list[str]:
+        """The storage key of each request, after checking its view and features exist."""
+        keys = []
+        for request in requests:
+            codec = self.codec(request.view)
+            for feature in request.features:
+                if feature not in codec.index:
+                    names = list(codec.features)
+                    raise NotFoundError(
+                        f"feature '{request.view}:{feature}' does not exist; {request.view} has "
+                        f"{one_of(names)}{did_you_mean(feature, names)}"
+                    )
+            keys.append(self.key(codec, request.key))
+        return keys
+
+    def results(
+        self, requests: Sequence[ReadRequest], blobs: Sequence[bytes | None], now_micros: int
+    ) -> list[dict[str, FeatureValue]]:
+        """Values with freshness for each request, from the blobs read for its key."""
+        return [
+            freshness(self.views[request.view], request.features, blob, now_micros)
+            for request, blob in zip(requests, blobs, strict=True)
+        ]
+
+
+def freshness(
+    codec: ViewCodec, features: Sequence[str], blob: bytes | None, now_micros: int
+) -> dict[str, FeatureValue]:
+    """The requested features of one stored blob, with their status as of ``now_micros``.
+
+    Older than ttl: OUTSIDE_MAX_AGE (value still given). Older than ttl plus the grace
+    period (the storage expiry, which SQLite does not enforce by itself), or a blob of
+    another schema: NOT_FOUND.
+    """
+    decoded = None if blob is None else codec.decode(blob)
+    if decoded is None:
+        return dict.fromkeys(features, _MISSING)
+    event_micros, values = decoded
+    age = now_micros - event_micros
+    if age > codec.ttl_micros * (1 + GRACE_FACTOR):
+        return dict.fromkeys(features, _MISSING)
+    status = FeatureStatus.OUTSIDE_MAX_AGE if age > codec.ttl_micros else FeatureStatus.PRESENT
+    event_time = from_micros(event_micros)
+    index = codec.index
+    return {name: FeatureValue(values[index[name]], status, event_time) for name in features}
+
+
+def _key_part(join_key: JoinKey, value: object) -> str:
+    if join_key.type is JoinKeyType.INT64:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FeatureValueError(f"{join_key.request_key} must be an integer; got {value!r}")
+        return str(value)
+    if not isinstance(value, str):
+        raise FeatureValueError(f"{join_key.request_key} must be a string; got {value!r}")
+    return value if value.isalnum() and value.isascii() else quote(value, safe="-_.@")

@@ -1,0 +1,130 @@
+"""The SQLite backend: the embedded default, one file, no server.
+
+It stores the same keys and blobs as Redis (:mod:`mlplat.online_store.codec`) in one
+table. The file runs in WAL mode so readers never wait for the writer; writes are an
+upsert that only replaces a row when its event time is not older than the stored one,
+which SQLite serializes, so concurrent writers (threads or processes) stay monotonic.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from mlplat.errors import StoreUnavailableError
+from mlplat.online_store.base import FeatureValue, ReadRequest, Row
+from mlplat.online_store.codec import WireFormat
+
+T = TypeVar("T")
+
+#: Bound parameters per SELECT; SQLite allows 32766, smaller keeps plans cheap.
+READ_CHUNK = 5_000
+#: Lock waits in a file shared by several processes take longer than network timeouts.
+MIN_BUSY_TIMEOUT = 2.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS online_features (
+    key TEXT PRIMARY KEY,
+    event_us INTEGER NOT NULL,
+    expires_us INTEGER NOT NULL,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS online_features_expiry ON online_features (expires_us);
+"""
+
+UPSERT = """
+INSERT INTO online_features (key, event_us, expires_us, value) VALUES (?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    event_us = excluded.event_us, expires_us = excluded.expires_us, value = excluded.value
+WHERE excluded.event_us >= online_features.event_us
+"""
+
+
+class SqliteOnlineStore:
+    """An :class:`~mlplat.online_store.base.OnlineStore` in one SQLite file."""
+
+    def __init__(self, path: Path, wire: WireFormat, *, timeout: float) -> None:
+        self._path = path
+        self._wire = wire
+        self._busy_timeout = max(timeout, MIN_BUSY_TIMEOUT)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._call(lambda: self._connection().executescript(SCHEMA))
+
+    # --- OnlineStore ---------------------------------------------------------------------
+
+    def write(self, view: str, rows: Sequence[Row]) -> int:
+        encoded = self._wire.encode_rows(view, rows)
+        if not encoded:
+            return 0
+        now_micros = time.time_ns() // 1000
+        params = [(row.key, row.event_micros, row.expires_micros, row.blob) for row in encoded]
+        return self._call(lambda: self._upsert(params, now_micros))
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        if not requests:
+            return []
+        keys = self._wire.keys(requests)
+        stored = self._call(lambda: self._select(sorted(set(keys))))
+        return self._wire.results(requests, [stored.get(key) for key in keys], time.time_ns() // 1000)
+
+    def ping(self) -> None:
+        self._call(lambda: self._connection().execute("SELECT 1").fetchone())
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _upsert(self, params: list[tuple[str, int, int, bytes]], now_micros: int) -> int:
+        connection = self._connection()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            before = connection.total_changes
+            connection.executemany(UPSERT, params)
+            applied = connection.total_changes - before
+            # Storage expires like Redis keys do, so the file stays bounded too.
+            connection.execute("DELETE FROM online_features WHERE expires_us < ?", (now_micros,))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return applied
+
+    def _select(self, keys: list[str]) -> dict[str, bytes]:
+        connection = self._connection()
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), READ_CHUNK):
+            chunk = keys[start : start + READ_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, value FROM online_features WHERE key IN ({marks})"  # noqa: S608 - only placeholders
+            found.update(connection.execute(query, chunk).fetchall())
+        return found
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    def _call(self, action: Callable[[], T]) -> T:
+        try:
+            return action()
+        except sqlite3.Error as error:
+            raise StoreUnavailableError(f"online store sqlite file {str(self._path)!r} failed: {error}") from error
