@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import (
+from tests.servers import (
     MYSQL_HOST,
     MYSQL_PORT,
     ON_CI,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pymysql
 import redis
 
-from tests.services import throwaway_redis
+from tests.servers import throwaway_redis
 
 
 def test_redis_url_answers(redis_url: str) -> None:
