@@ -13,7 +13,13 @@ EntityKey = tuple[str | int, ...]
 
 
 class FeatureStatus(StrEnum):
-    """Freshness of one served value (the names Feast clients know)."""
+    """Freshness of one served value (the names Feast clients know).
+
+    ``PRESENT``: stored and younger than the view's ttl (the value itself may be None
+    when it was written as null). ``OUTSIDE_MAX_AGE``: stored but older than the ttl;
+    the value is still given. ``NOT_FOUND``: nothing stored for the entity (or it
+    expired, or it was written with another schema of the view).
+    """
 
     PRESENT = "PRESENT"
     NOT_FOUND = "NOT_FOUND"
@@ -31,7 +37,12 @@ class FeatureValue:
 
 @dataclass(frozen=True)
 class Row:
-    """The values of one entity of one view as of ``event_time`` (timezone-aware UTC)."""
+    """The values of one entity of one view as of ``event_time`` (timezone-aware).
+
+    ``key`` holds the view's join-key values in entity order (str for string keys,
+    int for int64 keys). ``values`` maps feature names to values of their declared
+    dtype; a feature left out or None is stored as null.
+    """
 
     key: EntityKey
     event_time: datetime
@@ -53,12 +64,19 @@ class OnlineStore(Protocol):
     def write(self, view: str, rows: Sequence[Row]) -> int:
         """Write rows atomically per (entity, view); older events never overwrite newer ones.
 
-        Returns how many rows were applied (newer than what was stored).
+        Returns how many rows were applied (not older than what was stored; a row with
+        the same event time replaces the stored one, so reruns are idempotent). Raises
+        :class:`~mlplat.online_store.codec.FeatureValueError` for a value or key that
+        does not fit the catalog, before anything is written.
         """
         ...
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
-        """Values for each request, in order, in one round trip to the backend."""
+        """Values for each request, in order, in one round trip to the backend.
+
+        Each dict maps the requested feature names to their values. Unknown views or
+        features raise :class:`~mlplat.errors.NotFoundError` before any I/O.
+        """
         ...
 
     def ping(self) -> None:

@@ -12,10 +12,12 @@ Layout of a blob (all integers big-endian)::
     i64  event time, microseconds since the Unix epoch (UTC)
     u32  schema fingerprint: crc32 of the view's "name:dtype" list
     ...  null bitmap: an unsigned integer of ceil(features / 8) bytes; bit i (value
-         2**i) set means feature i is null
-    ...  fixed-width features in declaration order (bool ?, int32 i, int64 q,
+         2**i) set means the feature at storage position i is null
+    ...  the fixed-width features in declaration order (bool ?, int32 i, int64 q,
          float32 f, float64 d, timestamp q as microseconds), nulls written as 0
-    ...  then for each string/bytes feature in order: u32 length + the bytes (UTF-8)
+    ...  then each string/bytes feature in declaration order: u32 length + bytes (UTF-8)
+
+Storage positions: the fixed-width features first, then strings and bytes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import SupportsFloat, SupportsIndex
 from urllib.parse import quote
 
 from mlplat.catalog import Catalog, JoinKey
@@ -101,9 +102,15 @@ def _int_coercer(dtype: DType) -> Callable[[object], int]:
     low, high = _INT_RANGES[dtype]
 
     def to_int(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        if type(value) is int:
+            number = value
+        elif isinstance(value, bool):
             raise ValueError(f"{value!r} is not an integer")
-        number = operator.index(value)
+        else:
+            try:
+                number = operator.index(value)  # type: ignore[arg-type]
+            except TypeError:
+                raise ValueError(f"{value!r} is not an integer") from None
         if not low <= number <= high:
             raise ValueError(f"{number} does not fit in {dtype.value}")
         return number
@@ -113,10 +120,16 @@ def _int_coercer(dtype: DType) -> Callable[[object], int]:
 
 def _float_coercer(limit: float) -> Callable[[object], float]:
     def to_float(value: object) -> float:
-        if isinstance(value, bool | str | bytes) or not isinstance(value, SupportsFloat):
+        if type(value) is float or type(value) is int:
+            number = float(value)
+        elif isinstance(value, bool | str | bytes):
             raise ValueError(f"{value!r} is not a number")
-        number = float(value)
-        if math.isfinite(number) and abs(number) > limit:
+        else:
+            try:
+                number = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ValueError(f"{value!r} is not a number") from None
+        if abs(number) > limit and math.isfinite(number):
             raise ValueError(f"{value!r} is out of range")
         return number
 
@@ -157,102 +170,106 @@ _COERCERS: dict[DType, Callable[[object], object]] = {
 
 @dataclass(frozen=True)
 class ViewCodec:
-    """Encodes and decodes the blobs of one feature view."""
+    """Encodes and decodes the blobs of one feature view.
+
+    Values are stored in *storage order*: the fixed-width features first, then the
+    strings and bytes, each group in declaration order; ``index`` maps a feature's
+    name to its storage position, so decoding needs no reordering.
+    """
 
     name: str
-    features: tuple[str, ...]
-    dtypes: tuple[DType, ...]
+    features: tuple[str, ...]  # in storage order
+    dtypes: tuple[DType, ...]  # in storage order
     index: Mapping[str, int]
     fingerprint: int
     fixed: struct.Struct
-    fixed_positions: tuple[int, ...]
-    variable_positions: tuple[int, ...]
+    timestamps: tuple[int, ...]  # storage positions of timestamp features
     ttl_micros: int
     join_keys: tuple[JoinKey, ...]
 
     @classmethod
     def of(cls, view: FeatureView, join_keys: tuple[JoinKey, ...]) -> ViewCodec:
-        features = tuple(f.name for f in view.spec.features)
-        dtypes = tuple(f.dtype for f in view.spec.features)
-        signature = ",".join(f"{n}:{d.value}" for n, d in zip(features, dtypes, strict=True))
-        fixed_positions = tuple(i for i, d in enumerate(dtypes) if d in _FIXED_CODES)
+        declared = [(f.name, f.dtype) for f in view.spec.features]
+        signature = ",".join(f"{name}:{dtype.value}" for name, dtype in declared)
+        fixed = [(n, d) for n, d in declared if d in _FIXED_CODES]
+        stored = fixed + [(n, d) for n, d in declared if d not in _FIXED_CODES]
         return cls(
             name=view.metadata.name,
-            features=features,
-            dtypes=dtypes,
-            index={name: i for i, name in enumerate(features)},
+            features=tuple(n for n, _ in stored),
+            dtypes=tuple(d for _, d in stored),
+            index={n: i for i, (n, _) in enumerate(stored)},
             fingerprint=zlib.crc32(signature.encode()),
-            fixed=struct.Struct(">" + "".join(_FIXED_CODES[dtypes[i]] for i in fixed_positions)),
-            fixed_positions=fixed_positions,
-            variable_positions=tuple(i for i, d in enumerate(dtypes) if d not in _FIXED_CODES),
+            fixed=struct.Struct(">" + "".join(_FIXED_CODES[d] for _, d in fixed)),
+            timestamps=tuple(i for i, (_, d) in enumerate(stored) if d is DType.TIMESTAMP),
             ttl_micros=int(view.spec.ttl.total_seconds() * 1_000_000),
             join_keys=join_keys,
         )
 
-    def encode(self, event_micros: int, values: Mapping[str, object]) -> bytes:
-        """The blob of one row; :class:`FeatureValueError` names a bad or unknown feature."""
-        unknown = [name for name in values if name not in self.index]
-        if unknown:
-            raise FeatureValueError(
-                f"view {self.name!r} has no feature {unknown[0]!r}; it has {one_of(list(self.features))}"
-                f"{did_you_mean(unknown[0], list(self.features))}"
-            )
-        typed: list[object] = []
-        for name, dtype in zip(self.features, self.dtypes, strict=True):
-            try:
-                typed.append(coerce(dtype, values.get(name)))
-            except ValueError as error:
-                raise FeatureValueError(f"{self.name}:{name} ({dtype.value}): {error}") from None
-        nulls = 0
-        for i, value in enumerate(typed):
-            if value is None:
-                nulls |= 1 << i
-        fixed = [self._fixed_value(typed[i], self.dtypes[i]) for i in self.fixed_positions]
-        parts = [
-            HEADER.pack(FORMAT_VERSION, event_micros, self.fingerprint),
-            nulls.to_bytes(self.bitmap_size, "big"),
-            self.fixed.pack(*fixed),
-        ]
-        for i in self.variable_positions:
-            value = typed[i]
-            data = value.encode() if isinstance(value, str) else value if isinstance(value, bytes) else b""
-            parts.append(_LENGTH.pack(len(data)))
-            parts.append(data)
-        return b"".join(parts)
-
-    @staticmethod
-    def _fixed_value(value: object, dtype: DType) -> object:
-        if value is None:
-            return False if dtype is DType.BOOL else 0
-        if dtype is DType.TIMESTAMP:
-            assert isinstance(value, datetime)
-            return micros(value)
-        return value
+    @property
+    def fixed_count(self) -> int:
+        return len(self.fixed.format) - 1
 
     @property
     def bitmap_size(self) -> int:
         return (len(self.features) + 7) // 8
 
+    def encode(self, event_micros: int, values: Mapping[str, object]) -> bytes:
+        """The blob of one row; :class:`FeatureValueError` names a bad or unknown feature."""
+        index = self.index
+        for name in values:
+            if name not in index:
+                names = list(self.features)
+                raise FeatureValueError(
+                    f"view {self.name!r} has no feature {name!r}; it has {one_of(names)}{did_you_mean(name, names)}"
+                )
+        typed = [self._typed(name, dtype, values.get(name)) for name, dtype in zip(self.features, self.dtypes)]  # noqa: B905 - equal by construction
+        nulls = 0
+        for i, value in enumerate(typed):
+            if value is None:
+                nulls |= 1 << i
+        fixed_count = self.fixed_count
+        fixed = [False if v is None else v for v in typed[:fixed_count]]
+        for i in self.timestamps:
+            if typed[i] is not None:
+                fixed[i] = micros(typed[i])  # type: ignore[arg-type]
+        parts = [
+            HEADER.pack(FORMAT_VERSION, event_micros, self.fingerprint),
+            nulls.to_bytes(self.bitmap_size, "big"),
+            self.fixed.pack(*fixed),
+        ]
+        for value in typed[fixed_count:]:
+            data = value.encode() if isinstance(value, str) else value if isinstance(value, bytes) else b""
+            parts.append(_LENGTH.pack(len(data)))
+            parts.append(data)
+        return b"".join(parts)
+
+    def _typed(self, name: str, dtype: DType, value: object) -> object:
+        if value is None:
+            return None
+        try:
+            return _COERCERS[dtype](value)
+        except ValueError as error:
+            raise FeatureValueError(f"{self.name}:{name} ({dtype.value}): {error}") from None
+
     def decode(self, blob: bytes) -> tuple[int, list[object]] | None:
-        """(event time in µs, every feature's value), or None for a blob of another format or schema."""
+        """(event time in µs, values in storage order), or None for a blob of another format or schema."""
         if len(blob) < HEADER.size:
             return None
         version, event_micros, fingerprint = HEADER.unpack_from(blob)
         if version != FORMAT_VERSION or fingerprint != self.fingerprint:
             return None
-        offset = HEADER.size
-        nulls = int.from_bytes(blob[offset : offset + self.bitmap_size], "big")
-        offset += self.bitmap_size
-        values: list[object] = [None] * len(self.features)
-        for i, value in zip(self.fixed_positions, self.fixed.unpack_from(blob, offset), strict=True):
-            values[i] = from_micros(value) if self.dtypes[i] is DType.TIMESTAMP else value
+        offset = HEADER.size + self.bitmap_size
+        nulls = int.from_bytes(blob[HEADER.size : offset], "big")
+        values: list[object] = list(self.fixed.unpack_from(blob, offset))
         offset += self.fixed.size
-        for i in self.variable_positions:
+        for dtype in self.dtypes[len(values) :]:
             (length,) = _LENGTH.unpack_from(blob, offset)
             offset += _LENGTH.size
             data = blob[offset : offset + length]
             offset += length
-            values[i] = data.decode() if self.dtypes[i] is DType.STRING else data
+            values.append(data.decode() if dtype is DType.STRING else data)
+        for i in self.timestamps:
+            values[i] = from_micros(values[i])  # type: ignore[arg-type]
         if nulls:
             for i in range(len(values)):
                 if nulls >> i & 1:

@@ -14,7 +14,7 @@ from mlplat.errors import StoreUnavailableError, UsageError
 from mlplat.online_store import ReadRequest, Row, open_store, redacted
 from mlplat.online_store.redis_store import RedisOnlineStore
 from tests.online_specs import online_test_catalog
-from tests.services import throwaway_redis
+from tests.servers import throwaway_redis
 
 CATALOG = online_test_catalog()
 
