@@ -1,0 +1,100 @@
+"""The model server's app factory: V2 inference, decisions, metrics, on one Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlplat.catalog import Catalog
+from mlplat.loader import load_catalog
+from mlplat.models import ArtifactStore
+from mlplat.online_store import OnlineStore, open_store
+from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLinesSink, KinesisSink
+from services.model_server.decisions import DecisionApi
+from services.model_server.metrics import Metrics
+from services.model_server.registry import ServedModel, StoreGate, load_models
+from services.model_server.responses import error_response
+from services.model_server.settings import LogSinkKind, Settings
+from services.model_server.v2 import V2Api
+
+log = logging.getLogger("mlplat.model_server")
+
+
+@dataclass(frozen=True)
+class Components:
+    """What one server runs on; tests and the benchmark build these directly."""
+
+    models: Mapping[str, ServedModel]
+    store: OnlineStore
+    decision_log: DecisionLog
+    metrics: Metrics
+    store_retry_s: float = 1.0
+
+
+def build_app(components: Components) -> Starlette:
+    """The ASGI app over ready-made components; shutting it down closes the log and the store."""
+    metrics = components.metrics
+    gate = StoreGate(components.store, components.store_retry_s, metrics)
+    v2 = V2Api(components.models, metrics)
+    decisions = DecisionApi(components.models, gate, components.decision_log, metrics)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # uvicorn has stopped accepting and drained in-flight requests: flush what is queued.
+        log.info("shutting down: flushing the decision log")
+        components.decision_log.close()
+        components.store.close()
+
+    async def not_found(request: Request, error: Exception) -> Response:
+        return error_response(error)
+
+    routes = [*v2.routes(), *decisions.routes(), Route("/metrics", metrics_endpoint, methods=["GET"])]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: not_found})
+
+
+def read_catalog(path: Path) -> Catalog:
+    """A catalog snapshot (``.json``, as mounted from the ConfigMap) or a spec directory."""
+    if path.suffix == ".json":
+        return Catalog.from_snapshot(json.loads(path.read_text(encoding="utf-8")))
+    return load_catalog(path)
+
+
+def decision_sink(settings: Settings) -> DecisionSink:
+    """The sink the settings choose: the local file, or the platform's Kinesis stream."""
+    if settings.decision_log is LogSinkKind.KINESIS:
+        import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 - only the Kinesis sink needs it
+
+        assert settings.kinesis_stream is not None  # Settings.from_env insists on it
+        client = boto3.client("kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url)
+        return KinesisSink(client, settings.kinesis_stream)
+    return JsonLinesSink(settings.decision_log_path)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Load the catalog and every serving model version, connect the store and the log."""
+    catalog = read_catalog(settings.catalog)
+    metrics = Metrics()
+    artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
+    models = load_models(catalog, settings.models, artifacts, metrics)
+    store = open_store(
+        settings.online_store_url,
+        catalog,
+        namespace=settings.online_store_namespace,
+        timeout=settings.online_store_timeout_s,
+    )
+    decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
+    return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s))
