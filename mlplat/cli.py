@@ -129,6 +129,30 @@ def schema(
         err.print(f"wrote {output}")
 
 
+serve_app = typer.Typer(help="Run the platform's services.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
+
+
+@serve_app.command("models")
+def serve_models(
+    catalog: Annotated[Path | None, typer.Option(help="Spec directory or catalog snapshot (.json).")] = None,
+    artifacts: Annotated[Path | None, typer.Option(help="Artifact root for relative artifact URIs.")] = None,
+    store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite://).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve models: Open Inference Protocol (V2) and credit decisions. Options override MLPLAT_* variables."""
+    import os  # noqa: PLC0415 - the server's imports are paid only by `serve`
+
+    from services.model_server.server import serve  # noqa: PLC0415
+    from services.model_server.settings import Settings  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except MlplatError as error:
+        raise fail(error) from None
+    serve(settings.overridden(catalog=catalog, artifact_root=artifacts, online_store_url=store, port=port))
+
+
 def main() -> None:
     """Console entry point."""
     app()

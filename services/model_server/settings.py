@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -86,6 +86,23 @@ class Settings:
             kinesis_endpoint_url=env.get("MLPLAT_KINESIS_ENDPOINT_URL") or None,
             host=env.get("MLPLAT_HOST", defaults.host),
             port=_integer(env, "MLPLAT_PORT", defaults.port),
+        )
+
+    def overridden(
+        self,
+        *,
+        catalog: Path | None = None,
+        artifact_root: Path | None = None,
+        online_store_url: str | None = None,
+        port: int | None = None,
+    ) -> Settings:
+        """These settings with the given options (command-line flags) replacing the environment's."""
+        return replace(
+            self,
+            catalog=catalog or self.catalog,
+            artifact_root=artifact_root or self.artifact_root,
+            online_store_url=online_store_url or self.online_store_url,
+            port=port or self.port,
         )
 
 
