@@ -81,7 +81,7 @@ def decision_sink(settings: Settings) -> DecisionSink:
         assert settings.kinesis_stream is not None  # Settings.from_env insists on it
         client = boto3.client("kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url)
         return KinesisSink(client, settings.kinesis_stream)
-    return JsonLinesSink(settings.decision_log_path)
+    return JsonLinesSink(settings.decision_log_path, settings.decision_log_durability)
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,11 +42,25 @@ class LogEntry:
 
 
 class DecisionSink(Protocol):
-    """Where records go; :meth:`write_batch` returns only once the whole batch is durable."""
+    """Where records go; :meth:`write_batch` returns once the batch is as durable as the sink promises."""
 
     def write_batch(self, entries: Sequence[LogEntry]) -> None: ...
 
+    def after_ack(self) -> None:
+        """Work done after the batch's waiters were answered (e.g. a deferred fsync)."""
+        ...
+
     def close(self) -> None: ...
+
+
+class Durability(StrEnum):
+    """When the file sink lets a decision's response go."""
+
+    #: After ``fsync``: the record survives a crash of the process, the kernel or the machine.
+    FSYNC = "fsync"
+    #: After ``write`` (the record is in the kernel's page cache), with the batch's ``fsync``
+    #: right after: survives the process being killed, not a kernel crash or power loss.
+    WRITE = "write"
 
 
 class JsonLinesSink:
@@ -55,8 +70,9 @@ class JsonLinesSink:
     skip a last line that does not parse.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, durability: Durability = Durability.FSYNC) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.durability = durability
         created = not path.exists()
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -74,9 +90,15 @@ class JsonLinesSink:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        os.fsync(self._fd)
+        if self.durability is Durability.FSYNC:
+            os.fsync(self._fd)
+
+    def after_ack(self) -> None:
+        if self.durability is Durability.WRITE:
+            os.fsync(self._fd)
 
     def close(self) -> None:
+        os.fsync(self._fd)
         os.close(self._fd)
 
 
@@ -113,6 +135,9 @@ class KinesisSink:
                     return
             time.sleep(self._backoff_s * 2**attempt)
         raise DecisionLogError(f"{len(pending)} decision record(s) not accepted by Kinesis stream {self._stream}")
+
+    def after_ack(self) -> None:
+        """Nothing deferred: a batch is acknowledged by Kinesis before its waiters are answered."""
 
     def close(self) -> None:
         """Nothing to release: the client is shared."""
@@ -195,6 +220,11 @@ class DecisionLog:
                 loop.call_soon_threadsafe(_settle, futures, error)
             except RuntimeError:  # the loop is gone (its server stopped); nobody waits any more
                 continue
+        if error is None:
+            try:
+                self._sink.after_ack()
+            except Exception as failure:  # the next batch's write reports a broken sink to its waiters
+                log.error("decision log sync failed: %s", failure)
 
 
 def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:

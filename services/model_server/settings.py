@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 from mlplat.errors import UsageError
 from mlplat.online_store import DEFAULT_NAMESPACE
+from services.model_server.decision_log import Durability
 
 
 class SettingsError(UsageError):
@@ -40,6 +42,8 @@ class Settings:
             503 at once for this long, then one request tries the store again. Default 1000.
         decision_log: ``MLPLAT_DECISION_LOG``: ``file`` (default) or ``kinesis``.
         decision_log_path: ``MLPLAT_DECISION_LOG_PATH``. Default ``decisions/decisions.jsonl``.
+        decision_log_durability: ``MLPLAT_DECISION_LOG_DURABILITY``: ``fsync`` (default: answer
+            after the batch's fsync) or ``write`` (answer after the write, fsync right after).
         kinesis_stream: ``MLPLAT_DECISION_STREAM``: stream name; required with ``kinesis``.
         kinesis_endpoint_url: ``MLPLAT_KINESIS_ENDPOINT_URL``. Default: AWS's.
         host: ``MLPLAT_HOST``. Default ``127.0.0.1``; ``0.0.0.0`` in a container.
@@ -57,6 +61,7 @@ class Settings:
     store_retry_s: float = 1.0
     decision_log: LogSinkKind = LogSinkKind.FILE
     decision_log_path: Path = Path("decisions/decisions.jsonl")
+    decision_log_durability: Durability = Durability.FSYNC
     kinesis_stream: str | None = None
     kinesis_endpoint_url: str | None = None
     host: str = "127.0.0.1"
@@ -67,6 +72,7 @@ class Settings:
         """Parse ``env`` (``os.environ``); :class:`SettingsError` names the variable and the fix."""
         defaults = cls()
         sink = _choice(env, "MLPLAT_DECISION_LOG", LogSinkKind, defaults.decision_log)
+        durability = _choice(env, "MLPLAT_DECISION_LOG_DURABILITY", Durability, defaults.decision_log_durability)
         stream = env.get("MLPLAT_DECISION_STREAM") or None
         if sink is LogSinkKind.KINESIS and stream is None:
             raise SettingsError("MLPLAT_DECISION_LOG=kinesis needs MLPLAT_DECISION_STREAM (the stream name)")
@@ -82,6 +88,7 @@ class Settings:
             store_retry_s=_millis(env, "MLPLAT_STORE_RETRY_MS", defaults.store_retry_s),
             decision_log=sink,
             decision_log_path=Path(env.get("MLPLAT_DECISION_LOG_PATH", str(defaults.decision_log_path))),
+            decision_log_durability=durability,
             kinesis_stream=stream,
             kinesis_endpoint_url=env.get("MLPLAT_KINESIS_ENDPOINT_URL") or None,
             host=env.get("MLPLAT_HOST", defaults.host),
@@ -124,7 +131,10 @@ def _millis(env: Mapping[str, str], name: str, default_s: float) -> float:
     return default_s if raw is None else _integer(env, name, 1) / 1000
 
 
-def _choice(env: Mapping[str, str], name: str, kind: type[LogSinkKind], default: LogSinkKind) -> LogSinkKind:
+Choice = TypeVar("Choice", bound=StrEnum)
+
+
+def _choice(env: Mapping[str, str], name: str, kind: type[Choice], default: Choice) -> Choice:
     raw = env.get(name)
     if raw is None:
         return default

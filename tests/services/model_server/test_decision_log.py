@@ -12,7 +12,14 @@ import orjson
 import pytest
 from moto import mock_aws
 
-from services.model_server.decision_log import DecisionLog, DecisionLogError, JsonLinesSink, KinesisSink, LogEntry
+from services.model_server.decision_log import (
+    DecisionLog,
+    DecisionLogError,
+    Durability,
+    JsonLinesSink,
+    KinesisSink,
+    LogEntry,
+)
 
 
 class SlowSink:
@@ -31,6 +38,9 @@ class SlowSink:
         with self._lock:
             self.batches.append([e.data for e in entries])
 
+    def after_ack(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
 
@@ -47,6 +57,28 @@ def test_append_returns_after_the_record_is_in_the_file(tmp_path: Path) -> None:
     asyncio.run(main())
     log.close()
     assert path.read_bytes().splitlines() == [b'{"id":"d-1"}', b'{"id":"d-2"}']
+
+
+def test_write_durability_answers_after_the_write_and_fsyncs_right_after(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.jsonl"
+    sink = JsonLinesSink(path, Durability.WRITE)
+    synced: list[int] = []
+    original = sink.after_ack
+
+    def counting_after_ack() -> None:
+        synced.append(path.stat().st_size)
+        original()
+
+    sink.after_ack = counting_after_ack  # type: ignore[method-assign]
+    log = DecisionLog(sink)
+
+    async def main() -> None:
+        await log.append("d-1", b'{"id":"d-1"}')
+        assert path.read_bytes() == b'{"id":"d-1"}\n'
+
+    asyncio.run(main())
+    log.close()
+    assert synced == [len(b'{"id":"d-1"}\n')]
 
 
 def test_concurrent_appends_share_batches_and_all_complete() -> None:

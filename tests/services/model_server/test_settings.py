@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from services.model_server.decision_log import Durability
 from services.model_server.settings import LogSinkKind, Settings, SettingsError
 
 
@@ -29,6 +30,7 @@ def test_every_variable_is_read() -> None:
             "MLPLAT_ONLINE_STORE_TIMEOUT_MS": "20",
             "MLPLAT_STORE_RETRY_MS": "500",
             "MLPLAT_DECISION_LOG": "kinesis",
+            "MLPLAT_DECISION_LOG_DURABILITY": "write",
             "MLPLAT_DECISION_STREAM": "mlplat-prod-decisions",
             "MLPLAT_PORT": "9000",
             "MLPLAT_HOST": "0.0.0.0",
@@ -38,6 +40,7 @@ def test_every_variable_is_read() -> None:
     assert settings.models == ("default_risk", "fraud")
     assert (settings.online_store_timeout_s, settings.store_retry_s) == (0.02, 0.5)
     assert (settings.decision_log, settings.kinesis_stream) == (LogSinkKind.KINESIS, "mlplat-prod-decisions")
+    assert settings.decision_log_durability is Durability.WRITE
     assert (settings.host, settings.port, settings.aws_region) == ("0.0.0.0", 9000, "eu-west-1")
 
 
@@ -47,6 +50,10 @@ def test_every_variable_is_read() -> None:
         ({"MLPLAT_PORT": "http"}, "MLPLAT_PORT='http' is not a whole number"),
         ({"MLPLAT_ONLINE_STORE_TIMEOUT_MS": "0"}, "MLPLAT_ONLINE_STORE_TIMEOUT_MS='0' must be positive"),
         ({"MLPLAT_DECISION_LOG": "s3"}, "MLPLAT_DECISION_LOG='s3'; use one of file, kinesis"),
+        (
+            {"MLPLAT_DECISION_LOG_DURABILITY": "never"},
+            "MLPLAT_DECISION_LOG_DURABILITY='never'; use one of fsync, write",
+        ),
         ({"MLPLAT_DECISION_LOG": "kinesis"}, "MLPLAT_DECISION_LOG=kinesis needs MLPLAT_DECISION_STREAM"),
     ],
 )
