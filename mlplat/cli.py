@@ -21,6 +21,7 @@ from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, exit_code_of
 from mlplat.loader import ValidationResult, validate_directory
+from mlplat.offline_cli import generate_data, train
 from mlplat.schema import json_schema_text, markdown_reference
 
 app = typer.Typer(
@@ -151,6 +152,10 @@ def serve_models(
     except MlplatError as error:
         raise fail(error) from None
     serve(settings.overridden(catalog=catalog, artifact_root=artifacts, online_store_url=store, port=port))
+
+
+app.command("generate-data")(generate_data)
+app.command()(train)
 
 
 def main() -> None:
