@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -267,6 +268,47 @@ def in_process_decision(
         store.close()
 
 
+def fsync_cost(path: Path, n: int) -> list[float]:
+    """What one durable append costs on this disk right now (other tenants share it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    record = b"x" * 1023 + b"\n"
+    try:
+        return timed(lambda: (os.write(fd, record), os.fsync(fd)), n)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def running_server(
+    snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str
+) -> Iterator[int]:
+    """The server as its own process (uvicorn, uvloop, httptools), on a free port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "MLPLAT_CATALOG": str(snapshot),
+        "MLPLAT_ARTIFACT_ROOT": str(root),
+        "MLPLAT_ONLINE_STORE_URL": redis_url,
+        "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
+        "MLPLAT_DECISION_LOG_PATH": str(work / f"decisions-{durability}.jsonl"),
+        "MLPLAT_DECISION_LOG_DURABILITY": durability,
+        "MLPLAT_PORT": str(port),
+    }
+    log = (work / f"server-{durability}.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "services.model_server.server"], env=env, stdout=log, stderr=log)
+    try:
+        while not port_open("127.0.0.1", port):
+            assert server.poll() is None, (work / f"server-{durability}.log").read_text()
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -293,60 +335,50 @@ def main() -> None:
     namespace = f"bench{os.getpid()}"
     seed(catalog, args.redis_url, namespace)
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "OMP_NUM_THREADS": "1",
-        "MLPLAT_CATALOG": str(snapshot),
-        "MLPLAT_ARTIFACT_ROOT": str(root),
-        "MLPLAT_ONLINE_STORE_URL": args.redis_url,
-        "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
-        "MLPLAT_DECISION_LOG_PATH": str(work / "decisions.jsonl"),
-        "MLPLAT_PORT": str(port),
-    }
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "services.model_server.server"], env=env, stdout=log, stderr=log)
     results: list[dict[str, object]] = []
+    artifacts = ArtifactStore(root)
     try:
-        while not port_open("127.0.0.1", port):
-            assert server.poll() is None, (work / "server.log").read_text()
-            time.sleep(0.1)
-        artifacts = ArtifactStore(root)
         for model in ("default_risk", "fraud"):
             state = load_version(catalog, artifacts, model, "v1")
             assert state.scorer is not None
+            scorer = state.scorer
             width = len(catalog.model(model).spec.features)
             row = np.random.default_rng(1).normal(size=(1, width)).astype(np.float32)
-            scorer = state.scorer
             results.append(
                 summary(
                     f"{model}: in-process score, 1 row (baseline)",
                     timed(lambda s=scorer, r=row: s.score(r), args.infer_requests),
                 )
             )
-            latencies, wall = asyncio.run(sequential_infer(port, model, width, args.infer_requests))
-            results.append(summary(f"{model}: V2 infer, 1 row, sequential client", latencies, wall))
             results.append(
                 summary(
                     f"{model}: in-process decision: Redis read + score + reasons (baseline)",
                     in_process_decision(catalog, args.redis_url, namespace, model, artifacts, 2000),
                 )
             )
-            latencies, wall, failures = asyncio.run(open_loop_decisions(port, model, args.rate, args.seconds))
-            row_summary = summary(f"{model}: decision over HTTP, open loop {args.rate:g} req/s", latencies, wall)
-            row_summary["non_200"] = failures
-            results.append(row_summary)
+        results.append(
+            summary("fsync of one 1 KiB append to the log's disk (baseline)", fsync_cost(work / "fsync.probe", 1000))
+        )
+        for durability in ("fsync", "write"):
+            with running_server(snapshot, root, args.redis_url, namespace, work, durability) as port:
+                for model in ("default_risk", "fraud"):
+                    width = len(catalog.model(model).spec.features)
+                    if durability == "fsync":
+                        latencies, wall = asyncio.run(sequential_infer(port, model, width, args.infer_requests))
+                        results.append(summary(f"{model}: V2 infer, 1 row, sequential client", latencies, wall))
+                    latencies, wall, failures = asyncio.run(open_loop_decisions(port, model, args.rate, args.seconds))
+                    row_summary = summary(
+                        f"{model}: decision, open loop {args.rate:g}/s, log {durability}", latencies, wall
+                    )
+                    row_summary["non_200"] = failures
+                    results.append(row_summary)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
         client = redis.Redis.from_url(args.redis_url)
         for key in client.scan_iter(f"{namespace}:*", count=1000):
             client.delete(key)
         client.close()
 
-    decisions_logged = sum(1 for _ in (work / "decisions.jsonl").open("rb"))
+    decisions_logged = sum(1 for path in work.glob("decisions-*.jsonl") for _ in path.open("rb"))
     print(f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8}")
     for r in results:
         print(
@@ -356,7 +388,7 @@ def main() -> None:
     for model in ("default_risk", "fraud"):
         infer = by_name[f"{model}: V2 infer, 1 row, sequential client"]
         base = by_name[f"{model}: in-process score, 1 row (baseline)"]
-        decision = by_name[f"{model}: decision over HTTP, open loop {args.rate:g} req/s"]
+        decision = by_name[f"{model}: decision, open loop {args.rate:g}/s, log fsync"]
         base_decision = by_name[f"{model}: in-process decision: Redis read + score + reasons (baseline)"]
         print(
             f"{model}: V2 infer p50 / in-process p50 = {infer['p50_ms'] / base['p50_ms']:.1f}x; "  # type: ignore[operator]

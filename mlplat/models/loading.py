@@ -47,7 +47,7 @@ def load_version(catalog: Catalog, store: ArtifactStore, model: str, version: st
     approved = entry.approval.state is ApprovalState.APPROVED
     try:
         scorer = load_model(spec.framework, entry.artifact.uri, fetch_verified(store, entry.artifact))
-        _check_width(model, version, scorer, len(spec.features))
+        check_inputs(model, version, scorer, [i.name for i in catalog.model_inputs(model)])
     except MlplatError as error:
         log.error("model %s version %s is not ready: %s", model, version, error)
         return VersionState(model, version, entry.artifact.sha256, approved, None, str(error))
@@ -55,9 +55,18 @@ def load_version(catalog: Catalog, store: ArtifactStore, model: str, version: st
     return VersionState(model, version, entry.artifact.sha256, approved, scorer, None)
 
 
-def _check_width(model: str, version: str, scorer: ScoringModel, expected: int) -> None:
-    if scorer.n_features not in (0, expected):
+def check_inputs(model: str, version: str, scorer: ScoringModel, names: list[str]) -> None:
+    """The artifact takes the spec's inputs: as many, and in order when it stores column names."""
+    if scorer.n_features not in (0, len(names)):
         raise ArtifactError(
             f"model {model} version {version} takes {scorer.n_features} features, "
-            f"but its spec lists {expected}; retrain it on the spec's features"
+            f"but its spec lists {len(names)}; retrain it on the spec's features"
         )
+    if scorer.feature_names is None:
+        return
+    for index, (stored, wanted) in enumerate(zip(scorer.feature_names, names, strict=True)):
+        if stored != wanted:
+            raise ArtifactError(
+                f"model {model} version {version} was trained with column {index} named {stored!r}, "
+                f"but spec.features[{index}] is {wanted!r}; the spec's feature order must match the training columns"
+            )

@@ -45,6 +45,8 @@ class ScoringModel(Protocol):
 
     framework: Framework
     n_features: int
+    #: Column names stored in the artifact, or ``None`` when it carries none.
+    feature_names: tuple[str, ...] | None
     #: Whether :meth:`explain` works (tree models); ONNX graphs are opaque.
     explains: bool
 
@@ -91,6 +93,8 @@ class XGBoostModel:
     def __init__(self, booster: Any) -> None:
         self._booster = booster
         self.n_features = int(booster.num_features())
+        names = booster.feature_names
+        self.feature_names = tuple(names) if names else None
 
     @classmethod
     def from_bytes(cls, uri: str, data: bytes) -> XGBoostModel:
@@ -111,13 +115,15 @@ class XGBoostModel:
         return cls(booster)
 
     def score(self, rows: Rows) -> NDArray[np.float64]:
-        return np.asarray(self._booster.inplace_predict(rows), dtype=np.float64).reshape(-1)
+        # Column names were checked against the spec once, at load (loading.check_inputs).
+        return np.asarray(self._booster.inplace_predict(rows, validate_features=False), dtype=np.float64).reshape(-1)
 
     def explain(self, row: Rows) -> Explanation:
         import xgboost  # noqa: PLC0415
 
         matrix = xgboost.DMatrix(row, missing=np.nan, nthread=1)
-        values = np.asarray(self._booster.predict(matrix, pred_contribs=True), dtype=np.float64)[0]
+        contributions = self._booster.predict(matrix, pred_contribs=True, validate_features=False)
+        values = np.asarray(contributions, dtype=np.float64)[0]
         return Explanation(values[:-1], float(values[-1]))
 
 
@@ -130,6 +136,9 @@ class LightGBMModel:
     def __init__(self, booster: Any) -> None:
         self._booster = booster
         self.n_features = int(booster.num_feature())
+        names = tuple(booster.feature_name())
+        # LightGBM names unnamed columns Column_0, Column_1, ...: that is no name at all.
+        self.feature_names = None if names == tuple(f"Column_{i}" for i in range(len(names))) else names
 
     @classmethod
     def from_bytes(cls, uri: str, data: bytes) -> LightGBMModel:
@@ -160,6 +169,7 @@ class OnnxModel:
 
     framework = Framework.ONNX
     explains = False
+    feature_names: tuple[str, ...] | None = None
 
     def __init__(self, session: Any) -> None:
         self._session = session

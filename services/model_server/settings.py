@@ -31,7 +31,7 @@ class Settings:
     Attributes:
         catalog: ``MLPLAT_CATALOG``: a catalog snapshot (``.json``) or a spec directory. Default ``specs``.
         models: ``MLPLAT_MODELS``: comma-separated models to serve. Default: every model in the catalog.
-        artifact_root: ``MLPLAT_ARTIFACT_ROOT``: where relative artifact URIs resolve. Default ``artifacts``.
+        artifact_root: ``MLPLAT_ARTIFACT_ROOT``: where relative artifact URIs resolve. Default ``models``.
         s3_endpoint_url: ``MLPLAT_S3_ENDPOINT_URL``: S3 endpoint for ``s3://`` artifacts. Default: AWS's.
         aws_region: ``AWS_REGION``: region for S3 and Kinesis. Default: boto3's chain.
         online_store_url: ``MLPLAT_ONLINE_STORE_URL``. Default ``redis://127.0.0.1:6379/0``.
@@ -52,7 +52,7 @@ class Settings:
 
     catalog: Path = Path("specs")
     models: tuple[str, ...] = ()
-    artifact_root: Path = Path("artifacts")
+    artifact_root: Path = Path("models")
     s3_endpoint_url: str | None = None
     aws_region: str | None = None
     online_store_url: str = "redis://127.0.0.1:6379/0"

@@ -11,9 +11,9 @@ import pytest
 from moto import mock_aws
 
 from mlplat.catalog import Catalog
-from mlplat.models.artifacts import ArtifactError, ArtifactStore, fetch_verified
+from mlplat.models.artifacts import ArtifactError, ArtifactStore, fetch_verified, sha256_hex
 from mlplat.models.loading import load_version, serving_versions
-from mlplat.spec.kinds import Artifact, Canary, Model, Rollout, Shadow
+from mlplat.spec.kinds import Artifact, Canary, Framework, Model, Rollout, Shadow
 from tests.model_fixtures import example_catalog, write_lightgbm, write_xgboost
 
 BUCKET = "mlplat-artifacts-test"
@@ -115,3 +115,33 @@ def _with_s3_uri(catalog: Catalog, model: str, uri: str) -> Catalog:
         else:
             objects.append(obj)
     return Catalog(objects)
+
+
+def test_stored_column_names_must_follow_the_spec_order(tmp_path: Path, specs_dir: Path) -> None:
+    import xgboost
+
+    from tests.model_fixtures import training_data
+
+    catalog = example_catalog(specs_dir, {"fraud": {"v1": "a" * 64}})
+    names = [i.name for i in catalog.model_inputs("fraud")]
+    swapped = [names[1], names[0], *names[2:]]
+    x, y = training_data(len(names))
+    booster = xgboost.train(
+        {"objective": "binary:logistic", "nthread": 1}, xgboost.DMatrix(x, label=y, feature_names=swapped), 2
+    )
+    path = tmp_path / "fraud" / "v1" / "model.json"
+    path.parent.mkdir(parents=True)
+    booster.save_model(str(path))
+    fraud = catalog.model("fraud")
+    xgb_spec = fraud.spec.model_copy(update={"framework": Framework.XGBOOST})
+    version = xgb_spec.versions[0]
+    artifact = version.artifact.model_copy(
+        update={"uri": "fraud/v1/model.json", "sha256": sha256_hex(path.read_bytes())}
+    )
+    xgb_spec = xgb_spec.model_copy(update={"versions": [version.model_copy(update={"artifact": artifact})]})
+    objects = [fraud.model_copy(update={"spec": xgb_spec}) if o is fraud else o for o in catalog.objects()]
+    state = load_version(Catalog(objects), ArtifactStore(root=tmp_path), "fraud", "v1")
+    assert state.problem == (
+        "model fraud version v1 was trained with column 0 named 'applications_24h', but spec.features[0] is "
+        "'applications_1h'; the spec's feature order must match the training columns"
+    )

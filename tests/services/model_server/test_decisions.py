@@ -336,3 +336,29 @@ def _redis_on(port: int, directory: Path) -> Any:
             process.wait()
 
     return run()
+
+
+@pytest.mark.parametrize("model", ["default_risk", "fraud"])
+def test_the_trained_example_models_decide_from_their_pinned_artifacts(
+    repo: Path, specs_dir: Path, store: OnlineStore, tmp_path: Path, model: str
+) -> None:
+    from mlplat.loader import load_catalog
+
+    pinned = load_catalog(specs_dir)
+    seed_features(store)
+    parts = components(pinned, repo / "models", store, tmp_path / "decisions.jsonl")
+    assert parts.models[model].ready, parts.models[model].problem
+    with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:
+        body = client.post(f"/v1/decisions/{model}", json=REQUEST[model]).json()
+    scorer = parts.models[model].primary.scorer
+    assert scorer is not None
+    row = expected_row(pinned, model, REQUEST[model]["values"])
+    explanation = scorer.explain(row)
+    assert body["sha256"] == pinned.model_version(model, "v1").artifact.sha256
+    assert body["score"] == pytest.approx(float(scorer.score(row)[0]), abs=1e-9)
+    assert sigmoid(explanation.margin) == pytest.approx(body["score"], abs=1e-5)
+    contributions = [r["contribution"] for r in body["reasons"]]
+    assert contributions == sorted(contributions, reverse=True)
+    assert all(c > 0 for c in contributions)
+    phrases = {i.ref: i.reason for i in pinned.model_inputs(model)}
+    assert all(r["phrase"] == phrases[r["feature"]] for r in body["reasons"])

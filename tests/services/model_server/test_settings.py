@@ -65,4 +65,4 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
 
 def test_command_line_options_override_the_environment() -> None:
     settings = Settings.from_env({"MLPLAT_PORT": "9000"}).overridden(port=9100, catalog=Path("specs2"))
-    assert (settings.port, settings.catalog, settings.artifact_root) == (9100, Path("specs2"), Path("artifacts"))
+    assert (settings.port, settings.catalog, settings.artifact_root) == (9100, Path("specs2"), Path("models"))
