@@ -4,9 +4,8 @@
 
 What it does, all in one run:
 
-1. trains the two example models at their specs' sizes (XGBoost 200 rounds depth 4;
-   LightGBM 300 rounds 31 leaves) on synthetic rows, unless ``--artifact-root`` holds the
-   offline trainer's artifacts, and writes a catalog snapshot pinning their sha256;
+1. loads the two trained example models the specs pin (``models/``), or with ``--train``
+   trains stand-ins at the specs' sizes on synthetic rows; writes a catalog snapshot;
 2. writes features for 1,000 applicants and 100 merchants into the real Redis through
    the online store (a private namespace, deleted at the end);
 3. starts the server as its own process (uvicorn, uvloop, httptools, one worker);
@@ -312,7 +311,8 @@ def running_server(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--artifact-root", type=Path, help="Use these artifacts (sha256 taken from the files).")
+    parser.add_argument("--artifact-root", type=Path, default=REPO / "models", help="Artifact root (default: models/).")
+    parser.add_argument("--train", action="store_true", help="Train synthetic models at the specs' sizes instead.")
     parser.add_argument("--infer-requests", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -321,15 +321,11 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="mlplat-bench-"))
     catalog = load_catalog(REPO / "specs")
-    root = args.artifact_root or work / "artifacts"
-    if args.artifact_root:
-        digests = {
-            m: sha256_hex((root / catalog.model(m).spec.versions[0].artifact.uri).read_bytes())
-            for m in ("default_risk", "fraud")
-        }
+    if args.train:
+        root = work / "artifacts"
+        catalog = pin_digests(catalog, train_models(root, catalog))
     else:
-        digests = train_models(root, catalog)
-    catalog = pin_digests(catalog, digests)
+        root = args.artifact_root  # the trained example models the specs pin
     snapshot = work / "catalog.json"
     snapshot.write_text(json.dumps(catalog.to_snapshot()))
     namespace = f"bench{os.getpid()}"

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ class Components:
     decision_log: DecisionLog
     metrics: Metrics
     store_retry_s: float = 1.0
+    #: Threads that score and explain decisions off the event loop; 0 scores on the loop.
+    scoring_threads: int = 0
 
 
 def build_app(components: Components) -> Starlette:
@@ -46,7 +49,8 @@ def build_app(components: Components) -> Starlette:
     metrics = components.metrics
     gate = StoreGate(components.store, components.store_retry_s, metrics)
     v2 = V2Api(components.models, metrics)
-    decisions = DecisionApi(components.models, gate, components.decision_log, metrics)
+    executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
+    decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -58,6 +62,8 @@ def build_app(components: Components) -> Starlette:
         log.info("shutting down: flushing the decision log")
         components.decision_log.close()
         components.store.close()
+        if executor is not None:
+            executor.shutdown()
 
     async def not_found(request: Request, error: Exception) -> Response:
         return error_response(error)
@@ -97,4 +103,4 @@ def create_app(settings: Settings) -> Starlette:
         timeout=settings.online_store_timeout_s,
     )
     decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
-    return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s))
+    return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads))

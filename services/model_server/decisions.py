@@ -7,10 +7,12 @@ after the response and logged under the same decision id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +56,16 @@ _INTEGER_DTYPES = frozenset({DType.INT32, DType.INT64})
 class DecisionApi:
     """The decision endpoint over the served models, the store and the decision log."""
 
-    def __init__(self, models: Mapping[str, ServedModel], gate: StoreGate, log: DecisionLog, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        models: Mapping[str, ServedModel],
+        gate: StoreGate,
+        log: DecisionLog,
+        metrics: Metrics,
+        executor: Executor | None = None,
+    ) -> None:
         self._models = models
+        self._executor = executor
         self._gate = gate
         self._log = log
         self._metrics = metrics
@@ -74,7 +84,7 @@ class DecisionApi:
             body = await json_body(request)
             record["request"] = body
             model = self._model(name)
-            content, shadow = self._decide(model, body, decision_id, record)
+            content, shadow = await self._decide(model, body, decision_id, record)
             status = 200
         except Exception as error:  # every failure is recorded, then answered without internals
             status = http_status_of(error)
@@ -103,7 +113,7 @@ class DecisionApi:
             raise ModelNotReadyError(f"model {name} is not ready for decisions")
         return model
 
-    def _decide(
+    async def _decide(
         self, model: ServedModel, body: Mapping[str, Any], decision_id: str, record: dict[str, Any]
     ) -> tuple[dict[str, Any], BackgroundTask | None]:
         policy = model.spec.decision
@@ -118,13 +128,12 @@ class DecisionApi:
         canary = model.canary
         use_canary = canary is not None and canary_bucket(decision_id) < _canary_percent(model)
         version = canary if use_canary and canary is not None else model.primary
-        assert version.scorer is not None  # a ready model's primary and canary are loaded
-        row = inputs.row()
-        score = float(version.scorer.score(row)[0])
+        if self._executor is None:
+            score, reasons = score_and_explain(model, version, inputs)
+        else:
+            loop = asyncio.get_running_loop()
+            score, reasons = await loop.run_in_executor(self._executor, score_and_explain, model, version, inputs)
         outcome = decide(score, policy.threshold)
-        reasons: tuple[ReasonCode, ...] = ()
-        if policy.reason_codes and version.scorer.explains:
-            reasons = reason_codes(model.inputs, inputs, version.scorer.explain(row), policy.reason_codes)
         reason_records = [r.as_record() for r in reasons]
         record.update(
             kind="decision",
@@ -228,6 +237,19 @@ class DecisionApi:
             await self._log.append(decision_id, orjson.dumps(record))
         except MlplatError as error:
             log.error("shadow record of decision %s not written: %s", decision_id, error)
+
+
+def score_and_explain(
+    model: ServedModel, version: VersionState, inputs: Inputs
+) -> tuple[float, tuple[ReasonCode, ...]]:
+    """The version's score of the vector, and the policy's reason codes for it."""
+    assert version.scorer is not None  # a ready model's primary and canary are loaded
+    policy = model.spec.decision
+    row = inputs.row()
+    score = float(version.scorer.score(row)[0])
+    if not policy.reason_codes or not version.scorer.explains:
+        return score, ()
+    return score, reason_codes(model.inputs, inputs, version.scorer.explain(row), policy.reason_codes)
 
 
 def _canary_percent(model: ServedModel) -> int:

@@ -110,12 +110,17 @@ def seed_features(store: OnlineStore, applicant: str = APPLICANT, merchant: str 
 
 
 def components(
-    catalog: Catalog, artifact_root: Path, store: OnlineStore, log_path: Path, retry_s: float = 1.0
+    catalog: Catalog,
+    artifact_root: Path,
+    store: OnlineStore,
+    log_path: Path,
+    retry_s: float = 1.0,
+    scoring_threads: int = 0,
 ) -> Components:
     metrics = Metrics()
     models = load_models(catalog, (), ArtifactStore(artifact_root), metrics)
     log = DecisionLog(JsonLinesSink(log_path), on_flush=metrics.observe_flush)
-    return Components(models, store, log, metrics, retry_s)
+    return Components(models, store, log, metrics, retry_s, scoring_threads)
 
 
 @contextmanager

@@ -51,9 +51,9 @@ def serve(artifact_root: Path, store: OnlineStore, tmp_path: Path) -> Iterator[A
     """Start a server on a catalog; yields (client, log path, components)."""
     started: list[Any] = []
 
-    def start(catalog: Catalog) -> tuple[httpx.Client, Path, Any]:
+    def start(catalog: Catalog, scoring_threads: int = 0) -> tuple[httpx.Client, Path, Any]:
         log_path = tmp_path / f"decisions-{len(started)}.jsonl"
-        parts = components(catalog, artifact_root, store, log_path)
+        parts = components(catalog, artifact_root, store, log_path, scoring_threads=scoring_threads)
         context = running(build_app(parts))
         url = context.__enter__()
         client = httpx.Client(base_url=url)
@@ -66,12 +66,12 @@ def serve(artifact_root: Path, store: OnlineStore, tmp_path: Path) -> Iterator[A
         context.__exit__(None, None, None)
 
 
-@pytest.mark.parametrize("model", ["default_risk", "fraud"])
+@pytest.mark.parametrize(("model", "scoring_threads"), [("default_risk", 0), ("fraud", 0), ("default_risk", 2)])
 def test_decision_scores_explains_and_logs_before_answering(
-    serve: Any, catalog: Catalog, store: OnlineStore, model: str
+    serve: Any, catalog: Catalog, store: OnlineStore, model: str, scoring_threads: int
 ) -> None:
     seed_features(store)
-    client, log_path, parts = serve(catalog)
+    client, log_path, parts = serve(catalog, scoring_threads)
     response = client.post(f"/v1/decisions/{model}", json=REQUEST[model])
     assert response.status_code == 200, response.text
     body = response.json()

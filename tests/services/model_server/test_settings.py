@@ -34,6 +34,7 @@ def test_every_variable_is_read() -> None:
             "MLPLAT_DECISION_STREAM": "mlplat-prod-decisions",
             "MLPLAT_PORT": "9000",
             "MLPLAT_HOST": "0.0.0.0",
+            "MLPLAT_SCORING_THREADS": "2",
         }
     )
     assert settings.catalog == Path("/etc/mlplat/catalog.json")
@@ -41,6 +42,7 @@ def test_every_variable_is_read() -> None:
     assert (settings.online_store_timeout_s, settings.store_retry_s) == (0.02, 0.5)
     assert (settings.decision_log, settings.kinesis_stream) == (LogSinkKind.KINESIS, "mlplat-prod-decisions")
     assert settings.decision_log_durability is Durability.WRITE
+    assert settings.scoring_threads == 2
     assert (settings.host, settings.port, settings.aws_region) == ("0.0.0.0", 9000, "eu-west-1")
 
 
@@ -48,6 +50,7 @@ def test_every_variable_is_read() -> None:
     ("env", "message"),
     [
         ({"MLPLAT_PORT": "http"}, "MLPLAT_PORT='http' is not a whole number"),
+        ({"MLPLAT_SCORING_THREADS": "-1"}, "MLPLAT_SCORING_THREADS='-1' is not a whole number of 0 or more"),
         ({"MLPLAT_ONLINE_STORE_TIMEOUT_MS": "0"}, "MLPLAT_ONLINE_STORE_TIMEOUT_MS='0' must be positive"),
         ({"MLPLAT_DECISION_LOG": "s3"}, "MLPLAT_DECISION_LOG='s3'; use one of file, kinesis"),
         (
