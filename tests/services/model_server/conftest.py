@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 import uvicorn
 from starlette.applications import Starlette
 
@@ -100,6 +101,11 @@ def store(redis_url: str, namespace: str, catalog: Catalog) -> Iterator[OnlineSt
     store = open_store(redis_url, catalog, namespace=namespace, timeout=1.0)
     yield store
     store.close()
+    # The Redis is shared: leave nothing behind.
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{namespace}:*", count=1000):
+        client.delete(key)
+    client.close()
 
 
 def seed_features(store: OnlineStore, applicant: str = APPLICANT, merchant: str = MERCHANT) -> None:
