@@ -20,7 +20,7 @@ from rich.table import Table
 from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, exit_code_of
-from mlplat.loader import ValidationResult, validate_directory
+from mlplat.loader import ValidationResult, load_catalog, validate_directory
 from mlplat.offline_cli import generate_data, train
 from mlplat.schema import json_schema_text, markdown_reference
 
@@ -156,6 +156,47 @@ def serve_models(
 
 app.command("generate-data")(generate_data)
 app.command()(train)
+
+
+@serve_app.command("features")
+def serve_features(
+    catalog: Annotated[Path | None, typer.Option(help="Catalog snapshot (.json) or spec directory.")] = None,
+    store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite:///).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve online features (Feast-compatible HTTP). Options override MLPLAT_* variables."""
+    from services.feature_server.main import run, settings_from_environment  # noqa: PLC0415 - paid only by `serve`
+
+    try:
+        settings = settings_from_environment(
+            catalog=catalog, online_store_url=store, host=host, port=port, workers=workers
+        )
+        run(settings)
+    except MlplatError as error:
+        raise fail(error) from None
+
+
+catalog_app = typer.Typer(help="Work with the catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("snapshot")
+def catalog_snapshot(
+    directory: SpecDir = Path("specs"),
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; stdout when left out.")] = None,
+) -> None:
+    """Write the catalog's JSON snapshot, which the services start from (MLPLAT_CATALOG)."""
+    try:
+        text = json.dumps(load_catalog(directory).to_snapshot(), indent=2, sort_keys=True) + "\n"
+    except MlplatError as error:
+        raise fail(error) from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
 
 
 def main() -> None:

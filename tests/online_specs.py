@@ -46,6 +46,17 @@ def documents() -> list[dict[str, Any]]:
         _view("merchant_stats", ["merchant"], "1d", {"orders_7d": "int64", "chargeback_rate": "float64"}),
         _view("pair_stats", ["applicant", "merchant"], "30d", {"purchases": "int32"}),
         _view("offline_only", ["applicant"], "30d", {"score": "float64"}, online=False),
+        _doc("Source", "live", {"type": "push", "batchSource": "events"}),
+        _doc(
+            "FeatureView",
+            "velocity",
+            {
+                "entities": ["applicant"],
+                "source": "live",
+                "ttl": "1d",
+                "features": [{"name": "applications_24h", "dtype": "int32"}, {"name": "last_ip", "dtype": "string"}],
+            },
+        ),
         _doc("FeatureService", "checkout", {"features": ["typed:count64", "merchant_stats:orders_7d"]}),
     ]
 

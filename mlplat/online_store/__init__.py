@@ -8,11 +8,13 @@ both opened with :func:`open_store`.
 """
 
 from mlplat.online_store.base import (
+    BulkOnlineStore,
     EntityKey,
     FeatureStatus,
     FeatureValue,
     OnlineStore,
     ReadRequest,
+    ReadResult,
     Row,
 )
 from mlplat.online_store.codec import FORMAT_VERSION, FeatureValueError, coerce
@@ -22,12 +24,14 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_TIMEOUT",
     "FORMAT_VERSION",
+    "BulkOnlineStore",
     "EntityKey",
     "FeatureStatus",
     "FeatureValue",
     "FeatureValueError",
     "OnlineStore",
     "ReadRequest",
+    "ReadResult",
     "Row",
     "coerce",
     "open_store",

@@ -58,6 +58,28 @@ class ReadRequest:
     features: Sequence[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """What one :class:`ReadRequest` found, in bulk.
+
+    Every feature of one (view, entity) shares the status and the event time, so a
+    result holds them once, with the values in the order the request named its
+    features. Readers of many values (the feature server) use this to skip building a
+    :class:`FeatureValue` per value.
+    """
+
+    status: FeatureStatus
+    event_time: datetime | None
+    values: tuple[object, ...]
+
+    def by_feature(self, features: Sequence[str]) -> dict[str, FeatureValue]:
+        """The values as :class:`FeatureValue` s by feature name (``features`` as requested)."""
+        return {
+            name: FeatureValue(value, self.status, self.event_time)
+            for name, value in zip(features, self.values, strict=True)
+        }
+
+
 class OnlineStore(Protocol):
     """What every backend does. Implementations live beside this module."""
 
@@ -85,4 +107,12 @@ class OnlineStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class BulkOnlineStore(OnlineStore, Protocol):
+    """An online store that also answers reads in bulk (both backends do)."""
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        """One :class:`ReadResult` per request, in order, in one round trip."""
         ...

@@ -30,12 +30,13 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import quote
 
 from mlplat.catalog import Catalog, JoinKey
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import MlplatError, NotFoundError
-from mlplat.online_store.base import EntityKey, FeatureStatus, FeatureValue, ReadRequest, Row
+from mlplat.online_store.base import EntityKey, FeatureStatus, ReadRequest, ReadResult, Row
 from mlplat.spec.kinds import FeatureView
 from mlplat.spec.types import DType, JoinKeyType
 
@@ -45,6 +46,8 @@ HEADER = struct.Struct(">BqI")
 #: A stale value stays readable (as OUTSIDE_MAX_AGE) for ``ttl * GRACE_FACTOR`` more, then expires.
 GRACE_FACTOR = 1
 NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: Key values made only of these characters are stored as they are; others are percent-encoded.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.@\-]+")
 
 _FIXED_CODES = {
     DType.BOOL: "?",
@@ -57,7 +60,6 @@ _FIXED_CODES = {
 _INT_RANGES = {DType.INT32: (-(2**31), 2**31 - 1), DType.INT64: (-(2**63), 2**63 - 1)}
 _LENGTH = struct.Struct(">I")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MISSING = FeatureValue(None, FeatureStatus.NOT_FOUND, None)
 
 
 class FeatureValueError(MlplatError):
@@ -168,7 +170,7 @@ _COERCERS: dict[DType, Callable[[object], object]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per view
 class ViewCodec:
     """Encodes and decodes the blobs of one feature view.
 
@@ -183,6 +185,7 @@ class ViewCodec:
     index: Mapping[str, int]
     fingerprint: int
     fixed: struct.Struct
+    leading: struct.Struct  # header, null bitmap and fixed-width values: one unpack
     timestamps: tuple[int, ...]  # storage positions of timestamp features
     ttl_micros: int
     join_keys: tuple[JoinKey, ...]
@@ -193,13 +196,16 @@ class ViewCodec:
         signature = ",".join(f"{name}:{dtype.value}" for name, dtype in declared)
         fixed = [(n, d) for n, d in declared if d in _FIXED_CODES]
         stored = fixed + [(n, d) for n, d in declared if d not in _FIXED_CODES]
+        fixed_codes = "".join(_FIXED_CODES[d] for _, d in fixed)
+        bitmap_size = (len(declared) + 7) // 8
         return cls(
             name=view.metadata.name,
             features=tuple(n for n, _ in stored),
             dtypes=tuple(d for _, d in stored),
             index={n: i for i, (n, _) in enumerate(stored)},
             fingerprint=zlib.crc32(signature.encode()),
-            fixed=struct.Struct(">" + "".join(_FIXED_CODES[d] for _, d in fixed)),
+            fixed=struct.Struct(">" + fixed_codes),
+            leading=struct.Struct(HEADER.format + f"{bitmap_size}s" + fixed_codes),
             timestamps=tuple(i for i, (_, d) in enumerate(stored) if d is DType.TIMESTAMP),
             ttl_micros=int(view.spec.ttl.total_seconds() * 1_000_000),
             join_keys=join_keys,
@@ -253,15 +259,13 @@ class ViewCodec:
 
     def decode(self, blob: bytes) -> tuple[int, list[object]] | None:
         """(event time in µs, values in storage order), or None for a blob of another format or schema."""
-        if len(blob) < HEADER.size:
+        if len(blob) < self.leading.size:
             return None
-        version, event_micros, fingerprint = HEADER.unpack_from(blob)
+        version, event_micros, fingerprint, bitmap, *values = self.leading.unpack_from(blob)
         if version != FORMAT_VERSION or fingerprint != self.fingerprint:
             return None
-        offset = HEADER.size + self.bitmap_size
-        nulls = int.from_bytes(blob[HEADER.size : offset], "big")
-        values: list[object] = list(self.fixed.unpack_from(blob, offset))
-        offset += self.fixed.size
+        nulls = int.from_bytes(bitmap, "big")
+        offset = self.leading.size
         for dtype in self.dtypes[len(values) :]:
             (length,) = _LENGTH.unpack_from(blob, offset)
             offset += _LENGTH.size
@@ -269,7 +273,7 @@ class ViewCodec:
             offset += length
             values.append(data.decode() if dtype is DType.STRING else data)
         for i in self.timestamps:
-            values[i] = from_micros(values[i])  # type: ignore[arg-type]
+            values[i] = from_micros(values[i])
         if nulls:
             for i in range(len(values)):
                 if nulls >> i & 1:
@@ -306,6 +310,8 @@ class WireFormat:
             for name, view in catalog.feature_views.items()
             if view.spec.online
         }
+        #: (view, features) pairs already checked; requests built from a plan repeat them.
+        self._checked: set[tuple[str, tuple[str, ...]]] = set()
 
     def codec(self, view: str) -> ViewCodec:
         """The codec of online ``view``; :class:`NotFoundError` lists the online views."""
@@ -324,6 +330,8 @@ class WireFormat:
             raise FeatureValueError(
                 f"view {codec.name!r} is keyed by ({expected}); got a key of {len(entity)} value(s): {entity!r}"
             )
+        if len(entity) == 1:
+            return f"{self.namespace}:{codec.name}:{{{_key_part(codec.join_keys[0], entity[0])}}}"
         parts = [_key_part(join_key, value) for join_key, value in zip(codec.join_keys, entity, strict=True)]
         return f"{self.namespace}:{codec.name}:{{{'|'.join(parts)}}}"
 
@@ -338,34 +346,64 @@ class WireFormat:
             encoded.append(Encoded(self.key(codec, row.key), event, event + lifetime, blob))
         return encoded
 
+    @staticmethod
+    def unexpired(encoded: Sequence[Encoded], now_micros: int) -> list[Encoded]:
+        """The rows not yet past their expiry.
+
+        A row already past it would be deleted on arrival; anything stored for its key
+        is older still, so skipping it changes nothing. It does not count as applied.
+        """
+        return [row for row in encoded if row.expires_micros > now_micros]
+
     def keys(self, requests: Sequence[ReadRequest]) -> list[str]:
         """The storage key of each request, after checking its view and features exist."""
         keys = []
+        checked = self._checked
         for request in requests:
-            codec = self.codec(request.view)
-            for feature in request.features:
-                if feature not in codec.index:
+            codec = self.views.get(request.view) or self.codec(request.view)
+            features = request.features
+            if isinstance(features, tuple) and (request.view, features) in checked:
+                keys.append(self.key(codec, request.key))
+                continue
+            index = codec.index
+            for feature in features:
+                if feature not in index:
                     names = list(codec.features)
                     raise NotFoundError(
                         f"feature '{request.view}:{feature}' does not exist; {request.view} has "
                         f"{one_of(names)}{did_you_mean(feature, names)}"
                     )
+            if isinstance(features, tuple) and len(checked) < 4096:
+                checked.add((request.view, features))
             keys.append(self.key(codec, request.key))
         return keys
 
     def results(
         self, requests: Sequence[ReadRequest], blobs: Sequence[bytes | None], now_micros: int
-    ) -> list[dict[str, FeatureValue]]:
-        """Values with freshness for each request, from the blobs read for its key."""
+    ) -> list[ReadResult]:
+        """What each request found, with freshness, from the blob read for its key."""
         return [
             freshness(self.views[request.view], request.features, blob, now_micros)
             for request, blob in zip(requests, blobs, strict=True)
         ]
 
 
-def freshness(
-    codec: ViewCodec, features: Sequence[str], blob: bytes | None, now_micros: int
-) -> dict[str, FeatureValue]:
+@lru_cache(maxsize=4096)
+def _picker(codec: ViewCodec, features: tuple[str, ...]) -> Callable[[list[object]], tuple[object, ...]]:
+    positions = [codec.index[name] for name in features]
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    # itemgetter of two or more positions returns a tuple
+    return operator.itemgetter(*positions)
+
+
+@lru_cache(maxsize=256)
+def _missing(count: int) -> ReadResult:
+    return ReadResult(FeatureStatus.NOT_FOUND, None, (None,) * count)
+
+
+def freshness(codec: ViewCodec, features: Sequence[str], blob: bytes | None, now_micros: int) -> ReadResult:
     """The requested features of one stored blob, with their status as of ``now_micros``.
 
     Older than ttl: OUTSIDE_MAX_AGE (value still given). Older than ttl plus the grace
@@ -374,15 +412,14 @@ def freshness(
     """
     decoded = None if blob is None else codec.decode(blob)
     if decoded is None:
-        return dict.fromkeys(features, _MISSING)
+        return _missing(len(features))
     event_micros, values = decoded
     age = now_micros - event_micros
     if age > codec.ttl_micros * (1 + GRACE_FACTOR):
-        return dict.fromkeys(features, _MISSING)
+        return _missing(len(features))
     status = FeatureStatus.OUTSIDE_MAX_AGE if age > codec.ttl_micros else FeatureStatus.PRESENT
-    event_time = from_micros(event_micros)
-    index = codec.index
-    return {name: FeatureValue(values[index[name]], status, event_time) for name in features}
+    picked = _picker(codec, features if isinstance(features, tuple) else tuple(features))(values)
+    return ReadResult(status, from_micros(event_micros), picked)
 
 
 def _key_part(join_key: JoinKey, value: object) -> str:
@@ -392,4 +429,4 @@ def _key_part(join_key: JoinKey, value: object) -> str:
         return str(value)
     if not isinstance(value, str):
         raise FeatureValueError(f"{join_key.request_key} must be a string; got {value!r}")
-    return value if value.isalnum() and value.isascii() else quote(value, safe="-_.@")
+    return value if _PLAIN_KEY.fullmatch(value) else quote(value, safe="-_.@")

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
-from mlplat.online_store.base import OnlineStore
+from mlplat.online_store.base import BulkOnlineStore
 from mlplat.online_store.codec import WireFormat
 
 DEFAULT_NAMESPACE = "mlplat"
@@ -23,7 +23,7 @@ def open_store(
     namespace: str = DEFAULT_NAMESPACE,
     timeout: float = DEFAULT_TIMEOUT,
     password: str | None = None,
-) -> OnlineStore:
+) -> BulkOnlineStore:
     """The online store at ``url`` for the online views of ``catalog``.
 
     * ``redis://host:6379/0`` — Redis without TLS (local, tests).

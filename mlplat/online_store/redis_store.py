@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store.base import FeatureValue, ReadRequest, Row
+from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row
 from mlplat.online_store.codec import Encoded, WireFormat
 
 T = TypeVar("T")
@@ -80,16 +80,16 @@ class RedisOnlineStore:
 
     def write(self, view: str, rows: Sequence[Row]) -> int:
         encoded = self._wire.encode_rows(view, rows)
-        now_micros = time.time_ns() // 1000
-        # A row already past its expiry would be deleted on arrival; anything stored for
-        # its key is older still, so skipping it changes nothing.
-        live = [row for row in encoded if row.expires_micros > now_micros]
+        live = self._wire.unexpired(encoded, time.time_ns() // 1000)
         if not live:
             return 0
         chunks = [live[i : i + WRITE_CHUNK] for i in range(0, len(live), WRITE_CHUNK)]
         return self._call(lambda: self._run_script(chunks))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        return [result.by_feature(r.features) for r, result in zip(requests, self.read_bulk(requests), strict=True)]
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         if not requests:
             return []
         keys = self._wire.keys(requests)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store.base import FeatureValue, ReadRequest, Row
+from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row
 from mlplat.online_store.codec import WireFormat
 
 T = TypeVar("T")
@@ -59,14 +59,17 @@ class SqliteOnlineStore:
     # --- OnlineStore ---------------------------------------------------------------------
 
     def write(self, view: str, rows: Sequence[Row]) -> int:
-        encoded = self._wire.encode_rows(view, rows)
-        if not encoded:
-            return 0
         now_micros = time.time_ns() // 1000
-        params = [(row.key, row.event_micros, row.expires_micros, row.blob) for row in encoded]
+        live = self._wire.unexpired(self._wire.encode_rows(view, rows), now_micros)
+        if not live:
+            return 0
+        params = [(row.key, row.event_micros, row.expires_micros, row.blob) for row in live]
         return self._call(lambda: self._upsert(params, now_micros))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        return [result.by_feature(r.features) for r, result in zip(requests, self.read_bulk(requests), strict=True)]
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
         if not requests:
             return []
         keys = self._wire.keys(requests)

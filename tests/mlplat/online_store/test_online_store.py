@@ -14,10 +14,12 @@ import redis
 
 from mlplat.errors import NotFoundError
 from mlplat.online_store import (
+    BulkOnlineStore,
     FeatureStatus,
     FeatureValueError,
     OnlineStore,
     ReadRequest,
+    ReadResult,
     Row,
     open_store,
 )
@@ -39,7 +41,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(store_url: str, namespace: str) -> Iterator[OnlineStore]:
+def store(store_url: str, namespace: str) -> Iterator[BulkOnlineStore]:
     opened = open_store(store_url, CATALOG, namespace=namespace, timeout=2.0)
     yield opened
     opened.close()
@@ -222,3 +224,17 @@ def test_ping_and_empty_calls(store: OnlineStore) -> None:
     store.ping()
     assert store.read([]) == []
     assert store.write("typed", []) == 0
+
+
+def test_bulk_reads_share_status_and_time_per_entity_and_view(store: BulkOnlineStore) -> None:
+    event = _now()
+    store.write("typed", [Row(("a",), event, {"count64": 1, "label": "x"})])
+
+    found = store.read_bulk(
+        [ReadRequest("typed", ("a",), ["label", "count64"]), ReadRequest("typed", ("b",), ("count64",))]
+    )
+
+    assert found == [
+        ReadResult(FeatureStatus.PRESENT, event, ("x", 1)),
+        ReadResult(FeatureStatus.NOT_FOUND, None, (None,)),
+    ]

@@ -1,0 +1,195 @@
+"""The feature server's ASGI app: :func:`create_app` builds it from :class:`Settings`.
+
+Starlette with orjson, no middleware: every endpoint goes through :meth:`Server.answer`,
+which times it, counts it, and turns any exception into a response in one place
+(:func:`~services.feature_server.errors.error_body`). Reads and pings call the store on
+the event loop, bounded by the store's timeout and a :class:`StoreGate` that fails fast
+for a while after a failure; push batches (CPU-heavy encoding) run in a small thread
+pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlplat.catalog import Catalog
+from mlplat.errors import StoreUnavailableError
+from mlplat.online_store import BulkOnlineStore, open_store
+from services.feature_server.errors import BatchTooLargeError, RequestError, error_body
+from services.feature_server.metrics import CONTENT_TYPE, Metrics
+from services.feature_server.pushes import parse_push
+from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
+from services.feature_server.settings import Settings
+from services.feature_server.store_gate import StoreGate
+
+T = TypeVar("T")
+Handler = Callable[[Request], Awaitable[tuple[int, object]]]
+_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_response(status: int, payload: object) -> Response:
+    """``payload`` as JSON: timestamps ISO 8601 in UTC with ``Z``, bytes as base64."""
+    return Response(
+        orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS), status, media_type="application/json"
+    )
+
+
+class Server:
+    """The state of one app: catalog, store, limits, metrics."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, store: BulkOnlineStore) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+        self.metrics = Metrics()
+        self.plans: dict[tuple[object, ...], ReadPlan] = {}
+        self.gate = StoreGate(settings.store_retry_seconds)
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    async def get_online_features(self, request: Request) -> tuple[int, object]:
+        parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
+        reads = read_requests(parsed)
+        results = self._inline("read", lambda: self.store.read_bulk(reads))
+        tally: Counter[tuple[str, str]] = Counter()
+        payload = response(parsed, results, tally)
+        self.metrics.count_values(tally)
+        return 200, payload
+
+    async def push(self, request: Request) -> tuple[int, object]:
+        pushes = parse_push(await self._body(request), self.catalog, self.settings.max_push_rows)
+        written = []
+        for push in pushes:
+            applied = await self._in_thread("write", self.store.write, push.view, push.rows)
+            written.append({"view": push.view, "rows": len(push.rows), "applied": applied})
+        return 200, {"written": written}
+
+    async def live(self, request: Request) -> tuple[int, object]:
+        return 200, {"status": "live"}
+
+    async def ready(self, request: Request) -> tuple[int, object]:
+        self._inline("ping", self.store.ping)
+        return 200, {"status": "ready", "catalog": self.catalog.digest[:12]}
+
+    async def metrics_page(self, request: Request) -> Response:
+        return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def answer(self, endpoint: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` timed, counted, and with every exception mapped to a response."""
+
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                status, payload = await handler(request)
+            except Exception as error:  # the one place exceptions become answers
+                status, payload = error_body(error)
+            self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
+            return json_response(status, payload)
+
+        return run
+
+    def _inline(self, operation: str, call: Callable[[], T]) -> T:
+        """A short store call on the event loop: bounded by the store timeout and the gate."""
+        started = time.perf_counter()
+        try:
+            return self.gate.call(call)
+        finally:
+            self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
+
+    async def _in_thread(self, operation: str, call: Callable[..., T], *args: object) -> T:
+        """A long store call (a push batch: encoding, then the write) off the event loop."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.settings.store_threads)
+        self.gate.check()
+        started = time.perf_counter()
+        try:
+            return await anyio.to_thread.run_sync(call, *args, limiter=self._limiter)
+        except StoreUnavailableError:
+            self.gate.failed()
+            raise
+        finally:
+            self.metrics.store_seconds.labels(operation).observe(time.perf_counter() - started)
+
+    async def _body(self, request: Request) -> object:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BatchTooLargeError(f"body: {declared} bytes; at most {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BatchTooLargeError(f"body: more than {limit} bytes")
+            chunks.append(chunk)
+        try:
+            return orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError as error:
+            raise RequestError("body", f"is not valid JSON ({error})") from None
+
+
+def create_app(
+    settings: Settings, *, catalog: Catalog | None = None, store: BulkOnlineStore | None = None
+) -> Starlette:
+    """The feature server for ``settings``.
+
+    The catalog is read from ``settings.catalog`` and the store opened from
+    ``settings.online_store_url`` unless given (tests, embedding). A catalog that does
+    not load or a store URL that is wrong fails here, before the server listens.
+    """
+    catalog = catalog if catalog is not None else settings.load_catalog()
+    if store is None:
+        token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
+        store = open_store(
+            settings.online_store_url,
+            catalog,
+            namespace=settings.online_store_namespace,
+            timeout=settings.online_store_timeout,
+            password=token,
+        )
+    server = Server(settings, catalog, store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        server.store.close()
+
+    routes = [
+        Route(
+            "/get-online-features", server.answer("get-online-features", server.get_online_features), methods=["POST"]
+        ),
+        Route("/push", server.answer("push", server.push), methods=["POST"]),
+        Route("/health/live", server.answer("live", server.live), methods=["GET"]),
+        Route("/health/ready", server.answer("ready", server.ready), methods=["GET"]),
+        Route("/metrics", server.metrics_page, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.server = server
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The app of the ``MLPLAT_*`` environment: what each uvicorn worker builds."""
+    return create_app(Settings())

@@ -1,0 +1,230 @@
+"""``POST /get-online-features``: Feast's request and response shapes over the online store.
+
+Request::
+
+    {"features": ["view:feature", ...] | "feature_service": "name",
+     "entities": {"applicant_id": ["a1", "a2"]}, "full_feature_names": false}
+
+Response (column-major, one result per name, values across entity rows)::
+
+    {"metadata": {"feature_names": ["applicant_id", "fico_score", ...]},
+     "results": [{"values": [...], "statuses": [...], "event_timestamps": [...]}, ...]}
+
+Join keys come first, as in Feast, with status PRESENT and the epoch as event time.
+Everything here is pure: the app does the I/O.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mlplat.catalog import Catalog, JoinKey
+from mlplat.diagnostics import did_you_mean, one_of
+from mlplat.errors import NotFoundError
+from mlplat.online_store import FeatureStatus, ReadRequest, ReadResult
+from mlplat.spec.types import JoinKeyType
+from services.feature_server.errors import BatchTooLargeError, RequestError
+
+#: Event time Feast reports for join keys and for values that were not found.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_REQUEST_FIELDS = frozenset({"features", "feature_service", "entities", "full_feature_names"})
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """The features read from one view, and where they go in the response."""
+
+    view: str
+    key_names: tuple[str, ...]  # request keys of the view's entities, in entity order
+    features: tuple[str, ...]
+    columns: tuple[int, ...]  # response column of each feature
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What a feature list resolves to: response names, join keys and reads per view."""
+
+    names: tuple[str, ...]
+    join_keys: tuple[JoinKey, ...]
+    views: tuple[ViewRead, ...]
+
+
+@dataclass(frozen=True)
+class OnlineFeaturesRequest:
+    """A checked request: its plan and its entity rows (columns of equal length)."""
+
+    plan: ReadPlan
+    entities: Mapping[str, Sequence[str | int]]
+    rows: int
+
+
+def plan_reads(catalog: Catalog, refs: Sequence[str], full_feature_names: bool) -> ReadPlan:
+    """Resolve ``view:feature`` references; 404 lists what exists, 422 names the bad field."""
+    by_view: dict[str, list[tuple[str, int]]] = {}
+    output: list[str] = []
+    for position, ref in enumerate(refs):
+        view_name, sep, feature = ref.partition(":")
+        if not sep or not view_name or not feature:
+            raise RequestError(f"features[{position}]", f"{ref!r} is not a feature reference; write 'view:feature'")
+        view = catalog.feature_views.get(view_name)
+        if view is None:
+            online = [name for name, v in catalog.feature_views.items() if v.spec.online]
+            raise NotFoundError(
+                f"feature view {view_name!r} does not exist; online views: {one_of(online)}"
+                f"{did_you_mean(view_name, online)}"
+            )
+        if not view.spec.online:
+            raise NotFoundError(f"feature view {view_name!r} is not online; only online views are served")
+        catalog.feature(ref)
+        name = f"{view_name}__{feature}" if full_feature_names else feature
+        if name in output:
+            other = refs[output.index(name)]
+            raise RequestError(
+                f"features[{position}]",
+                f"{ref!r} and {other!r} would both be returned as {name!r}; "
+                "request each feature once, or set full_feature_names",
+            )
+        by_view.setdefault(view_name, []).append((feature, len(output)))
+        output.append(name)
+    join_keys: dict[str, JoinKey] = {}
+    for view_name in by_view:
+        for key in catalog.join_keys(view_name):
+            join_keys.setdefault(key.request_key, key)
+    offset = len(join_keys)  # join-key columns come first
+    views = tuple(
+        ViewRead(
+            view_name,
+            tuple(k.request_key for k in catalog.join_keys(view_name)),
+            tuple(f for f, _ in features),
+            tuple(offset + column for _, column in features),
+        )
+        for view_name, features in by_view.items()
+    )
+    return ReadPlan(tuple(join_keys) + tuple(output), tuple(join_keys.values()), views)
+
+
+def feature_refs(catalog: Catalog, body: Mapping[str, object]) -> list[str]:
+    """The feature list of a request: ``features``, or the features of ``feature_service``."""
+    features, service = body.get("features"), body.get("feature_service")
+    if (features is None) == (service is None):
+        raise RequestError("features", "give either 'features' (a list of 'view:feature') or 'feature_service'")
+    if service is not None:
+        if not isinstance(service, str):
+            raise RequestError("feature_service", f"must be a string; got {type(service).__name__}")
+        if service not in catalog.feature_services:
+            names = list(catalog.feature_services)
+            raise NotFoundError(
+                f"feature service {service!r} does not exist; defined: {one_of(names)}{did_you_mean(service, names)}"
+            )
+        return list(catalog.feature_services[service].spec.features)
+    if not isinstance(features, list) or not features:
+        raise RequestError("features", "must be a non-empty list of 'view:feature' strings")
+    for position, ref in enumerate(features):
+        if not isinstance(ref, str):
+            raise RequestError(f"features[{position}]", f"must be a string; got {type(ref).__name__}")
+    return features
+
+
+def parse_request(
+    body: object, catalog: Catalog, max_entities: int, plans: dict[tuple[object, ...], ReadPlan]
+) -> OnlineFeaturesRequest:
+    """Check a decoded JSON body; ``plans`` caches resolved feature lists between requests."""
+    if not isinstance(body, dict):
+        raise RequestError("body", "must be a JSON object")
+    unknown = sorted(set(body) - _REQUEST_FIELDS)
+    if unknown:
+        raise RequestError(unknown[0], f"is not a field of this request; use {one_of(sorted(_REQUEST_FIELDS))}")
+    full_names = body.get("full_feature_names", False)
+    if not isinstance(full_names, bool):
+        raise RequestError("full_feature_names", f"must be true or false; got {full_names!r}")
+    refs = feature_refs(catalog, body)
+    cache_key = (full_names, *refs)
+    plan = plans.get(cache_key)
+    if plan is None:
+        plan = plan_reads(catalog, refs, full_names)
+        if len(plans) < 4096:  # bounded: clients send few distinct feature lists
+            plans[cache_key] = plan
+    entities = body.get("entities")
+    if not isinstance(entities, dict) or not entities:
+        raise RequestError("entities", "must be an object mapping each join key to a list of values")
+    rows = _check_entities(plan, entities, max_entities)
+    return OnlineFeaturesRequest(plan, entities, rows)
+
+
+def _check_entities(plan: ReadPlan, entities: Mapping[str, object], max_entities: int) -> int:
+    expected = [key.request_key for key in plan.join_keys]
+    for name in entities:
+        if name not in expected:
+            raise RequestError(
+                f"entities.{name}", f"is not a join key of the requested views; they need {one_of(expected)}"
+            )
+    rows = -1
+    for key in plan.join_keys:
+        column = entities.get(key.request_key)
+        field = f"entities.{key.request_key}"
+        if column is None:
+            raise RequestError(field, f"is missing; the requested views need {one_of(expected)}")
+        if not isinstance(column, list) or not column:
+            raise RequestError(field, "must be a non-empty list of values")
+        if rows not in (-1, len(column)):
+            raise RequestError(field, f"has {len(column)} values; every entity column needs the same count ({rows})")
+        rows = len(column)
+        if rows > max_entities:
+            raise BatchTooLargeError(f"{field}: {rows} entities; at most {max_entities} per request")
+        _check_key_values(field, key, column)
+    return rows
+
+
+def _check_key_values(field: str, key: JoinKey, column: list[object]) -> None:
+    if key.type is JoinKeyType.INT64:
+        for i, value in enumerate(column):
+            if type(value) is not int:
+                raise RequestError(f"{field}[{i}]", f"must be an integer; got {value!r}")
+    else:
+        for i, value in enumerate(column):
+            if type(value) is not str:
+                raise RequestError(f"{field}[{i}]", f"must be a string; got {value!r}")
+
+
+def read_requests(request: OnlineFeaturesRequest) -> list[ReadRequest]:
+    """The store reads of a request: for each entity row, one per view."""
+    entities = request.entities
+    reads = []
+    for row in range(request.rows):
+        for view in request.plan.views:
+            key = tuple(entities[name][row] for name in view.key_names)
+            reads.append(ReadRequest(view.view, key, view.features))
+    return reads
+
+
+def response(
+    request: OnlineFeaturesRequest, results: Sequence[ReadResult], statuses: Counter[tuple[str, str]]
+) -> dict[str, object]:
+    """Feast's column-major response; counts (view, status) of every value into ``statuses``.
+
+    ``results`` are row-major (for each entity row, one per view): each view's results
+    are a strided slice, transposed into feature columns in one ``zip``. The features
+    of one (entity, view) share status and event time, so a view's status and time
+    columns are built once and shared by its features.
+    """
+    plan, rows = request.plan, request.rows
+    columns: list[dict[str, object]] = [{} for _ in plan.names]
+    for column, key in enumerate(plan.join_keys):
+        columns[column] = {
+            "values": request.entities[key.request_key],
+            "statuses": [FeatureStatus.PRESENT.value] * rows,
+            "event_timestamps": [EPOCH] * rows,
+        }
+    stride = len(plan.views)
+    for offset, view in enumerate(plan.views):
+        found = results[offset::stride]
+        states = [result.status.value for result in found]
+        times = [result.event_time or EPOCH for result in found]
+        for column, values in zip(view.columns, zip(*(r.values for r in found), strict=True), strict=True):
+            columns[column] = {"values": values, "statuses": states, "event_timestamps": times}
+        for status, count in Counter(states).items():
+            statuses[(view.view, status)] += count * len(view.features)
+    return {"metadata": {"feature_names": list(plan.names)}, "results": columns}

@@ -1,0 +1,306 @@
+"""The feature server's endpoints, in-process, on the real Redis and on SQLite."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mlplat.errors import StoreUnavailableError
+from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResult, Row
+from services.feature_server import create_app
+from tests.services.feature_server.asgi_client import AppClient
+from tests.services.feature_server.conftest import CATALOG, settings_for
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+EVENT = NOW - timedelta(minutes=5)
+EVENT_TEXT = EVENT.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seed(store: OnlineStore) -> None:
+    store.write("typed", [Row(("a1",), EVENT, {"count64": 11, "label": "x", "blob": b"\x00\x01"})])
+    store.write("typed", [Row(("a2",), NOW - timedelta(hours=1, minutes=5), {"count64": 22})])  # stale
+    store.write("merchant_stats", [Row((7,), EVENT, {"orders_7d": 70})])
+
+
+def test_features_come_back_in_feasts_column_major_shape(client: AppClient, store: OnlineStore) -> None:
+    _seed(store)
+
+    got = client.post(
+        "/get-online-features",
+        json={"features": ["typed:count64", "typed:label"], "entities": {"applicant_id": ["a1", "a2", "a3"]}},
+    )
+
+    assert got.status_code == 200
+    assert got.json() == {
+        "metadata": {"feature_names": ["applicant_id", "count64", "label"]},
+        "results": [
+            {
+                "values": ["a1", "a2", "a3"],
+                "statuses": ["PRESENT"] * 3,
+                "event_timestamps": ["1970-01-01T00:00:00Z"] * 3,
+            },
+            {
+                "values": [11, 22, None],
+                "statuses": ["PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"],
+                "event_timestamps": [
+                    EVENT_TEXT,
+                    (NOW - timedelta(hours=1, minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "1970-01-01T00:00:00Z",
+                ],
+            },
+            {
+                "values": ["x", None, None],
+                "statuses": ["PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"],
+                "event_timestamps": got.json()["results"][1]["event_timestamps"],
+            },
+        ],
+    }
+
+
+def test_a_feature_service_spans_views_and_entities(client: AppClient, store: OnlineStore) -> None:
+    _seed(store)
+
+    got = client.post(
+        "/get-online-features",
+        json={"feature_service": "checkout", "entities": {"applicant_id": ["a1"], "merchant_id": [7]}},
+    ).json()
+
+    assert got["metadata"]["feature_names"] == ["applicant_id", "merchant_id", "count64", "orders_7d"]
+    assert [r["values"] for r in got["results"]] == [["a1"], [7], [11], [70]]
+
+
+def test_full_feature_names_and_json_forms_of_bytes_and_times(client: AppClient, store: OnlineStore) -> None:
+    store.write("typed", [Row(("a1",), EVENT, {"blob": b"\x00\xff", "seen_at": EVENT, "ratio32": 0.5})])
+
+    got = client.post(
+        "/get-online-features",
+        json={
+            "features": ["typed:blob", "typed:seen_at", "typed:ratio32"],
+            "entities": {"applicant_id": ["a1"]},
+            "full_feature_names": True,
+        },
+    ).json()
+
+    assert got["metadata"]["feature_names"] == ["applicant_id", "typed__blob", "typed__seen_at", "typed__ratio32"]
+    assert [r["values"][0] for r in got["results"][1:]] == [base64.b64encode(b"\x00\xff").decode(), EVENT_TEXT, 0.5]
+
+
+def test_served_values_are_counted_per_view_and_status(client: AppClient, store: OnlineStore) -> None:
+    _seed(store)
+    client.post(
+        "/get-online-features",
+        json={"features": ["typed:count64", "typed:flag"], "entities": {"applicant_id": ["a1", "a2", "zz"]}},
+    )
+
+    metrics = client.get("/metrics").text
+
+    assert 'mlplat_feature_server_values_total{status="PRESENT",view="typed"} 2.0' in metrics
+    assert 'mlplat_feature_server_values_total{status="OUTSIDE_MAX_AGE",view="typed"} 2.0' in metrics
+    assert 'mlplat_feature_server_values_total{status="NOT_FOUND",view="typed"} 2.0' in metrics
+    assert 'mlplat_feature_server_request_seconds_count{endpoint="get-online-features"} 1.0' in metrics
+    assert 'mlplat_online_store_call_seconds_count{operation="read"} 1.0' in metrics
+    assert 'mlplat_feature_server_responses_total{endpoint="get-online-features",status="200"} 1.0' in metrics
+
+
+def test_push_writes_every_view_of_a_push_source(client: AppClient, store: OnlineStore) -> None:
+    got = client.post(
+        "/push",
+        json={
+            "push_source_name": "live",
+            "df": {
+                "applicant_id": ["a1", "a2"],
+                "event_timestamp": [EVENT_TEXT, "2026-01-01 00:00:00"],
+                "applications_24h": [3, None],
+            },
+        },
+    )
+
+    assert got.status_code == 200
+    assert got.json() == {"written": [{"view": "velocity", "rows": 2, "applied": 1}]}  # a2 is long expired
+    [stored] = store.read([ReadRequest("velocity", ("a1",), ["applications_24h", "last_ip"])])
+    assert (stored["applications_24h"].value, stored["last_ip"].value) == (3, None)
+
+
+def test_push_by_view_converts_json_to_dtypes_and_stays_monotonic(client: AppClient, store: OnlineStore) -> None:
+    frame = {
+        "applicant_id": ["a1"],
+        "event_timestamp": [EVENT.timestamp()],
+        "blob": [base64.b64encode(b"\x01").decode()],
+        "seen_at": ["2026-03-01T12:00:00+02:00"],
+        "ratio32": [1],
+    }
+    assert client.post("/push", json={"view": "typed", "df": frame}).json()["written"][0]["applied"] == 1
+    older = {**frame, "event_timestamp": [EVENT.timestamp() - 1], "ratio32": [2]}
+    assert client.post("/push", json={"view": "typed", "df": older}).json()["written"][0]["applied"] == 0
+
+    [stored] = store.read([ReadRequest("typed", ("a1",), ["blob", "seen_at", "ratio32"])])
+
+    assert [v.value for v in stored.values()] == [b"\x01", datetime(2026, 3, 1, 10, tzinfo=UTC), 1.0]
+
+
+BAD_READS = [
+    (b"{not json", 422, "body", "is not valid JSON"),
+    (b"[]", 422, "body", "must be a JSON object"),
+    (b'{"entities": {"applicant_id": ["a"]}}', 422, "features", "either 'features'"),
+    (b'{"features": "typed:count64", "entities": {"applicant_id": ["a"]}}', 422, "features", "non-empty list"),
+    (b'{"features": ["count64"], "entities": {"applicant_id": ["a"]}}', 422, "features[0]", "write 'view:feature'"),
+    (
+        b'{"features": ["typed:count64"], "entities": {"applicant_id": ["a", 1]}}',
+        422,
+        "entities.applicant_id[1]",
+        "must be a string",
+    ),
+    (
+        b'{"features": ["typed:count64"], "entities": {"applicant_id": "a"}}',
+        422,
+        "entities.applicant_id",
+        "non-empty list",
+    ),
+    (
+        b'{"features": ["merchant_stats:orders_7d"], "entities": {"applicant_id": ["a"]}}',
+        422,
+        "entities.applicant_id",
+        "not a join key",
+    ),
+    (
+        b'{"features": ["pair_stats:purchases"], "entities": {"applicant_id": ["a"], "merchant_id": [1, 2]}}',
+        422,
+        "entities.merchant_id",
+        "same count",
+    ),
+    (
+        b'{"features": ["typed:count64"], "entities": {"applicant_id": ["a"]}, "full_feature_names": "yes"}',
+        422,
+        "full_feature_names",
+        "true or false",
+    ),
+    (b'{"features": ["typed:count64"], "entities": {"applicant_id": ["a"]}, "extra": 1}', 422, "extra", "not a field"),
+    (
+        b'{"features": ["typed:count64", "velocity:applications_24h", "typed:count64"], "entities": {"applicant_id": ["a"]}}',
+        422,
+        "features[2]",
+        "both be returned",
+    ),
+    (
+        b'{"features": ["typo:count64"], "entities": {"applicant_id": ["a"]}}',
+        404,
+        None,
+        "'typo' does not exist; online views: 'merchant_stats', 'pair_stats', 'typed'",
+    ),
+    (
+        b'{"features": ["typed:count"], "entities": {"applicant_id": ["a"]}}',
+        404,
+        None,
+        "typed has 'amount', 'blob', 'count32'",
+    ),
+    (b'{"features": ["offline_only:score"], "entities": {"applicant_id": ["a"]}}', 404, None, "is not online"),
+    (b'{"feature_service": "nope", "entities": {"applicant_id": ["a"]}}', 404, None, "defined: 'checkout'"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field", "message"), BAD_READS)
+def test_bad_reads_are_answered_with_the_field_and_the_fix(
+    client: AppClient, body: bytes, status: int, field: str | None, message: str
+) -> None:
+    got = client.post("/get-online-features", content=body)
+
+    assert got.status_code == status
+    error = got.json()["error"]
+    assert error.get("field") == field
+    assert message in error["message"]
+
+
+BAD_PUSHES = [
+    ({"df": {}}, 422, "push_source_name"),
+    (
+        {"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "count32": [2**40]}},
+        422,
+        "df.count32[0]",
+    ),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "flag": ["yes"]}}, 422, "df.flag[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "blob": ["%%"]}}, 422, "df.blob[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "count32": [1]}}, 422, "df.event_timestamp"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": ["yesterday"]}}, 422, "df.event_timestamp[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "cnt": [1]}}, 422, "df.cnt"),
+    ({"view": "typed", "df": {"event_timestamp": [1], "count32": [1]}}, 422, "df.applicant_id"),
+    ({"view": "typed", "df": {"applicant_id": ["a", "b"], "event_timestamp": [1]}}, 422, "df.event_timestamp"),
+    ({"view": "typed", "to": "offline", "df": {"applicant_id": ["a"]}}, 422, "to"),
+    ({"view": "nope", "df": {"applicant_id": ["a"]}}, 404, None),
+    ({"push_source_name": "events", "df": {"applicant_id": ["a"]}}, 404, None),
+    ({"view": "typed", "df": {"applicant_id": ["a"] * 51, "event_timestamp": [1] * 51}}, 413, None),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), BAD_PUSHES)
+def test_bad_pushes_are_refused_before_writing(
+    client: AppClient, store: OnlineStore, body: dict[str, object], status: int, field: str | None
+) -> None:
+    got = client.post("/push", json=body)
+
+    assert got.status_code == status
+    assert got.json()["error"].get("field") == field
+    assert store.read([ReadRequest("typed", ("a",), ["count32"])])[0]["count32"].value is None
+
+
+def test_batches_over_the_limits_are_413(client: AppClient) -> None:
+    many = client.post(
+        "/get-online-features", json={"features": ["typed:flag"], "entities": {"applicant_id": ["a"] * 101}}
+    )
+    huge = client.post("/get-online-features", content=b" " * (65 * 1024))
+
+    assert (many.status_code, huge.status_code) == (413, 413)
+    assert "at most 100" in many.json()["error"]["message"]
+
+
+def test_health(client: AppClient) -> None:
+    assert client.get("/health/live").json() == {"status": "live"}
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["catalog"] == CATALOG.digest[:12]
+
+
+class BrokenStore:
+    """A store failing the way a backend does (unavailable) or the way a bug does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def write(self, view: str, rows: Sequence[Row]) -> int:
+        raise self.error
+
+    def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
+        raise self.error
+
+    def read_bulk(self, requests: Sequence[ReadRequest]) -> list[ReadResult]:
+        raise self.error
+
+    def ping(self) -> None:
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (StoreUnavailableError("online store redis://10.0.0.1:6379 failed: secret detail"), 503, "store unavailable"),
+        (RuntimeError("secret detail"), 500, "internal error"),
+    ],
+)
+def test_failures_never_show_their_internals(error: Exception, status: int, message: str) -> None:
+    client = AppClient(create_app(settings_for("sqlite:///unused.db", "t"), catalog=CATALOG, store=BrokenStore(error)))
+    answers = [
+        client.post("/get-online-features", json={"features": ["typed:flag"], "entities": {"applicant_id": ["a"]}}),
+        client.post("/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1]}}),
+        client.get("/health/ready"),
+    ]
+    client.close()
+
+    for answer in answers:
+        assert answer.status_code == status
+        assert answer.json() == {"error": {"status": status, "message": message}}
+        assert "secret" not in answer.text
