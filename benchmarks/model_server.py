@@ -291,7 +291,7 @@ def running_server(
         "MLPLAT_ARTIFACT_ROOT": str(root),
         "MLPLAT_ONLINE_STORE_URL": redis_url,
         "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
-        "MLPLAT_DECISION_LOG_PATH": str(work / f"decisions-{durability}.jsonl"),
+        "MLPLAT_DECISION_LOG": str(work / f"decisions-{durability}.jsonl"),
         "MLPLAT_DECISION_LOG_DURABILITY": durability,
         "MLPLAT_PORT": str(port),
     }

@@ -137,8 +137,10 @@ app.add_typer(serve_app, name="serve")
 @serve_app.command("models")
 def serve_models(
     catalog: Annotated[Path | None, typer.Option(help="Spec directory or catalog snapshot (.json).")] = None,
-    artifacts: Annotated[Path | None, typer.Option(help="Artifact root for relative artifact URIs.")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Model to serve (repeatable). Default: all.")] = None,
+    artifacts: Annotated[str | None, typer.Option(help="Artifact root: a directory or s3://bucket[/prefix].")] = None,
     store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite://).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Serve models: Open Inference Protocol (V2) and credit decisions. Options override MLPLAT_* variables."""
@@ -151,7 +153,15 @@ def serve_models(
         settings = Settings.from_env(os.environ)
     except MlplatError as error:
         raise fail(error) from None
-    serve(settings.overridden(catalog=catalog, artifact_root=artifacts, online_store_url=store, port=port))
+    overrides = settings.overridden(
+        catalog=catalog,
+        models=tuple(model or ()),
+        artifact_root=artifacts,
+        online_store_url=store,
+        host=host,
+        port=port,
+    )
+    serve(overrides)
 
 
 app.command("generate-data")(generate_data)

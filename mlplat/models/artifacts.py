@@ -27,13 +27,14 @@ class ArtifactStore:
     """Where relative artifact URIs resolve, and how ``s3://`` URIs are reached.
 
     Attributes:
-        root: Directory that relative URIs (``default_risk/v1/model.ubj``) are resolved under.
+        root: Where relative URIs (``default_risk/v1/model.ubj``) resolve: a directory, or
+            ``s3://bucket[/prefix]`` (the environment's artifact bucket).
         s3_endpoint_url: S3 endpoint; left out, boto3's default for the region (set it for
             VPC endpoints, S3-compatible stores or moto).
         s3_region: AWS region of the bucket; left out, boto3's default chain decides.
     """
 
-    root: Path
+    root: Path | str
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
 
@@ -41,7 +42,10 @@ class ArtifactStore:
         """The bytes at ``uri``: an ``s3://bucket/key`` object or a file under :attr:`root`."""
         if uri.startswith("s3://"):
             return self._read_s3(uri)
-        path = self.root / PurePosixPath(uri)
+        root = str(self.root)
+        if root.startswith("s3://"):
+            return self._read_s3(f"{root.rstrip('/')}/{uri}")
+        path = Path(root) / PurePosixPath(uri)
         try:
             return path.read_bytes()
         except OSError as error:

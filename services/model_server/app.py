@@ -25,7 +25,7 @@ from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
 from services.model_server.registry import ServedModel, StoreGate, load_models
 from services.model_server.responses import error_response
-from services.model_server.settings import LogSinkKind, Settings
+from services.model_server.settings import Settings
 from services.model_server.v2 import V2Api
 
 log = logging.getLogger("mlplat.model_server")
@@ -81,13 +81,13 @@ def read_catalog(path: Path) -> Catalog:
 
 def decision_sink(settings: Settings) -> DecisionSink:
     """The sink the settings choose: the local file, or the platform's Kinesis stream."""
-    if settings.decision_log is LogSinkKind.KINESIS:
+    stream = settings.kinesis_stream
+    if stream is not None:
         import boto3  # type: ignore[import-untyped]  # noqa: PLC0415 - only the Kinesis sink needs it
 
-        assert settings.kinesis_stream is not None  # Settings.from_env insists on it
         client = boto3.client("kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url)
-        return KinesisSink(client, settings.kinesis_stream)
-    return JsonLinesSink(settings.decision_log_path, settings.decision_log_durability)
+        return KinesisSink(client, stream)
+    return JsonLinesSink(Path(settings.decision_log), settings.decision_log_durability)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -101,6 +101,7 @@ def create_app(settings: Settings) -> Starlette:
         catalog,
         namespace=settings.online_store_namespace,
         timeout=settings.online_store_timeout_s,
+        password=settings.redis_auth_token,
     )
     decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
     return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads))

@@ -14,9 +14,6 @@ import uvicorn
 from services.model_server.app import create_app
 from services.model_server.settings import Settings
 
-#: Seconds in-flight requests get to finish after SIGTERM (below Kubernetes' 30 s grace).
-DRAIN_SECONDS = 20
-
 
 def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT."""
@@ -30,7 +27,7 @@ def serve(settings: Settings) -> None:
         http="httptools",
         lifespan="on",
         access_log=False,
-        timeout_graceful_shutdown=DRAIN_SECONDS,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
         log_level="info",
     )
     uvicorn.Server(config).run()

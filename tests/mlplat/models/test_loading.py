@@ -59,6 +59,17 @@ def test_s3_artifact_is_downloaded_and_loaded(s3: object, tmp_path: Path, specs_
     assert state.approved
 
 
+def test_relative_uris_resolve_under_an_s3_artifact_root(s3: object, tmp_path: Path, specs_dir: Path) -> None:
+    local = tmp_path / "model.txt"
+    digest = write_lightgbm(local, 13)
+    boto3.client("s3", region_name="eu-west-1").put_object(
+        Bucket=BUCKET, Key="prod/fraud/v1/model.txt", Body=local.read_bytes()
+    )
+    catalog = example_catalog(specs_dir, {"fraud": {"v1": digest}})
+    state = load_version(catalog, ArtifactStore(root=f"s3://{BUCKET}/prod/", s3_region="eu-west-1"), "fraud", "v1")
+    assert state.ready, state.problem
+
+
 def test_s3_artifact_with_the_wrong_digest_keeps_the_model_not_ready(
     s3: object, tmp_path: Path, specs_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

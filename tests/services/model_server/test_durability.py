@@ -44,7 +44,7 @@ def server_process(
         "MLPLAT_ARTIFACT_ROOT": str(artifact_root),
         "MLPLAT_ONLINE_STORE_URL": redis_url,
         "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
-        "MLPLAT_DECISION_LOG_PATH": str(log_path),
+        "MLPLAT_DECISION_LOG": str(log_path),
         "MLPLAT_PORT": str(port),
     }
     stderr = (tmp_path / "server.log").open("wb")
