@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,7 +25,7 @@ from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLi
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
 from services.model_server.registry import ServedModel, StoreGate, load_models
-from services.model_server.responses import error_response
+from services.model_server.responses import error_response, json_response
 from services.model_server.settings import Settings
 from services.model_server.v2 import V2Api
 
@@ -65,11 +66,20 @@ def build_app(components: Components) -> Starlette:
         if executor is not None:
             executor.shutdown()
 
-    async def not_found(request: Request, error: Exception) -> Response:
-        return error_response(error)
+    async def http_error(request: Request, error: Exception) -> Response:
+        # Unknown paths and methods get the protocol's error object too.
+        assert isinstance(error, HTTPException)
+        return json_response({"error": error.detail}, error.status_code)
+
+    async def internal_error(request: Request, error: Exception) -> Response:
+        return error_response(error)  # logged there; the client reads "internal error"
 
     routes = [*v2.routes(), *decisions.routes(), Route("/metrics", metrics_endpoint, methods=["GET"])]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: not_found})
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
 
 
 def read_catalog(path: Path) -> Catalog:

@@ -362,3 +362,24 @@ def test_the_trained_example_models_decide_from_their_pinned_artifacts(
     assert all(c > 0 for c in contributions)
     phrases = {i.ref: i.reason for i in pinned.model_inputs(model)}
     assert all(r["phrase"] == phrases[r["feature"]] for r in body["reasons"])
+
+
+def test_unexpected_failures_answer_500_without_internals_and_are_logged(
+    catalog: Catalog, artifact_root: Path, tmp_path: Path
+) -> None:
+    class BrokenStore:
+        def read(self, requests: object) -> object:
+            raise RuntimeError("password=hunter2 at 10.0.0.7")
+
+        def close(self) -> None:
+            pass
+
+    log_path = tmp_path / "decisions.jsonl"
+    parts = components(catalog, artifact_root, BrokenStore(), log_path)  # type: ignore[arg-type]
+    with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:
+        response = client.post("/v1/decisions/fraud", json=REQUEST["fraud"])
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error", "decision_id": response.json()["decision_id"]}
+    assert "hunter2" not in response.text
+    [record] = log_records(log_path)
+    assert (record["kind"], record["status"], record["error"]) == ("error", 500, "internal")

@@ -125,6 +125,12 @@ def test_bad_infer_requests_get_the_protocol_error_object(
     assert response.json()["error"].startswith(message)
 
 
+def test_unknown_paths_and_methods_get_the_error_object(client: httpx.Client) -> None:
+    assert client.get("/v3").json() == {"error": "Not Found"}
+    response = client.get("/v2/models/fraud/infer")
+    assert (response.status_code, response.json()) == (405, {"error": "Method Not Allowed"})
+
+
 def test_unknown_models_and_versions_are_404(client: httpx.Client) -> None:
     for method, path in [
         ("GET", "/v2/models/nope"),
