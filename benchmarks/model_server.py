@@ -217,8 +217,14 @@ async def open_loop_decisions(port: int, model: str, rate: float, seconds: float
 
     async def one(i: int, scheduled: float) -> None:
         nonlocal failures
-        conn = idle.pop() if idle else await Connection.open(port)
-        status, _ = await conn.post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
+        body = orjson.dumps(request_body(model, i))
+        conn = idle.pop(0) if idle else await Connection.open(port)
+        try:
+            status, _ = await conn.post(f"/v1/decisions/{model}", body)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            # uvicorn closes keep-alive connections idle for 5 s; reconnect (the time counts)
+            conn = await Connection.open(port)
+            status, _ = await conn.post(f"/v1/decisions/{model}", body)
         latencies.append(time.perf_counter() - scheduled)
         failures += status != 200
         idle.append(conn)

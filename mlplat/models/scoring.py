@@ -58,6 +58,10 @@ class ScoringModel(Protocol):
         """Per-feature contributions of one row (shape ``(1, n_features)``)."""
         ...
 
+    def score_and_explain(self, row: Rows) -> tuple[float, Explanation]:
+        """:meth:`score` and :meth:`explain` of one row, sharing what they can."""
+        ...
+
 
 def sigmoid(margin: float) -> float:
     """The probability of a log-odds margin."""
@@ -119,9 +123,22 @@ class XGBoostModel:
         return np.asarray(self._booster.inplace_predict(rows, validate_features=False), dtype=np.float64).reshape(-1)
 
     def explain(self, row: Rows) -> Explanation:
+        return self._explain(self._matrix(row))
+
+    def score_and_explain(self, row: Rows) -> tuple[float, Explanation]:
+        # One DMatrix for both: building it is a good part of a one-row prediction's cost.
+        # Booster.predict on it gives exactly inplace_predict's score.
+        matrix = self._matrix(row)
+        score = float(self._booster.predict(matrix, validate_features=False)[0])
+        return score, self._explain(matrix)
+
+    @staticmethod
+    def _matrix(row: Rows) -> Any:
         import xgboost  # noqa: PLC0415
 
-        matrix = xgboost.DMatrix(row, missing=np.nan, nthread=1)
+        return xgboost.DMatrix(row, missing=np.nan, nthread=1)
+
+    def _explain(self, matrix: Any) -> Explanation:
         contributions = self._booster.predict(matrix, pred_contribs=True, validate_features=False)
         values = np.asarray(contributions, dtype=np.float64)[0]
         return Explanation(values[:-1], float(values[-1]))
@@ -158,6 +175,9 @@ class LightGBMModel:
     def explain(self, row: Rows) -> Explanation:
         values = np.asarray(self._booster.predict(row, pred_contrib=True, num_threads=1), dtype=np.float64)[0]
         return Explanation(values[:-1], float(values[-1]))
+
+    def score_and_explain(self, row: Rows) -> tuple[float, Explanation]:
+        return float(self.score(row)[0]), self.explain(row)
 
 
 class OnnxModel:
@@ -201,3 +221,6 @@ class OnnxModel:
 
     def explain(self, row: Rows) -> Explanation:
         raise ArtifactError("ONNX models do not explain their scores; set decision.reasonCodes to 0 for them")
+
+    def score_and_explain(self, row: Rows) -> tuple[float, Explanation]:
+        return float(self.score(row)[0]), self.explain(row)

@@ -206,9 +206,10 @@ class DecisionApi:
         stored: dict[str, FeatureValue] = {}
         for read, found in zip(model.reads, results, strict=True):
             for feature in read.features:
-                value = found[feature]
-                stored[f"{read.view}:{feature}"] = value
-                self._metrics.feature_status.labels(read.view, value.status.value).inc()
+                stored[f"{read.view}:{feature}"] = found[feature]
+            # One entity's values of one view share their status: count them at once.
+            status = found[read.features[0]].status.value
+            self._metrics.feature_status.labels(read.view, status).inc(len(read.features))
         return stored
 
     async def _score_shadow(
@@ -246,10 +247,10 @@ def score_and_explain(
     assert version.scorer is not None  # a ready model's primary and canary are loaded
     policy = model.spec.decision
     row = inputs.row()
-    score = float(version.scorer.score(row)[0])
     if not policy.reason_codes or not version.scorer.explains:
-        return score, ()
-    return score, reason_codes(model.inputs, inputs, version.scorer.explain(row), policy.reason_codes)
+        return float(version.scorer.score(row)[0]), ()
+    score, explanation = version.scorer.score_and_explain(row)
+    return score, reason_codes(model.inputs, inputs, explanation, policy.reason_codes)
 
 
 def _canary_percent(model: ServedModel) -> int:

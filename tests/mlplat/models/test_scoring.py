@@ -100,3 +100,15 @@ def test_a_regression_booster_is_refused_because_its_scores_are_not_probabilitie
 
 def test_sigmoid_is_the_inverse_of_log_odds() -> None:
     assert sigmoid(math.log(0.2 / 0.8)) == pytest.approx(0.2)
+
+
+def test_score_and_explain_equals_score_and_explain_apart(tree_model: tuple[Framework, str, bytes]) -> None:
+    framework, uri, data = tree_model
+    model = load_model(framework, uri, data)
+    rows, _ = training_data(WIDTH, seed=5)
+    rows[::2, 1] = np.nan
+    for row in rows[:20]:
+        one = row.reshape(1, -1)
+        score, explanation = model.score_and_explain(one)
+        assert score == float(model.score(one)[0])
+        assert np.array_equal(explanation.contributions, model.explain(one).contributions)
