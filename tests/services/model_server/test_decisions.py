@@ -383,3 +383,58 @@ def test_unexpected_failures_answer_500_without_internals_and_are_logged(
     assert "hunter2" not in response.text
     [record] = log_records(log_path)
     assert (record["kind"], record["status"], record["error"]) == ("error", 500, "internal")
+
+
+def test_an_onnx_model_serves_v2_and_decides_without_reasons(
+    serve: Any, catalog: Catalog, store: OnlineStore, artifact_root: Path
+) -> None:
+    from mlplat.spec.kinds import Framework
+    from tests.model_fixtures import write_onnx_logistic
+
+    weights = [0.01 * (i + 1) for i in range(13)]
+    digest = write_onnx_logistic(artifact_root / "fraud" / "v9" / "model.onnx", weights, -1.0)
+
+    def to_onnx(spec: Any) -> dict[str, Any]:
+        version = spec.versions[0]
+        artifact = version.artifact.model_copy(update={"uri": "fraud/v9/model.onnx", "sha256": digest})
+        return {
+            "framework": Framework.ONNX,
+            "versions": [version.model_copy(update={"artifact": artifact})],
+            "decision": spec.decision.model_copy(update={"reason_codes": 0}),
+        }
+
+    seed_features(store)
+    onnx_catalog = _with_model(catalog, "fraud", to_onnx)
+    client, _, _ = serve(onnx_catalog)
+    assert client.get("/v2/models/fraud").json()["platform"] == "onnxruntime_onnx"
+    infer = client.post(
+        "/v2/models/fraud/infer",
+        json={"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}]},
+    )
+    assert infer.json()["outputs"][0]["data"] == pytest.approx([sigmoid(-1.0)], abs=1e-6)
+    body = client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).json()
+    row = expected_row(onnx_catalog, "fraud", REQUEST["fraud"]["values"])[0]
+    assert body["score"] == pytest.approx(sigmoid(float(np.dot(weights, row)) - 1.0), abs=1e-5)
+    assert body["reasons"] == []
+
+
+def test_an_onnx_model_asked_for_reasons_is_not_ready_for_decisions(
+    catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path
+) -> None:
+    from mlplat.spec.kinds import Framework
+    from tests.model_fixtures import write_onnx_logistic
+
+    digest = write_onnx_logistic(artifact_root / "fraud" / "v8" / "model.onnx", [0.0] * 13, 0.0)
+
+    def to_onnx(spec: Any) -> dict[str, Any]:
+        version = spec.versions[0]
+        artifact = version.artifact.model_copy(update={"uri": "fraud/v8/model.onnx", "sha256": digest})
+        return {"framework": Framework.ONNX, "versions": [version.model_copy(update={"artifact": artifact})]}
+
+    parts = components(_with_model(catalog, "fraud", to_onnx), artifact_root, store, tmp_path / "d.jsonl")
+    assert (
+        parts.models["fraud"].problem
+        == "version v1 cannot explain its scores, but decision.reasonCodes asks for reasons"
+    )
+    assert parts.models["fraud"].primary.ready
+    parts.decision_log.close()
