@@ -208,6 +208,20 @@ async def sequential_infer(port: int, model: str, width: int, n: int) -> tuple[l
     return latencies, time.perf_counter() - started
 
 
+async def sequential_decisions(port: int, model: str, n: int) -> tuple[list[float], float]:
+    conn = await Connection.open(port)
+    for i in range(100):
+        await conn.post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
+    latencies = []
+    started = time.perf_counter()
+    for i in range(n):
+        body = orjson.dumps(request_body(model, i))
+        t = time.perf_counter()
+        await conn.post(f"/v1/decisions/{model}", body)
+        latencies.append(time.perf_counter() - t)
+    return latencies, time.perf_counter() - started
+
+
 async def open_loop_decisions(port: int, model: str, rate: float, seconds: float) -> tuple[list[float], float, int]:
     idle: list[Connection] = [await Connection.open(port) for _ in range(8)]
     for i in range(100):  # warm-up, not measured
@@ -368,6 +382,8 @@ def main() -> None:
                     if durability == "fsync":
                         latencies, wall = asyncio.run(sequential_infer(port, model, width, args.infer_requests))
                         results.append(summary(f"{model}: V2 infer, 1 row, sequential client", latencies, wall))
+                        latencies, wall = asyncio.run(sequential_decisions(port, model, 2000))
+                        results.append(summary(f"{model}: decision, sequential client, log fsync", latencies, wall))
                     latencies, wall, failures = asyncio.run(open_loop_decisions(port, model, args.rate, args.seconds))
                     row_summary = summary(
                         f"{model}: decision, open loop {args.rate:g}/s, log {durability}", latencies, wall
