@@ -178,3 +178,23 @@ def test_kinesis_sink_retries_rejected_records_then_fails_loudly() -> None:
             [LogEntry(str(i), b"x") for i in range(10)]
         )
     assert hopeless.calls == [10, 10, 10]
+
+
+def test_settings_choose_the_kinesis_sink_for_a_kinesis_url(kinesis: object, tmp_path: Path) -> None:
+    from services.model_server.app import decision_sink
+    from services.model_server.settings import Settings
+
+    file_sink = decision_sink(Settings(decision_log=str(tmp_path / "d.jsonl")))
+    assert isinstance(file_sink, JsonLinesSink)
+    file_sink.close()
+    sink = decision_sink(Settings(decision_log="kinesis://decisions", aws_region="eu-west-1"))
+    assert isinstance(sink, KinesisSink)
+    sink.write_batch([LogEntry("d-1", b'{"id": "d-1"}')])
+    client = boto3.client("kinesis", region_name="eu-west-1")
+    records = []
+    for shard in client.list_shards(StreamName="decisions")["Shards"]:
+        iterator = client.get_shard_iterator(
+            StreamName="decisions", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += client.get_records(ShardIterator=iterator)["Records"]
+    assert [(r["PartitionKey"], r["Data"]) for r in records] == [("d-1", b'{"id": "d-1"}')]
