@@ -88,9 +88,9 @@ class DecisionApi:
             status = 200
         except Exception as error:  # every failure is recorded, then answered without internals
             status = http_status_of(error)
-            record.update(
-                kind="error", status=status, error=str(error) if isinstance(error, MlplatError) else "internal"
-            )
+            # Ours say what was wrong; anything else keeps only its type (its text may hold secrets).
+            detail = str(error) if isinstance(error, MlplatError) else f"internal: {type(error).__name__}"
+            record.update(kind="error", status=status, error=detail)
             content = {"error": public_message(error), "decision_id": decision_id}
             if status >= 500 and not isinstance(error, MlplatError):
                 log.error("decision %s failed", decision_id, exc_info=error)
@@ -215,9 +215,14 @@ class DecisionApi:
     async def _score_shadow(
         self, model: ServedModel, shadow: VersionState, inputs: Inputs, decision_id: str, returned: Outcome
     ) -> None:
-        assert shadow.scorer is not None
+        scorer = shadow.scorer
+        assert scorer is not None
         try:
-            score = float(shadow.scorer.score(inputs.row())[0])
+            if self._executor is None:
+                score = float(scorer.score(inputs.row())[0])
+            else:
+                scores = await asyncio.get_running_loop().run_in_executor(self._executor, scorer.score, inputs.row())
+                score = float(scores[0])
         except Exception:  # a failing shadow must never affect serving; it is logged
             log.exception("shadow version %s of %s failed on decision %s", shadow.version, model.name, decision_id)
             return

@@ -236,12 +236,18 @@ def test_canary_takes_its_share_and_is_reported(
     assert all(logged[b["decision_id"]]["canary"] == b["canary"] for b in bodies)
 
 
+@pytest.mark.parametrize("scoring_threads", [0, 1])
 def test_shadow_is_scored_and_logged_but_never_returned(
-    serve: Any, catalog: Catalog, store: OnlineStore, specs_dir: Path, digests: dict[str, dict[str, str]]
+    serve: Any,
+    catalog: Catalog,
+    store: OnlineStore,
+    specs_dir: Path,
+    digests: dict[str, dict[str, str]],
+    scoring_threads: int,
 ) -> None:
     seed_features(store)
     rollout = Rollout(primary="v1", shadow=Shadow(version="v2"))
-    client, log_path, parts = serve(example_catalog(specs_dir, digests, {"fraud": rollout}))
+    client, log_path, parts = serve(example_catalog(specs_dir, digests, {"fraud": rollout}), scoring_threads)
     body = client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).json()
     assert body["version"] == "v1"
     assert "shadow" not in orjson.dumps(body).decode()
@@ -382,7 +388,7 @@ def test_unexpected_failures_answer_500_without_internals_and_are_logged(
     assert response.json() == {"error": "internal error", "decision_id": response.json()["decision_id"]}
     assert "hunter2" not in response.text
     [record] = log_records(log_path)
-    assert (record["kind"], record["status"], record["error"]) == ("error", 500, "internal")
+    assert (record["kind"], record["status"], record["error"]) == ("error", 500, "internal: RuntimeError")
 
 
 def test_an_onnx_model_serves_v2_and_decides_without_reasons(
