@@ -28,9 +28,14 @@ REQUEST = {
 }
 
 
+@pytest.fixture(params=["fsync", "write"])
+def durability(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
 def server_process(
-    catalog: Catalog, artifact_root: Path, redis_url: str, namespace: str, tmp_path: Path
+    catalog: Catalog, artifact_root: Path, redis_url: str, namespace: str, tmp_path: Path, durability: str
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     snapshot = tmp_path / "catalog.json"
     snapshot.write_text(json.dumps(catalog.to_snapshot()), encoding="utf-8")
@@ -45,6 +50,7 @@ def server_process(
         "MLPLAT_ONLINE_STORE_URL": redis_url,
         "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
         "MLPLAT_DECISION_LOG": str(log_path),
+        "MLPLAT_DECISION_LOG_DURABILITY": durability,
         "MLPLAT_PORT": str(port),
     }
     stderr = (tmp_path / "server.log").open("wb")
@@ -117,6 +123,7 @@ def test_sigkill_under_load_loses_no_decision_a_client_received(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("durability", ["fsync"], indirect=True)
 def test_sigterm_drains_in_flight_requests_and_flushes_the_log(
     server_process: tuple[subprocess.Popen[bytes], str, Path], store: OnlineStore, tmp_path: Path
 ) -> None:
