@@ -150,18 +150,17 @@ def serve_models(
     from services.model_server.settings import Settings  # noqa: PLC0415
 
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(os.environ).overridden(
+            catalog=catalog,
+            models=tuple(model or ()),
+            artifact_root=artifacts,
+            online_store_url=store,
+            host=host,
+            port=port,
+        )
+        serve(settings)
     except MlplatError as error:
         raise fail(error) from None
-    overrides = settings.overridden(
-        catalog=catalog,
-        models=tuple(model or ()),
-        artifact_root=artifacts,
-        online_store_url=store,
-        host=host,
-        port=port,
-    )
-    serve(overrides)
 
 
 app.command("generate-data")(generate_data)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mlplat.catalog import Catalog
+from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
@@ -84,9 +85,13 @@ def build_app(components: Components) -> Starlette:
 
 def read_catalog(path: Path) -> Catalog:
     """A catalog snapshot (``.json``, as mounted from the ConfigMap) or a spec directory."""
-    if path.suffix == ".json":
-        return Catalog.from_snapshot(json.loads(path.read_text(encoding="utf-8")))
-    return load_catalog(path)
+    if path.suffix != ".json":
+        return load_catalog(path)
+    try:
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"MLPLAT_CATALOG={str(path)!r} is not a readable catalog snapshot: {error}") from None
+    return Catalog.from_snapshot(snapshot)
 
 
 def decision_sink(settings: Settings) -> DecisionSink:

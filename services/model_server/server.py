@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import uvicorn
 
+from mlplat.errors import MlplatError, exit_code_of
 from services.model_server.app import create_app
 from services.model_server.settings import Settings
 
@@ -34,7 +36,11 @@ def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    serve(Settings.from_env(os.environ))
+    try:
+        serve(Settings.from_env(os.environ))
+    except MlplatError as error:
+        logging.getLogger("mlplat.model_server").error("cannot start: %s", error)
+        sys.exit(exit_code_of(error))
 
 
 if __name__ == "__main__":
