@@ -105,6 +105,22 @@ def decision_sink(settings: Settings) -> DecisionSink:
     return JsonLinesSink(Path(settings.decision_log), settings.decision_log_durability)
 
 
+def redis_password(settings: Settings) -> str | None:
+    """The online store's AUTH token: given directly, or read once from Secrets Manager."""
+    if settings.redis_auth_token is not None or settings.redis_auth_secret_arn is None:
+        return settings.redis_auth_token
+    import boto3  # noqa: PLC0415 - only deployments with a secret ARN need it
+    from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    client = boto3.client("secretsmanager", region_name=settings.aws_region)
+    try:
+        return str(client.get_secret_value(SecretId=settings.redis_auth_secret_arn)["SecretString"])
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(
+            f"MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN={settings.redis_auth_secret_arn}: cannot read the secret: {error}"
+        ) from None
+
+
 def create_app(settings: Settings) -> Starlette:
     """Load the catalog and every serving model version, connect the store and the log."""
     catalog = read_catalog(settings.catalog)
@@ -116,7 +132,7 @@ def create_app(settings: Settings) -> Starlette:
         catalog,
         namespace=settings.online_store_namespace,
         timeout=settings.online_store_timeout_s,
-        password=settings.redis_auth_token,
+        password=redis_password(settings),
     )
     decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
     return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads))

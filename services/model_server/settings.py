@@ -42,6 +42,9 @@ class Settings:
             decision waits no longer for features before answering 503.
         redis_auth_token: ``MLPLAT_REDIS_AUTH_TOKEN``: ElastiCache AUTH token (from a Kubernetes
             secret; never logged). Default: none.
+        redis_auth_secret_arn: ``MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN``: a Secrets Manager secret
+            holding the AUTH token, read once at start when no token is given (the pod's role
+            needs ``secretsmanager:GetSecretValue`` on it). Default: none.
         store_retry_s: ``MLPLAT_STORE_RETRY_SECONDS``: after a store failure, decisions answer
             503 at once for this long, then one request tries the store again. Default 1.
         decision_log: ``MLPLAT_DECISION_LOG``: a file path (JSON lines) or ``kinesis://<stream>``.
@@ -68,6 +71,7 @@ class Settings:
     online_store_namespace: str = DEFAULT_NAMESPACE
     online_store_timeout_s: float = 0.05
     redis_auth_token: str | None = field(default=None, repr=False)
+    redis_auth_secret_arn: str | None = None
     store_retry_s: float = 1.0
     decision_log: str = "decisions/decisions.jsonl"
     decision_log_durability: Durability = Durability.FSYNC
@@ -100,6 +104,7 @@ class Settings:
             online_store_namespace=env.get("MLPLAT_ONLINE_STORE_NAMESPACE", d.online_store_namespace),
             online_store_timeout_s=_seconds(env, "MLPLAT_ONLINE_STORE_TIMEOUT", d.online_store_timeout_s),
             redis_auth_token=env.get("MLPLAT_REDIS_AUTH_TOKEN") or None,
+            redis_auth_secret_arn=env.get("MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN") or None,
             store_retry_s=_seconds(env, "MLPLAT_STORE_RETRY_SECONDS", d.store_retry_s),
             decision_log=decision_log,
             decision_log_durability=_choice(

@@ -83,3 +83,25 @@ def test_command_line_options_override_the_environment() -> None:
     )
     assert (settings.port, settings.catalog, settings.artifact_root) == (9100, Path("specs2"), "models")
     assert settings.models == ("fraud",)
+
+
+def test_the_redis_token_comes_from_secrets_manager_when_only_an_arn_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from mlplat.errors import UsageError
+    from services.model_server.app import redis_password
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        arn = boto3.client("secretsmanager", region_name="eu-west-1").create_secret(
+            Name="mlplat-prod-redis-auth", SecretString="t0ken"
+        )["ARN"]
+        env = {"MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": arn, "AWS_REGION": "eu-west-1"}
+        assert redis_password(Settings.from_env(env)) == "t0ken"
+        assert redis_password(Settings.from_env({**env, "MLPLAT_REDIS_AUTH_TOKEN": "direct"})) == "direct"
+        assert redis_password(Settings.from_env({})) is None
+        missing = Settings.from_env({**env, "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": arn + "x"})
+        with pytest.raises(UsageError, match="cannot read the secret"):
+            redis_password(missing)
