@@ -125,39 +125,26 @@ class DecisionApi:
         record["features"] = features
         if must_refuse(inputs, policy.on_missing):
             return self._refusal(model, inputs, decision_id, record, features), None
-        canary = model.canary
-        use_canary = canary is not None and canary_bucket(decision_id) < _canary_percent(model)
-        version = canary if use_canary and canary is not None else model.primary
+        version, use_canary = _version_for(model, decision_id)
         if self._executor is None:
             score, reasons = score_and_explain(model, version, inputs)
         else:
             loop = asyncio.get_running_loop()
             score, reasons = await loop.run_in_executor(self._executor, score_and_explain, model, version, inputs)
         outcome = decide(score, policy.threshold)
-        reason_records = [r.as_record() for r in reasons]
-        record.update(
-            kind="decision",
-            version=version.version,
-            sha256=version.sha256,
-            canary=use_canary,
-            score=score,
-            threshold=policy.threshold,
-            decision=outcome.value,
-            reasons=reason_records,
-        )
-        self._metrics.decisions.labels(model.name, version.version, outcome.value, str(use_canary).lower()).inc()
-        content = {
-            "decision_id": decision_id,
-            "model": model.name,
+        # What the caller reads is what the record keeps.
+        outcome_fields = {
             "version": version.version,
             "sha256": version.sha256,
             "canary": use_canary,
             "decision": outcome.value,
             "score": score,
             "threshold": policy.threshold,
-            "reasons": reason_records,
-            "features": features,
+            "reasons": [r.as_record() for r in reasons],
         }
+        record.update(kind="decision", **outcome_fields)
+        self._metrics.decisions.labels(model.name, version.version, outcome.value, str(use_canary).lower()).inc()
+        content = {"decision_id": decision_id, "model": model.name, **outcome_fields, "features": features}
         shadow = model.shadow
         task = None
         if shadow is not None and shadow is not version:
@@ -258,9 +245,13 @@ def score_and_explain(
     return score, reason_codes(model.inputs, inputs, explanation, policy.reason_codes)
 
 
-def _canary_percent(model: ServedModel) -> int:
-    canary = model.spec.rollout.canary
-    return canary.percent if canary is not None else 0
+def _version_for(model: ServedModel, decision_id: str) -> tuple[VersionState, bool]:
+    """The version that takes this decision, and whether it is the canary."""
+    canary = model.canary
+    rollout = model.spec.rollout.canary
+    if canary is not None and rollout is not None and canary_bucket(decision_id) < rollout.percent:
+        return canary, True
+    return model.primary, False
 
 
 def parse_entities(model: ServedModel, raw: object) -> dict[str, str | int]:
