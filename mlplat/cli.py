@@ -141,6 +141,35 @@ serve_app = typer.Typer(help="Run the platform's services.", no_args_is_help=Tru
 app.add_typer(serve_app, name="serve")
 
 
+@serve_app.command("models")
+def serve_models(
+    catalog: Annotated[Path | None, typer.Option(help="Spec directory or catalog snapshot (.json).")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Model to serve (repeatable). Default: all.")] = None,
+    artifacts: Annotated[str | None, typer.Option(help="Artifact root: a directory or s3://bucket[/prefix].")] = None,
+    store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite://).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve models: Open Inference Protocol (V2) and credit decisions. Options override MLPLAT_* variables."""
+    import os  # noqa: PLC0415 - the server's imports are paid only by `serve`
+
+    from services.model_server.server import serve  # noqa: PLC0415
+    from services.model_server.settings import Settings  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env(os.environ).overridden(
+            catalog=catalog,
+            models=tuple(model or ()),
+            artifact_root=artifacts,
+            online_store_url=store,
+            host=host,
+            port=port,
+        )
+        serve(settings)
+    except MlplatError as error:
+        raise fail(error) from None
+
+
 @serve_app.command("features")
 def serve_features(
     catalog: Annotated[Path | None, typer.Option(help="Catalog snapshot (.json) or spec directory.")] = None,
