@@ -79,7 +79,8 @@ def example_catalog(
     """The repository's catalog with ``digests[model][version]`` as artifact sha256s.
 
     Versions not in the specs are added (``<model>/<version>/model.<ext>``, approved),
-    and ``rollout`` replaces models' rollouts.
+    and ``rollout`` replaces models' rollouts; a model without one there has the first
+    version of ``digests[model]`` as its only (primary) version in the rollout.
     """
     from mlplat.loader import load_catalog
 
@@ -102,7 +103,9 @@ def _with_versions(model: Model, digests: dict[str, str], rollout: Rollout | Non
         uri = f"{model.metadata.name}/{name}/model.{suffix}"
         artifact = template.artifact.model_copy(update={"uri": uri, "sha256": digest})
         versions.append(template.model_copy(update={"name": name, "artifact": artifact}))
-    spec = model.spec.model_copy(update={"versions": versions, "rollout": rollout or model.spec.rollout})
+    # Without a rollout, the first given version is primary, whatever the spec serves today.
+    chosen = rollout or Rollout(primary=next(iter(digests)))
+    spec = model.spec.model_copy(update={"versions": versions, "rollout": chosen})
     return model.model_copy(update={"spec": spec})
 
 

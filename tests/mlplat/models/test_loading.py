@@ -113,7 +113,7 @@ def test_serving_versions_lists_primary_canary_and_shadow_once(specs_dir: Path) 
         specs_dir, {"fraud": {"v1": "a" * 64, "v2": "b" * 64, "v3": "c" * 64}}, {"fraud": rollout}
     )
     assert serving_versions(catalog, "fraud") == ("v1", "v2", "v3")
-    assert serving_versions(catalog, "default_risk") == ("v1",)
+    assert serving_versions(catalog, "default_risk") == ("v2",)  # the spec's own rollout
 
 
 def _with_s3_uri(catalog: Catalog, model: str, uri: str) -> Catalog:

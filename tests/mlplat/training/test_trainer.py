@@ -24,7 +24,9 @@ def test_training_twice_gives_the_same_artifact(
     first = train_model(catalog, model, TrainOptions(small_data, tmp_path / "a"))
     second = train_model(catalog, model, TrainOptions(small_data, tmp_path / "b"))
     assert first.sha256 == second.sha256
-    assert first.artifact_path == tmp_path / "a" / model / "v1" / artifact
+    newest = catalog.model(model).spec.versions[-1].name  # no --version: the newest the spec lists
+    assert (first.version, newest) == ("v2", "v2")
+    assert first.artifact_path == tmp_path / "a" / model / newest / artifact
     assert first.artifact_path.read_bytes() == second.artifact_path.read_bytes()
     assert hashlib.sha256(first.artifact_path.read_bytes()).hexdigest() == first.sha256
     assert first.artifact_path.read_bytes()[:1] != b"\x80"  # never a pickle
@@ -40,7 +42,9 @@ def test_training_twice_gives_the_same_artifact(
 
 def test_versions_are_recorded_and_immutable(catalog: Catalog, small_data: Path, tmp_path: Path) -> None:
     registry = Registry.open(f"sqlite:///{tmp_path}/registry.db")
-    trained = train_model(catalog, "default_risk", TrainOptions(small_data, tmp_path / "models"), registry)
+    trained = train_model(
+        catalog, "default_risk", TrainOptions(small_data, tmp_path / "models", version="v1"), registry
+    )
     record = registry.model_version("default_risk", "v1")
     assert record is not None
     assert record.sha256 == trained.sha256
@@ -48,7 +52,7 @@ def test_versions_are_recorded_and_immutable(catalog: Catalog, small_data: Path,
     other = tmp_path / "other"
     generate(catalog, other, SyntheticConfig(seed=8, applicants=120))
     with pytest.raises(RegistryError, match="Versions are immutable"):
-        train_model(catalog, "default_risk", TrainOptions(other, tmp_path / "models2"), registry)
+        train_model(catalog, "default_risk", TrainOptions(other, tmp_path / "models2", version="v1"), registry)
     trained_v2 = train_model(catalog, "default_risk", TrainOptions(other, tmp_path / "models2", version="v2"), registry)
     assert trained_v2.artifact_uri == "default_risk/v2/model.ubj"
     assert [v.version for v in registry.model_versions("default_risk")] == ["v1", "v2"]
@@ -77,20 +81,30 @@ def test_cli_trains_and_prints_the_digest(small_data: Path, tmp_path: Path, spec
         ],
     )
     assert result.exit_code == 0, result.output
-    digest = hashlib.sha256((tmp_path / "models/fraud/v1/model.txt").read_bytes()).hexdigest()
+    digest = hashlib.sha256((tmp_path / "models/fraud/v2/model.txt").read_bytes()).hexdigest()
     assert f"sha256   {digest}" in result.output
 
 
 @pytest.mark.slow
 def test_committed_artifacts_are_what_default_data_trains(catalog: Catalog, repo: Path, tmp_path: Path) -> None:
-    """The specs pin, and models/ holds, exactly what `mlplat generate-data` + `mlplat train` produce."""
+    """The specs pin, and models/ holds, exactly what `mlplat generate-data` + `mlplat train` produce.
+
+    The newest version is what the spec's training params train today; older versions were
+    trained with the params their own metrics.json records, and their committed files must
+    still be the bytes the spec pins.
+    """
     generate(catalog, tmp_path / "data", SyntheticConfig())
     for name in ("default_risk", "fraud"):
+        versions = catalog.model(name).spec.versions
         trained = train_model(catalog, name, TrainOptions(tmp_path / "data", tmp_path / "models"))
-        pinned = catalog.model_version(name, "v1").artifact
-        assert trained.sha256 == pinned.sha256, f"retrain and update specs/models/{name}.yaml"
-        committed = repo / "models" / pinned.uri
-        assert hashlib.sha256(committed.read_bytes()).hexdigest() == pinned.sha256
+        newest = versions[-1]
+        assert trained.version == newest.name
+        assert trained.sha256 == newest.artifact.sha256, f"retrain and update specs/models/{name}.yaml"
+        for version in versions:
+            committed = repo / "models" / version.artifact.uri
+            assert hashlib.sha256(committed.read_bytes()).hexdigest() == version.artifact.sha256
+            recorded = json.loads(committed.with_name("metrics.json").read_text())
+            assert (recorded["version"], recorded["sha256"]) == (version.name, version.artifact.sha256)
 
 
 def test_registry_commands_show_versions_and_runs(catalog: Catalog, small_data: Path, tmp_path: Path) -> None:

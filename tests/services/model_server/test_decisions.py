@@ -360,7 +360,8 @@ def test_the_trained_example_models_decide_from_their_pinned_artifacts(
     assert scorer is not None
     row = expected_row(pinned, model, REQUEST[model]["values"])
     explanation = scorer.explain(row)
-    assert body["sha256"] == pinned.model_version(model, "v1").artifact.sha256
+    primary = pinned.model(model).spec.rollout.primary
+    assert (body["version"], body["sha256"]) == (primary, pinned.model_version(model, primary).artifact.sha256)
     assert body["score"] == pytest.approx(float(scorer.score(row)[0]), abs=1e-9)
     assert sigmoid(explanation.margin) == pytest.approx(body["score"], abs=1e-5)
     contributions = [r["contribution"] for r in body["reasons"]]
