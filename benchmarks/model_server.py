@@ -4,8 +4,9 @@
 
 What it does, all in one run:
 
-1. loads the two trained example models the specs pin (``models/``), or with ``--train``
-   trains stand-ins at the specs' sizes on synthetic rows; writes a catalog snapshot;
+1. loads the primary versions of the two trained example models the specs pin
+   (``models/``), or with ``--train`` trains stand-ins with the specs' training params on
+   synthetic rows; writes a catalog snapshot;
 2. writes features for 1,000 applicants and 100 merchants into the real Redis through
    the online store (a private namespace, deleted at the end);
 3. starts the server as its own process (uvicorn, uvloop, httptools, one worker);
@@ -35,11 +36,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import lightgbm
 import numpy as np
 import orjson
 import redis
-import xgboost
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -49,7 +48,8 @@ from mlplat.loader import load_catalog  # noqa: E402
 from mlplat.models import ArtifactStore, load_version, sha256_hex  # noqa: E402
 from mlplat.models.policy import assemble_inputs, reason_codes  # noqa: E402
 from mlplat.online_store import ReadRequest, Row, open_store  # noqa: E402
-from mlplat.spec.kinds import Model  # noqa: E402
+from mlplat.spec.kinds import Model, ModelVersion  # noqa: E402
+from mlplat.training.frameworks import fit  # noqa: E402
 from services.model_server.registry import view_reads  # noqa: E402
 from tests.servers import free_port, port_open  # noqa: E402
 
@@ -59,32 +59,33 @@ APPLICANTS, MERCHANTS = 1000, 100
 # --- setup ---------------------------------------------------------------------------------
 
 
+def _primary(model: Model) -> ModelVersion:
+    return next(v for v in model.spec.versions if v.name == model.spec.rollout.primary)
+
+
 def train_models(root: Path, catalog: Catalog) -> dict[str, str]:
-    """The example models at their specs' sizes, trained on synthetic rows; returns sha256 per model."""
+    """Stand-ins for the primary versions, fitted with the specs' training params on synthetic rows."""
     rng = np.random.default_rng(7)
     digests = {}
     for name in ("default_risk", "fraud"):
-        spec = catalog.model(name).spec
-        width = len(spec.features)
+        model = catalog.model(name)
+        assert model.spec.training is not None
+        width = len(model.spec.features)
         x = rng.normal(size=(20_000, width)).astype(np.float32)
         logit = x[:, :5] @ rng.normal(size=5) - 2
         y = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
-        path = root / spec.versions[0].artifact.uri
+        fitted = fit(
+            model.spec.framework,
+            x,
+            y,
+            [f.split(":")[1] for f in model.spec.features],
+            model.spec.training.params,
+            model.spec.training.seed,
+        )
+        path = root / _primary(model).artifact.uri
         path.parent.mkdir(parents=True, exist_ok=True)
-        if name == "default_risk":
-            params = {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "subsample": 0.8, "nthread": 1}
-            xgboost.train(params, xgboost.DMatrix(x, label=y), 200).save_model(str(path))
-        else:
-            params = {
-                "objective": "binary",
-                "num_leaves": 31,
-                "learning_rate": 0.05,
-                "min_child_samples": 50,
-                "verbose": -1,
-                "num_threads": 1,
-            }
-            lightgbm.train(params, lightgbm.Dataset(x, label=y), 300).save_model(str(path))
-        digests[name] = sha256_hex(path.read_bytes())
+        path.write_bytes(fitted.artifact)
+        digests[name] = sha256_hex(fitted.artifact)
     return digests
 
 
@@ -92,7 +93,7 @@ def pin_digests(catalog: Catalog, digests: dict[str, str]) -> Catalog:
     objects = []
     for obj in catalog.objects():
         if isinstance(obj, Model) and obj.metadata.name in digests:
-            version = obj.spec.versions[0]
+            version = _primary(obj)
             artifact = version.artifact.model_copy(update={"sha256": digests[obj.metadata.name]})
             version = version.model_copy(update={"artifact": artifact})
             obj = obj.model_copy(update={"spec": obj.spec.model_copy(update={"versions": [version]})})  # noqa: PLW2901
@@ -277,9 +278,8 @@ def in_process_decision(
         )
         stored = {f"{r.view}:{f}": found[f] for r, found in zip(reads, results, strict=True) for f in r.features}
         vector = assemble_inputs(inputs, stored, body["values"], policy.on_missing)  # type: ignore[arg-type]
-        row = vector.row()
-        scorer.score(row)
-        reason_codes(inputs, vector, scorer.explain(row), policy.reason_codes)
+        _, explanation = scorer.score_and_explain(vector.row())  # as the server does
+        reason_codes(inputs, vector, explanation, policy.reason_codes)
 
     try:
         return timed(decide, n)
@@ -355,7 +355,7 @@ def main() -> None:
     artifacts = ArtifactStore(root)
     try:
         for model in ("default_risk", "fraud"):
-            state = load_version(catalog, artifacts, model, "v1")
+            state = load_version(catalog, artifacts, model, catalog.model(model).spec.rollout.primary)
             assert state.scorer is not None
             scorer = state.scorer
             width = len(catalog.model(model).spec.features)
