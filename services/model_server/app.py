@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -59,7 +60,9 @@ def build_app(components: Components) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        freeze_startup_objects()
         yield
+        gc.unfreeze()
         # uvicorn has stopped accepting and drained in-flight requests: flush what is queued.
         log.info("shutting down: flushing the decision log")
         components.decision_log.close()
@@ -81,6 +84,17 @@ def build_app(components: Components) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: internal_error},
     )
+
+
+def freeze_startup_objects() -> None:
+    """Keep what startup loaded (modules, catalog, models) out of every later garbage collection.
+
+    Without this a full collection walks every object the frameworks and the catalog
+    created — about 0.1 s on this service, a pause every in-flight decision waits out. After
+    ``gc.freeze()`` collections only look at objects created while serving.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def read_catalog(path: Path) -> Catalog:

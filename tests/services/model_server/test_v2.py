@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +161,18 @@ def test_a_model_with_a_bad_checksum_is_not_ready_and_says_so(
         assert infer.json() == {"error": "model fraud version v1 is not ready"}
         metrics = client.get("/metrics").text
         assert 'mlplat_model_version_ready{model="fraud",version="v1"} 0.0' in metrics
+
+
+def test_objects_loaded_at_startup_are_kept_out_of_garbage_collections_while_serving(
+    catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path
+) -> None:
+    parts = components(catalog, artifact_root, store, tmp_path / "decisions.jsonl")
+    loaded = parts.models["fraud"]
+    assert gc.get_freeze_count() == 0
+    with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/v2/health/ready").status_code == 200
+        # The served models were frozen at startup: full collections no longer walk them.
+        assert gc.get_freeze_count() > 0
+        assert gc.is_tracked(loaded)
+        assert all(o is not loaded for o in gc.get_objects(generation=2))
+    assert gc.get_freeze_count() == 0  # shutdown hands them back to the collector
