@@ -1,10 +1,20 @@
 """The Pulumi program: reads specs/ and the stack's config, provisions the platform."""
 
+import sys
 from pathlib import Path
 
 import pulumi
 
-from mlplat.loader import load_catalog
+# `pulumi up` runs this file with infra/ first on sys.path; the repository root makes the
+# `infra` and `mlplat` packages importable even where `make` has not installed them.
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(1, str(REPO))
 
-catalog = load_catalog(Path(__file__).resolve().parent.parent / "specs")
+from infra.program import build_platform, stack_config_from_pulumi  # noqa: E402
+from mlplat.loader import load_catalog  # noqa: E402
+
+catalog = load_catalog(REPO / "specs")
+platform = build_platform(catalog, stack_config_from_pulumi())
+for key, value in platform.outputs.items():
+    pulumi.export(key, value)
 pulumi.export("catalogDigest", catalog.digest)

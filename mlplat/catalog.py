@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -121,7 +121,46 @@ class Catalog:
     def model_version(self, model: str, version: str) -> ModelVersion:
         """A version of ``model``; :class:`NotFoundError` lists the versions that exist."""
         versions = {v.name: v for v in self.model(model).spec.versions}
-        return _lookup(versions, f"version of model {model!r}", version)
+        if version not in versions:
+            names = list(versions)
+            raise NotFoundError(
+                f"model {model!r} has no version {version!r}; defined: {one_of(names)}{did_you_mean(version, names)}"
+            )
+        return versions[version]
+
+    def subset(
+        self, *, views: Iterable[str] = (), models: Iterable[str] = (), with_feature_services: bool = False
+    ) -> Catalog:
+        """The smallest catalog holding ``views`` and ``models`` and everything they refer to.
+
+        A service or job gets only its slice, so adding a model or a view never changes
+        what the others read (nor rolls their pods).
+        """
+        view_names = set(views)
+        sources: set[str] = set()
+        objects: list[SpecObject] = []
+        for name in models:
+            model = self.model(name)
+            objects.append(model)
+            view_names |= {ref.partition(":")[0] for ref in model.spec.features} - {REQUEST_VIEW}
+            if model.spec.training is not None:
+                sources.add(model.spec.training.label_source)
+        services = list(self.feature_services.values()) if with_feature_services else []
+        for service in services:
+            view_names |= {ref.partition(":")[0] for ref in service.spec.features}
+        entities: set[str] = set()
+        for name in sorted(view_names):
+            view = self.feature_view(name)
+            objects.append(view)
+            entities |= {ref.name for ref in view.spec.entities}
+            sources.add(view.spec.source)
+        for name in list(sources):
+            batch = self.sources[name].spec.batch_source
+            if batch is not None:
+                sources.add(batch)
+        objects += [self.entities[name] for name in sorted(entities)]
+        objects += [self.sources[name] for name in sorted(sources)]
+        return Catalog([*objects, *services])
 
     # --- snapshot -----------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from mlplat.diagnostics import Diagnostic, Path, Severity, did_you_mean, one_of
-from mlplat.document_validation import ValidDocument
+from mlplat.diagnostics import Diagnostic, Location, Path, Severity, did_you_mean, one_of
+from mlplat.document_validation import UNKNOWN_KIND, ValidDocument
 from mlplat.spec.kinds import (
     REQUEST_VIEW,
     ApprovalState,
@@ -23,6 +23,7 @@ from mlplat.spec.kinds import (
     Source,
     SourceType,
 )
+from mlplat.spec.types import format_duration
 
 
 @dataclass
@@ -36,11 +37,25 @@ class Index:
         return list(self.by_kind[kind])
 
     def known(self, kind: str, name: str) -> bool:
-        return name in self.by_kind[kind] or (kind, name) in self.invalid_names
+        """Whether ``name`` is defined as ``kind``, validly or not (then its own errors say why)."""
+        return (
+            name in self.by_kind[kind]
+            or (kind, name) in self.invalid_names
+            or (UNKNOWN_KIND, name) in self.invalid_names
+        )
 
 
-def _error(doc: ValidDocument, path: Path, message: str, severity: Severity = Severity.ERROR) -> Diagnostic:
-    return Diagnostic(doc.source.location(path), path, message, severity)
+def _error(
+    doc: ValidDocument, path: Path, message: str, severity: Severity = Severity.ERROR, *, on_key: bool = False
+) -> Diagnostic:
+    """A diagnostic at the value of ``path`` (or at its key, for a key that is itself wrong)."""
+    location = doc.source.location(path) if on_key else doc.source.value_location(path)
+    return Diagnostic(location, path, message, severity)
+
+
+def _where(doc: ValidDocument, location: Location) -> str:
+    """``line 12`` within the same file, the whole location in another."""
+    return f"line {location.line}" if location.file == doc.source.file else str(location)
 
 
 def _unknown(doc: ValidDocument, path: Path, kind: str, name: str, index: Index) -> Iterator[Diagnostic]:
@@ -59,7 +74,7 @@ def check_duplicate_names(documents: Sequence[ValidDocument], index: Index) -> I
     for doc in documents:
         key = (doc.kind, doc.name)
         if key in first:
-            where = first[key].source.location(("metadata", "name"))
+            where = _where(doc, first[key].source.value_location(("metadata", "name")))
             yield _error(
                 doc, ("metadata", "name"), f"{doc.kind} {doc.name!r} is already defined at {where}; rename one of them"
             )
@@ -85,9 +100,17 @@ def check_sources(documents: Sequence[ValidDocument], index: Index) -> Iterator[
         assert isinstance(doc.obj, Source)
         spec = doc.obj.spec
         if spec.type is SourceType.BATCH:
-            for needed in ("path", "timestampField"):
+            for needed, what in (
+                ("path", "the parquet file or directory of its rows"),
+                ("timestampField", "the column of each row's event time"),
+            ):
                 if getattr(spec, "path" if needed == "path" else "timestamp_field") is None:
-                    yield _error(doc, ("spec",), f"a batch source needs {needed!r}")
+                    yield _error(
+                        doc,
+                        ("spec",),
+                        f"a batch source needs {needed!r}, {what} (or set 'type: push' for a push source)",
+                        on_key=True,
+                    )
             if spec.batch_source is not None:
                 yield _error(
                     doc, ("spec", "batchSource"), "only push sources take 'batchSource'; remove it or set 'type: push'"
@@ -103,7 +126,12 @@ def check_sources(documents: Sequence[ValidDocument], index: Index) -> Iterator[
                     doc, ("spec", extra), f"a push source takes {extra!r} from its batchSource; remove it here"
                 )
         if spec.batch_source is None:
-            yield _error(doc, ("spec",), "a push source needs 'batchSource', the batch source keeping its history")
+            yield _error(
+                doc,
+                ("spec",),
+                "a push source needs 'batchSource', the batch source keeping its history",
+                on_key=True,
+            )
             continue
         yield from _unknown(doc, ("spec", "batchSource"), "Source", spec.batch_source, index)
         target = index.by_kind["Source"].get(spec.batch_source)
@@ -125,12 +153,14 @@ def _check_view_entities(doc: ValidDocument, view: FeatureView, index: Index) ->
         assert isinstance(entity_doc.obj, Entity)
         declared = entity_doc.obj.spec.type
         if ref.type != declared:
-            where = entity_doc.source.location(("spec", "type"))
+            written = ("spec", "type") in entity_doc.source.positions
+            where = _where(doc, entity_doc.source.value_location(("spec", "type") if written else ("metadata", "name")))
+            how = f"declared at {where}" if written else f"the default; entity defined at {where}"
             yield _error(
                 doc,
                 (*path, "type"),
-                f"join key of {ref.name!r} is {declared.value} (at {where}), but this view says {ref.type.value}; "
-                "cast the column in the source or fix the entity's type",
+                f"entity {ref.name!r} has a {declared.value} join key ({how}), but this view says {ref.type.value}; "
+                "cast the column in the source, or change the entity's type",
             )
 
 
@@ -141,7 +171,10 @@ def _check_view_features(doc: ValidDocument, view: FeatureView, index: Index) ->
         path: Path = ("spec", "features", i, "name")
         if feature.name in seen:
             yield _error(
-                doc, path, f"feature {feature.name!r} is already defined at spec.features[{seen[feature.name]}]"
+                doc,
+                path,
+                f"feature {feature.name!r} is already defined at spec.features[{seen[feature.name]}]; "
+                "rename or remove one of them",
             )
         seen.setdefault(feature.name, i)
         if feature.name in key_columns:
@@ -150,13 +183,26 @@ def _check_view_features(doc: ValidDocument, view: FeatureView, index: Index) ->
             yield _error(
                 doc,
                 ("spec", "features", i, "default"),
-                f"default {feature.default!r} is not a {feature.dtype.value} value",
+                f"default {feature.default!r} does not fit dtype {feature.dtype.value}; "
+                f"write {_DTYPE_VALUES[feature.dtype.value]}, or remove the default",
             )
 
 
 def _join_key(entity: str, index: Index) -> str | None:
     doc = index.by_kind["Entity"].get(entity)
     return doc.obj.spec.join_key if doc is not None and isinstance(doc.obj, Entity) else None
+
+
+_DTYPE_VALUES = {
+    "bool": "true or false",
+    "int32": f"a whole number from {-(2**31)} to {2**31 - 1}",
+    "int64": f"a whole number from {-(2**63)} to {2**63 - 1}",
+    "float32": "a number",
+    "float64": "a number",
+    "string": "quoted text",
+    "bytes": "quoted text",
+    "timestamp": "a quoted ISO 8601 time, e.g. '2024-01-31T00:00:00Z'",
+}
 
 
 def _fits(value: object, dtype: str) -> bool:
@@ -190,10 +236,12 @@ def check_feature_views(documents: Sequence[ValidDocument], index: Index) -> Ite
                 "the view is not online; remove 'materialization' or set 'online: true'",
             )
         elif view.spec.ttl < schedule.every:
+            ttl, every = (format_duration(d) for d in (view.spec.ttl, schedule.every))
             yield _error(
                 doc,
                 ("spec", "ttl"),
-                "ttl is shorter than materialization.every: values go stale between runs; raise ttl or run more often",
+                f"ttl {ttl} is shorter than materialization.every {every}: values go stale between runs; "
+                f"raise ttl to at least {every} or materialize more often",
                 Severity.WARNING,
             )
 
@@ -219,11 +267,12 @@ def _check_ref(
     if view == REQUEST_VIEW and request_values is not None:
         if feature not in request_values:
             names = list(request_values)
-            yield _error(
-                doc,
-                path,
-                f"request value {feature!r} is not declared in spec.requestValues; declared: {one_of(names)}{did_you_mean(feature, names)}",
+            declared = (
+                f"declared: {one_of(names)}{did_you_mean(feature, names)}"
+                if names
+                else "add it there with its name and dtype"
             )
+            yield _error(doc, path, f"request value {feature!r} is not declared in spec.requestValues; {declared}")
         return
     if view not in features:
         if not index.known("FeatureView", view):
@@ -252,18 +301,20 @@ def _check_model_inputs(
     doc: ValidDocument, model: Model, index: Index, features: dict[str, dict[str, str]]
 ) -> Iterator[Diagnostic]:
     requests = {value.name: value.dtype.value for value in model.spec.request_values}
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
+    offline_views: set[str] = set()
     for i, ref in enumerate(model.spec.features):
         path: Path = ("spec", "features", i)
         if ref in seen:
-            yield _error(doc, path, f"{ref!r} is listed twice")
-        seen.add(ref)
+            yield _error(doc, path, f"{ref!r} is already listed at spec.features[{seen[ref]}]; remove one of them")
+        seen.setdefault(ref, i)
         problems = list(_check_ref(doc, path, ref, index, features, requests))
         yield from problems
-        if problems:
-            continue
         view, _, feature = ref.partition(":")
-        dtype = requests[feature] if view == REQUEST_VIEW else features[view][feature]
+        # A reference into an invalid view has no dtype here; that view's own errors say why.
+        dtype = requests.get(feature) if view == REQUEST_VIEW else features.get(view, {}).get(feature)
+        if problems or dtype is None:
+            continue
         if dtype not in ("bool", "int32", "int64", "float32", "float64"):
             yield _error(
                 doc,
@@ -271,24 +322,39 @@ def _check_model_inputs(
                 f"{ref!r} is a {dtype}; models take numeric and bool inputs only (encode it in a feature view)",
             )
         view_doc = index.by_kind["FeatureView"].get(view)
-        if view_doc is not None and isinstance(view_doc.obj, FeatureView) and not view_doc.obj.spec.online:
+        if (
+            view_doc is not None
+            and isinstance(view_doc.obj, FeatureView)
+            and not view_doc.obj.spec.online
+            and view not in offline_views
+        ):
+            offline_views.add(view)
+            where = _where(doc, view_doc.source.value_location(("spec", "online")))
             yield _error(
                 doc,
                 path,
-                f"FeatureView {view!r} is not online, so the model server cannot read it; set 'online: true' on it",
+                f"FeatureView {view!r} is not online (online: false at {where}), so the model server cannot "
+                "read its features; set 'online: true' on it or drop its features from this model",
             )
+
+
+def _check_decision(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
     for phrase_ref in model.spec.decision.reason_phrases:
-        if phrase_ref not in seen:
+        if phrase_ref not in model.spec.features:
             yield _error(
                 doc,
                 ("spec", "decision", "reasonPhrases", phrase_ref),
-                f"{phrase_ref!r} is not one of the model's features; phrases apply to spec.features only",
+                f"{phrase_ref!r} is not one of the model's features; phrases apply to spec.features only"
+                f"{did_you_mean(phrase_ref, model.spec.features)}",
+                on_key=True,
             )
     if model.spec.decision.reason_codes > len(model.spec.features):
+        count = len(model.spec.features)
         yield _error(
             doc,
             ("spec", "decision", "reasonCodes"),
-            f"{model.spec.decision.reason_codes} reason codes asked, but the model has {len(model.spec.features)} features",
+            f"{model.spec.decision.reason_codes} reason codes asked, but the model has {count} feature(s); "
+            f"ask for at most {count}",
         )
 
 
@@ -334,6 +400,7 @@ def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[D
     features = _feature_index(index)
     for doc, model in _models(index):
         yield from _check_model_inputs(doc, model, index, features)
+        yield from _check_decision(doc, model)
         yield from _check_rollout(doc, model)
         training = model.spec.training
         if training is not None:

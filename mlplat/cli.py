@@ -15,12 +15,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, exit_code_of
 from mlplat.loader import ValidationResult, load_catalog, validate_directory
+from mlplat.offline_cli import generate_data, materialize_command, registry_app, train
 from mlplat.schema import json_schema_text, markdown_reference
 
 app = typer.Typer(
@@ -49,7 +51,7 @@ SpecDir = Annotated[Path, typer.Argument(help="Directory of spec files (searched
 
 def fail(error: MlplatError) -> typer.Exit:
     """Print ``error`` for a person and return the exit carrying its code."""
-    err.print(f"[red]error:[/red] {error}", markup=True)
+    err.print(f"[red]error:[/red] {escape(str(error))}", markup=True)
     return typer.Exit(exit_code_of(error))
 
 
@@ -75,7 +77,8 @@ def summary_table(catalog: Catalog) -> Table:
 def _render_text(result: ValidationResult) -> None:
     for diagnostic in result.diagnostics:
         colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
-        out.print(f"[{colour}]{diagnostic}[/{colour}]", markup=True)
+        # Escaped: spec text such as a label '[bold]' is the user's, not rich markup.
+        out.print(f"[{colour}]{escape(str(diagnostic))}[/{colour}]", markup=True)
     if result.catalog is None:
         out.print(
             f"[red]{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {result.files} file(s)[/red]"
@@ -129,8 +132,42 @@ def schema(
         err.print(f"wrote {output}")
 
 
+app.command("generate-data")(generate_data)
+app.command()(train)
+app.command("materialize")(materialize_command)
+app.add_typer(registry_app, name="registry")
+
 serve_app = typer.Typer(help="Run the platform's services.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
+
+
+@serve_app.command("models")
+def serve_models(
+    catalog: Annotated[Path | None, typer.Option(help="Spec directory or catalog snapshot (.json).")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Model to serve (repeatable). Default: all.")] = None,
+    artifacts: Annotated[str | None, typer.Option(help="Artifact root: a directory or s3://bucket[/prefix].")] = None,
+    store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite://).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve models: Open Inference Protocol (V2) and credit decisions. Options override MLPLAT_* variables."""
+    import os  # noqa: PLC0415 - the server's imports are paid only by `serve`
+
+    from services.model_server.server import serve  # noqa: PLC0415
+    from services.model_server.settings import Settings  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env(os.environ).overridden(
+            catalog=catalog,
+            models=tuple(model or ()),
+            artifact_root=artifacts,
+            online_store_url=store,
+            host=host,
+            port=port,
+        )
+        serve(settings)
+    except MlplatError as error:
+        raise fail(error) from None
 
 
 @serve_app.command("features")
@@ -177,3 +214,42 @@ def catalog_snapshot(
 def main() -> None:
     """Console entry point."""
     app()
+
+
+class PlanFormat(StrEnum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@app.command("plan")
+def plan_command(
+    stacks: Annotated[list[str], typer.Option("--stack", help="Stack to plan (dev, staging, prod); repeatable.")],
+    base: Annotated[str, typer.Option("--base", help="Git ref to compare the working tree with.")] = "main",
+    output: Annotated[
+        PlanFormat, typer.Option("--format", help="text, markdown (PR comment) or json.")
+    ] = PlanFormat.TEXT,
+    repo: Annotated[Path, typer.Option("--repo", help="Repository root.")] = Path(),
+) -> None:
+    """Show what the working tree changes in each stack compared with --base, without cloud credentials."""
+    from mlplat import plan as planning  # noqa: PLC0415 - keeps `mlplat validate` free of git and subprocesses
+
+    try:
+        plans = [planning.plan(repo.resolve(), stack, base) for stack in stacks]
+    except MlplatError as error:
+        raise fail(error) from None
+    if output is PlanFormat.JSON:
+        sys.stdout.write(json.dumps([p.as_dict() for p in plans], indent=2, default=str) + "\n")
+    elif output is PlanFormat.MARKDOWN:
+        sys.stdout.write(planning.to_markdown(plans))
+    else:
+        for item in plans:
+            out.print(f"[bold]stack {item.stack}[/bold] against {item.base}")
+            for change in item.changes:
+                colour = "red" if change.dangerous else {"add": "green", "remove": "red"}.get(change.action, "yellow")
+                flag = "  [bold red]STATEFUL[/bold red]" if change.dangerous else ""
+                out.print(f"  [{colour}]{change.action.value:8}[/{colour}] {change.type} {change.name}{flag}")
+                for prop in change.properties:
+                    out.print(f"             {prop.path}: {prop.before!r} -> {prop.after!r}")
+            if not item.changes:
+                out.print("  no changes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,20 +58,29 @@ class Diagnostic:
         }
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def format_path(path: Path) -> str:
-    """``("spec", "features", 2, "name")`` -> ``spec.features[2].name``."""
+    """``("spec", "features", 2, "name")`` -> ``spec.features[2].name``; other keys quoted (``labels['a b']``)."""
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.fullmatch(part):
             text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
     return text
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or nothing when none is close."""
-    matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    options = list(choices)
+    matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if not matches and len(value) >= 3:  # an abbreviation: 'fico' for 'fico_score'
+        matches = [choice for choice in options if choice.startswith(value)][:2]
+        matches = matches if len(matches) == 1 else []
     return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 

@@ -49,6 +49,10 @@ def _check_documents(documents: Sequence[YamlDocument], diagnostics: list[Diagno
     valid: list[ValidDocument] = []
     invalid_names: set[tuple[str, str]] = set()
     for doc in documents:
+        if not doc.complete:
+            if (name := raw_name(doc)) is not None:
+                invalid_names.add(name)
+            continue
         checked, problems = validate_document(doc)
         diagnostics.extend(problems)
         if checked is not None:

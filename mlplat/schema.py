@@ -57,7 +57,19 @@ spec: {...}
 
 A file may hold several documents separated by `---`. Keys are camelCase; unknown keys
 are errors. `mlplat validate specs/` reports every problem of a run at once, each with
-`file:line:column`, the field path, the bad value and what is accepted.
+`file:line:column`, the field path, the bad value and what is accepted:
+
+```
+specs/models/risk.yaml:38:7: error: spec.features[1]: 'profile:utilisation' does not exist; profile has 'fico_score', 'utilization' (did you mean 'utilization'?)
+specs/features/profile.yaml:23:8: warning: spec.ttl: ttl 1h is shorter than materialization.every 6h: values go stale between runs; raise ttl to at least 6h or materialize more often
+```
+
+The line and column point at the bad value, or at the key when the key itself is wrong
+(unknown, misspelt, duplicated). Warnings are printed but do not fail the run. Exit
+codes: 0 clean (warnings allowed), 1 spec errors, 2 usage errors (no such directory, bad
+option). `--format json` gives the same diagnostics as objects with `file`, `line`,
+`column`, `path`, `severity` and `message`. `tests/mlplat/fixtures/invalid/` holds one
+small spec directory per mistake, with the exact message each one produces.
 
 Value formats used below:
 
@@ -68,6 +80,10 @@ Value formats used below:
 | dtype | `bool`, `int32`, `int64`, `float32`, `float64`, `string`, `bytes`, `timestamp` | |
 | data location | `s3://bucket/key`, or a relative path resolved under the environment's root | `bureau_snapshots.parquet` |
 | feature reference | `view:feature`, or `request:name` for a value sent with each request | `bureau_profile:fico_score` |
+| label key or value | at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit | `credit`, `team.risk` |
+| CPU | millicores or cores | `500m`, `2`, `0.5` |
+| memory | a whole number of `Ki`, `Mi` or `Gi` | `512Mi`, `2Gi` |
+| sha256 | 64 lowercase hex characters, quoted (unquoted digits are read as a number) | `"9f86d0...0a08"` |
 
 Kubernetes objects take the name with `_` replaced by `-` (`default_risk` -> `default-risk`).
 """

@@ -13,7 +13,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from mlplat.spec.types import (
@@ -33,7 +43,22 @@ API_VERSION = "mlplat/v1"
 #: Pseudo-view that model inputs use for values sent with each request (``request:amount``).
 REQUEST_VIEW = "request"
 
-Scalar = StrictBool | StrictInt | StrictFloat | str
+
+def _scalar(value: Any) -> bool | int | float | str:
+    # One validator rather than a union, so a wrong value is one error, not one per member.
+    if isinstance(value, bool | int | float | str):
+        return value
+    kinds = {list: "a list", dict: "a mapping", type(None): "nothing (null)"}
+    kind = kinds.get(type(value), repr(value))
+    raise ValueError(f"expected true or false, a number or text; got {kind}")
+
+
+Scalar = Annotated[
+    bool | int | float | str,
+    PlainValidator(_scalar),
+    WithJsonSchema({"type": ["boolean", "number", "string"]}),
+]
+"""A plain YAML value: true/false, a number or text."""
 FeatureRef = Annotated[
     str,
     Field(

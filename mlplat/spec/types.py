@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 #: Longest object name. Derived names such as the IAM role
 #: ``mlplat-staging-model-<name>`` (64 characters at most) and the Kubernetes
@@ -28,7 +28,7 @@ def _check_name(value: str, limit: int) -> str:
     if not _NAME_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid name: use {_NAME_RULE} (e.g. 'bureau_profile')")
     if len(value) > limit:
-        raise ValueError(f"{value!r} is {len(value)} characters long; the limit is {limit}")
+        raise ValueError(f"{value!r} is {len(value)} characters long; shorten it to {limit} characters or fewer")
     return value
 
 
@@ -79,7 +79,7 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError(f"{value!r} is not a duration: write {_DURATION_RULE}")
     amount = int(match.group(1))
     if amount == 0:
-        raise ValueError(f"{value!r} is zero; a duration must be positive")
+        raise ValueError(f"{value!r} is zero; write a positive duration (e.g. '6h')")
     return timedelta(seconds=amount * _DURATION_UNITS[match.group(2)])
 
 
@@ -192,4 +192,21 @@ DataUri = Annotated[
 ]
 """Where data lives: ``s3://bucket/key`` or a path relative to the environment's root."""
 
-LabelValue = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.\-]*[A-Za-z0-9])?$")]
+_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$")
+
+
+def _label(value: str) -> str:
+    if not _LABEL_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes label key or value: use at most 63 letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit"
+        )
+    return value
+
+
+LabelValue = Annotated[
+    str,
+    AfterValidator(_label),
+    WithJsonSchema({"type": "string", "pattern": _LABEL_RE.pattern, "maxLength": 63}),
+]
+"""A Kubernetes label key (without prefix) or value."""

@@ -1,0 +1,421 @@
+"""Model server latency: V2 infer of one row, and decisions at a fixed rate, beside in-process work.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/model_server.py [--rate 200 --seconds 20]
+
+What it does, all in one run:
+
+1. loads the two trained example models the specs pin (``models/``), or with ``--train``
+   trains stand-ins at the specs' sizes on synthetic rows; writes a catalog snapshot;
+2. writes features for 1,000 applicants and 100 merchants into the real Redis through
+   the online store (a private namespace, deleted at the end);
+3. starts the server as its own process (uvicorn, uvloop, httptools, one worker);
+4. baseline: in-process ``score`` of one row, and the in-process decision path (store
+   read + vector + score + SHAP reasons) for the same applicants;
+5. V2 ``infer`` of one row from a sequential client (keep-alive, raw HTTP/1.1 so the
+   client's own overhead stays small);
+6. decisions, open loop at ``--rate`` requests/s for ``--seconds``: requests leave on a
+   fixed schedule whatever the server's latency, and latency counts from the scheduled
+   time, so queueing is not hidden (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import lightgbm
+import numpy as np
+import orjson
+import redis
+import xgboost
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mlplat.catalog import Catalog  # noqa: E402
+from mlplat.loader import load_catalog  # noqa: E402
+from mlplat.models import ArtifactStore, load_version, sha256_hex  # noqa: E402
+from mlplat.models.policy import assemble_inputs, reason_codes  # noqa: E402
+from mlplat.online_store import ReadRequest, Row, open_store  # noqa: E402
+from mlplat.spec.kinds import Model  # noqa: E402
+from services.model_server.registry import view_reads  # noqa: E402
+from tests.servers import free_port, port_open  # noqa: E402
+
+APPLICANTS, MERCHANTS = 1000, 100
+
+
+# --- setup ---------------------------------------------------------------------------------
+
+
+def train_models(root: Path, catalog: Catalog) -> dict[str, str]:
+    """The example models at their specs' sizes, trained on synthetic rows; returns sha256 per model."""
+    rng = np.random.default_rng(7)
+    digests = {}
+    for name in ("default_risk", "fraud"):
+        spec = catalog.model(name).spec
+        width = len(spec.features)
+        x = rng.normal(size=(20_000, width)).astype(np.float32)
+        logit = x[:, :5] @ rng.normal(size=5) - 2
+        y = (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
+        path = root / spec.versions[0].artifact.uri
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name == "default_risk":
+            params = {"objective": "binary:logistic", "max_depth": 4, "eta": 0.1, "subsample": 0.8, "nthread": 1}
+            xgboost.train(params, xgboost.DMatrix(x, label=y), 200).save_model(str(path))
+        else:
+            params = {
+                "objective": "binary",
+                "num_leaves": 31,
+                "learning_rate": 0.05,
+                "min_child_samples": 50,
+                "verbose": -1,
+                "num_threads": 1,
+            }
+            lightgbm.train(params, lightgbm.Dataset(x, label=y), 300).save_model(str(path))
+        digests[name] = sha256_hex(path.read_bytes())
+    return digests
+
+
+def pin_digests(catalog: Catalog, digests: dict[str, str]) -> Catalog:
+    objects = []
+    for obj in catalog.objects():
+        if isinstance(obj, Model) and obj.metadata.name in digests:
+            version = obj.spec.versions[0]
+            artifact = version.artifact.model_copy(update={"sha256": digests[obj.metadata.name]})
+            version = version.model_copy(update={"artifact": artifact})
+            obj = obj.model_copy(update={"spec": obj.spec.model_copy(update={"versions": [version]})})  # noqa: PLW2901
+        objects.append(obj)
+    return Catalog(objects)
+
+
+def seed(catalog: Catalog, url: str, namespace: str) -> None:
+    store = open_store(url, catalog, namespace=namespace, timeout=2.0)
+    rng = random.Random(7)
+    now = datetime.now(UTC) - timedelta(minutes=5)
+    for view_name, view in catalog.feature_views.items():
+        if not view.spec.online:
+            continue
+        merchant = view.spec.entities[0].name == "merchant"
+        count = MERCHANTS if merchant else APPLICANTS
+        rows = []
+        for i in range(count):
+            values: dict[str, object] = {}
+            for feature in view.spec.features:
+                dtype = feature.dtype.value
+                if dtype == "bool":
+                    values[feature.name] = rng.random() < 0.2
+                elif dtype.startswith("int"):
+                    values[feature.name] = rng.randint(0, 50)
+                elif dtype.startswith("float"):
+                    values[feature.name] = rng.random()
+                elif dtype == "timestamp":
+                    values[feature.name] = now
+                else:
+                    values[feature.name] = "x"
+            rows.append(Row((f"m-{i}" if merchant else f"a-{i}",), now, values))
+        store.write(view_name, rows)
+    store.close()
+
+
+def request_body(model: str, i: int) -> dict[str, object]:
+    values: dict[str, object] = {"order_amount": 100.0 + i % 900}
+    if model == "default_risk":
+        values["instalments"] = 4
+    return {"entities": {"applicant_id": f"a-{i % APPLICANTS}", "merchant_id": f"m-{i % MERCHANTS}"}, "values": values}
+
+
+# --- a lean HTTP/1.1 keep-alive client ------------------------------------------------------
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) != b"\r\n":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+def summary(name: str, seconds: list[float], wall: float | None = None) -> dict[str, object]:
+    ms = sorted(s * 1000 for s in seconds)
+
+    def pct(p: float) -> float:
+        return ms[min(len(ms) - 1, int(p * len(ms)))]
+
+    row: dict[str, object] = {
+        "what": name,
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 3),
+        "p99_ms": round(pct(0.99), 3),
+        "p99.9_ms": round(pct(0.999), 3),
+        "max_ms": round(ms[-1], 3),
+    }
+    if wall:
+        row["throughput_rps"] = round(len(ms) / wall, 1)
+    return row
+
+
+def timed(action: Callable[[], object], n: int) -> list[float]:
+    for _ in range(min(200, n)):
+        action()
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        action()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+async def sequential_infer(port: int, model: str, width: int, n: int) -> tuple[list[float], float]:
+    conn = await Connection.open(port)
+    row = np.random.default_rng(1).normal(size=width).astype(np.float32).tolist()
+    body = orjson.dumps({"inputs": [{"name": "input", "shape": [1, width], "datatype": "FP32", "data": row}]})
+    for _ in range(200):
+        await conn.post(f"/v2/models/{model}/infer", body)
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        status, _ = await conn.post(f"/v2/models/{model}/infer", body)
+        latencies.append(time.perf_counter() - t)
+        assert status == 200
+    return latencies, time.perf_counter() - started
+
+
+async def sequential_decisions(port: int, model: str, n: int) -> tuple[list[float], float]:
+    conn = await Connection.open(port)
+    for i in range(100):
+        await conn.post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
+    latencies = []
+    started = time.perf_counter()
+    for i in range(n):
+        body = orjson.dumps(request_body(model, i))
+        t = time.perf_counter()
+        await conn.post(f"/v1/decisions/{model}", body)
+        latencies.append(time.perf_counter() - t)
+    return latencies, time.perf_counter() - started
+
+
+async def open_loop_decisions(port: int, model: str, rate: float, seconds: float) -> tuple[list[float], float, int]:
+    idle: list[Connection] = [await Connection.open(port) for _ in range(8)]
+    for i in range(100):  # warm-up, not measured
+        await idle[0].post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
+    latencies: list[float] = []
+    failures = 0
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal failures
+        body = orjson.dumps(request_body(model, i))
+        conn = idle.pop(0) if idle else await Connection.open(port)
+        try:
+            status, _ = await conn.post(f"/v1/decisions/{model}", body)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            # uvicorn closes keep-alive connections idle for 5 s; reconnect (the time counts)
+            conn = await Connection.open(port)
+            status, _ = await conn.post(f"/v1/decisions/{model}", body)
+        latencies.append(time.perf_counter() - scheduled)
+        failures += status != 200
+        idle.append(conn)
+
+    total = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)
+    return latencies, time.perf_counter() - start, failures
+
+
+def in_process_decision(
+    catalog: Catalog, store_url: str, namespace: str, model: str, artifacts: ArtifactStore, n: int
+) -> list[float]:
+    store = open_store(store_url, catalog, namespace=namespace, timeout=1.0)
+    state = load_version(catalog, artifacts, model, catalog.model(model).spec.rollout.primary)
+    assert state.scorer is not None
+    scorer = state.scorer
+    inputs = catalog.model_inputs(model)
+    reads = view_reads(catalog, inputs)
+    policy = catalog.model(model).spec.decision
+    counter = iter(range(10**9))
+
+    def decide() -> None:
+        body = request_body(model, next(counter))
+        entities = body["entities"]
+        assert isinstance(entities, dict)
+        results = store.read(
+            [ReadRequest(r.view, tuple(entities[k.request_key] for k in r.keys), r.features) for r in reads]
+        )
+        stored = {f"{r.view}:{f}": found[f] for r, found in zip(reads, results, strict=True) for f in r.features}
+        vector = assemble_inputs(inputs, stored, body["values"], policy.on_missing)  # type: ignore[arg-type]
+        row = vector.row()
+        scorer.score(row)
+        reason_codes(inputs, vector, scorer.explain(row), policy.reason_codes)
+
+    try:
+        return timed(decide, n)
+    finally:
+        store.close()
+
+
+def fsync_cost(path: Path, n: int) -> list[float]:
+    """What one durable append costs on this disk right now (other tenants share it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    record = b"x" * 1023 + b"\n"
+    try:
+        return timed(lambda: (os.write(fd, record), os.fsync(fd)), n)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def running_server(
+    snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str
+) -> Iterator[int]:
+    """The server as its own process (uvicorn, uvloop, httptools), on a free port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "MLPLAT_CATALOG": str(snapshot),
+        "MLPLAT_ARTIFACT_ROOT": str(root),
+        "MLPLAT_ONLINE_STORE_URL": redis_url,
+        "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
+        "MLPLAT_DECISION_LOG": str(work / f"decisions-{durability}.jsonl"),
+        "MLPLAT_DECISION_LOG_DURABILITY": durability,
+        "MLPLAT_PORT": str(port),
+    }
+    log = (work / f"server-{durability}.log").open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "services.model_server.server"], env=env, stdout=log, stderr=log)
+    try:
+        while not port_open("127.0.0.1", port):
+            assert server.poll() is None, (work / f"server-{durability}.log").read_text()
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--artifact-root", type=Path, default=REPO / "models", help="Artifact root (default: models/).")
+    parser.add_argument("--train", action="store_true", help="Train synthetic models at the specs' sizes instead.")
+    parser.add_argument("--infer-requests", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--json", type=Path, help="Also write the results here.")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="mlplat-bench-"))
+    catalog = load_catalog(REPO / "specs")
+    if args.train:
+        root = work / "artifacts"
+        catalog = pin_digests(catalog, train_models(root, catalog))
+    else:
+        root = args.artifact_root  # the trained example models the specs pin
+    snapshot = work / "catalog.json"
+    snapshot.write_text(json.dumps(catalog.to_snapshot()))
+    namespace = f"bench{os.getpid()}"
+    seed(catalog, args.redis_url, namespace)
+
+    results: list[dict[str, object]] = []
+    artifacts = ArtifactStore(root)
+    try:
+        for model in ("default_risk", "fraud"):
+            state = load_version(catalog, artifacts, model, "v1")
+            assert state.scorer is not None
+            scorer = state.scorer
+            width = len(catalog.model(model).spec.features)
+            row = np.random.default_rng(1).normal(size=(1, width)).astype(np.float32)
+            results.append(
+                summary(
+                    f"{model}: in-process score, 1 row (baseline)",
+                    timed(lambda s=scorer, r=row: s.score(r), args.infer_requests),
+                )
+            )
+            results.append(
+                summary(
+                    f"{model}: in-process decision: Redis read + score + reasons (baseline)",
+                    in_process_decision(catalog, args.redis_url, namespace, model, artifacts, 2000),
+                )
+            )
+        results.append(
+            summary("fsync of one 1 KiB append to the log's disk (baseline)", fsync_cost(work / "fsync.probe", 1000))
+        )
+        for durability in ("fsync", "write"):
+            with running_server(snapshot, root, args.redis_url, namespace, work, durability) as port:
+                for model in ("default_risk", "fraud"):
+                    width = len(catalog.model(model).spec.features)
+                    if durability == "fsync":
+                        latencies, wall = asyncio.run(sequential_infer(port, model, width, args.infer_requests))
+                        results.append(summary(f"{model}: V2 infer, 1 row, sequential client", latencies, wall))
+                        latencies, wall = asyncio.run(sequential_decisions(port, model, 2000))
+                        results.append(summary(f"{model}: decision, sequential client, log fsync", latencies, wall))
+                    latencies, wall, failures = asyncio.run(open_loop_decisions(port, model, args.rate, args.seconds))
+                    row_summary = summary(
+                        f"{model}: decision, open loop {args.rate:g}/s, log {durability}", latencies, wall
+                    )
+                    row_summary["non_200"] = failures
+                    results.append(row_summary)
+    finally:
+        client = redis.Redis.from_url(args.redis_url)
+        for key in client.scan_iter(f"{namespace}:*", count=1000):
+            client.delete(key)
+        client.close()
+
+    decisions_logged = sum(1 for path in work.glob("decisions-*.jsonl") for _ in path.open("rb"))
+    print(f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8}")
+    for r in results:
+        print(
+            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8}"
+        )
+    by_name = {r["what"]: r for r in results}
+    for model in ("default_risk", "fraud"):
+        infer = by_name[f"{model}: V2 infer, 1 row, sequential client"]
+        base = by_name[f"{model}: in-process score, 1 row (baseline)"]
+        decision = by_name[f"{model}: decision, open loop {args.rate:g}/s, log fsync"]
+        base_decision = by_name[f"{model}: in-process decision: Redis read + score + reasons (baseline)"]
+        print(
+            f"{model}: V2 infer p50 / in-process p50 = {infer['p50_ms'] / base['p50_ms']:.1f}x; "  # type: ignore[operator]
+            f"decision p50 / in-process decision p50 = {decision['p50_ms'] / base_decision['p50_ms']:.1f}x"  # type: ignore[operator]
+        )
+    print(f"decision records in the log: {decisions_logged}; load average: {os.getloadavg()}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Batch compute: an EMR Serverless Spark application, its job role and the scheduler's role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam_policies
+from infra.components.buckets import Bucket
+from infra.components.component import Component
+from infra.components.keys import EncryptionKey
+from infra.components.network import Network
+from infra.config import BatchConfig
+from infra.materialization import EMR_RELEASE_LABEL, MATERIALIZE_SCRIPT, MATERIALIZE_SCRIPT_KEY
+
+LOG_PREFIX = "emr/"
+
+
+@dataclass(frozen=True)
+class BatchArgs:
+    """The Spark application and what its jobs may touch."""
+
+    application_name: str
+    network: Network
+    config: BatchConfig
+    key: EncryptionKey
+    """Encrypts job logs (S3 and CloudWatch)."""
+    logs_key: EncryptionKey
+    offline: Bucket
+    """Jobs read offline rows here."""
+    artifacts: Bucket
+    """Jobs read their script and view catalogs under ``_jobs/`` here."""
+    logs: Bucket
+    """Job logs go under ``emr/``."""
+    secret_arns: Sequence[pulumi.Input[str]]
+    """Secrets the jobs read (online store AUTH token, registry password)."""
+    tags: Mapping[str, str]
+
+
+class Batch(Component):
+    """An EMR Serverless application in the private subnets, with least-privilege roles."""
+
+    def __init__(self, name: str, args: BatchArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("Batch", name, args.tags, opts)
+        self._args = args
+        self.security_group = aws.ec2.SecurityGroup(
+            self.child_name("sg"),
+            vpc_id=args.network.vpc.id,
+            description=f"Spark jobs of {args.application_name}",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            self.child_name("egress"),
+            security_group_id=self.security_group.id,
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            description="Jobs reach S3, the stores and AWS APIs",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        self.application = self._application()
+        self.application_id = self.application.id
+        self.job_role = self._job_role()
+        self.scheduler_role = self._scheduler_role()
+        self._upload_script()
+        self.register_outputs({"applicationId": self.application.id})
+
+    def _application(self) -> aws.emrserverless.Application:
+        args = self._args
+        self._log_group = log_group = aws.cloudwatch.LogGroup(
+            self.child_name("job-logs"),
+            name=f"/mlplat/{args.application_name}/jobs",
+            retention_in_days=90,
+            kms_key_id=args.logs_key.arn,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        return aws.emrserverless.Application(
+            self.child_name("spark"),
+            name=args.application_name,
+            type="spark",
+            release_label=EMR_RELEASE_LABEL,
+            architecture="X86_64",
+            maximum_capacity={"cpu": f"{args.config.max_vcpu} vCPU", "memory": f"{args.config.max_memory_gb} GB"},
+            # No pre-initialized workers: the application costs nothing between runs.
+            auto_start_configuration={"enabled": True},
+            auto_stop_configuration={"enabled": True, "idle_timeout_minutes": args.config.idle_stop_minutes},
+            network_configuration={
+                "subnet_ids": args.network.private_subnet_ids,
+                "security_group_ids": [self.security_group.id],
+            },
+            monitoring_configuration={
+                "s3_monitoring_configuration": {
+                    "log_uri": args.logs.bucket.bucket.apply(lambda b: f"s3://{b}/{LOG_PREFIX}"),
+                    "encryption_key_arn": args.key.arn,
+                },
+                "cloudwatch_logging_configuration": {
+                    "enabled": True,
+                    "log_group_name": log_group.name,
+                    "encryption_key_arn": args.logs_key.arn,
+                },
+            },
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+
+    def _job_role(self) -> aws.iam.Role:
+        args = self._args
+        role = aws.iam.Role(
+            self.child_name("job-role"),
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: iam_policies.assume_role("emr-serverless.amazonaws.com", source_account=account)
+            ),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        args.offline.grant_read(self.child_name("job-read-offline"), role, "", self)
+        args.artifacts.grant_read(self.child_name("job-read-jobs"), role, "_jobs/", self)
+        args.logs.grant_write(self.child_name("job-write-logs"), role, LOG_PREFIX, self)
+        aws.iam.RolePolicy(
+            self.child_name("job-write-cloudwatch-logs"),
+            role=role.id,
+            policy=pulumi.Output.all(self._log_group.arn, args.logs_key.arn).apply(
+                lambda v: iam_policies.document(*iam_policies.write_logs(v[0], key_arn=v[1]))
+            ),
+            opts=self.child_opts(),
+        )
+        aws.iam.RolePolicy(
+            self.child_name("job-read-secrets"),
+            role=role.id,
+            policy=pulumi.Output.all(args.key.arn, *args.secret_arns).apply(
+                lambda v: iam_policies.document(*iam_policies.read_secrets(v[1:], v[0]))
+            ),
+            opts=self.child_opts(),
+        )
+        return role
+
+    def _scheduler_role(self) -> aws.iam.Role:
+        role = aws.iam.Role(
+            self.child_name("scheduler-role"),
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: iam_policies.assume_role("scheduler.amazonaws.com", source_account=account)
+            ),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.iam.RolePolicy(
+            self.child_name("scheduler-start-jobs"),
+            role=role.id,
+            policy=pulumi.Output.all(self.application.arn, self.job_role.arn).apply(
+                lambda v: iam_policies.document(*iam_policies.start_job_run(v[0], v[1]))
+            ),
+            opts=self.child_opts(),
+        )
+        self.schedule_group = aws.scheduler.ScheduleGroup(
+            self.child_name("schedules"),
+            name=self._args.application_name,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        return role
+
+    def _upload_script(self) -> None:
+        # The job script is written and tested in services/jobs; upload it when it exists
+        # so a checkout without it still previews.
+        if not MATERIALIZE_SCRIPT.exists():
+            pulumi.log.warn(f"{MATERIALIZE_SCRIPT} not found: scheduled materialization has no job script to run")
+            return
+        aws.s3.BucketObjectv2(
+            self.child_name("materialize-script"),
+            bucket=self._args.artifacts.bucket.id,
+            key=MATERIALIZE_SCRIPT_KEY,
+            source=pulumi.FileAsset(str(MATERIALIZE_SCRIPT)),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )

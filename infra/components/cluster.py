@@ -1,0 +1,282 @@
+"""The EKS cluster: private API, encrypted secrets, audit logs, managed node groups, Pod Identity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam_policies
+from infra.components.component import Component
+from infra.components.keys import EncryptionKey
+from infra.components.network import Network
+from infra.config import AddonVersions, NodeGroupConfig
+
+CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = (
+    aws.iam.ManagedPolicy.AMAZON_EKS_WORKER_NODE_POLICY,
+    aws.iam.ManagedPolicy.AMAZON_EK_S_CN_I_POLICY,
+    aws.iam.ManagedPolicy.AMAZON_EC2_CONTAINER_REGISTRY_READ_ONLY,
+)
+CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    """The cluster's shape."""
+
+    cluster_name: str
+    kubernetes_version: str
+    network: Network
+    secrets_key: EncryptionKey
+    """Envelope encryption of Kubernetes secrets."""
+    logs_key: EncryptionKey
+    system_nodes: NodeGroupConfig
+    serving_nodes: NodeGroupConfig
+    addons: AddonVersions
+    log_retention_days: int
+    tags: Mapping[str, str]
+    public_access_cidrs: Sequence[str] = ()
+    """CIDRs allowed on the public API endpoint. Left out: the endpoint is private only."""
+    admin_role_arns: Sequence[str] = ()
+    """IAM roles given cluster-admin. Left out: only the identity that created the cluster."""
+    protect: bool = True
+    """EKS deletion protection and Pulumi ``protect`` on the cluster."""
+
+
+class Cluster(Component):
+    """An EKS cluster on raw resources (every child is visible to mocks and to the policy pack)."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("Cluster", name, args.tags, opts)
+        self._args = args
+        self.cluster = self._control_plane()
+        self.cluster_name = self.cluster.name
+        self.node_security_group = self._node_security_group()
+        self.node_role = self._node_role()
+        node_groups = [self._node_group("system", args.system_nodes), self._node_group("serving", args.serving_nodes)]
+        self.node_groups = node_groups
+        self.node_group_names = [group.node_group_name for group in node_groups]
+        self._addons(node_groups)
+        self._admins()
+        self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint})
+
+    def _control_plane(self) -> aws.eks.Cluster:
+        args = self._args
+        role = aws.iam.Role(
+            self.child_name("cluster-role"),
+            assume_role_policy=iam_policies.assume_role("eks.amazonaws.com"),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            self.child_name("cluster-policy"),
+            role=role.name,
+            policy_arn=aws.iam.ManagedPolicy.AMAZON_EKS_CLUSTER_POLICY,
+            opts=self.child_opts(),
+        )
+        # Created before the cluster so EKS writes into a group with our retention and key.
+        log_group = aws.cloudwatch.LogGroup(
+            self.child_name("control-plane-logs"),
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key.arn,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        return aws.eks.Cluster(
+            self.child_name("eks"),
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            role_arn=role.arn,
+            vpc_config={
+                "subnet_ids": args.network.private_subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": bool(args.public_access_cidrs),
+                "public_access_cidrs": list(args.public_access_cidrs) or None,
+            },
+            encryption_config={"provider": {"key_arn": args.secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOGS),
+            # Access entries only (no aws-auth ConfigMap). The creator keeps admin so the same
+            # `pulumi up` can deploy the services' Kubernetes objects.
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            deletion_protection=args.protect,
+            tags=self.tags,
+            opts=self.child_opts(protect=args.protect, depends_on=[attachment, log_group]),
+        )
+
+    def _node_security_group(self) -> aws.ec2.SecurityGroup:
+        # Identity of the nodes for the data stores' rules; node-to-node and control-plane
+        # traffic rides on the cluster security group EKS manages.
+        group = aws.ec2.SecurityGroup(
+            self.child_name("nodes-sg"),
+            vpc_id=self._args.network.vpc.id,
+            description=f"Nodes of {self._args.cluster_name}",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            self.child_name("nodes-egress"),
+            security_group_id=group.id,
+            ip_protocol="-1",
+            cidr_ipv4="0.0.0.0/0",
+            description="Nodes reach AWS APIs, images and the data stores",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        return group
+
+    def _node_role(self) -> aws.iam.Role:
+        role = aws.iam.Role(
+            self.child_name("node-role"),
+            assume_role_policy=iam_policies.assume_role("ec2.amazonaws.com"),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        self._node_policy_attachments = [
+            aws.iam.RolePolicyAttachment(
+                self.child_name(f"node-policy-{index}"), role=role.name, policy_arn=policy, opts=self.child_opts()
+            )
+            for index, policy in enumerate(NODE_POLICIES)
+        ]
+        return role
+
+    def _node_group(self, pool: str, config: NodeGroupConfig) -> aws.eks.NodeGroup:
+        template = aws.ec2.LaunchTemplate(
+            self.child_name(f"{pool}-template"),
+            # IMDSv2 only, one hop: pods cannot borrow the node's credentials (FSBP EC2.8).
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {"volume_size": config.disk_gb, "volume_type": "gp3", "encrypted": "true"},
+                }
+            ],
+            vpc_security_group_ids=[self.node_security_group.id, self.cluster.vpc_config.cluster_security_group_id],
+            tag_specifications=[
+                {"resource_type": "instance", "tags": self.tags},
+                {"resource_type": "volume", "tags": self.tags},
+            ],
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        return aws.eks.NodeGroup(
+            self.child_name(pool),
+            cluster_name=self.cluster.name,
+            node_group_name=f"{self._args.cluster_name}-{pool}",
+            node_role_arn=self.node_role.arn,
+            subnet_ids=self._args.network.private_subnet_ids,
+            instance_types=list(config.instance_types),
+            ami_type="AL2023_x86_64_STANDARD",
+            capacity_type="ON_DEMAND",
+            scaling_config={"min_size": config.min_size, "max_size": config.max_size, "desired_size": config.min_size},
+            update_config={"max_unavailable": 1},
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            labels={"mlplat.io/pool": pool},
+            tags=self.tags,
+            # The cluster autoscaler owns the desired size; `pulumi up` must not reset it.
+            opts=self.child_opts(
+                ignore_changes=["scalingConfig.desiredSize"], depends_on=self._node_policy_attachments
+            ),
+        )
+
+    def _addons(self, node_groups: Sequence[aws.eks.NodeGroup]) -> None:
+        versions = self._args.addons
+        pinned = {
+            "vpc-cni": versions.vpc_cni,
+            "kube-proxy": versions.kube_proxy,
+            "eks-pod-identity-agent": versions.pod_identity_agent,
+            "coredns": versions.coredns,
+        }
+        for addon, version in pinned.items():
+            self._addon(addon, version, node_groups)
+        agent_role = self.pod_role(self.child_name("cloudwatch-agent-role"), self, self.tags)
+        aws.iam.RolePolicyAttachment(
+            self.child_name("cloudwatch-agent-policy"),
+            role=agent_role.name,
+            policy_arn=CLOUDWATCH_AGENT_POLICY,
+            opts=self.child_opts(),
+        )
+        self._addon(
+            "amazon-cloudwatch-observability",
+            versions.cloudwatch_observability,
+            node_groups,
+            [aws.eks.AddonPodIdentityAssociationArgs(role_arn=agent_role.arn, service_account="cloudwatch-agent")],
+        )
+
+    def _addon(
+        self,
+        addon: str,
+        version: str,
+        node_groups: Sequence[aws.eks.NodeGroup],
+        pod_identity_associations: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+    ) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            self.child_name(addon),
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            addon_version=version,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=self.tags,
+            opts=self.child_opts(depends_on=list(node_groups)),
+            pod_identity_associations=pod_identity_associations,
+        )
+
+    def _admins(self) -> None:
+        for index, role_arn in enumerate(self._args.admin_role_arns):
+            entry = aws.eks.AccessEntry(
+                self.child_name(f"admin-{index}"),
+                cluster_name=self.cluster.name,
+                principal_arn=role_arn,
+                type="STANDARD",
+                tags=self.tags,
+                opts=self.child_opts(),
+            )
+            aws.eks.AccessPolicyAssociation(
+                self.child_name(f"admin-{index}-policy"),
+                cluster_name=self.cluster.name,
+                principal_arn=entry.principal_arn,
+                policy_arn=CLUSTER_ADMIN_POLICY,
+                access_scope={"type": "cluster"},
+                opts=self.child_opts(),
+            )
+
+    # --- for the services' roles ------------------------------------------------------
+
+    def pod_role(self, name: str, parent: pulumi.Resource, tags: Mapping[str, str]) -> aws.iam.Role:
+        """A role that pods of this cluster can assume through EKS Pod Identity."""
+        return aws.iam.Role(
+            name,
+            assume_role_policy=iam_policies.pod_identity_trust(),
+            tags=dict(tags),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+    def bind_service_account(
+        self,
+        name: str,
+        role: aws.iam.Role,
+        namespace: str,
+        service_account: str,
+        parent: pulumi.Resource,
+        tags: Mapping[str, str],
+    ) -> aws.eks.PodIdentityAssociation:
+        """Pods running as ``namespace/service_account`` get ``role``'s credentials."""
+        return aws.eks.PodIdentityAssociation(
+            name,
+            cluster_name=self.cluster.name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=role.arn,
+            tags=dict(tags),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+    @property
+    def certificate_authority(self) -> pulumi.Output[str]:
+        """Base64 CA bundle of the API server, for kubeconfigs and the Kubernetes provider."""
+        return self.cluster.certificate_authority.apply(lambda ca: ca.data or "")

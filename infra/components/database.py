@@ -1,0 +1,148 @@
+"""The registry database: RDS MySQL 8.0, private, encrypted, TLS-only, password in Secrets Manager."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam_policies
+from infra.components.component import Component
+from infra.components.keys import EncryptionKey
+from infra.components.network import Network
+from infra.config import DatabaseConfig
+
+MYSQL_PORT = 3306
+LOG_EXPORTS = ("error", "general", "slowquery")
+#: TLS required for every connection (RDS for MySQL instances take 1/0 here, not ON/OFF); utf8mb4 so feature names and reason phrases round-trip.
+PARAMETERS = {
+    "require_secure_transport": "1",
+    "character_set_server": "utf8mb4",
+    "collation_server": "utf8mb4_0900_ai_ci",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    """The registry database."""
+
+    identifier: str
+    """Physical RDS identifier, e.g. ``mlplat-prod-registry``."""
+    network: Network
+    key: EncryptionKey
+    """Encrypts storage, Performance Insights and the master password secret."""
+    config: DatabaseConfig
+    tags: Mapping[str, str]
+    protect: bool = True
+    """Deletion protection, a final snapshot on delete, and Pulumi ``protect``."""
+
+
+class Database(Component):
+    """A MySQL 8.0 instance reachable only from the security groups passed to :meth:`allow_from`."""
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("Database", name, args.tags, opts)
+        self._args = args
+        self.security_group = aws.ec2.SecurityGroup(
+            self.child_name("sg"),
+            vpc_id=args.network.vpc.id,
+            description=f"MySQL clients of {args.identifier}",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        subnets = aws.rds.SubnetGroup(
+            self.child_name("subnets"),
+            name=args.identifier,
+            subnet_ids=args.network.private_subnet_ids,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        parameters = aws.rds.ParameterGroup(
+            self.child_name("parameters"),
+            name=args.identifier,
+            family="mysql8.0",
+            parameters=[{"name": k, "value": v} for k, v in PARAMETERS.items()],
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        self.instance = self._instance(subnets, parameters, self._monitoring_role())
+        self.endpoint = self.instance.endpoint
+        self.address = self.instance.address
+        #: ARN of the Secrets Manager secret RDS keeps the master password in (rotated by RDS).
+        self.master_secret_arn: pulumi.Output[str] = self.instance.master_user_secrets.apply(
+            lambda s: (s[0].secret_arn or "") if s else ""
+        )
+        self.register_outputs({"endpoint": self.instance.endpoint})
+
+    def _monitoring_role(self) -> aws.iam.Role:
+        role = aws.iam.Role(
+            self.child_name("monitoring-role"),
+            assume_role_policy=iam_policies.assume_role("monitoring.rds.amazonaws.com"),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.iam.RolePolicyAttachment(
+            self.child_name("monitoring-policy"),
+            role=role.name,
+            policy_arn=aws.iam.ManagedPolicy.AMAZON_RDS_ENHANCED_MONITORING_ROLE,
+            opts=self.child_opts(),
+        )
+        return role
+
+    def _instance(
+        self, subnets: aws.rds.SubnetGroup, parameters: aws.rds.ParameterGroup, monitoring: aws.iam.Role
+    ) -> aws.rds.Instance:
+        args, config = self._args, self._args.config
+        return aws.rds.Instance(
+            self.child_name("mysql"),
+            identifier=args.identifier,
+            engine="mysql",
+            engine_version=config.engine_version,
+            instance_class=config.instance_class,
+            allocated_storage=config.allocated_storage_gb,
+            max_allocated_storage=config.max_allocated_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.key.arn,
+            db_name="registry",
+            username="mlplat_admin",
+            # RDS generates the password, keeps it in Secrets Manager and rotates it: it never
+            # appears in config, state or outputs.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.key.arn,
+            iam_database_authentication_enabled=True,
+            db_subnet_group_name=subnets.name,
+            parameter_group_name=parameters.name,
+            vpc_security_group_ids=[self.security_group.id],
+            publicly_accessible=False,
+            multi_az=config.multi_az,
+            backup_retention_period=config.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            deletion_protection=args.protect,
+            skip_final_snapshot=not args.protect,
+            final_snapshot_identifier=f"{args.identifier}-final",
+            performance_insights_enabled=True,
+            performance_insights_kms_key_id=args.key.arn,
+            monitoring_interval=60,
+            monitoring_role_arn=monitoring.arn,
+            enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
+            tags=self.tags,
+            opts=self.child_opts(protect=args.protect),
+        )
+
+    def allow_from(self, label: str, source: aws.ec2.SecurityGroup) -> aws.vpc.SecurityGroupIngressRule:
+        """Admit MySQL connections from members of ``source`` (and nobody else)."""
+        return aws.vpc.SecurityGroupIngressRule(
+            self.child_name(f"from-{label}"),
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=source.id,
+            ip_protocol="tcp",
+            from_port=MYSQL_PORT,
+            to_port=MYSQL_PORT,
+            description=f"MySQL from {label}",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )

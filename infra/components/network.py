@@ -1,0 +1,213 @@
+"""The VPC: three zones, public and private subnets, NAT, VPC endpoints, flow logs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam_policies
+from infra.cidrs import carve_subnets
+from infra.components.component import Component
+from infra.components.keys import EncryptionKey
+
+#: Interface endpoints keep image pulls, role assumption, secret reads and log shipping off
+#: the NAT gateways (cheaper) and off the internet.
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "secretsmanager", "logs")
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    """The VPC's shape."""
+
+    vpc_cidr: str
+    zones: Sequence[str]
+    region: str
+    nat_gateways: Literal["single", "perAz"]
+    """``perAz``: a NAT per zone, so a zone outage keeps the other zones' egress. ``single``: one NAT for all (dev)."""
+    logs_key: EncryptionKey
+    """Key encrypting the flow log group."""
+    flow_log_retention_days: int
+    tags: Mapping[str, str]
+
+
+class Network(Component):
+    """A three-zone VPC whose workloads live in private subnets."""
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("Network", name, args.tags, opts)
+        self._args = args
+        self.vpc = aws.ec2.Vpc(
+            self.child_name("vpc"),
+            cidr_block=args.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={**self.tags, "Name": name},
+            opts=self.child_opts(),
+        )
+        self._lock_default_security_group()
+        plan = carve_subnets(args.vpc_cidr, len(args.zones))
+        self.public_subnets = self._subnets("public", plan.public, public=True)
+        self.private_subnets = self._subnets("private", plan.private, public=False)
+        self.public_subnet_ids = [s.id for s in self.public_subnets]
+        self.private_subnet_ids = [s.id for s in self.private_subnets]
+        nats = self._nat_gateways()
+        self.private_route_tables = self._private_routes(nats)
+        self._public_routes()
+        self._endpoints()
+        self._flow_logs()
+        self.register_outputs({"vpcId": self.vpc.id})
+
+    def _lock_default_security_group(self) -> None:
+        # Adopting the default group with no rules removes its allow-all rules (FSBP EC2.2).
+        aws.ec2.DefaultSecurityGroup(
+            self.child_name("default-sg"),
+            vpc_id=self.vpc.id,
+            tags={**self.tags, "Name": f"{self.name}-default-unused"},
+            opts=self.child_opts(),
+        )
+
+    def _subnets(self, tier: str, cidrs: Sequence[str], *, public: bool) -> list[aws.ec2.Subnet]:
+        # Load balancer controllers find subnets by these role tags.
+        role = {"kubernetes.io/role/elb": "1"} if public else {"kubernetes.io/role/internal-elb": "1"}
+        return [
+            aws.ec2.Subnet(
+                self.child_name(f"{tier}-{zone}"),
+                vpc_id=self.vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                # No public IPs on launch even in public subnets (FSBP EC2.15); NAT and LBs get their own.
+                map_public_ip_on_launch=False,
+                tags={**self.tags, **role, "Name": f"{self.name}-{tier}-{zone}"},
+                opts=self.child_opts(),
+            )
+            for zone, cidr in zip(self._args.zones, cidrs, strict=True)
+        ]
+
+    def _nat_gateways(self) -> list[aws.ec2.NatGateway]:
+        self.internet_gateway = aws.ec2.InternetGateway(
+            self.child_name("igw"), vpc_id=self.vpc.id, tags=self.tags, opts=self.child_opts()
+        )
+        count = len(self.public_subnets) if self._args.nat_gateways == "perAz" else 1
+        nats = []
+        for subnet, zone in list(zip(self.public_subnets, self._args.zones, strict=True))[:count]:
+            eip = aws.ec2.Eip(self.child_name(f"nat-ip-{zone}"), domain="vpc", tags=self.tags, opts=self.child_opts())
+            nats.append(
+                aws.ec2.NatGateway(
+                    self.child_name(f"nat-{zone}"),
+                    subnet_id=subnet.id,
+                    allocation_id=eip.id,
+                    tags={**self.tags, "Name": f"{self.name}-nat-{zone}"},
+                    opts=self.child_opts(depends_on=[self.internet_gateway]),
+                )
+            )
+        return nats
+
+    def _public_routes(self) -> None:
+        table = aws.ec2.RouteTable(
+            self.child_name("public-routes"),
+            vpc_id=self.vpc.id,
+            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": self.internet_gateway.id}],
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        self.public_route_table = table
+        for subnet, zone in zip(self.public_subnets, self._args.zones, strict=True):
+            aws.ec2.RouteTableAssociation(
+                self.child_name(f"public-{zone}"), subnet_id=subnet.id, route_table_id=table.id, opts=self.child_opts()
+            )
+
+    def _private_routes(self, nats: Sequence[aws.ec2.NatGateway]) -> list[aws.ec2.RouteTable]:
+        tables = []
+        for index, (subnet, zone) in enumerate(zip(self.private_subnets, self._args.zones, strict=True)):
+            nat = nats[index % len(nats)]
+            table = aws.ec2.RouteTable(
+                self.child_name(f"private-routes-{zone}"),
+                vpc_id=self.vpc.id,
+                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
+                tags=self.tags,
+                opts=self.child_opts(),
+            )
+            aws.ec2.RouteTableAssociation(
+                self.child_name(f"private-{zone}"), subnet_id=subnet.id, route_table_id=table.id, opts=self.child_opts()
+            )
+            tables.append(table)
+        return tables
+
+    def _endpoints(self) -> None:
+        aws.ec2.VpcEndpoint(
+            self.child_name("s3"),
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{self._args.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[t.id for t in self.private_route_tables],
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        endpoint_sg = aws.ec2.SecurityGroup(
+            self.child_name("endpoints-sg"),
+            vpc_id=self.vpc.id,
+            description="HTTPS from inside the VPC to interface endpoints",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            self.child_name("endpoints-https"),
+            security_group_id=endpoint_sg.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=self.vpc.cidr_block,
+            description="HTTPS from the VPC",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        for service in INTERFACE_ENDPOINTS:
+            aws.ec2.VpcEndpoint(
+                self.child_name(service.replace(".", "-")),
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{self._args.region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=self.private_subnet_ids,
+                security_group_ids=[endpoint_sg.id],
+                tags=self.tags,
+                opts=self.child_opts(),
+            )
+
+    def _flow_logs(self) -> None:
+        group = aws.cloudwatch.LogGroup(
+            self.child_name("flow-logs"),
+            name=f"/mlplat/{self.name}/vpc-flow-logs",
+            retention_in_days=self._args.flow_log_retention_days,
+            kms_key_id=self._args.logs_key.arn,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        role = aws.iam.Role(
+            self.child_name("flow-logs-role"),
+            assume_role_policy=aws.get_caller_identity_output().account_id.apply(
+                lambda account: iam_policies.assume_role("vpc-flow-logs.amazonaws.com", source_account=account)
+            ),
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.iam.RolePolicy(
+            self.child_name("flow-logs-write"),
+            role=role.id,
+            policy=group.arn.apply(lambda arn: iam_policies.document(*iam_policies.write_logs(arn))),
+            opts=self.child_opts(),
+        )
+        aws.ec2.FlowLog(
+            self.child_name("flow-log"),
+            vpc_id=self.vpc.id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )

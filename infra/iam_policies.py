@@ -1,0 +1,209 @@
+"""IAM policy documents, built from resolved ARNs.
+
+Each function returns a plain dict; components JSON-encode it inside an ``apply`` once
+the ARNs are known. Keeping the documents here lets tests read them without Pulumi.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Statement = dict[str, Any]
+
+#: The principal EKS Pod Identity assumes roles as.
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def document(*statements: Statement) -> str:
+    """A policy document (JSON) from statements."""
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)}, sort_keys=True)
+
+
+def assume_role(service: str, *, source_account: str | None = None) -> str:
+    """Trust policy letting one AWS service assume the role, optionally only for our account."""
+    statement: Statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+    if source_account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return document(statement)
+
+
+def pod_identity_trust() -> str:
+    """Trust policy for EKS Pod Identity: the association names the namespace and service account."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
+    )
+
+
+def s3_read(bucket_arn: str, prefix: str, key_arn: str | None) -> list[Statement]:
+    """Read (and list) only ``prefix`` of a bucket encrypted with ``key_arn`` (``None``: SSE-S3)."""
+    statements: list[Statement] = [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"{bucket_arn}/{prefix}*"},
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+    ]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn})
+    return statements
+
+
+def s3_write(bucket_arn: str, prefix: str, key_arn: str | None) -> list[Statement]:
+    """Write objects under ``prefix`` of a bucket encrypted with ``key_arn`` (``None``: SSE-S3)."""
+    statements: list[Statement] = [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": f"{bucket_arn}/{prefix}*",
+        }
+    ]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+    return statements
+
+
+def kinesis_put(stream_arn: str, key_arn: str) -> list[Statement]:
+    """Put records to one KMS-encrypted stream, nothing else."""
+    return [
+        {"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords"], "Resource": stream_arn},
+        {"Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": key_arn},
+    ]
+
+
+def kinesis_read(stream_arn: str, key_arn: str) -> list[Statement]:
+    """Read one KMS-encrypted stream (the archive's delivery stream)."""
+    return [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "kinesis:DescribeStream",
+                "kinesis:GetShardIterator",
+                "kinesis:GetRecords",
+                "kinesis:ListShards",
+            ],
+            "Resource": stream_arn,
+        },
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn},
+    ]
+
+
+def read_secrets(secret_arns: Sequence[str], key_arn: str) -> list[Statement]:
+    """Read the named Secrets Manager secrets."""
+    return [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": list(secret_arns)},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn},
+    ]
+
+
+def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
+    """Start job runs on one EMR Serverless application, passing only the job role."""
+    return [
+        {"Effect": "Allow", "Action": "emr-serverless:StartJobRun", "Resource": application_arn},
+        {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": job_role_arn,
+            "Condition": {"StringLike": {"iam:PassedToService": "emr-serverless.amazonaws.com"}},
+        },
+    ]
+
+
+def write_logs(log_group_arn: str, *, key_arn: str | None = None) -> list[Statement]:
+    """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key."""
+    statements: list[Statement] = [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+                "logs:DescribeLogGroups",
+            ],
+            "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        }
+    ]
+    if key_arn is not None:
+        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+    return statements
+
+
+def bucket_policy(bucket_arn: str, *, log_delivery_account: str | None = None) -> str:
+    """Bucket policy refusing any request not made over TLS (FSBP S3.5); optionally letting
+    S3 deliver the account's server access logs under ``s3/``."""
+    statements: list[Statement] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if log_delivery_account is not None:
+        statements.append(
+            {
+                "Sid": "S3ServerAccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn}/s3/*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": log_delivery_account}},
+            }
+        )
+    return document(*statements)
+
+
+def key_policy(account_id: str, partition: str, region: str, services: Sequence[str]) -> str:
+    """KMS key policy: the account administers the key through IAM; the named services may use it.
+
+    ``services`` are keys of :data:`KEY_USERS`. CloudWatch (alarms publishing to an
+    encrypted topic) and CloudWatch Logs act without an IAM role of ours, so only the key
+    policy can let them use the key; each is limited to what it needs, for our account.
+    """
+    statements: list[Statement] = [
+        {
+            "Sid": "AccountAdministersThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    statements += [KEY_USERS[service](account_id, partition, region) for service in sorted(services)]
+    return document(*statements)
+
+
+def _logs_key_user(account_id: str, partition: str, region: str) -> Statement:
+    return {
+        "Sid": "CloudWatchLogsEncryptsOurGroups",
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+        "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        "Resource": "*",
+        "Condition": {
+            "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:*"}
+        },
+    }
+
+
+def _alarms_key_user(account_id: str, partition: str, region: str) -> Statement:
+    return {
+        "Sid": "CloudWatchAlarmsPublishToEncryptedTopics",
+        "Effect": "Allow",
+        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+    }
+
+
+#: Services that may be named in :func:`key_policy`, and the statement each gets.
+KEY_USERS: dict[str, Callable[[str, str, str], Statement]] = {"logs": _logs_key_user, "alarms": _alarms_key_user}

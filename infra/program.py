@@ -1,0 +1,499 @@
+"""The whole platform of one stack, composed from the catalog and the typed stack config.
+
+``__main__`` calls :func:`build_platform` under ``pulumi up``; tests and benchmarks call it
+directly under Pulumi mocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import alarms
+from infra.components.batch import Batch, BatchArgs
+from infra.components.buckets import Bucket, BucketArgs
+from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.database import Database, DatabaseArgs
+from infra.components.decision_log import DecisionLog, DecisionLogArgs
+from infra.components.feature_views import MaterializationSchedule, MaterializationScheduleArgs
+from infra.components.image_registry import ImageRegistry, ImageRegistryArgs
+from infra.components.keys import EncryptionKey, EncryptionKeyArgs
+from infra.components.models import ModelServing, ModelServingArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.observability import Observability, ObservabilityArgs
+from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
+from infra.components.workloads import Workloads, WorkloadsArgs, placeholder
+from infra.config import StackConfig, parse_stack_config
+from infra.materialization import view_catalog
+from infra.naming import (
+    FEATURE_SERVER_SERVICE_ACCOUNT,
+    SERVICES_NAMESPACE,
+    bucket_name,
+    physical_name,
+    platform_tags,
+    spec_tags,
+)
+from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
+from mlplat.catalog import Catalog
+
+
+@dataclass
+class Platform:
+    """What :func:`build_platform` made: the shared components, the per-spec ones, the stack outputs."""
+
+    cluster: Cluster
+    database: Database
+    online_store: OnlineStore
+    batch: Batch
+    feature_server_role: aws.iam.Role
+    images: ImageRegistry | None = None
+    workloads: Workloads | None = None
+    models: dict[str, ModelServing] = field(default_factory=dict)
+    schedules: dict[str, MaterializationSchedule] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    data: EncryptionKey
+    cluster: EncryptionKey
+    logs: EncryptionKey
+    alerts: EncryptionKey
+
+
+@dataclass(frozen=True)
+class _Buckets:
+    logs: Bucket
+    offline: Bucket
+    artifacts: Bucket
+    decisions: Bucket
+
+
+def stack_config_from_pulumi() -> StackConfig:
+    """The running stack's ``mlplat:platform`` object, parsed (``pulumi up`` / ``preview``)."""
+    return parse_stack_config(pulumi.Config("mlplat").require_object("platform"))
+
+
+def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
+    """Every resource of the stack: shared platform first, then one group per spec."""
+    tags = platform_tags(config.environment)
+    keys = _keys(config, tags)
+    network = _network(config, keys, tags)
+    buckets = _buckets(config, keys, tags)
+    cluster = _cluster(config, network, keys, tags)
+    database, online_store = _stores(config, network, keys, tags)
+    batch = _batch(config, network, keys, buckets, database, online_store, tags)
+    # The stores admit exactly these two groups: the cluster's nodes and the Spark jobs.
+    for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
+        database.allow_from(label, group)
+        online_store.allow_from(label, group)
+    feature_server_role, feature_server_identity = _feature_server_identity(config, cluster, online_store, tags)
+    decision_log = _decision_log(config, keys, buckets, tags)
+    alerts = _alerts(config, keys, tags, database, online_store, cluster, batch)
+    platform = Platform(
+        cluster=cluster,
+        database=database,
+        online_store=online_store,
+        batch=batch,
+        feature_server_role=feature_server_role,
+    )
+    _models(platform, catalog, config, buckets, decision_log, alerts)
+    _schedules(platform, catalog, config, buckets, database, online_store)
+    platform.images = _images(config, keys, tags)
+    platform.workloads = _workloads(platform, catalog, config, buckets, decision_log, feature_server_identity)
+    platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
+    return platform
+
+
+def _network(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> Network:
+    return Network(
+        physical_name(config.environment),
+        NetworkArgs(
+            vpc_cidr=config.network.vpc_cidr,
+            zones=config.availability_zones,
+            region=config.region,
+            nat_gateways=config.network.nat_gateways,
+            logs_key=keys.logs,
+            flow_log_retention_days=config.network.flow_log_retention_days,
+            tags=tags,
+        ),
+    )
+
+
+def _cluster(config: StackConfig, network: Network, keys: _Keys, tags: dict[str, str]) -> Cluster:
+    return Cluster(
+        physical_name(config.environment, "cluster"),
+        ClusterArgs(
+            cluster_name=physical_name(config.environment),
+            kubernetes_version=config.cluster.kubernetes_version,
+            network=network,
+            secrets_key=keys.cluster,
+            logs_key=keys.logs,
+            system_nodes=config.cluster.system_nodes,
+            serving_nodes=config.cluster.serving_nodes,
+            addons=config.cluster.addons,
+            log_retention_days=config.cluster.log_retention_days,
+            public_access_cidrs=config.cluster.public_access_cidrs,
+            admin_role_arns=config.cluster.admin_role_arns,
+            protect=config.protect,
+            tags=tags,
+        ),
+    )
+
+
+def _stores(config: StackConfig, network: Network, keys: _Keys, tags: dict[str, str]) -> tuple[Database, OnlineStore]:
+    registry, online = physical_name(config.environment, "registry"), physical_name(config.environment, "online")
+    database = Database(
+        registry,
+        DatabaseArgs(
+            identifier=registry,
+            network=network,
+            key=keys.data,
+            config=config.database,
+            protect=config.protect,
+            tags=tags,
+        ),
+    )
+    online_store = OnlineStore(
+        online,
+        OnlineStoreArgs(
+            group_id=online,
+            network=network,
+            key=keys.data,
+            config=config.cache,
+            protect=config.protect,
+            tags=tags,
+        ),
+    )
+    return database, online_store
+
+
+def _batch(
+    config: StackConfig,
+    network: Network,
+    keys: _Keys,
+    buckets: _Buckets,
+    database: Database,
+    online_store: OnlineStore,
+    tags: dict[str, str],
+) -> Batch:
+    return Batch(
+        physical_name(config.environment, "batch"),
+        BatchArgs(
+            application_name=physical_name(config.environment, "materialize"),
+            network=network,
+            config=config.batch,
+            key=keys.data,
+            logs_key=keys.logs,
+            offline=buckets.offline,
+            artifacts=buckets.artifacts,
+            logs=buckets.logs,
+            secret_arns=[online_store.auth_secret_arn, database.master_secret_arn],
+            tags=tags,
+        ),
+    )
+
+
+def _feature_server_identity(
+    config: StackConfig, cluster: Cluster, online_store: OnlineStore, tags: dict[str, str]
+) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation]:
+    """The feature server's role (it reads the online store's AUTH token, nothing else) and its binding."""
+    name = physical_name(config.environment, "feature-server")
+    role = cluster.pod_role(f"{name}-role", cluster, tags)
+    online_store.grant_read_auth_token(f"{name}-read-auth-token", role, cluster)
+    association = cluster.bind_service_account(
+        f"{name}-pod-identity", role, SERVICES_NAMESPACE, FEATURE_SERVER_SERVICE_ACCOUNT, cluster, tags
+    )
+    return role, association
+
+
+FEATURE_SERVER_IMAGE = "feature-server"
+MODEL_SERVER_IMAGE = "model-server"
+
+
+def _images(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> ImageRegistry:
+    env = config.environment
+    repositories = [physical_name(env, FEATURE_SERVER_IMAGE), physical_name(env, MODEL_SERVER_IMAGE)]
+    return ImageRegistry(
+        physical_name(env, "images"), ImageRegistryArgs(repositories=repositories, key=keys.data, tags=tags)
+    )
+
+
+def _workload_settings(config: StackConfig) -> WorkloadSettings:
+    """The services' settings, with placeholders where AWS outputs go (see :mod:`infra.components.workloads`)."""
+    sizing = config.services.feature_server
+    return WorkloadSettings(
+        environment=config.environment,
+        feature_server_image=ServiceImage(placeholder("featureServerRepository"), config.images.feature_server),
+        model_server_image=ServiceImage(placeholder("modelServerRepository"), config.images.model_server),
+        online_store_url=f"rediss://{placeholder('onlineStoreHost')}:{REDIS_PORT}",
+        online_store_auth_secret_arn=placeholder("onlineStoreAuthSecretArn"),
+        artifact_root="s3://" + placeholder("artifactsBucket"),
+        decision_log_url="kinesis://" + placeholder("decisionStream"),
+        aws_region=config.region,
+        vpc_cidr=config.network.vpc_cidr,
+        namespace=SERVICES_NAMESPACE,
+        feature_server=FeatureServerSettings(
+            min_replicas=sizing.min_replicas,
+            max_replicas=sizing.max_replicas,
+            cpu=sizing.cpu,
+            memory=sizing.memory,
+            callers=sizing.callers,
+        ),
+        spread_across_zones_strictly=config.services.strict_zone_spread,
+    )
+
+
+def _workloads(
+    platform: Platform,
+    catalog: Catalog,
+    config: StackConfig,
+    buckets: _Buckets,
+    decision_log: DecisionLog,
+    feature_server_identity: aws.eks.PodIdentityAssociation,
+) -> Workloads:
+    env, cluster, images = config.environment, platform.cluster, platform.images
+    assert images is not None
+    outputs: dict[str, pulumi.Input[str]] = {
+        "featureServerRepository": images.url(physical_name(env, FEATURE_SERVER_IMAGE)),
+        "modelServerRepository": images.url(physical_name(env, MODEL_SERVER_IMAGE)),
+        "onlineStoreHost": platform.online_store.primary_endpoint,
+        "onlineStoreAuthSecretArn": platform.online_store.auth_secret_arn,
+        "artifactsBucket": buckets.artifacts.bucket.bucket,
+        "decisionStream": decision_log.stream_name,
+    }
+    # Pods get AWS credentials only if their Pod Identity association exists when they start.
+    identities: list[pulumi.Resource] = [feature_server_identity]
+    identities += [model.pod_identity for model in platform.models.values()]
+    return Workloads(
+        physical_name(env, "services"),
+        WorkloadsArgs(
+            catalog=catalog,
+            settings=_workload_settings(config),
+            outputs=outputs,
+            cluster_name=cluster.cluster.name,
+            cluster_endpoint=cluster.cluster.endpoint,
+            cluster_certificate_authority=cluster.certificate_authority,
+            region=config.region,
+            depends_on=[*cluster.node_groups, *identities],
+        ),
+    )
+
+
+def _decision_log(config: StackConfig, keys: _Keys, buckets: _Buckets, tags: dict[str, str]) -> DecisionLog:
+    name = physical_name(config.environment, "decisions")
+    return DecisionLog(
+        name,
+        DecisionLogArgs(
+            stream_name=name, config=config.decision_log, key=keys.data, archive=buckets.decisions, tags=tags
+        ),
+    )
+
+
+def _keys(config: StackConfig, tags: dict[str, str]) -> _Keys:
+    env = config.environment
+    identity = aws.get_caller_identity_output()
+    partition = aws.get_partition_output().partition
+
+    def key(purpose: str, description: str, services: tuple[str, ...] = ()) -> EncryptionKey:
+        return EncryptionKey(
+            physical_name(env, f"{purpose}-key"),
+            EncryptionKeyArgs(
+                alias=physical_name(env, purpose),
+                description=description,
+                account_id=identity.account_id,
+                partition=partition,
+                region=config.region,
+                services=services,
+                protect=config.protect,
+                tags=tags,
+            ),
+        )
+
+    return _Keys(
+        data=key("data", "mlplat data at rest: registry, online store, buckets, streams, secrets"),
+        cluster=key("cluster", "mlplat EKS secrets envelope encryption"),
+        logs=key("logs", "mlplat CloudWatch log groups", ("logs",)),
+        alerts=key("alerts", "mlplat alert topic", ("alarms",)),
+    )
+
+
+def _buckets(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> _Buckets:
+    env = config.environment
+    account = aws.get_caller_identity_output().account_id
+
+    def name(purpose: str) -> pulumi.Output[str]:
+        return account.apply(lambda a: bucket_name(env, purpose, a, config.region))
+
+    # SSE-S3: S3 cannot deliver server access logs into an SSE-KMS bucket. What else lands
+    # here (EMR job logs) is encrypted by its writer with the data key.
+    logs = Bucket(
+        physical_name(env, "logs"),
+        BucketArgs(
+            bucket_name=name("logs"),
+            key=None,
+            log_delivery_account=account,
+            expire_after_days=config.log_retention_days,
+            protect=config.protect,
+            tags=tags,
+        ),
+    )
+
+    def data_bucket(purpose: str, object_lock_days: int | None = None) -> Bucket:
+        return Bucket(
+            physical_name(env, purpose),
+            BucketArgs(
+                bucket_name=name(purpose),
+                key=keys.data,
+                access_log_bucket=logs,
+                object_lock_days=object_lock_days,
+                protect=config.protect,
+                tags=tags,
+            ),
+        )
+
+    return _Buckets(
+        logs=logs,
+        offline=data_bucket("offline"),
+        artifacts=data_bucket("artifacts"),
+        decisions=data_bucket("decision-archive", config.decision_log.object_lock_days),
+    )
+
+
+def _alerts(
+    config: StackConfig,
+    keys: _Keys,
+    tags: dict[str, str],
+    database: Database,
+    online_store: OnlineStore,
+    cluster: Cluster,
+    batch: Batch,
+) -> Observability:
+    env = config.environment
+    alerts = Observability(
+        physical_name(env, "alerts"),
+        ObservabilityArgs(
+            topic_name=physical_name(env, "alerts"), key=keys.alerts, emails=config.alerts.emails, tags=tags
+        ),
+    )
+    registry, online = physical_name(env, "registry"), physical_name(env, "online")
+    groups = [
+        (registry, alarms.database_alarms(registry, config.database.allocated_storage_gb)),
+        (online, alarms.cache_alarms(online, 1 + config.cache.replicas)),
+        (physical_name(env, "nodes"), alarms.node_alarms(physical_name(env))),
+        (physical_name(env, "batch"), alarms.batch_alarms(batch.application_id)),
+    ]
+    for owner, specs in groups:
+        for spec in specs:
+            alerts.alarm(owner, spec, tags)
+    return alerts
+
+
+def _models(
+    platform: Platform,
+    catalog: Catalog,
+    config: StackConfig,
+    buckets: _Buckets,
+    decision_log: DecisionLog,
+    alerts: Observability,
+) -> None:
+    base = platform_tags(config.environment)
+    for name, model in catalog.models.items():
+        platform.models[name] = ModelServing(
+            physical_name(config.environment, "model", name),
+            ModelServingArgs(
+                model=model,
+                environment=config.environment,
+                cluster=platform.cluster,
+                artifacts=buckets.artifacts,
+                decision_log=decision_log,
+                online_store=platform.online_store,
+                alerts=alerts,
+                tags=spec_tags(base, "Model", name, model.metadata.owner),
+            ),
+        )
+
+
+def _schedules(
+    platform: Platform,
+    catalog: Catalog,
+    config: StackConfig,
+    buckets: _Buckets,
+    database: Database,
+    online_store: OnlineStore,
+) -> None:
+    base, env = platform_tags(config.environment), config.environment
+    job_environment: dict[str, pulumi.Input[str]] = {
+        "MLPLAT_ENVIRONMENT": env,
+        "MLPLAT_OFFLINE_ROOT": buckets.offline.bucket.bucket.apply(lambda b: f"s3://{b}/"),
+        "MLPLAT_ONLINE_STORE_HOST": online_store.primary_endpoint,
+        "MLPLAT_ONLINE_STORE_PORT": str(REDIS_PORT),
+        "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": online_store.auth_secret_arn,
+        "MLPLAT_REGISTRY_HOST": database.address,
+        "MLPLAT_REGISTRY_SECRET_ARN": database.master_secret_arn,
+    }
+    for name, view in catalog.feature_views.items():
+        if view.spec.materialization is None:
+            continue
+        platform.schedules[name] = MaterializationSchedule(
+            physical_name(env, "materialize", name),
+            MaterializationScheduleArgs(
+                view=name,
+                every=view.spec.materialization.every,
+                environment=env,
+                schedule_name=physical_name(env, "materialize", name),
+                view_catalog=view_catalog(catalog, name),
+                batch=platform.batch,
+                artifacts=buckets.artifacts,
+                job_environment=job_environment,
+                tags=spec_tags(base, "FeatureView", name, view.metadata.owner),
+            ),
+        )
+
+
+def _outputs(
+    config: StackConfig,
+    network: Network,
+    platform: Platform,
+    buckets: _Buckets,
+    decision_log: DecisionLog,
+    alerts: Observability,
+) -> dict[str, Any]:
+    """Stack outputs: names, endpoints and ARNs only. Nothing secret is exported at all:
+    clients read passwords from the Secrets Manager ARNs listed here."""
+    cluster, database, online_store, batch = platform.cluster, platform.database, platform.online_store, platform.batch
+    return {
+        "environment": config.environment,
+        "vpcId": network.vpc.id,
+        "privateSubnetIds": network.private_subnet_ids,
+        "clusterName": cluster.cluster.name,
+        "clusterEndpoint": cluster.cluster.endpoint,
+        "clusterCertificateAuthority": cluster.certificate_authority,
+        "nodeSecurityGroupId": cluster.node_security_group.id,
+        "servicesNamespace": SERVICES_NAMESPACE,
+        "registryEndpoint": database.endpoint,
+        "registrySecretArn": database.master_secret_arn,
+        "onlineStoreEndpoint": online_store.primary_endpoint,
+        "onlineStoreAuthSecretArn": online_store.auth_secret_arn,
+        "emrApplicationId": batch.application_id,
+        "emrJobRoleArn": batch.job_role.arn,
+        "buckets": {
+            "logs": buckets.logs.bucket.bucket,
+            "offline": buckets.offline.bucket.bucket,
+            "artifacts": buckets.artifacts.bucket.bucket,
+            "decisionArchive": buckets.decisions.bucket.bucket,
+        },
+        "decisionStreamName": decision_log.stream_name,
+        "alertTopicArn": alerts.topic.arn,
+        "images": {"featureServer": config.images.feature_server, "modelServer": config.images.model_server},
+        "imageRepositories": {name: repo.repository_url for name, repo in platform.images.repositories.items()}
+        if platform.images
+        else {},
+        "featureServerRoleArn": platform.feature_server_role.arn,
+        "featureServerServiceAccount": FEATURE_SERVER_SERVICE_ACCOUNT,
+        "modelRoleArns": {name: model.role_arn for name, model in platform.models.items()},
+        "modelServiceAccounts": {name: model.service_account for name, model in platform.models.items()},
+    }

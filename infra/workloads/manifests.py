@@ -1,0 +1,418 @@
+"""Renders the Kubernetes objects of the feature server and the model servers.
+
+Pure functions from the catalog and typed settings to plain manifest dictionaries, so
+that every object can be tested, and validated against the Kubernetes OpenAPI schema,
+without Pulumi. :mod:`infra.components.workloads` turns them into pulumi-kubernetes
+resources.
+
+Each model gets one Deployment that loads every version its rollout names (primary,
+canary, shadow) and splits decisions in-process: the canary and the shadow then score
+the very feature vector the primary scored, from one online-store read, and the
+decision log holds all of them side by side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlplat.catalog import Catalog
+from mlplat.spec.kinds import Model
+from mlplat.spec.types import kubernetes_name
+
+Manifest = dict[str, Any]
+
+PART_OF = "mlplat"
+FEATURE_SERVER = "feature-server"
+MODEL_SERVER = "model-server"
+CATALOG_CONFIGMAP = "catalog"
+CATALOG_MOUNT = "/etc/mlplat"
+CALLER_LABEL = "mlplat.dev/caller"
+HTTP_PORT = 8080
+RUN_AS_USER = 10001
+
+
+@dataclass(frozen=True)
+class ServiceImage:
+    """A container image; the tag comes from the stack config, never ``latest``."""
+
+    repository: str
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class FeatureServerSettings:
+    """Sizing of the feature server Deployment."""
+
+    min_replicas: int = 2
+    max_replicas: int = 6
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    callers: Sequence[str] = ()
+    """Workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
+
+
+@dataclass(frozen=True)
+class WorkloadSettings:
+    """Everything the services need from the stack, none of it secret.
+
+    The Redis AUTH token is not here: pods read it from Secrets Manager at start-up
+    (``auth_secret_arn``) with their own pod identity, so no manifest holds it.
+    """
+
+    environment: str
+    feature_server_image: ServiceImage
+    model_server_image: ServiceImage
+    online_store_url: str
+    """``rediss://host:port``: TLS to ElastiCache; the token is fetched separately."""
+    online_store_auth_secret_arn: str
+    artifact_root: str
+    """``s3://<artifacts bucket>``: model artifacts live under ``<model>/<version>/``."""
+    decision_log_url: str
+    """Production decision sink, e.g. ``kinesis://<stream name>``."""
+    aws_region: str
+    vpc_cidr: str
+    namespace: str = "mlplat"
+    feature_server: FeatureServerSettings = field(default_factory=FeatureServerSettings)
+    prometheus_namespace: str = "monitoring"
+    spread_across_zones_strictly: bool = False
+    """True in production: a replica is not scheduled rather than put in a zone that already has more."""
+
+
+def _labels(component: str, instance: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def _selector(component: str, instance: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": instance, "app.kubernetes.io/component": component}
+
+
+def _metadata(name: str, settings: WorkloadSettings, labels: Mapping[str, str], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": settings.namespace, "labels": dict(labels), **extra}
+
+
+def namespace(settings: WorkloadSettings) -> Manifest:
+    """The namespace, enforcing the ``restricted`` Pod Security Standard."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": settings.namespace,
+            "labels": {
+                "app.kubernetes.io/part-of": PART_OF,
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+        },
+    }
+
+
+def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    """The catalog slice a service starts from: only what it serves, so others' changes never touch it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(
+            f"{workload.name}-{CATALOG_CONFIGMAP}", settings, _labels(workload.component, workload.name)
+        ),
+        "data": {"catalog.json": json.dumps(workload.catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))},
+    }
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _probe(path: str, period: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": 3,
+    }
+
+
+def _spread(selector: Mapping[str, str], strict: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule" if strict else "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+        },
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class _Workload:
+    name: str
+    component: str
+    image: ServiceImage
+    args: list[str]
+    env: dict[str, str]
+    cpu: str
+    memory: str
+    min_replicas: int
+    max_replicas: int
+    live_path: str
+    ready_path: str
+    catalog: Catalog
+
+
+def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    labels = _labels(workload.component, workload.name)
+    selector = _selector(workload.component, workload.name)
+    resources = {"cpu": workload.cpu, "memory": workload.memory}
+    container = {
+        "name": workload.component,
+        "image": str(workload.image),
+        "imagePullPolicy": "IfNotPresent",
+        "args": workload.args,
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "env": [{"name": key, "value": value} for key, value in sorted(workload.env.items())],
+        "resources": {"requests": resources, "limits": resources},
+        "livenessProbe": _probe(workload.live_path, 10),
+        "readinessProbe": _probe(workload.ready_path, 5),
+        "startupProbe": {**_probe(workload.live_path, 2), "failureThreshold": 60},
+        "securityContext": _container_security(),
+        "volumeMounts": [
+            {"name": "catalog", "mountPath": CATALOG_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
+        ],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(workload.name, settings, labels),
+        "spec": {
+            # The autoscaler owns the replica count; this is only the first rollout's.
+            "replicas": workload.min_replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        # A new catalog rolls the pods, which read it only at start-up.
+                        "mlplat.dev/catalog-digest": workload.catalog.digest,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(HTTP_PORT),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": {
+                    "serviceAccountName": workload.name,
+                    "automountServiceAccountToken": False,
+                    "securityContext": _pod_security(),
+                    "terminationGracePeriodSeconds": 30,
+                    "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "catalog", "configMap": {"name": f"{workload.name}-{CATALOG_CONFIGMAP}"}},
+                        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _service(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(workload.name, settings, _labels(workload.component, workload.name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(workload.component, workload.name),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def _service_account(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    # AWS permissions reach the pods through an EKS Pod Identity association on this
+    # service account (created with the IAM role in infra), not through annotations.
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(workload.name, settings, _labels(workload.component, workload.name)),
+        "automountServiceAccountToken": False,
+    }
+
+
+def _autoscaler(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _metadata(workload.name, settings, _labels(workload.component, workload.name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": workload.name},
+            "minReplicas": workload.min_replicas,
+            "maxReplicas": workload.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+                }
+            ],
+        },
+    }
+
+
+def _disruption_budget(workload: _Workload, settings: WorkloadSettings) -> Manifest:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _metadata(workload.name, settings, _labels(workload.component, workload.name)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": _selector(workload.component, workload.name)}},
+    }
+
+
+def _callers_from(callers: Sequence[str]) -> list[dict[str, Any]]:
+    return [
+        {"namespaceSelector": {}, "podSelector": {"matchLabels": {CALLER_LABEL: kubernetes_name(caller)}}}
+        for caller in sorted(callers)
+    ]
+
+
+def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: list[dict[str, Any]]) -> Manifest:
+    scraper = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.prometheus_namespace}},
+    }
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(workload.name, settings, _labels(workload.component, workload.name)),
+        "spec": {
+            "podSelector": {"matchLabels": _selector(workload.component, workload.name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [*sources, scraper], "ports": [{"port": HTTP_PORT, "protocol": "TCP"}]}],
+            "egress": [
+                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+                # Redis inside the VPC; AWS APIs (Secrets Manager, S3, Kinesis) through VPC endpoints.
+                {"to": [{"ipBlock": {"cidr": settings.vpc_cidr}}], "ports": [{"port": 6379, "protocol": "TCP"}]},
+                {"to": [{"ipBlock": {"cidr": settings.vpc_cidr}}], "ports": [{"port": 443, "protocol": "TCP"}]},
+            ],
+        },
+    }
+
+
+def _common_env(settings: WorkloadSettings) -> dict[str, str]:
+    return {
+        "MLPLAT_ENVIRONMENT": settings.environment,
+        "MLPLAT_CATALOG": f"{CATALOG_MOUNT}/catalog.json",
+        "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
+        "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
+        "AWS_REGION": settings.aws_region,
+    }
+
+
+def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
+    sizing = settings.feature_server
+    return _Workload(
+        name=FEATURE_SERVER,
+        component=FEATURE_SERVER,
+        image=settings.feature_server_image,
+        args=["serve", "features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
+        env=_common_env(settings),
+        cpu=sizing.cpu,
+        memory=sizing.memory,
+        min_replicas=sizing.min_replicas,
+        max_replicas=sizing.max_replicas,
+        live_path="/health/live",
+        ready_path="/health/ready",
+        catalog=catalog.subset(views=catalog.feature_views, with_feature_services=True),
+    )
+
+
+def model_server_name(model: str) -> str:
+    """Name of a model's Deployment, Service and service account: ``model-default-risk``."""
+    return f"model-{kubernetes_name(model)}"
+
+
+def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) -> _Workload:
+    serving = model.spec.serving
+    env = {
+        **_common_env(settings),
+        "MLPLAT_MODEL": model.metadata.name,
+        "MLPLAT_ARTIFACT_ROOT": settings.artifact_root,
+        "MLPLAT_DECISION_LOG": settings.decision_log_url,
+    }
+    return _Workload(
+        name=model_server_name(model.metadata.name),
+        component=MODEL_SERVER,
+        image=settings.model_server_image,
+        args=["serve", "models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
+        env=env,
+        cpu=serving.resources.cpu,
+        memory=serving.resources.memory,
+        min_replicas=serving.replicas.min,
+        max_replicas=serving.replicas.max,
+        live_path="/v2/health/live",
+        ready_path="/v2/health/ready",
+        catalog=catalog.subset(models=[model.metadata.name]),
+    )
+
+
+def _workload_objects(workload: _Workload, settings: WorkloadSettings, sources: list[dict[str, Any]]) -> list[Manifest]:
+    return [
+        _service_account(workload, settings),
+        catalog_config_map(workload, settings),
+        _deployment(workload, settings),
+        _service(workload, settings),
+        _autoscaler(workload, settings),
+        _disruption_budget(workload, settings),
+        _network_policy(workload, settings, sources),
+    ]
+
+
+def render_workloads(catalog: Catalog, settings: WorkloadSettings) -> list[Manifest]:
+    """Every Kubernetes object of the platform's services, in apply order."""
+    model_servers = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": MODEL_SERVER}}}
+    objects = [namespace(settings)]
+    feature_sources = [model_servers, *_callers_from(settings.feature_server.callers)]
+    objects += _workload_objects(_feature_server(catalog, settings), settings, feature_sources)
+    for model in catalog.models.values():
+        sources = _callers_from(model.spec.serving.callers)
+        objects += _workload_objects(_model_server(model, catalog, settings), settings, sources)
+    return objects
+
+
+def object_key(manifest: Manifest) -> str:
+    """A stable, unique name for a manifest: ``kind/namespace/name``."""
+    metadata = manifest["metadata"]
+    return "/".join(filter(None, [manifest["kind"], metadata.get("namespace"), metadata["name"]]))

@@ -1,0 +1,1 @@
+"""Offline platform: point-in-time training sets, materialization into the online store."""

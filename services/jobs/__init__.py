@@ -1,0 +1,1 @@
+"""Batch jobs that run on EMR Serverless (Spark)."""

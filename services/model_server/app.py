@@ -1,0 +1,138 @@
+"""The model server's app factory: V2 inference, decisions, metrics, on one Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlplat.catalog import Catalog
+from mlplat.errors import UsageError
+from mlplat.loader import load_catalog
+from mlplat.models import ArtifactStore
+from mlplat.online_store import OnlineStore, open_store
+from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLinesSink, KinesisSink
+from services.model_server.decisions import DecisionApi
+from services.model_server.metrics import Metrics
+from services.model_server.registry import ServedModel, StoreGate, load_models
+from services.model_server.responses import error_response, json_response
+from services.model_server.settings import Settings
+from services.model_server.v2 import V2Api
+
+log = logging.getLogger("mlplat.model_server")
+
+
+@dataclass(frozen=True)
+class Components:
+    """What one server runs on; tests and the benchmark build these directly."""
+
+    models: Mapping[str, ServedModel]
+    store: OnlineStore
+    decision_log: DecisionLog
+    metrics: Metrics
+    store_retry_s: float = 1.0
+    #: Threads that score and explain decisions off the event loop; 0 scores on the loop.
+    scoring_threads: int = 0
+
+
+def build_app(components: Components) -> Starlette:
+    """The ASGI app over ready-made components; shutting it down closes the log and the store."""
+    metrics = components.metrics
+    gate = StoreGate(components.store, components.store_retry_s, metrics)
+    v2 = V2Api(components.models, metrics)
+    executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
+    decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # uvicorn has stopped accepting and drained in-flight requests: flush what is queued.
+        log.info("shutting down: flushing the decision log")
+        components.decision_log.close()
+        components.store.close()
+        if executor is not None:
+            executor.shutdown()
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        # Unknown paths and methods get the protocol's error object too.
+        assert isinstance(error, HTTPException)
+        return json_response({"error": error.detail}, error.status_code)
+
+    async def internal_error(request: Request, error: Exception) -> Response:
+        return error_response(error)  # logged there; the client reads "internal error"
+
+    routes = [*v2.routes(), *decisions.routes(), Route("/metrics", metrics_endpoint, methods=["GET"])]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
+
+
+def read_catalog(path: Path) -> Catalog:
+    """A catalog snapshot (``.json``, as mounted from the ConfigMap) or a spec directory."""
+    if path.suffix != ".json":
+        return load_catalog(path)
+    try:
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"MLPLAT_CATALOG={str(path)!r} is not a readable catalog snapshot: {error}") from None
+    return Catalog.from_snapshot(snapshot)
+
+
+def decision_sink(settings: Settings) -> DecisionSink:
+    """The sink the settings choose: the local file, or the platform's Kinesis stream."""
+    stream = settings.kinesis_stream
+    if stream is not None:
+        import boto3  # noqa: PLC0415 - only the Kinesis sink needs it
+
+        client = boto3.client("kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url)
+        return KinesisSink(client, stream)
+    return JsonLinesSink(Path(settings.decision_log), settings.decision_log_durability)
+
+
+def redis_password(settings: Settings) -> str | None:
+    """The online store's AUTH token: given directly, or read once from Secrets Manager."""
+    if settings.redis_auth_token is not None or settings.redis_auth_secret_arn is None:
+        return settings.redis_auth_token
+    import boto3  # noqa: PLC0415 - only deployments with a secret ARN need it
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    client = boto3.client("secretsmanager", region_name=settings.aws_region)
+    try:
+        return str(client.get_secret_value(SecretId=settings.redis_auth_secret_arn)["SecretString"])
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(
+            f"MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN={settings.redis_auth_secret_arn}: cannot read the secret: {error}"
+        ) from None
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Load the catalog and every serving model version, connect the store and the log."""
+    catalog = read_catalog(settings.catalog)
+    metrics = Metrics()
+    artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
+    models = load_models(catalog, settings.models, artifacts, metrics)
+    store = open_store(
+        settings.online_store_url,
+        catalog,
+        namespace=settings.online_store_namespace,
+        timeout=settings.online_store_timeout_s,
+        password=redis_password(settings),
+    )
+    decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
+    return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads))

@@ -1,0 +1,237 @@
+"""The decision log: every decision, refusal and error, durable before its response leaves.
+
+Requests hand their record to :class:`DecisionLog` and wait; one writer thread takes
+everything queued since its last write (group commit), makes it durable in the sink with
+one write and one fsync (or one Kinesis ``PutRecords``), then wakes every waiter of that
+batch. Under load a batch holds many records, so durability costs one fsync per batch,
+not one per decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlplat.errors import MlplatError
+
+log = logging.getLogger("mlplat.model_server.decision_log")
+
+
+class DecisionLogError(MlplatError):
+    """A record could not be made durable; no decision is returned without its record."""
+
+    http_status = 503
+    public_message = "decision log unavailable"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One serialized record and the key it is partitioned by (the decision id)."""
+
+    key: str
+    data: bytes
+
+
+class DecisionSink(Protocol):
+    """Where records go; :meth:`write_batch` returns once the batch is as durable as the sink promises."""
+
+    def write_batch(self, entries: Sequence[LogEntry]) -> None: ...
+
+    def after_ack(self) -> None:
+        """Work done after the batch's waiters were answered (e.g. a deferred fsync)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Durability(StrEnum):
+    """When the file sink lets a decision's response go."""
+
+    #: After ``fsync``: the record survives a crash of the process, the kernel or the machine.
+    FSYNC = "fsync"
+    #: After ``write`` (the record is in the kernel's page cache), with the batch's ``fsync``
+    #: right after: survives the process being killed, not a kernel crash or power loss.
+    WRITE = "write"
+
+
+class JsonLinesSink:
+    """An append-only JSON-lines file; each batch is one ``write`` and one ``fsync``.
+
+    A crash can leave at most a torn last line of a batch nobody was told about; readers
+    skip a last line that does not parse.
+    """
+
+    def __init__(self, path: Path, durability: Durability = Durability.FSYNC) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.durability = durability
+        created = not path.exists()
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        if created:
+            # the new directory entry must survive a crash too, or fsynced records vanish with it
+            directory = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def write_batch(self, entries: Sequence[LogEntry]) -> None:
+        data = b"".join(entry.data + b"\n" for entry in entries)
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if self.durability is Durability.FSYNC:
+            os.fsync(self._fd)
+
+    def after_ack(self) -> None:
+        if self.durability is Durability.WRITE:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+
+
+class KinesisSink:
+    """A Kinesis Data Stream: ``PutRecords`` per batch, retrying the records it rejects.
+
+    Kinesis acknowledges a record once it is replicated across three availability zones,
+    which is the durability the file's fsync gives on one disk.
+    """
+
+    MAX_RECORDS = 500  # PutRecords limit per call
+
+    def __init__(self, client: Any, stream_name: str, attempts: int = 5, backoff_s: float = 0.05) -> None:
+        self._client = client
+        self._stream = stream_name
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+
+    def write_batch(self, entries: Sequence[LogEntry]) -> None:
+        for start in range(0, len(entries), self.MAX_RECORDS):
+            self._put(list(entries[start : start + self.MAX_RECORDS]))
+
+    def _put(self, entries: list[LogEntry]) -> None:
+        pending = entries
+        for attempt in range(self._attempts):
+            records = [{"Data": e.data, "PartitionKey": e.key} for e in pending]
+            try:
+                result = self._client.put_records(StreamName=self._stream, Records=records)
+            except Exception as error:  # botocore's errors; a retry decides
+                log.warning("PutRecords to %s failed (attempt %d): %s", self._stream, attempt + 1, error)
+            else:
+                pending = [e for e, r in zip(pending, result["Records"], strict=True) if "ErrorCode" in r]
+                if not pending:
+                    return
+            time.sleep(self._backoff_s * 2**attempt)
+        raise DecisionLogError(f"{len(pending)} decision record(s) not accepted by Kinesis stream {self._stream}")
+
+    def after_ack(self) -> None:
+        """Nothing deferred: a batch is acknowledged by Kinesis before its waiters are answered."""
+
+    def close(self) -> None:
+        """Nothing to release: the client is shared."""
+
+
+FlushHook = Callable[[int, float], None]
+_Waiter = tuple[LogEntry, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+_STOP = object()
+
+
+class DecisionLog:
+    """Group commit in front of a sink: ``await log.append(...)`` returns once it is durable."""
+
+    def __init__(self, sink: DecisionSink, max_batch: int = 512, on_flush: FlushHook | None = None) -> None:
+        self._sink = sink
+        self._max_batch = max_batch
+        self._on_flush = on_flush
+        self._queue: queue.SimpleQueue[_Waiter | object] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, key: str, data: bytes) -> asyncio.Future[None]:
+        """Queue one record; the future completes when it is durable (or fails)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if self._closed:
+            future.set_exception(DecisionLogError("the decision log is closed (the server is shutting down)"))
+        else:
+            self._queue.put((LogEntry(key, data), loop, future))
+        return future
+
+    async def append(self, key: str, data: bytes) -> None:
+        """Write one record and wait until it is durable."""
+        await self.submit(key, data)
+
+    def close(self) -> None:
+        """Refuse new records, make every queued one durable, then close the sink."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._sink.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Waiter] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)  # type: ignore[arg-type]
+                if stopping or len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._flush(batch)
+
+    def _flush(self, batch: list[_Waiter]) -> None:
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            self._sink.write_batch([entry for entry, _, _ in batch])
+        except Exception as failure:  # any sink failure fails the batch's decisions, never the writer
+            log.error("decision log write of %d record(s) failed: %s", len(batch), failure)
+            error = failure if isinstance(failure, DecisionLogError) else DecisionLogError(str(failure))
+        if self._on_flush is not None:
+            self._on_flush(len(batch), time.perf_counter() - started)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for _, loop, future in batch:
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, futures, error)
+            except RuntimeError:  # the loop is gone (its server stopped); nobody waits any more
+                continue
+        if error is None:
+            try:
+                self._sink.after_ack()
+            except Exception as failure:  # the next batch's write reports a broken sink to its waiters
+                log.error("decision log sync failed: %s", failure)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -1,0 +1,310 @@
+"""``POST /v1/decisions/{model}``: features from the online store, score, policy, reasons, record.
+
+Every request that names a model gets a decision id and a durable record (decision,
+refusal or error) before its response is sent. The shadow version, if any, is scored
+after the response and logged under the same decision id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mlplat.errors import MlplatError, NotFoundError, http_status_of
+from mlplat.models import VersionState
+from mlplat.models.policy import (
+    Inputs,
+    Outcome,
+    ReasonCode,
+    assemble_inputs,
+    decide,
+    must_refuse,
+    reason_codes,
+)
+from mlplat.online_store import FeatureValue, ReadRequest
+from mlplat.spec.types import DType, JoinKeyType
+from services.model_server.decision_ids import canary_bucket, new_decision_id
+from services.model_server.decision_log import DecisionLog
+from services.model_server.metrics import Metrics
+from services.model_server.registry import ServedModel, StoreGate
+from services.model_server.responses import (
+    InvalidFieldError,
+    ModelNotReadyError,
+    RequestError,
+    error_response,
+    json_body,
+    json_response,
+    public_message,
+)
+
+log = logging.getLogger("mlplat.model_server")
+_INTEGER_DTYPES = frozenset({DType.INT32, DType.INT64})
+
+
+class DecisionApi:
+    """The decision endpoint over the served models, the store and the decision log."""
+
+    def __init__(
+        self,
+        models: Mapping[str, ServedModel],
+        gate: StoreGate,
+        log: DecisionLog,
+        metrics: Metrics,
+        executor: Executor | None = None,
+    ) -> None:
+        self._models = models
+        self._executor = executor
+        self._gate = gate
+        self._log = log
+        self._metrics = metrics
+        self._latency = metrics.latency.labels("decision")
+
+    def routes(self) -> list[Route]:
+        return [Route("/v1/decisions/{model_name}", self.decide, methods=["POST"])]
+
+    async def decide(self, request: Request) -> Response:
+        started = time.perf_counter()
+        decision_id = new_decision_id()
+        name = request.path_params["model_name"]
+        record: dict[str, Any] = {"id": decision_id, "time": datetime.now(UTC).isoformat(), "model": name}
+        shadow: BackgroundTask | None = None
+        try:
+            body = await json_body(request)
+            record["request"] = body
+            model = self._model(name)
+            content, shadow = await self._decide(model, body, decision_id, record)
+            status = 200
+        except Exception as error:  # every failure is recorded, then answered without internals
+            status = http_status_of(error)
+            # Ours say what was wrong; anything else keeps only its type (its text may hold secrets).
+            detail = str(error) if isinstance(error, MlplatError) else f"internal: {type(error).__name__}"
+            record.update(kind="error", status=status, error=detail)
+            content = {"error": public_message(error), "decision_id": decision_id}
+            if status >= 500 and not isinstance(error, MlplatError):
+                log.error("decision %s failed", decision_id, exc_info=error)
+        try:
+            await self._log.append(decision_id, orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
+        except MlplatError as error:
+            # No decision leaves without its record.
+            return error_response(error, decision_id=decision_id)
+        response = json_response(content, status)
+        response.background = shadow
+        self._latency.observe(time.perf_counter() - started)
+        self._metrics.requests.labels("decision", str(status)).inc()
+        return response
+
+    def _model(self, name: str) -> ServedModel:
+        model = self._models.get(name)
+        if model is None:
+            raise NotFoundError(f"model {name!r} is not served here; served: {', '.join(self._models)}")
+        if not model.ready:
+            raise ModelNotReadyError(f"model {name} is not ready for decisions")
+        return model
+
+    async def _decide(
+        self, model: ServedModel, body: Mapping[str, Any], decision_id: str, record: dict[str, Any]
+    ) -> tuple[dict[str, Any], BackgroundTask | None]:
+        policy = model.spec.decision
+        entities = parse_entities(model, body.get("entities"))
+        values = parse_values(model, body.get("values", {}))
+        stored = self._read(model, entities)
+        inputs = assemble_inputs(model.inputs, stored, values, policy.on_missing)
+        features = {v.ref: v.as_record() for v in inputs.values}
+        record["features"] = features
+        if must_refuse(inputs, policy.on_missing):
+            return self._refusal(model, inputs, decision_id, record, features), None
+        version, use_canary = _version_for(model, decision_id)
+        if self._executor is None:
+            score, reasons = score_and_explain(model, version, inputs)
+        else:
+            loop = asyncio.get_running_loop()
+            score, reasons = await loop.run_in_executor(self._executor, score_and_explain, model, version, inputs)
+        outcome = decide(score, policy.threshold)
+        # What the caller reads is what the record keeps.
+        outcome_fields = {
+            "version": version.version,
+            "sha256": version.sha256,
+            "canary": use_canary,
+            "decision": outcome.value,
+            "score": score,
+            "threshold": policy.threshold,
+            "reasons": [r.as_record() for r in reasons],
+        }
+        record.update(kind="decision", **outcome_fields)
+        self._metrics.decisions.labels(model.name, version.version, outcome.value, str(use_canary).lower()).inc()
+        content = {"decision_id": decision_id, "model": model.name, **outcome_fields, "features": features}
+        shadow = model.shadow
+        task = None
+        if shadow is not None and shadow is not version:
+            task = BackgroundTask(self._score_shadow, model, shadow, inputs, decision_id, outcome)
+        return content, task
+
+    def _refusal(
+        self,
+        model: ServedModel,
+        inputs: Inputs,
+        decision_id: str,
+        record: dict[str, Any],
+        features: dict[str, Any],
+    ) -> dict[str, Any]:
+        primary = model.primary
+        reason = "features missing or outside their ttl, and the model's decision.onMissing is refuse"
+        record.update(
+            kind="refusal",
+            version=primary.version,
+            sha256=primary.sha256,
+            canary=False,
+            decision=Outcome.REFUSED.value,
+            refusal={"reason": reason, "features": list(inputs.unusable)},
+        )
+        self._metrics.decisions.labels(model.name, primary.version, Outcome.REFUSED.value, "false").inc()
+        return {
+            "decision_id": decision_id,
+            "model": model.name,
+            "version": primary.version,
+            "sha256": primary.sha256,
+            "canary": False,
+            "decision": Outcome.REFUSED.value,
+            "score": None,
+            "threshold": model.spec.decision.threshold,
+            "reasons": [],
+            "refusal": {"reason": reason, "features": list(inputs.unusable)},
+            "features": features,
+        }
+
+    def _read(self, model: ServedModel, entities: Mapping[str, str | int]) -> dict[str, FeatureValue]:
+        requests = [
+            ReadRequest(read.view, tuple(entities[k.request_key] for k in read.keys), read.features)
+            for read in model.reads
+        ]
+        results = self._gate.read(requests)
+        stored: dict[str, FeatureValue] = {}
+        for read, found in zip(model.reads, results, strict=True):
+            for feature in read.features:
+                stored[f"{read.view}:{feature}"] = found[feature]
+            # One entity's values of one view share their status: count them at once.
+            status = found[read.features[0]].status.value
+            self._metrics.feature_status.labels(read.view, status).inc(len(read.features))
+        return stored
+
+    async def _score_shadow(
+        self, model: ServedModel, shadow: VersionState, inputs: Inputs, decision_id: str, returned: Outcome
+    ) -> None:
+        scorer = shadow.scorer
+        assert scorer is not None
+        try:
+            if self._executor is None:
+                score = float(scorer.score(inputs.row())[0])
+            else:
+                scores = await asyncio.get_running_loop().run_in_executor(self._executor, scorer.score, inputs.row())
+                score = float(scores[0])
+        except Exception:  # a failing shadow must never affect serving; it is logged
+            log.exception("shadow version %s of %s failed on decision %s", shadow.version, model.name, decision_id)
+            return
+        outcome = decide(score, model.spec.decision.threshold)
+        record = {
+            "id": decision_id,
+            "time": datetime.now(UTC).isoformat(),
+            "kind": "shadow",
+            "model": model.name,
+            "version": shadow.version,
+            "sha256": shadow.sha256,
+            "score": score,
+            "decision": outcome.value,
+            "agrees": outcome is returned,
+        }
+        self._metrics.shadow.labels(model.name, shadow.version, str(outcome is returned).lower()).inc()
+        try:
+            await self._log.append(decision_id, orjson.dumps(record))
+        except MlplatError as error:
+            log.error("shadow record of decision %s not written: %s", decision_id, error)
+
+
+def score_and_explain(
+    model: ServedModel, version: VersionState, inputs: Inputs
+) -> tuple[float, tuple[ReasonCode, ...]]:
+    """The version's score of the vector, and the policy's reason codes for it."""
+    assert version.scorer is not None  # a ready model's primary and canary are loaded
+    policy = model.spec.decision
+    row = inputs.row()
+    if not policy.reason_codes or not version.scorer.explains:
+        return float(version.scorer.score(row)[0]), ()
+    score, explanation = version.scorer.score_and_explain(row)
+    return score, reason_codes(model.inputs, inputs, explanation, policy.reason_codes)
+
+
+def _version_for(model: ServedModel, decision_id: str) -> tuple[VersionState, bool]:
+    """The version that takes this decision, and whether it is the canary."""
+    canary = model.canary
+    rollout = model.spec.rollout.canary
+    if canary is not None and rollout is not None and canary_bucket(decision_id) < rollout.percent:
+        return canary, True
+    return model.primary, False
+
+
+def parse_entities(model: ServedModel, raw: object) -> dict[str, str | int]:
+    """The entity keys the model's views need, typed; errors name the field."""
+    keys = {key.request_key: key for read in model.reads for key in read.keys}
+    if not isinstance(raw, dict):
+        raise RequestError(f"entities: send an object with {', '.join(sorted(keys))}")
+    for name in raw:
+        if name not in keys:
+            raise InvalidFieldError(
+                f"entities.{name}: not a key of model {model.name}; its keys are {', '.join(sorted(keys))}"
+            )
+    parsed: dict[str, str | int] = {}
+    for name, key in keys.items():
+        value = raw.get(name)
+        if value is None:
+            raise InvalidFieldError(f"entities.{name}: required (the {key.entity} key)")
+        if key.type is JoinKeyType.INT64:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidFieldError(f"entities.{name}: {value!r} is not an integer")
+        elif not isinstance(value, str) or not value:
+            raise InvalidFieldError(f"entities.{name}: {value!r} is not a non-empty string")
+        parsed[name] = value
+    return parsed
+
+
+def parse_values(model: ServedModel, raw: object) -> dict[str, float]:
+    """The request-time values the model scores, as numbers; errors name the field."""
+    if not isinstance(raw, dict):
+        raise RequestError("values: send an object of request values")
+    wanted = {v.name: v.dtype for v in model.spec.request_values}
+    for name in raw:
+        if name not in wanted:
+            names = ", ".join(sorted(wanted)) or "none"
+            raise InvalidFieldError(f"values.{name}: not a request value of model {model.name}; it takes {names}")
+    parsed: dict[str, float] = {}
+    for name, dtype in wanted.items():
+        value = raw.get(name)
+        if value is None:
+            raise InvalidFieldError(f"values.{name}: required ({dtype.value})")
+        parsed[name] = _number(f"values.{name}", value, dtype)
+    return parsed
+
+
+def _number(field: str, value: object, dtype: DType) -> float:
+    if dtype is DType.BOOL:
+        if not isinstance(value, bool):
+            raise InvalidFieldError(f"{field}: {value!r} is not a bool")
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidFieldError(f"{field}: {value!r} is not a number ({dtype.value})")
+    if dtype in _INTEGER_DTYPES and not float(value).is_integer():
+        raise InvalidFieldError(f"{field}: {value!r} is not a whole number ({dtype.value})")
+    if not math.isfinite(value):
+        raise InvalidFieldError(f"{field}: {value!r} is not finite")
+    return float(value)

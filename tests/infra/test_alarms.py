@@ -1,0 +1,21 @@
+"""What the platform alarms on."""
+
+from __future__ import annotations
+
+from infra import alarms
+
+
+def test_cache_alarms_cover_each_node_and_lag_only_on_replicas() -> None:
+    specs = alarms.cache_alarms("mlplat-prod-online", 3)
+    lag = [s.dimensions["CacheClusterId"] for s in specs if s.metric == "ReplicationLag"]
+    assert lag == ["mlplat-prod-online-002", "mlplat-prod-online-003"]
+    assert {s.dimensions["CacheClusterId"] for s in specs if s.metric == "Evictions"} == {
+        "mlplat-prod-online-001",
+        "mlplat-prod-online-002",
+        "mlplat-prod-online-003",
+    }
+
+
+def test_free_storage_alarms_at_a_tenth_of_the_allocation() -> None:
+    free = next(s for s in alarms.database_alarms("db", 100) if s.metric == "FreeStorageSpace")
+    assert (free.threshold, free.comparison) == (10 * alarms.GIB, "LessThanThreshold")

@@ -1,0 +1,115 @@
+"""The typed stack config: the committed stacks parse; wrong keys fail with the key and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from infra.config import StackConfig, StackConfigError, parse_stack_config
+from infra.rendering import STACKS, stack_config
+
+ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+
+
+def _config(**values: Any) -> dict[str, Any]:
+    return {"environment": "dev", "availabilityZones": ZONES, "protect": False, **values}
+
+
+def _error(values: dict[str, Any]) -> str:
+    with pytest.raises(StackConfigError) as caught:
+        parse_stack_config(values)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_committed_stacks_parse(stack: str) -> None:
+    config = stack_config(stack)
+    assert config.environment == stack
+    assert config.region == "eu-west-1"
+
+
+def test_defaults_are_production_grade() -> None:
+    config = parse_stack_config({"environment": "prod", "availabilityZones": ZONES})
+    assert config.protect is True
+    assert config.database.multi_az is True
+    assert config.network.nat_gateways == "perAz"
+    assert config.cluster.public_access_cidrs == ()
+
+
+def test_an_unknown_key_names_its_path_and_suggests_the_right_one() -> None:
+    message = _error(_config(cluster={"sytemNodes": {}}))
+    assert "cluster.sytemNodes: unknown key" in message
+    assert "did you mean 'systemNodes'?" in message
+
+
+def test_every_problem_is_reported_at_once_with_the_value() -> None:
+    message = _error(_config(database={"multiAz": "yes"}, network={"vpcCidr": "10.0.0.0/8"}))
+    assert "2 problem(s)" in message
+    assert 'database.multiAz: Input should be a valid boolean (got "yes")' in message
+    assert "network.vpcCidr: '10.0.0.0/8' must be an IPv4 block from /16 to /20" in message
+
+
+def test_prod_must_be_highly_available_and_protected() -> None:
+    message = _error(
+        {
+            "environment": "prod",
+            "availabilityZones": ZONES,
+            "protect": False,
+            "network": {"natGateways": "single"},
+            "cache": {"replicas": 0},
+        }
+    )
+    assert "protect: set protect: true" in message
+    assert "network.natGateways: set network.natGateways: perAz" in message
+    assert "cache.replicas: set cache.replicas to 1 or more" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"availabilityZones": ["eu-west-1a", "us-east-1b", "eu-west-1c"]}, "three different zones of one region"),
+        ({"cluster": {"publicAccessCidrs": ["0.0.0.0/0"]}}, "opens the API to the internet"),
+        ({"cluster": {"systemNodes": {"minSize": 5, "maxSize": 2}}}, "minSize (5) is above maxSize (2)"),
+        ({"alerts": {"emails": ["oncall"]}}, "'oncall' is not an email address"),
+        ({"environment": "qa"}, "environment: Input should be 'dev', 'staging' or 'prod'"),
+    ],
+)
+def test_values_are_checked_in_the_users_words(values: dict[str, Any], expected: str) -> None:
+    assert expected in _error(_config(**values))
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found = [model]
+    for field in model.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            found += _models(field.annotation)
+    return found
+
+
+def test_every_option_is_documented() -> None:
+    undocumented = [
+        f"{model.__name__}.{name}"
+        for model in _models(StackConfig)
+        for name, field in model.model_fields.items()
+        if not field.description
+        and not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel))
+    ]
+    assert undocumented == []
+
+
+def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
+    import json
+
+    import pulumi
+
+    from infra.program import stack_config_from_pulumi
+
+    values = {"environment": "staging", "availabilityZones": ZONES, "cache": {"replicas": 1}}
+    pulumi.runtime.set_all_config({"mlplat:platform": json.dumps(values)})
+    try:
+        config = stack_config_from_pulumi()
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert (config.environment, config.cache.replicas, config.protect) == ("staging", 1, True)

@@ -1,0 +1,157 @@
+"""The services' Kubernetes objects: valid for the cluster's version, locked down, one set per model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+
+from infra.workloads.manifests import (
+    FeatureServerSettings,
+    ServiceImage,
+    WorkloadSettings,
+    model_server_name,
+    object_key,
+    render_workloads,
+)
+from mlplat.catalog import Catalog
+from mlplat.loader import load_catalog
+
+KUBERNETES_VERSION = "1.33.0"
+
+
+@pytest.fixture(scope="module")
+def catalog(specs_dir: Path) -> Catalog:
+    return load_catalog(specs_dir)
+
+
+@pytest.fixture(scope="module")
+def settings() -> WorkloadSettings:
+    return WorkloadSettings(
+        environment="prod",
+        feature_server_image=ServiceImage(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlplat-feature-server", "1.4.2"
+        ),
+        model_server_image=ServiceImage("123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlplat-model-server", "1.4.2"),
+        online_store_url="rediss://master.mlplat-prod.abc.euw1.cache.amazonaws.com:6379",
+        online_store_auth_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:mlplat-prod-redis-auth",
+        artifact_root="s3://mlplat-prod-artifacts",
+        decision_log_url="kinesis://mlplat-prod-decisions",
+        aws_region="eu-west-1",
+        vpc_cidr="10.40.0.0/16",
+        feature_server=FeatureServerSettings(callers=("checkout_api",)),
+        spread_across_zones_strictly=True,
+    )
+
+
+def _pods(manifests: list[dict]) -> list[dict]:
+    return [m["spec"]["template"]["spec"] for m in manifests if m["kind"] == "Deployment"]
+
+
+def test_every_object_validates_against_the_cluster_schema(catalog: Catalog, settings: WorkloadSettings) -> None:
+    for manifest in render_workloads(catalog, settings):
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_object_keys_are_unique(catalog: Catalog, settings: WorkloadSettings) -> None:
+    keys = [object_key(m) for m in render_workloads(catalog, settings)]
+    assert len(keys) == len(set(keys))
+
+
+def test_pods_run_non_root_with_read_only_root_and_no_capabilities(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    pods = _pods(render_workloads(catalog, settings))
+    assert len(pods) == 1 + len(catalog.models)
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert container["resources"]["requests"] == container["resources"]["limits"]
+            assert container["livenessProbe"]["httpGet"]["path"].endswith("/live")
+            assert container["readinessProbe"]["httpGet"]["path"].endswith("/ready")
+            assert not container["image"].endswith(":latest")
+
+
+def test_model_servers_take_resources_and_replicas_from_their_spec(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
+    for name, model in catalog.models.items():
+        deployment = manifests[f"Deployment/mlplat/{model_server_name(name)}"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["resources"]["limits"] == {
+            "cpu": model.spec.serving.resources.cpu,
+            "memory": model.spec.serving.resources.memory,
+        }
+        autoscaler = manifests[f"HorizontalPodAutoscaler/mlplat/{model_server_name(name)}"]
+        assert autoscaler["spec"]["minReplicas"] == model.spec.serving.replicas.min
+        assert autoscaler["spec"]["maxReplicas"] == model.spec.serving.replicas.max
+
+
+def test_no_manifest_carries_the_store_secret(catalog: Catalog, settings: WorkloadSettings) -> None:
+    text = repr(render_workloads(catalog, settings))
+    assert "rediss://" in text  # the address is there...
+    assert "@" not in settings.online_store_url  # ...with no credentials in it
+    assert "Secret" not in {m["kind"] for m in render_workloads(catalog, settings)}
+
+
+def test_feature_server_admits_only_model_servers_named_callers_and_the_scraper(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
+    policy = manifests["NetworkPolicy/mlplat/feature-server"]["spec"]
+    sources = policy["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "model-server"}}} in sources
+    assert {"namespaceSelector": {}, "podSelector": {"matchLabels": {"mlplat.dev/caller": "checkout-api"}}} in sources
+    assert len(sources) == 3
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    cidrs = {peer["ipBlock"]["cidr"] for rule in policy["egress"] for peer in rule.get("to", [])}
+    assert cidrs == {settings.vpc_cidr}
+
+
+def test_zone_spread_is_strict_in_production_only(catalog: Catalog, settings: WorkloadSettings) -> None:
+    for strict, expected in ((True, "DoNotSchedule"), (False, "ScheduleAnyway")):
+        variant = WorkloadSettings(**{**settings.__dict__, "spread_across_zones_strictly": strict})
+        for pod in _pods(render_workloads(catalog, variant)):
+            zone = pod["topologySpreadConstraints"][0]
+            assert zone["topologyKey"] == "topology.kubernetes.io/zone"
+            assert zone["whenUnsatisfiable"] == expected
+
+
+def test_each_service_gets_its_own_catalog_slice_and_rolls_when_it_changes(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
+    for key, deployment in manifests.items():
+        if not key.startswith("Deployment/"):
+            continue
+        name = deployment["metadata"]["name"]
+        config_map = manifests[f"ConfigMap/mlplat/{name}-catalog"]
+        slice_ = Catalog.from_snapshot(json.loads(config_map["data"]["catalog.json"]))
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["mlplat.dev/catalog-digest"] == slice_.digest
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "catalog", "configMap": {"name": f"{name}-catalog"}} in volumes
+        if name == "feature-server":
+            assert set(slice_.feature_views) == set(catalog.feature_views)
+            assert not slice_.models
+        else:
+            (model,) = slice_.models
+            assert name == model_server_name(model)
+
+
+def test_schema_validation_catches_a_misspelt_field(catalog: Catalog, settings: WorkloadSettings) -> None:
+    deployment = next(m for m in render_workloads(catalog, settings) if m["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["securityContxt"] = container.pop("securityContext")
+    with pytest.raises(kubernetes_validate.ValidationError, match="securityContxt"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)

@@ -1,0 +1,24 @@
+"""Fixtures of the mlplat package tests: the example catalog and its synthetic data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlplat.catalog import Catalog
+from mlplat.loader import load_catalog
+from mlplat.synthetic import SyntheticConfig, generate
+
+
+@pytest.fixture(scope="session")
+def catalog(specs_dir: Path) -> Catalog:
+    return load_catalog(specs_dir)
+
+
+@pytest.fixture(scope="session")
+def small_data(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An offline root with the example sources for 400 applicants (seed 7)."""
+    root = tmp_path_factory.mktemp("offline")
+    generate(catalog, root, SyntheticConfig(seed=7, applicants=400))
+    return root

@@ -1,0 +1,102 @@
+"""`mlplat plan` end to end: two real renders (working tree and a git base), compared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlplat.errors import UsageError
+from mlplat.plan import Action, PlanError, plan
+
+COPIED = ("mlplat", "infra", "specs", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml")
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "plan test",
+    "GIT_AUTHOR_EMAIL": "plan@test.invalid",
+    "GIT_COMMITTER_NAME": "plan test",
+    "GIT_COMMITTER_EMAIL": "plan@test.invalid",
+}
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env={**os.environ, **GIT_ENV})
+
+
+@pytest.fixture(scope="module")
+def base_repo(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("plan") / "repo"
+    work.mkdir()
+    for name in COPIED:
+        source = repo / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, work / name)
+    _git(work, "init", "--quiet", "--initial-branch=main")
+    _git(work, "add", "-A")
+    _git(work, "commit", "--quiet", "-m", "base")
+    return work
+
+
+@pytest.fixture
+def tree(base_repo: Path) -> Iterator[Path]:
+    yield base_repo
+    _git(base_repo, "checkout", "--quiet", "--", ".")
+    _git(base_repo, "clean", "--quiet", "-fd")
+
+
+@pytest.mark.slow
+def test_adding_a_model_plans_exactly_its_role_alarm_and_kubernetes_objects(tree: Path) -> None:
+    spec = (tree / "specs/models/fraud.yaml").read_text().replace("name: fraud\n", "name: fraud_challenger\n", 1)
+    (tree / "specs/models/fraud_challenger.yaml").write_text(spec)
+    result = plan(tree, "prod", "main")
+    assert {c.action for c in result.changes} == {Action.ADD}
+    assert result.dangerous == ()
+    added = {(c.type, c.name) for c in result.changes}
+    assert ("aws:iam/role:Role", "mlplat-prod-model-fraud-challenger-role") in added
+    assert ("aws:cloudwatch/metricAlarm:MetricAlarm", "mlplat-prod-model-fraud-challenger-latency-p99") in added
+    kubernetes = {name for kind, name in added if kind.startswith("kubernetes:")}
+    assert kubernetes == {
+        "serviceaccount-model-fraud-challenger",
+        "configmap-model-fraud-challenger-catalog",
+        "deployment-model-fraud-challenger",
+        "service-model-fraud-challenger",
+        "horizontalpodautoscaler-model-fraud-challenger",
+        "poddisruptionbudget-model-fraud-challenger",
+        "networkpolicy-model-fraud-challenger",
+    }
+    assert all("fraud-challenger" in name for _, name in added)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("key", "value", "action"),
+    [("instanceClass", "db.m7g.xlarge", Action.UPDATE), ("engineVersion", "8.4", Action.UPDATE)],
+)
+def test_database_changes_are_flagged_as_stateful(tree: Path, key: str, value: str, action: Action) -> None:
+    path = tree / "Pulumi.prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["mlplat:platform"]["database"][key] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = plan(tree, "prod", "main")
+    database = [c for c in result.changes if c.type == "aws:rds/instance:Instance"]
+    assert [c.action for c in database] == [action]
+    assert database[0].dangerous
+    assert result.dangerous[0] == database[0]
+    assert key in {p.path for p in database[0].properties}
+
+
+def test_an_unknown_base_is_a_usage_error(tree: Path) -> None:
+    with pytest.raises(UsageError, match="no-such-ref"):
+        plan(tree, "dev", "no-such-ref")
+
+
+def test_a_broken_working_tree_fails_with_the_render_error(tree: Path) -> None:
+    (tree / "specs/models/broken.yaml").write_text("apiVersion: mlplat/v1\nkind: Model\n")
+    with pytest.raises(PlanError, match="rendering stack 'dev'"):
+        plan(tree, "dev", "main")

@@ -1,0 +1,106 @@
+"""Training is reproducible, writes safe artifacts with metrics and a card, and records the version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlplat.catalog import Catalog
+from mlplat.cli import app
+from mlplat.errors import UsageError
+from mlplat.registry import Registry, RegistryError
+from mlplat.synthetic import SyntheticConfig, generate
+from mlplat.training import TrainOptions, train_model
+
+
+@pytest.mark.parametrize(("model", "artifact"), [("default_risk", "model.ubj"), ("fraud", "model.txt")])
+def test_training_twice_gives_the_same_artifact(
+    catalog: Catalog, small_data: Path, tmp_path: Path, model: str, artifact: str
+) -> None:
+    first = train_model(catalog, model, TrainOptions(small_data, tmp_path / "a"))
+    second = train_model(catalog, model, TrainOptions(small_data, tmp_path / "b"))
+    assert first.sha256 == second.sha256
+    assert first.artifact_path == tmp_path / "a" / model / "v1" / artifact
+    assert first.artifact_path.read_bytes() == second.artifact_path.read_bytes()
+    assert hashlib.sha256(first.artifact_path.read_bytes()).hexdigest() == first.sha256
+    assert first.artifact_path.read_bytes()[:1] != b"\x80"  # never a pickle
+    metrics = json.loads(first.metrics_path.read_text())
+    assert metrics["sha256"] == first.sha256
+    assert metrics["holdout"]["count"] == first.holdout.count > 0
+    if model == "default_risk":  # the fraud holdout of 400 applicants has too few frauds to judge
+        assert 0.65 < first.holdout.auc < 0.95
+    card = first.card_path.read_text()
+    assert f"sha256 `{first.sha256}`" in card
+    assert "| holdout |" in card
+
+
+def test_versions_are_recorded_and_immutable(catalog: Catalog, small_data: Path, tmp_path: Path) -> None:
+    registry = Registry.open(f"sqlite:///{tmp_path}/registry.db")
+    trained = train_model(catalog, "default_risk", TrainOptions(small_data, tmp_path / "models"), registry)
+    record = registry.model_version("default_risk", "v1")
+    assert record is not None
+    assert record.sha256 == trained.sha256
+    assert record.metrics["holdout_auc"] == pytest.approx(trained.holdout.auc, abs=1e-6)
+    other = tmp_path / "other"
+    generate(catalog, other, SyntheticConfig(seed=8, applicants=120))
+    with pytest.raises(RegistryError, match="Versions are immutable"):
+        train_model(catalog, "default_risk", TrainOptions(other, tmp_path / "models2"), registry)
+    trained_v2 = train_model(catalog, "default_risk", TrainOptions(other, tmp_path / "models2", version="v2"), registry)
+    assert trained_v2.artifact_uri == "default_risk/v2/model.ubj"
+    assert [v.version for v in registry.model_versions("default_risk")] == ["v1", "v2"]
+    registry.close()
+
+
+def test_missing_labels_are_a_clear_error(catalog: Catalog, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"loan_outcomes\.parquet does not exist; run `mlplat generate-data"):
+        train_model(catalog, "fraud", TrainOptions(tmp_path, tmp_path))
+
+
+def test_cli_trains_and_prints_the_digest(small_data: Path, tmp_path: Path, specs_dir: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "fraud",
+            "--data",
+            str(small_data),
+            "--out",
+            str(tmp_path / "models"),
+            "--registry",
+            f"sqlite:///{tmp_path}/r.db",
+            "--specs",
+            str(specs_dir),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256((tmp_path / "models/fraud/v1/model.txt").read_bytes()).hexdigest()
+    assert f"sha256   {digest}" in result.output
+
+
+@pytest.mark.slow
+def test_committed_artifacts_are_what_default_data_trains(catalog: Catalog, repo: Path, tmp_path: Path) -> None:
+    """The specs pin, and models/ holds, exactly what `mlplat generate-data` + `mlplat train` produce."""
+    generate(catalog, tmp_path / "data", SyntheticConfig())
+    for name in ("default_risk", "fraud"):
+        trained = train_model(catalog, name, TrainOptions(tmp_path / "data", tmp_path / "models"))
+        pinned = catalog.model_version(name, "v1").artifact
+        assert trained.sha256 == pinned.sha256, f"retrain and update specs/models/{name}.yaml"
+        committed = repo / "models" / pinned.uri
+        assert hashlib.sha256(committed.read_bytes()).hexdigest() == pinned.sha256
+
+
+def test_registry_commands_show_versions_and_runs(catalog: Catalog, small_data: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/registry.db"
+    registry = Registry.open(url)
+    trained = train_model(catalog, "fraud", TrainOptions(small_data, tmp_path / "models"), registry)
+    registry.close()
+    versions = CliRunner().invoke(app, ["registry", "versions", "fraud", "--registry", url])
+    assert versions.exit_code == 0, versions.output
+    assert trained.sha256[:12] in versions.output.replace("\n", "").replace("│", "").replace(" ", "")
+    runs = CliRunner().invoke(app, ["registry", "runs", "--registry", url])
+    assert runs.exit_code == 0, runs.output
+    assert "materialization runs" in runs.output

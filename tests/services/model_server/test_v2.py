@@ -1,0 +1,162 @@
+"""The Open Inference Protocol (V2) over real HTTP: health, metadata, inference, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from mlplat.catalog import Catalog
+from mlplat.online_store import OnlineStore
+from services.model_server.app import build_app
+from tests.model_fixtures import example_catalog, training_data
+from tests.services.model_server.conftest import components, running
+
+
+@pytest.fixture
+def client(catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path) -> Iterator[httpx.Client]:
+    app = build_app(components(catalog, artifact_root, store, tmp_path / "decisions.jsonl"))
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        yield client
+
+
+def test_health_is_an_empty_200(client: httpx.Client) -> None:
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/fraud/ready", "/v2/models/fraud/versions/v1/ready"):
+        response = client.get(path)
+        assert (response.status_code, response.content) == (200, b""), path
+
+
+def test_server_metadata(client: httpx.Client) -> None:
+    assert client.get("/v2").json() == {"name": "mlplat-model-server", "version": "0.1.0", "extensions": []}
+
+
+def test_model_metadata_describes_the_input_tensor(client: httpx.Client) -> None:
+    expected = {
+        "name": "default_risk",
+        "versions": ["v1"],
+        "platform": "xgboost",
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 19]}],
+        "outputs": [{"name": "score", "datatype": "FP64", "shape": [-1]}],
+    }
+    assert client.get("/v2/models/default_risk").json() == expected
+    assert client.get("/v2/models/default_risk/versions/v1").json() == expected
+    assert client.get("/v2/models/fraud").json()["platform"] == "lightgbm"
+
+
+@pytest.mark.parametrize("model", ["default_risk", "fraud"])
+def test_infer_returns_the_in_process_scores(
+    client: httpx.Client, model: str, catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path
+) -> None:
+    width = len(catalog.model(model).spec.features)
+    rows, _ = training_data(width, seed=11)
+    rows = rows[:3]
+    request = {
+        "id": "req-42",
+        "parameters": {"content_type": "np"},
+        "inputs": [{"name": "input", "shape": [3, width], "datatype": "FP32", "data": rows.reshape(-1).tolist()}],
+        "outputs": [{"name": "score"}],
+    }
+    response = client.post(f"/v2/models/{model}/infer", json=request)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    local = components(catalog, artifact_root, store, tmp_path / "unused.jsonl").models[model].primary.scorer
+    assert local is not None
+    assert body["model_name"] == model
+    assert body["model_version"] == "v1"
+    assert body["id"] == "req-42"
+    [output] = body["outputs"]
+    assert (output["name"], output["datatype"], output["shape"]) == ("score", "FP64", [3])
+    assert output["data"] == pytest.approx(local.score(rows).tolist(), abs=1e-7)
+
+
+def test_infer_accepts_nested_data_and_a_single_row_shape(client: httpx.Client) -> None:
+    row = np.zeros(13).tolist()
+    nested = {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP64", "data": [row]}]}
+    flat = {"inputs": [{"name": "input", "shape": [13], "datatype": "INT32", "data": [0] * 13}]}
+    a = client.post("/v2/models/fraud/versions/v1/infer", json=nested).json()
+    b = client.post("/v2/models/fraud/infer", json=flat).json()
+    assert a["outputs"][0]["data"] == b["outputs"][0]["data"]
+    assert "id" not in a
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({}, 400, "inputs: send a list of one tensor"),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "BYTES", "data": ["x"] * 13}]},
+            400,
+            "inputs[0].datatype: 'BYTES' is not a numeric",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 12], "datatype": "FP32", "data": [0] * 12}]},
+            400,
+            "inputs[0].shape: [1, 12] does not fit this model; send [n, 13]",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [2, 13], "datatype": "FP32", "data": [0] * 13}]},
+            400,
+            "inputs[0].data: 13 values do not fill shape [2, 13]",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": ["a"] * 13}]},
+            400,
+            "inputs[0].data: send numbers",
+        ),
+        (
+            {
+                "inputs": [{"name": "input", "shape": [13], "datatype": "FP32", "data": [0] * 13}],
+                "outputs": [{"name": "probabilities"}],
+            },
+            400,
+            "outputs[0].name: 'probabilities' is not an output",
+        ),
+    ],
+)
+def test_bad_infer_requests_get_the_protocol_error_object(
+    client: httpx.Client, body: dict[str, object], status: int, message: str
+) -> None:
+    response = client.post("/v2/models/fraud/infer", json=body)
+    assert response.status_code == status
+    assert list(response.json()) == ["error"]
+    assert response.json()["error"].startswith(message)
+
+
+def test_unknown_paths_and_methods_get_the_error_object(client: httpx.Client) -> None:
+    assert client.get("/v3").json() == {"error": "Not Found"}
+    response = client.get("/v2/models/fraud/infer")
+    assert (response.status_code, response.json()) == (405, {"error": "Method Not Allowed"})
+
+
+def test_unknown_models_and_versions_are_404(client: httpx.Client) -> None:
+    for method, path in [
+        ("GET", "/v2/models/nope"),
+        ("GET", "/v2/models/nope/ready"),
+        ("GET", "/v2/models/fraud/versions/v9"),
+        ("POST", "/v2/models/nope/infer"),
+        ("POST", "/v2/models/fraud/versions/v9/infer"),
+    ]:
+        response = client.request(method, path, json={})
+        assert response.status_code == 404, path
+        assert "error" in response.json()
+    assert client.post("/v2/models/fraud/infer", content=b"{not json").json() == {"error": "body: not valid JSON"}
+
+
+def test_a_model_with_a_bad_checksum_is_not_ready_and_says_so(
+    specs_dir: Path, digests: dict[str, dict[str, str]], artifact_root: Path, store: OnlineStore, tmp_path: Path
+) -> None:
+    tampered = example_catalog(specs_dir, {**digests, "fraud": {"v1": "f" * 64}})
+    app = build_app(components(tampered, artifact_root, store, tmp_path / "decisions.jsonl"))
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/v2/health/live").status_code == 200
+        assert client.get("/v2/health/ready").status_code == 400
+        assert client.get("/v2/models/fraud/ready").status_code == 400
+        assert client.get("/v2/models/default_risk/ready").status_code == 200
+        infer = client.post("/v2/models/fraud/infer", json={"inputs": []})
+        assert infer.status_code == 503
+        assert infer.json() == {"error": "model fraud version v1 is not ready"}
+        metrics = client.get("/metrics").text
+        assert 'mlplat_model_version_ready{model="fraud",version="v1"} 0.0' in metrics

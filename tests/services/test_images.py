@@ -1,0 +1,49 @@
+"""The service images: multi-stage, pinned, non-root, built from the repository's lock."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+SERVICES = ("feature_server", "model_server")
+
+
+def _lock(repo: Path) -> dict[str, str]:
+    pins = {}
+    for line in (repo / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            pins[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+    return pins
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_is_multi_stage_pinned_and_non_root(repo: Path, service: str) -> None:
+    text = (repo / "services" / service / "Dockerfile").read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert base is not None
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base.group(1))
+    assert len(re.findall(r"^FROM ", text, re.MULTILINE)) >= 2
+    users = re.findall(r"^USER (\S+)$", text, re.MULTILINE)
+    assert users, "the image must drop root"
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit()
+    assert int(uid) != 0
+    assert "--constraint requirements.txt" in text
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_packages_are_pinned_by_the_lock(repo: Path, service: str) -> None:
+    lock = _lock(repo)
+    packages = [
+        re.sub(r"[-_.]+", "-", line.strip()).lower()
+        for line in (repo / "services" / service / "packages.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert packages
+    missing = [name for name in packages if name not in lock]
+    assert missing == [], f"not pinned in requirements.txt: {missing}"
+    assert "pyspark" not in packages
+    assert "pulumi" not in packages
