@@ -25,7 +25,7 @@ from mlplat.online_store import OnlineStore, open_store
 from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLinesSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
-from services.model_server.registry import ServedModel, StoreGate, load_models
+from services.model_server.registry import GatedStore, ServedModel, load_models
 from services.model_server.responses import error_response, json_response
 from services.model_server.settings import Settings
 from services.model_server.v2 import V2Api
@@ -49,7 +49,7 @@ class Components:
 def build_app(components: Components) -> Starlette:
     """The ASGI app over ready-made components; shutting it down closes the log and the store."""
     metrics = components.metrics
-    gate = StoreGate(components.store, components.store_retry_s, metrics)
+    gate = GatedStore(components.store, components.store_retry_s, metrics)
     v2 = V2Api(components.models, metrics)
     executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
     decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor)
