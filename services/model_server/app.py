@@ -22,6 +22,7 @@ from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
+from mlplat.online_store.connect import auth_token
 from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLinesSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
@@ -107,18 +108,7 @@ def decision_sink(settings: Settings) -> DecisionSink:
 
 def redis_password(settings: Settings) -> str | None:
     """The online store's AUTH token: given directly, or read once from Secrets Manager."""
-    if settings.redis_auth_token is not None or settings.redis_auth_secret_arn is None:
-        return settings.redis_auth_token
-    import boto3  # noqa: PLC0415 - only deployments with a secret ARN need it
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    client = boto3.client("secretsmanager", region_name=settings.aws_region)
-    try:
-        return str(client.get_secret_value(SecretId=settings.redis_auth_secret_arn)["SecretString"])
-    except (BotoCoreError, ClientError) as error:
-        raise UsageError(
-            f"MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN={settings.redis_auth_secret_arn}: cannot read the secret: {error}"
-        ) from None
+    return auth_token(settings.redis_auth_token, settings.redis_auth_secret_arn, settings.aws_region)
 
 
 def create_app(settings: Settings) -> Starlette:
