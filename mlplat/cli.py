@@ -275,7 +275,7 @@ def up(
     from mlplat import local_platform as local  # noqa: PLC0415
 
     # SIGTERM (a supervisor, a test) stops the platform as Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = local.LocalSettings.from_environment(
         repo.resolve(), os.environ, feature_port=feature_port, model_port=model_port
     )
@@ -303,6 +303,10 @@ def up(
     finally:
         if running is not None:
             running.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_endpoints(settings: LocalSettings, model: str, request: dict[str, Any]) -> None:
