@@ -17,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/mlplat validate specs
+	$(BIN)/mlplat up
 
 test: lint typecheck pytest
 

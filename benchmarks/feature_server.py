@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -113,6 +114,7 @@ class Result:
     latencies: Sequence[float]  # seconds
     lag_p99: float
     errors: int
+    cpu_per_request: float | None = None  # seconds of server CPU, for the HTTP rows
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -274,10 +276,17 @@ def start_server(catalog: Catalog, url: str, namespace: str, workdir: Path) -> t
     raise SystemExit(f"server did not start; see {workdir / 'server.log'}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scenario(
     catalog: Catalog,
     url: str,
     namespace: str,
+    server: subprocess.Popen[bytes],
     port: int,
     entities: int,
     rate: float,
@@ -314,7 +323,10 @@ def scenario(
         f"store.read_bulk() in-process, {label}", lambda i: store.read_bulk(reads[i % len(reads)]), rate, seconds
     )
     asyncio.run(open_loop("warm-up", port, bodies, rate, 2))
+    cpu_before = cpu_seconds(server.pid)
     served = asyncio.run(open_loop(f"feature server HTTP, {label}", port, bodies, rate, seconds))
+    cpu = (cpu_seconds(server.pid) - cpu_before) / len(served.latencies)
+    served = dataclasses.replace(served, cpu_per_request=cpu)
     client.close()
     store.close()
     return [(baseline, None), (in_process, baseline), (served, baseline)]
@@ -340,9 +352,8 @@ def main() -> None:
         try:
             for _ in range(args.repeats):
                 for entities, rate in ((1, args.rate), (100, args.rate_100)):
-                    for result, baseline in scenario(
-                        catalog, args.redis, namespace, port, entities, rate, args.seconds
-                    ):
+                    measured = scenario(catalog, args.redis, namespace, process, port, entities, rate, args.seconds)
+                    for result, baseline in measured:
                         runs.setdefault(result.name, []).append((result, baseline))
         finally:
             process.terminate()
@@ -361,6 +372,10 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
     for name_runs in runs.values():
         print(summary_row(name_runs))
+    for name, name_runs in runs.items():
+        cpu = [r.cpu_per_request for r, _ in name_runs if r.cpu_per_request is not None]
+        if cpu:
+            print(f"server CPU per request, {name}: {statistics.median(cpu) * 1000:.2f} ms (median of runs)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from mlplat.errors import MlplatError, exit_code_of
 from mlplat.loader import ValidationResult, load_catalog, validate_directory
 from mlplat.offline_cli import generate_data, materialize_command, registry_app, train
 from mlplat.schema import json_schema_text, markdown_reference
+
+if TYPE_CHECKING:
+    from mlplat.local_platform import LocalSettings
 
 app = typer.Typer(
     name="mlplat",
@@ -253,3 +256,66 @@ def plan_command(
                     out.print(f"             {prop.path}: {prop.before!r} -> {prop.after!r}")
             if not item.changes:
                 out.print("  no changes")
+
+
+@app.command("up")
+def up(
+    repo: Annotated[Path, typer.Option("--repo", help="Repository root (specs/ and models/ below it).")] = Path(),
+    feature_port: Annotated[int, typer.Option(help="Feature server port.")] = 6566,
+    model_port: Annotated[int, typer.Option(help="Model server port.")] = 8080,
+) -> None:
+    """Run the whole platform locally: data, models, online store, feature and model servers. Ctrl-C stops it.
+
+    Embedded stores by default; MLPLAT_ONLINE_STORE_URL (redis://...) and MLPLAT_REGISTRY_URL
+    (mysql+pymysql://...) use real servers instead.
+    """
+    import os  # noqa: PLC0415 - `up` pulls in the offline engines; other commands stay light
+    import signal  # noqa: PLC0415
+
+    from mlplat import local_platform as local  # noqa: PLC0415
+
+    # SIGTERM (a supervisor, a test) stops the platform as Ctrl-C does.
+    signal.signal(signal.SIGTERM, _interrupt)
+    settings = local.LocalSettings.from_environment(
+        repo.resolve(), os.environ, feature_port=feature_port, model_port=model_port
+    )
+    running = None
+    try:
+        catalog = load_catalog(settings.specs)
+        out.print(f"[bold]mlplat[/bold] local platform · state in {settings.state_dir}")
+        data = local.live_data(catalog, settings, local.today_utc())
+        out.print(f"data        {data}")
+        for artifact in local.ensure_models(catalog, settings, lambda line: out.print(f"            {line}")):
+            how = "trained" if artifact.trained else "verified"
+            out.print(f"model       {artifact.model} {artifact.version} {how} sha256 {artifact.sha256[:12]}")
+        for result in local.fill_online_store(catalog, settings, data):
+            out.print(f"materialize {result.view}: {result.rows:,} rows into {settings.online_store_url}")
+        running = local.start_services(settings)
+        running.wait_ready()
+        model = next(iter(catalog.models))
+        _print_endpoints(settings, model, local.sample_decision(catalog, data, model))
+        code = running.wait()
+        raise typer.Exit(code or 0)
+    except KeyboardInterrupt:
+        out.print("stopping ...")
+    except MlplatError as error:
+        raise fail(error) from None
+    finally:
+        if running is not None:
+            running.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_endpoints(settings: LocalSettings, model: str, request: dict[str, Any]) -> None:
+    body = json.dumps(request)
+    out.print(f"[green]ready[/green]\nfeature server  {settings.feature_url}  (POST /get-online-features, /push)")
+    out.print(f"model server    {settings.model_url}  (Open Inference Protocol /v2, decisions /v1/decisions/<model>)")
+    out.print(f"decision log    {settings.decision_log}\n\ntry a credit decision:\n")
+    out.print(
+        f"curl -s -X POST {settings.model_url}/v1/decisions/{model} -H 'content-type: application/json' -d '{body}'",
+        markup=False,
+    )
+    out.print("\nCtrl-C stops the platform.")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mlplat.online_store import BulkOnlineStore, open_store
+from tests.online_specs import delete_namespace, online_test_catalog
 from tests.servers import (
     MYSQL_HOST,
     MYSQL_PORT,
@@ -71,3 +73,21 @@ def mysql_url() -> Iterator[str]:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         connection.close()
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each online-store backend in turn: the real Redis, then a SQLite file."""
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    return f"sqlite:///{tmp_path}/online.db"
+
+
+@pytest.fixture
+def store(store_url: str, namespace: str) -> Iterator[BulkOnlineStore]:
+    """The online store of the shared test catalog (``tests.online_specs``), in its own namespace."""
+    opened = open_store(store_url, online_test_catalog(), namespace=namespace, timeout=2.0)
+    yield opened
+    opened.close()
+    if store_url.startswith("redis"):
+        delete_namespace(store_url, namespace)

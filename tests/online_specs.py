@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import redis
@@ -63,6 +64,7 @@ def documents() -> list[dict[str, Any]]:
     ]
 
 
+@functools.cache
 def online_test_catalog() -> Catalog:
     return catalog_from_values(documents(), "<online test specs>")
 

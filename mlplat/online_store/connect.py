@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from mlplat.catalog import Catalog
-from mlplat.errors import UsageError
+from mlplat.errors import StoreUnavailableError, UsageError
 from mlplat.online_store.base import BulkOnlineStore
 from mlplat.online_store.codec import WireFormat
 
@@ -75,3 +75,24 @@ def redacted(url: str) -> str:
         host = f"{host}:{parts.port}"
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def auth_token(token: str | None, secret_arn: str | None, region: str | None = None) -> str | None:
+    """The Redis AUTH token: ``token`` when given, else read once from Secrets Manager, else none.
+
+    On AWS the services get only the secret's ARN (``MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN``)
+    and read it with their pod's role, so no manifest or environment holds the token.
+    """
+    if token is not None or secret_arn is None:
+        return token
+    import boto3  # noqa: PLC0415 - only deployments that keep the token in Secrets Manager need it
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    try:
+        secret = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=secret_arn)
+    except (BotoCoreError, ClientError) as error:
+        raise StoreUnavailableError(
+            f"cannot read the online store AUTH token from {secret_arn}: {error}; "
+            "check the secret exists and the service's role may read it"
+        ) from None
+    return str(secret["SecretString"])

@@ -29,12 +29,12 @@ from starlette.routing import Route
 from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
+from mlplat.online_store.gate import StoreGate
 from services.feature_server.errors import BatchTooLargeError, RequestError, error_body
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.settings import Settings
-from services.feature_server.store_gate import StoreGate
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[tuple[int, object]]]

@@ -53,6 +53,9 @@ def run(settings: Settings) -> None:
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return
-    # Each worker process imports the app factory and reads the same settings from the environment.
+    # Each worker process imports the app factory and reads the same settings from the
+    # environment. Load the catalog once here first, so a bad one fails with its message
+    # instead of as a crash loop of workers.
+    settings.load_catalog()
     os.environ.update(environment_of(settings))
     uvicorn.run(APP_FACTORY, factory=True, workers=settings.workers, **options)  # type: ignore[arg-type]

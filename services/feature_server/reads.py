@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from mlplat.catalog import Catalog, JoinKey
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import NotFoundError
@@ -29,6 +31,7 @@ from services.feature_server.errors import BatchTooLargeError, RequestError
 
 #: Event time Feast reports for join keys and for values that were not found.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_TEXT = "1970-01-01T00:00:00Z"
 _REQUEST_FIELDS = frozenset({"features", "feature_service", "entities", "full_feature_names"})
 
 
@@ -190,13 +193,24 @@ def _check_key_values(field: str, key: JoinKey, column: list[object]) -> None:
 
 def read_requests(request: OnlineFeaturesRequest) -> list[ReadRequest]:
     """The store reads of a request: for each entity row, one per view."""
-    entities = request.entities
+    views = request.plan.views
+    keys_per_view = [list(zip(*(request.entities[name] for name in view.key_names), strict=True)) for view in views]
     reads = []
     for row in range(request.rows):
-        for view in request.plan.views:
-            key = tuple(entities[name][row] for name in view.key_names)
-            reads.append(ReadRequest(view.view, key, view.features))
+        for view, keys in zip(views, keys_per_view, strict=True):
+            reads.append(ReadRequest(view.view, keys[row], view.features))
     return reads
+
+
+def iso_times(times: list[datetime]) -> list[str]:
+    """ISO 8601 texts (UTC, ``Z``) of ``times``, formatted once.
+
+    A view's event times are shared by all its feature columns; as texts, the response
+    serializer copies them instead of formatting each datetime once per column (a tenth
+    of the time for 100 entities x 30 features).
+    """
+    texts: list[str] = orjson.loads(orjson.dumps(times, option=orjson.OPT_UTC_Z))
+    return texts
 
 
 def response(
@@ -215,13 +229,13 @@ def response(
         columns[column] = {
             "values": request.entities[key.request_key],
             "statuses": [FeatureStatus.PRESENT.value] * rows,
-            "event_timestamps": [EPOCH] * rows,
+            "event_timestamps": [EPOCH_TEXT] * rows,
         }
     stride = len(plan.views)
     for offset, view in enumerate(plan.views):
         found = results[offset::stride]
         states = [result.status.value for result in found]
-        times = [result.event_time or EPOCH for result in found]
+        times = iso_times([result.event_time or EPOCH for result in found])
         for column, values in zip(view.columns, zip(*(r.values for r in found), strict=True), strict=True):
             columns[column] = {"values": values, "statuses": states, "event_timestamps": times}
         for status in set(states):

@@ -9,8 +9,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlplat.catalog import Catalog
-from mlplat.errors import StoreUnavailableError, UsageError
+from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
+from mlplat.online_store.connect import auth_token
 
 
 class Settings(BaseSettings):
@@ -51,20 +52,8 @@ class Settings(BaseSettings):
 
     def auth_token(self) -> str | None:
         """The Redis AUTH token: given directly, else read from Secrets Manager, else none."""
-        if self.redis_auth_token is not None:
-            return self.redis_auth_token.get_secret_value()
-        if self.online_store_auth_secret_arn is None:
-            return None
-        import boto3  # noqa: PLC0415 - only deployments that keep the token in Secrets Manager need it
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        try:
-            secret = boto3.client("secretsmanager").get_secret_value(SecretId=self.online_store_auth_secret_arn)
-        except (BotoCoreError, ClientError) as error:
-            raise StoreUnavailableError(
-                f"cannot read the online store AUTH token from {self.online_store_auth_secret_arn}: {error}"
-            ) from None
-        return str(secret["SecretString"])
+        token = self.redis_auth_token.get_secret_value() if self.redis_auth_token is not None else None
+        return auth_token(token, self.online_store_auth_secret_arn)
 
     def load_catalog(self) -> Catalog:
         """The catalog from the snapshot file, or from the spec directory."""

@@ -23,10 +23,11 @@ from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
+from mlplat.online_store.connect import auth_token
 from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLinesSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
-from services.model_server.registry import ServedModel, StoreGate, load_models
+from services.model_server.registry import GatedStore, ServedModel, load_models
 from services.model_server.responses import error_response, json_response
 from services.model_server.settings import Settings
 from services.model_server.v2 import V2Api
@@ -50,7 +51,7 @@ class Components:
 def build_app(components: Components) -> Starlette:
     """The ASGI app over ready-made components; shutting it down closes the log and the store."""
     metrics = components.metrics
-    gate = StoreGate(components.store, components.store_retry_s, metrics)
+    gate = GatedStore(components.store, components.store_retry_s, metrics)
     v2 = V2Api(components.models, metrics)
     executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
     decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor)
@@ -121,18 +122,7 @@ def decision_sink(settings: Settings) -> DecisionSink:
 
 def redis_password(settings: Settings) -> str | None:
     """The online store's AUTH token: given directly, or read once from Secrets Manager."""
-    if settings.redis_auth_token is not None or settings.redis_auth_secret_arn is None:
-        return settings.redis_auth_token
-    import boto3  # noqa: PLC0415 - only deployments with a secret ARN need it
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    client = boto3.client("secretsmanager", region_name=settings.aws_region)
-    try:
-        return str(client.get_secret_value(SecretId=settings.redis_auth_secret_arn)["SecretString"])
-    except (BotoCoreError, ClientError) as error:
-        raise UsageError(
-            f"MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN={settings.redis_auth_secret_arn}: cannot read the secret: {error}"
-        ) from None
+    return auth_token(settings.redis_auth_token, settings.redis_auth_secret_arn, settings.aws_region)
 
 
 def create_app(settings: Settings) -> Starlette:

@@ -38,7 +38,7 @@ from mlplat.spec.types import DType, JoinKeyType
 from services.model_server.decision_ids import canary_bucket, new_decision_id
 from services.model_server.decision_log import DecisionLog
 from services.model_server.metrics import Metrics
-from services.model_server.registry import ServedModel, StoreGate
+from services.model_server.registry import GatedStore, ServedModel
 from services.model_server.responses import (
     InvalidFieldError,
     ModelNotReadyError,
@@ -59,7 +59,7 @@ class DecisionApi:
     def __init__(
         self,
         models: Mapping[str, ServedModel],
-        gate: StoreGate,
+        gate: GatedStore,
         log: DecisionLog,
         metrics: Metrics,
         executor: Executor | None = None,

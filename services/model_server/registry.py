@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mlplat.catalog import Catalog, JoinKey, ModelInput
-from mlplat.errors import StoreUnavailableError
 from mlplat.models import ArtifactStore, VersionState, load_version, serving_versions
 from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest
+from mlplat.online_store.gate import StoreGate
 from mlplat.spec.kinds import ModelSpec
 from services.model_server.metrics import Metrics
 
@@ -97,37 +96,24 @@ def load_models(
     return served
 
 
-class StoreGate:
-    """The online store behind a breaker: after a failure, answer 503 at once until a retry is due.
-
-    A store that hangs would otherwise cost every request the full timeout; with the
-    gate only one request per ``retry_s`` pays it, and the first success closes the gate.
-    """
+class GatedStore:
+    """The online store behind a :class:`~mlplat.online_store.gate.StoreGate`, reporting its health."""
 
     def __init__(self, store: OnlineStore, retry_s: float, metrics: Metrics) -> None:
         self.store = store
-        self._retry_s = retry_s
         self._metrics = metrics
-        self._down_until = 0.0
+        self._gate = StoreGate(retry_s, on_change=self._changed)
 
     @property
     def up(self) -> bool:
-        return self._down_until == 0.0
+        return self._gate.healthy
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
-        now = time.monotonic()
-        if now < self._down_until:
-            raise StoreUnavailableError("online store is unavailable (waiting before the next try)")
-        try:
-            values = self.store.read(requests)
-        except StoreUnavailableError as error:
-            if self.up:
-                log.error("online store failed; answering 503 for %.1f s before trying again: %s", self._retry_s, error)
-            self._down_until = now + self._retry_s
-            self._metrics.store_up.set(0)
-            raise
-        if not self.up:
+        return self._gate.call(lambda: self.store.read(requests))
+
+    def _changed(self, healthy: bool) -> None:
+        if healthy:
             log.warning("online store answers again")
-            self._down_until = 0.0
-            self._metrics.store_up.set(1)
-        return values
+        else:
+            log.error("online store failed; answering 503 for %.1f s before trying again", self._gate.retry_seconds)
+        self._metrics.store_up.set(1 if healthy else 0)

@@ -155,3 +155,32 @@ def test_schema_validation_catches_a_misspelt_field(catalog: Catalog, settings: 
     container["securityContxt"] = container.pop("securityContext")
     with pytest.raises(kubernetes_validate.ValidationError, match="securityContxt"):
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+def _env(manifests: dict[str, dict], name: str) -> dict[str, str]:
+    container = manifests[f"Deployment/mlplat/{name}"]["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item["value"] for item in container["env"]}
+
+
+def test_each_service_accepts_the_environment_its_deployment_sets(
+    catalog: Catalog, settings: WorkloadSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.feature_server.settings import Settings as FeatureServerSettings
+    from services.model_server.settings import Settings as ModelServerSettings
+
+    manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
+    feature_env = _env(manifests, "feature-server")
+    for key, value in feature_env.items():
+        monkeypatch.setenv(key, value)
+    features = FeatureServerSettings()
+    assert features.online_store_url == settings.online_store_url
+    assert features.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
+    assert str(features.catalog) == "/etc/mlplat/catalog.json"
+
+    model_env = _env(manifests, model_server_name("fraud"))
+    models = ModelServerSettings.from_env(model_env)
+    assert models.models == ("fraud",)
+    assert models.artifact_root == settings.artifact_root
+    assert models.kinesis_stream == settings.decision_log_url.removeprefix("kinesis://")
+    assert models.redis_auth_secret_arn == settings.online_store_auth_secret_arn
+    assert models.aws_region == settings.aws_region

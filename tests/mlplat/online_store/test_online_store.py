@@ -5,9 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +20,7 @@ from mlplat.online_store import (
     Row,
     open_store,
 )
-from tests.online_specs import ALL_DTYPES, delete_namespace, online_test_catalog
+from tests.online_specs import ALL_DTYPES, online_test_catalog
 
 CATALOG = online_test_catalog()
 TYPED = list(ALL_DTYPES)
@@ -30,22 +28,6 @@ TYPED = list(ALL_DTYPES)
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "redis":
-        return str(request.getfixturevalue("redis_url"))
-    return f"sqlite:///{tmp_path}/online.db"
-
-
-@pytest.fixture
-def store(store_url: str, namespace: str) -> Iterator[BulkOnlineStore]:
-    opened = open_store(store_url, CATALOG, namespace=namespace, timeout=2.0)
-    yield opened
-    opened.close()
-    if store_url.startswith("redis"):
-        delete_namespace(store_url, namespace)
 
 
 def _typed_values() -> dict[str, object]:

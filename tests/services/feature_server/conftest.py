@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlplat.online_store import OnlineStore, open_store
+from mlplat.online_store import OnlineStore
 from services.feature_server import Settings, create_app
-from tests.online_specs import delete_namespace, online_test_catalog
+from tests.online_specs import online_test_catalog
 from tests.services.feature_server.asgi_client import AppClient
 
 CATALOG = online_test_catalog()
@@ -27,22 +27,6 @@ def settings_for(url: str, namespace: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings.model_validate(values)
-
-
-@pytest.fixture(params=["redis", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "redis":
-        return str(request.getfixturevalue("redis_url"))
-    return f"sqlite:///{tmp_path}/online.db"
-
-
-@pytest.fixture
-def store(store_url: str, namespace: str) -> Iterator[OnlineStore]:
-    opened = open_store(store_url, CATALOG, namespace=namespace, timeout=2.0)
-    yield opened
-    opened.close()
-    if store_url.startswith("redis"):
-        delete_namespace(store_url, namespace)
 
 
 @pytest.fixture

@@ -70,3 +70,13 @@ def test_the_auth_token_comes_from_the_environment_or_secrets_manager(monkeypatc
         assert Settings().auth_token() is None
         with pytest.raises(StoreUnavailableError, match="cannot read the online store AUTH token"):
             Settings(online_store_auth_secret_arn=arn + "-missing").auth_token()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_fails_before_listening_on_a_bad_catalog(tmp_path: Path, workers: str) -> None:
+    result = CliRunner().invoke(
+        app, ["serve", "features", "--catalog", str(tmp_path / "missing.json"), "--workers", workers]
+    )
+
+    assert result.exit_code == 2
+    assert "neither a catalog snapshot file nor a spec directory" in result.output

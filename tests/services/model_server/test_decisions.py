@@ -288,7 +288,7 @@ def test_store_down_answers_503_fast_then_recovers(
             assert "mlplat_model_online_store_up 0.0" in client.get("/metrics").text
             assert client.get("/v2/health/live").status_code == 200
             # Redis comes back on the same port (empty): decisions resume with defaults.
-            with _redis_on(port, tmp_path_factory.mktemp("redis-again")):
+            with throwaway_redis(tmp_path_factory.mktemp("redis-again"), port=port):
                 deadline = time.monotonic() + 5
                 while client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).status_code != 200:
                     assert time.monotonic() < deadline, "decisions did not recover"
@@ -304,44 +304,6 @@ def _with_model(catalog: Catalog, name: str, update: Any) -> Catalog:
         for obj in catalog.objects()
     ]
     return Catalog(objects)
-
-
-def _redis_on(port: int, directory: Path) -> Any:
-    import contextlib
-    import subprocess
-
-    from tests.servers import port_open
-
-    @contextlib.contextmanager
-    def run() -> Iterator[None]:
-        process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not port_open("127.0.0.1", port):
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            yield
-        finally:
-            process.kill()
-            process.wait()
-
-    return run()
 
 
 @pytest.mark.parametrize("model", ["default_risk", "fraud"])

@@ -89,7 +89,7 @@ def test_the_redis_token_comes_from_secrets_manager_when_only_an_arn_is_given(mo
     import boto3
     from moto import mock_aws
 
-    from mlplat.errors import UsageError
+    from mlplat.errors import StoreUnavailableError
     from services.model_server.app import redis_password
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
@@ -103,5 +103,5 @@ def test_the_redis_token_comes_from_secrets_manager_when_only_an_arn_is_given(mo
         assert redis_password(Settings.from_env({**env, "MLPLAT_REDIS_AUTH_TOKEN": "direct"})) == "direct"
         assert redis_password(Settings.from_env({})) is None
         missing = Settings.from_env({**env, "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": arn + "x"})
-        with pytest.raises(UsageError, match="cannot read the secret"):
+        with pytest.raises(StoreUnavailableError, match="cannot read the online store AUTH token"):
             redis_password(missing)

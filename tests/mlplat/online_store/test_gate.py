@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlplat.errors import StoreUnavailableError
-from services.feature_server.store_gate import StoreGate
+from mlplat.online_store.gate import StoreGate
 
 
 class Clock:
@@ -44,3 +44,22 @@ def test_other_errors_do_not_shut_the_gate() -> None:
         gate.call(lambda: {}["x"])
 
     assert gate.open
+
+
+def test_changes_of_health_are_reported_once_each() -> None:
+    clock = Clock()
+    changes: list[bool] = []
+    gate = StoreGate(0.5, clock, on_change=changes.append)
+
+    def failing() -> None:
+        raise StoreUnavailableError("down")
+
+    assert gate.call(lambda: 1) == 1
+    for _ in range(2):
+        with pytest.raises(StoreUnavailableError):
+            gate.call(failing)
+        clock.now += 1
+    assert gate.healthy is False
+    assert gate.call(lambda: 2) == 2
+    assert gate.call(lambda: 3) == 3
+    assert (changes, gate.healthy) == ([False, True], True)

@@ -1,0 +1,309 @@
+"""The whole platform on one machine, on embedded defaults: ``mlplat up`` (``make run``).
+
+Each step is a function that returns what it did, so the CLI can report it and tests
+can run the steps on their own:
+
+1. live data: the seeded synthetic sources, shifted so their history ends today (the
+   committed models were trained on the same generator with fixed dates);
+2. models: the committed artifacts when they match the specs' sha256, else trained;
+3. materialization of every online view into the online store;
+4. the feature server and the model server as child processes, until stopped.
+
+Stores default to files under the state directory (SQLite online store and registry);
+``MLPLAT_ONLINE_STORE_URL`` and ``MLPLAT_REGISTRY_URL`` point them at Redis and MySQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+
+from mlplat.catalog import Catalog
+from mlplat.errors import MlplatError, UsageError
+from mlplat.offline.materialize import MaterializationResult, MaterializeOptions, OnlineTarget, materialize
+from mlplat.registry import Registry
+from mlplat.spec.kinds import SourceType
+from mlplat.synthetic import SyntheticConfig, generate
+from mlplat.training.trainer import TrainOptions, train_model
+
+Report = Callable[[str], None]
+LIVE_DAYS = 180
+READY_TIMEOUT = 90.0
+
+
+class LocalPlatformError(MlplatError):
+    """The local platform could not be brought up; the message says which step and why."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """Where the local platform keeps its state and listens. Defaults need no server at all."""
+
+    repo: Path
+    """Repository root: ``specs/`` and the artifact root ``models/`` are below it."""
+    state_dir: Path
+    """Generated data, embedded stores and the decision log (``.mlplat/``)."""
+    online_store_url: str
+    registry_url: str
+    host: str = "127.0.0.1"
+    feature_port: int = 6566
+    model_port: int = 8080
+    namespace: str = "mlplat"
+    applicants: int = 3000
+    seed: int = 7
+
+    @classmethod
+    def from_environment(cls, repo: Path, environ: Mapping[str, str], **overrides: Any) -> LocalSettings:
+        """Embedded defaults under ``repo/.mlplat``, unless ``MLPLAT_ONLINE_STORE_URL`` / ``MLPLAT_REGISTRY_URL`` say otherwise."""
+        state = Path(environ.get("MLPLAT_STATE_DIR", str(repo / ".mlplat")))
+        return cls(
+            repo=repo,
+            state_dir=state,
+            online_store_url=environ.get("MLPLAT_ONLINE_STORE_URL", f"sqlite:///{state / 'online.db'}"),
+            registry_url=environ.get("MLPLAT_REGISTRY_URL", f"sqlite:///{state / 'registry.db'}"),
+            namespace=environ.get("MLPLAT_ONLINE_STORE_NAMESPACE", "mlplat"),
+            **overrides,
+        )
+
+    @property
+    def specs(self) -> Path:
+        return self.repo / "specs"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.repo / "models"
+
+    @property
+    def decision_log(self) -> Path:
+        return self.state_dir / "decisions.jsonl"
+
+    @property
+    def feature_url(self) -> str:
+        return f"http://{self.host}:{self.feature_port}"
+
+    @property
+    def model_url(self) -> str:
+        return f"http://{self.host}:{self.model_port}"
+
+
+# --- 1. data ----------------------------------------------------------------------------
+
+
+def live_data(catalog: Catalog, settings: LocalSettings, today: datetime) -> Path:
+    """Synthetic sources whose history ends at ``today`` (generated once per day)."""
+    start = today - timedelta(days=LIVE_DAYS)
+    root = settings.state_dir / "data" / f"live-{start:%Y%m%d}-seed{settings.seed}-{settings.applicants}"
+    marker = root / ".complete"
+    if not marker.exists():
+        generate(catalog, root, SyntheticConfig(seed=settings.seed, applicants=settings.applicants, start=start))
+        marker.write_text(today.isoformat())
+    return root
+
+
+# --- 2. models --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A model version the platform serves, and whether it was trained just now."""
+
+    model: str
+    version: str
+    path: Path
+    sha256: str
+    trained: bool
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _serving_versions(catalog: Catalog) -> list[tuple[str, str]]:
+    pairs = []
+    for name, model in catalog.models.items():
+        rollout = model.spec.rollout
+        names = [rollout.primary]
+        names += [role.version for role in (rollout.canary, rollout.shadow) if role is not None]
+        pairs += [(name, version) for version in names]
+    return pairs
+
+
+def ensure_models(catalog: Catalog, settings: LocalSettings, report: Report) -> list[ModelArtifact]:
+    """Every served version's artifact, reused when it matches the spec's sha256, else trained."""
+    artifacts = []
+    training_data: Path | None = None
+    for name, version in _serving_versions(catalog):
+        spec = catalog.model_version(name, version).artifact
+        path = settings.artifact_root / spec.uri
+        if _digest(path) == spec.sha256:
+            artifacts.append(ModelArtifact(name, version, path, spec.sha256, trained=False))
+            continue
+        if training_data is None:
+            training_data = settings.state_dir / "data" / f"training-seed{settings.seed}-{settings.applicants}"
+            if not (training_data / ".complete").exists():
+                report(f"generating training data in {training_data}")
+                generate(catalog, training_data, SyntheticConfig(seed=settings.seed, applicants=settings.applicants))
+                (training_data / ".complete").write_text("ok")
+        report(f"training {name} {version}: {path} is missing or does not match the spec's sha256")
+        artifacts.append(_train(catalog, settings, name, version, training_data, spec.sha256))
+    return artifacts
+
+
+def _train(
+    catalog: Catalog, settings: LocalSettings, name: str, version: str, data: Path, pinned: str
+) -> ModelArtifact:
+    registry = Registry.open(settings.registry_url)
+    try:
+        options = TrainOptions(data_root=data, artifact_root=settings.artifact_root, version=version)
+        trained = train_model(catalog, name, options, registry)
+    finally:
+        registry.close()
+    if trained.sha256 != pinned:
+        raise LocalPlatformError(
+            f"training {name} {version} gave sha256 {trained.sha256}, but the spec pins {pinned}; "
+            f"the model server refuses it. Set that version's artifact.sha256 to {trained.sha256} to serve it."
+        )
+    return ModelArtifact(name, version, Path(trained.artifact_path), trained.sha256, trained=True)
+
+
+# --- 3. online store --------------------------------------------------------------------
+
+
+def fill_online_store(catalog: Catalog, settings: LocalSettings, data: Path) -> list[MaterializationResult]:
+    """Materialize every online view from ``data`` up to now (incrementally after the first run)."""
+    views = [name for name, view in catalog.feature_views.items() if view.spec.online]
+    registry = Registry.open(settings.registry_url)
+    try:
+        target = OnlineTarget(settings.online_store_url, namespace=settings.namespace)
+        return materialize(catalog, views, target, registry, MaterializeOptions(data_root=data))
+    finally:
+        registry.close()
+
+
+# --- 4. services ------------------------------------------------------------------------
+
+
+@dataclass
+class RunningPlatform:
+    """The two server processes; :meth:`stop` ends both gracefully."""
+
+    settings: LocalSettings
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Block until both servers answer their readiness probes."""
+        probes = {
+            "feature server": f"{self.settings.feature_url}/health/ready",
+            "model server": f"{self.settings.model_url}/v2/health/ready",
+        }
+        deadline = time.monotonic() + timeout
+        pending = dict(probes)
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name, url in list(pending.items()):
+                    code = self.processes[name].poll()
+                    if code is not None:
+                        raise LocalPlatformError(
+                            f"the {name} exited with status {code} while starting; its log is above"
+                        )
+                    try:
+                        if client.get(url).status_code == 200:
+                            del pending[name]
+                    except httpx.TransportError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise LocalPlatformError(
+                        f"not ready after {timeout:.0f} s: {', '.join(pending)} ({', '.join(pending.values())})"
+                    )
+                time.sleep(0.2)
+
+    def wait(self) -> int | None:
+        """Block until either server exits; its exit status."""
+        while True:
+            for process in self.processes.values():
+                code = process.poll()
+                if code is not None:
+                    return code
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM both (they drain in-flight requests and flush the decision log), then wait."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _server_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mlplat", "serve", *args]
+
+
+def start_services(settings: LocalSettings) -> RunningPlatform:
+    """Start the feature server and the model server on ``settings``' ports."""
+    environment = {
+        **os.environ,
+        "MLPLAT_ONLINE_STORE_NAMESPACE": settings.namespace,
+        "MLPLAT_DECISION_LOG": str(settings.decision_log),
+    }
+    store, host = settings.online_store_url, settings.host
+    commands = {
+        "feature server": _server_command(
+            "features", "--catalog", str(settings.specs), "--store", store, "--host", host,
+            "--port", str(settings.feature_port), "--workers", "1",
+        ),
+        "model server": _server_command(
+            "models", "--catalog", str(settings.specs), "--artifacts", str(settings.artifact_root),
+            "--store", store, "--host", host, "--port", str(settings.model_port),
+        ),
+    }  # fmt: skip
+    running = RunningPlatform(settings)
+    for name, command in commands.items():
+        running.processes[name] = subprocess.Popen(command, env=environment, cwd=settings.repo)  # noqa: S603
+    return running
+
+
+def sample_decision(catalog: Catalog, data: Path, model: str) -> dict[str, Any]:
+    """A ready-to-send decision request for ``model``: real keys and values from the live data."""
+    spec = catalog.model(model).spec
+    if spec.training is None:
+        raise UsageError(f"model {model!r} has no training label source to take an example request from")
+    source = catalog.sources[spec.training.label_source]
+    if source.spec.type is not SourceType.BATCH or source.spec.path is None:
+        raise UsageError(f"label source {source.metadata.name!r} is not a batch file")
+    table = pq.read_table(data / source.spec.path)
+    last = table.slice(table.num_rows - 1, 1).to_pylist()[0]
+    keys = {catalog.entities[e].spec.join_key for v in _model_views(catalog, model) for e in _entities(catalog, v)}
+    return {
+        "entities": {key: last[key] for key in sorted(keys)},
+        "values": {value.name: last[value.name] for value in spec.request_values},
+    }
+
+
+def _model_views(catalog: Catalog, model: str) -> Sequence[str]:
+    return sorted({i.view for i in catalog.model_inputs(model) if i.view is not None})
+
+
+def _entities(catalog: Catalog, view: str) -> Sequence[str]:
+    return [ref.name for ref in catalog.feature_view(view).spec.entities]
+
+
+def today_utc() -> datetime:
+    """Midnight UTC of today, so the live data of one day is generated once."""
+    now = datetime.now(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)

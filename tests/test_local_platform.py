@@ -1,0 +1,140 @@
+"""The local platform as a user starts it: `mlplat up`, a decision over HTTP, its audit record, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.servers import free_port
+
+CURL = re.compile(r"curl -s -X POST (\S+) -H 'content-type: application/json' -d '(.*)'$")
+
+
+class Platform:
+    """`python -m mlplat up` in a child process, its output collected line by line."""
+
+    def __init__(self, repo: Path, environment: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlplat",
+                "up",
+                "--feature-port",
+                str(free_port()),
+                "--model-port",
+                str(free_port()),
+            ],
+            cwd=repo,
+            env={**os.environ, **environment},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                if match := pattern.search(line):
+                    return match
+            seen = len(self.lines)
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        pytest.fail("mlplat up did not print the decision request:\n" + "\n".join(self.lines[-40:]))
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=60)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.reader.join(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def platform(repo: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Platform]:
+    environment = {"MLPLAT_STATE_DIR": str(tmp_path / "state"), **getattr(request, "param", {})}
+    started = Platform(repo, environment)
+    yield started
+    started.close()
+
+
+def _decide_and_find_the_record(platform: Platform, state: Path) -> dict[str, object]:
+    url, body = platform.wait_for(CURL, timeout=240).groups()
+    response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=10)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["decision"] in {"approve", "decline"}
+    assert 0.0 <= decision["score"] <= 1.0
+    assert decision["reasons"]
+    records = [json.loads(line) for line in (state / "decisions.jsonl").read_text().splitlines()]
+    assert decision["decision_id"] in {record["id"] for record in records}
+    return decision
+
+
+@pytest.mark.slow
+def test_up_serves_a_decision_that_lands_in_the_decision_log_and_stops_on_ctrl_c(
+    platform: Platform, tmp_path: Path
+) -> None:
+    decision = _decide_and_find_the_record(platform, tmp_path / "state")
+    assert decision["model"] == "default_risk"
+    assert decision["features"]["bureau_profile:fico_score"]["status"] == "PRESENT"
+    assert platform.interrupt() == 0
+    assert "stopping" in "\n".join(platform.lines)
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str, namespace: str) -> Iterator[str]:
+    yield namespace
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{namespace}*", count=10_000):
+        client.delete(key)
+
+
+@pytest.mark.slow
+def test_up_uses_redis_and_mysql_when_their_urls_are_set(
+    repo: Path, tmp_path: Path, redis_url: str, redis_namespace: str, mysql_url: str
+) -> None:
+    environment = {
+        "MLPLAT_STATE_DIR": str(tmp_path / "state"),
+        "MLPLAT_ONLINE_STORE_URL": redis_url,
+        "MLPLAT_ONLINE_STORE_NAMESPACE": redis_namespace,
+        "MLPLAT_REGISTRY_URL": mysql_url,
+    }
+    platform = Platform(repo, environment)
+    try:
+        platform.wait_for(re.compile(re.escape(f"rows into {redis_url}")), timeout=240)
+        _decide_and_find_the_record(platform, tmp_path / "state")
+        assert not (tmp_path / "state" / "online.db").exists()
+        assert not (tmp_path / "state" / "registry.db").exists()
+        assert any(redis.Redis.from_url(redis_url).scan_iter(match=f"{redis_namespace}*", count=10_000))
+        assert platform.interrupt() == 0
+    finally:
+        platform.close()
