@@ -8,6 +8,7 @@ caller can tell them apart), ``protect``, and the resolved stack outputs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import inspect
 from collections.abc import Iterator
@@ -161,6 +162,7 @@ def stack_config(stack: str) -> StackConfig:
 def render(catalog: Catalog, config: StackConfig) -> Rendered:
     """Build the platform under mocks and return what it registered."""
     mocks = _Mocks(config.region)
+    _ensure_event_loop()
     # A fresh root stack per render: set_mocks keeps an existing one, and with it every
     # earlier render's transformation (and the resources those still hold).
     settings.ROOT.set(None)
@@ -196,6 +198,17 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
         for a in mocks.registrations
     ]
     return Rendered(resources=resources, outputs=outputs, secret_values=mocks.secret_values)
+
+
+def _ensure_event_loop() -> None:
+    """Give Pulumi's runtime a loop: it asks for the current one, which ``asyncio.run`` elsewhere
+    in the same process (a server, a test) leaves closed or unset."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def _takes_tags(resource: pulumi.Resource) -> bool:
