@@ -20,6 +20,16 @@ class RequestError(MlplatError):
     http_status = 400
 
 
+class BodyTooLargeError(RequestError):
+    """The body is larger than a request may be (413)."""
+
+    http_status = 413
+
+
+#: Largest request body: a decision is well under 1 KiB; V2 batches of a few thousand rows fit.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
 class InvalidFieldError(RequestError):
     """A field has a value the server cannot use (422: well-formed JSON, wrong content)."""
 
@@ -60,9 +70,22 @@ def error_response(error: BaseException, **extra: Any) -> Response:
     return json_response({"error": public_message(error), **extra}, status)
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or :class:`RequestError` saying what is wrong."""
-    raw = await request.body()
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The request body as a JSON object, or :class:`RequestError` saying what is wrong.
+
+    The body is read at most ``limit`` bytes far, so an oversized request costs no memory.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(f"body: {declared} bytes; at most {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(f"body: more than {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:

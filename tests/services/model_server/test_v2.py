@@ -176,3 +176,16 @@ def test_objects_loaded_at_startup_are_kept_out_of_garbage_collections_while_ser
         assert gc.is_tracked(loaded)
         assert all(o is not loaded for o in gc.get_objects(generation=2))
     assert gc.get_freeze_count() == 0  # shutdown hands them back to the collector
+
+
+def test_an_oversized_body_is_413_before_it_is_read(client: httpx.Client) -> None:
+    from services.model_server.responses import MAX_BODY_BYTES
+
+    too_large = b" " * (MAX_BODY_BYTES + 1)
+    message = f"body: {MAX_BODY_BYTES + 1} bytes; at most {MAX_BODY_BYTES}"
+    infer = client.post("/v2/models/fraud/infer", content=too_large)
+    assert (infer.status_code, infer.json()) == (413, {"error": message})
+    decision = client.post("/v1/decisions/fraud", content=too_large)
+    assert decision.status_code == 413
+    assert decision.json()["error"] == message
+    assert "decision_id" in decision.json()  # refused requests are logged too
