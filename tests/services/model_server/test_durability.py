@@ -132,6 +132,9 @@ def test_sigterm_drains_in_flight_requests_and_flushes_the_log(
 
     async def scenario() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=10) as client:
+            # Open the connections first, so the burst below reaches the server at once and
+            # SIGTERM finds requests in flight rather than connections still being set up.
+            await asyncio.gather(*(client.post(f"{url}/v1/decisions/default_risk", json=REQUEST) for _ in range(20)))
             requests = [
                 asyncio.create_task(client.post(f"{url}/v1/decisions/default_risk", json=REQUEST)) for _ in range(20)
             ]
