@@ -42,9 +42,10 @@ import redis
 
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
+from mlplat.offline.engine import Engine
 from mlplat.offline.materialize import MaterializeOptions, OnlineTarget, materialize_view, rows_from_batch
 from mlplat.offline.sources import TIMESTAMP, offline_table
-from mlplat.offline.training_set import Engine, build_training_set
+from mlplat.offline.training_set import build_training_set
 from mlplat.online_store.codec import WireFormat
 from mlplat.registry import Registry
 from mlplat.synthetic import SyntheticConfig, generate

@@ -1,6 +1,8 @@
 """The offline commands of ``mlplat``: synthetic data, training, materialization.
 
-A thin shell: each command calls library code and renders what it returns.
+A thin shell: each command calls library code and renders what it returns. The offline
+libraries (pyarrow, DuckDB, SQLAlchemy, the model trainers) are imported by the commands
+that use them, not here: the service images ship this CLI without them.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,20 +20,11 @@ from rich.table import Table
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError, exit_code_of
 from mlplat.loader import load_catalog
-from mlplat.offline.emr import follow, load_stack_settings, submit
-from mlplat.offline.materialize import (
-    DEFAULT_BATCH_ROWS,
-    MaterializationResult,
-    MaterializeOptions,
-    OnlineTarget,
-    materializable_views,
-    materialize,
-)
-from mlplat.offline.training_set import Engine
+from mlplat.offline.engine import DEFAULT_BATCH_ROWS, Engine
 from mlplat.online_store import DEFAULT_NAMESPACE
-from mlplat.registry import Registry
-from mlplat.synthetic import SyntheticConfig, generate
-from mlplat.training import TrainOptions, train_model
+
+if TYPE_CHECKING:
+    from mlplat.offline.materialize import MaterializationResult, MaterializeOptions, OnlineTarget
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -55,6 +48,8 @@ def generate_data(
     specs: SpecsOption = Path("specs"),
 ) -> None:
     """Write seeded synthetic sources and labelled loans for the example specs."""
+    from mlplat.synthetic import SyntheticConfig, generate  # noqa: PLC0415 - see the module docstring
+
     try:
         written = generate(load_catalog(specs), out_dir, SyntheticConfig(seed=seed, applicants=applicants))
     except MlplatError as error:
@@ -87,6 +82,9 @@ def train(
     specs: SpecsOption = Path("specs"),
 ) -> None:
     """Train MODEL from its spec; write the artifact, its sha256, metrics and model card; record the version."""
+    from mlplat.registry import Registry  # noqa: PLC0415 - see the module docstring
+    from mlplat.training import TrainOptions, train_model  # noqa: PLC0415
+
     try:
         catalog = load_catalog(specs)
         options = TrainOptions(data_root=data, artifact_root=out_dir, version=version, engine=engine)
@@ -129,6 +127,9 @@ def _moment(value: str | None, option: str) -> datetime | None:
 def _materialize_locally(
     catalog: Catalog, views: list[str], target: OnlineTarget, registry_url: str, options: MaterializeOptions
 ) -> list[MaterializationResult]:
+    from mlplat.offline.materialize import materialize  # noqa: PLC0415 - see the module docstring
+    from mlplat.registry import Registry  # noqa: PLC0415
+
     registry = Registry.open(registry_url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
@@ -170,6 +171,8 @@ def _materialize_on_emr(
 ) -> bool:
     import boto3  # noqa: PLC0415 - only --stack talks to AWS
 
+    from mlplat.offline.emr import follow, load_stack_settings, submit  # noqa: PLC0415 - boto3 only when used
+
     settings = load_stack_settings(stack, outputs)
     client = boto3.client("emr-serverless", region_name=settings.region)
     ok = True
@@ -206,6 +209,12 @@ def materialize_command(
     specs: SpecsOption = Path("specs"),
 ) -> None:
     """Copy the latest feature values into the online store (locally, or on EMR with --stack)."""
+    from mlplat.offline.materialize import (  # noqa: PLC0415 - see the module docstring
+        MaterializeOptions,
+        OnlineTarget,
+        materializable_views,
+    )
+
     try:
         catalog = load_catalog(specs)
         views = materializable_views(catalog, view)
@@ -234,6 +243,8 @@ def registry_runs(
     registry: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Latest materialization runs, with each view's watermark."""
+    from mlplat.registry import Registry  # noqa: PLC0415 - see the module docstring
+
     try:
         opened = Registry.open(registry)
         try:
@@ -269,6 +280,8 @@ def registry_versions(
     registry: RegistryOption = DEFAULT_REGISTRY,
 ) -> None:
     """Recorded versions of MODEL with their sha256 and holdout metrics."""
+    from mlplat.registry import Registry  # noqa: PLC0415 - see the module docstring
+
     try:
         opened = Registry.open(registry)
         try:

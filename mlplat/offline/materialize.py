@@ -21,13 +21,12 @@ import pyarrow as pa
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
+from mlplat.offline.engine import DEFAULT_BATCH_ROWS, Engine
 from mlplat.offline.sources import OfflineTable, offline_table, resolve_uri
-from mlplat.offline.training_set import Engine
 from mlplat.online_store import DEFAULT_NAMESPACE, OnlineStore, Row, open_store
 from mlplat.registry import Registry
 
 #: Rows handed to the online store per write call.
-DEFAULT_BATCH_ROWS = 10_000
 Progress = Callable[[int, int], None]
 """Called after each written batch with (rows written so far, rows in the window)."""
 

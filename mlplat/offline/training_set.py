@@ -13,24 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import pyarrow as pa
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
+from mlplat.offline.engine import Engine
 from mlplat.offline.sources import OfflineTable, arrow_type, offline_table, resolve_uri
 from mlplat.spec.kinds import REQUEST_VIEW
 
 ROW_ID = "__row"
-
-
-class Engine(StrEnum):
-    """Where offline work runs."""
-
-    DUCKDB = "duckdb"
-    SPARK = "spark"
 
 
 @dataclass(frozen=True)

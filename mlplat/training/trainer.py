@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
+from mlplat.offline.engine import Engine
 from mlplat.offline.sources import batch_source, resolve_uri
-from mlplat.offline.training_set import Engine, build_training_set
+from mlplat.offline.training_set import build_training_set
 from mlplat.registry import Registry
 from mlplat.spec.kinds import Framework, Model, Training
 from mlplat.spec.types import DType

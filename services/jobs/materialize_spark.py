@@ -26,8 +26,8 @@ from urllib.parse import quote
 
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError, exit_code_of
+from mlplat.offline.engine import Engine
 from mlplat.offline.materialize import MaterializeOptions, OnlineTarget, materialize_view
-from mlplat.offline.training_set import Engine
 from mlplat.registry import Registry
 
 REQUIRED = (

@@ -49,3 +49,58 @@ def test_image_packages_are_pinned_by_the_lock(repo: Path, service: str) -> None
     assert missing == [], f"not pinned in requirements.txt: {missing}"
     assert "pyspark" not in packages
     assert "pulumi" not in packages
+
+
+ENTRY_MODULES = {
+    "feature_server": ("mlplat.cli", "services.feature_server.main", "services.feature_server.app"),
+    "model_server": ("mlplat.cli", "services.model_server.server", "services.model_server.app"),
+}
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _closure(names: list[str]) -> set[str]:
+    """The distributions ``names`` install, dependencies included (extras left out)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    pending = [_canonical(name) for name in names]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in metadata.distribution(name).requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(_canonical(requirement.name))
+    return seen
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_service_command_imports_only_what_its_image_installs(repo: Path, service: str) -> None:
+    import json
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    packages = [
+        line.strip()
+        for line in (repo / "services" / service / "packages.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    allowed = _closure(packages) | {"mlplat", "pip", "setuptools"}  # the last two come with every venv
+    probe = "; ".join(f"import {module}" for module in ENTRY_MODULES[service])
+    probe += "; import sys, json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True)
+    owners = metadata.packages_distributions()
+    missing = {
+        module: owners[module]
+        for module in json.loads(result.stdout)
+        if module in owners and not {_canonical(d) for d in owners[module]} & allowed
+    }
+    assert missing == {}, f"imported by `mlplat serve` but not installed in the {service} image"

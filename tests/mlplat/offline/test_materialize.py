@@ -17,6 +17,7 @@ import redis
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
+from mlplat.offline.engine import Engine
 from mlplat.offline.materialize import (
     MaterializeOptions,
     OnlineTarget,
@@ -26,7 +27,6 @@ from mlplat.offline.materialize import (
     plan_window,
 )
 from mlplat.offline.sources import TIMESTAMP
-from mlplat.offline.training_set import Engine
 from mlplat.online_store import ReadRequest
 from mlplat.registry import Registry, RunStatus
 from mlplat.synthetic import SyntheticConfig, generate

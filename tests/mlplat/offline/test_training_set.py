@@ -13,9 +13,10 @@ import pytest
 
 from mlplat.catalog import Catalog
 from mlplat.errors import NotFoundError, UsageError
+from mlplat.offline.engine import Engine
 from mlplat.offline.sources import TIMESTAMP
 from mlplat.offline.spark_engine import spark_training_set
-from mlplat.offline.training_set import Engine, build_training_set, plan_training_set
+from mlplat.offline.training_set import build_training_set, plan_training_set
 from mlplat.synthetic import as_of_rows
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)

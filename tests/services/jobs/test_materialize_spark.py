@@ -14,8 +14,8 @@ from infra.materialization import view_catalog
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
+from mlplat.offline.engine import Engine
 from mlplat.offline.sources import offline_table
-from mlplat.offline.training_set import Engine
 from services.jobs.materialize_spark import (
     auth_token,
     parse_args,
