@@ -35,6 +35,7 @@ from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.settings import Settings
+from services.request_body import read_bounded
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[tuple[int, object]]]
@@ -134,19 +135,9 @@ class Server:
             self.metrics.observe_store(operation, time.perf_counter() - started)
 
     async def _body(self, request: Request) -> object:
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise BatchTooLargeError(f"body: {declared} bytes; at most {limit}")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BatchTooLargeError(f"body: more than {limit} bytes")
-            chunks.append(chunk)
+        raw = await read_bounded(request, self.settings.max_body_bytes, BatchTooLargeError)
         try:
-            return orjson.loads(b"".join(chunks))
+            return orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             raise RequestError("body", f"is not valid JSON ({error})") from None
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mlplat.errors import MlplatError, NotFoundError, http_status_of
+from services.request_body import read_bounded
 
 log = logging.getLogger("mlplat.model_server")
 
@@ -73,19 +74,9 @@ def error_response(error: BaseException, **extra: Any) -> Response:
 async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
     """The request body as a JSON object, or :class:`RequestError` saying what is wrong.
 
-    The body is read at most ``limit`` bytes far, so an oversized request costs no memory.
+    Bodies over ``limit`` bytes are refused with 413 before they are read whole.
     """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError(f"body: {declared} bytes; at most {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError(f"body: more than {limit} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await read_bounded(request, limit, BodyTooLargeError)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
