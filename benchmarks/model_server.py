@@ -10,13 +10,16 @@ What it does, all in one run:
 2. writes features for 1,000 applicants and 100 merchants into the real Redis through
    the online store (a private namespace, deleted at the end);
 3. starts the server as its own process (uvicorn, uvloop, httptools, one worker);
-4. baseline: in-process ``score`` of one row, and the in-process decision path (store
-   read + vector + score + SHAP reasons) for the same applicants;
+4. baselines: in-process ``score`` of one row, the in-process decision path (store
+   read + vector + score + SHAP reasons) for the same applicants, and what making one
+   record durable costs on this disk at the same rate (appended + ``fsync``, and written
+   over preallocated zeros + ``fdatasync`` as the decision log does);
 5. V2 ``infer`` of one row from a sequential client (keep-alive, raw HTTP/1.1 so the
    client's own overhead stays small);
 6. decisions, open loop at ``--rate`` requests/s for ``--seconds``: requests leave on a
    fixed schedule whatever the server's latency, and latency counts from the scheduled
-   time, so queueing is not hidden (no coordinated omission).
+   time, so queueing is not hidden (no coordinated omission). The client's own lateness
+   in sending (its send lag) is reported beside it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -52,6 +56,7 @@ from mlplat.online_store import ReadRequest, Row, open_store  # noqa: E402
 from mlplat.spec.kinds import Model, ModelVersion  # noqa: E402
 from mlplat.training.frameworks import fit  # noqa: E402
 from services.model_server.registry import view_reads  # noqa: E402
+from services.model_server.segmented_log import read_decision_log  # noqa: E402
 from tests.servers import free_port, port_open  # noqa: E402
 
 APPLICANTS, MERCHANTS = 1000, 100
@@ -224,17 +229,27 @@ async def sequential_decisions(port: int, model: str, n: int) -> tuple[list[floa
     return latencies, time.perf_counter() - started
 
 
-async def open_loop_decisions(port: int, model: str, rate: float, seconds: float) -> tuple[list[float], float, int]:
+async def open_loop_decisions(
+    port: int, model: str, rate: float, seconds: float
+) -> tuple[list[float], float, int, list[float]]:
+    """Latencies from each request's scheduled time, wall time, non-200s, and the client's send lags.
+
+    A thread paces the schedule with ``time.sleep`` (clock_nanosleep): the event loop's own
+    timers wake up to a millisecond late, which would be counted as server latency.
+    """
+    loop = asyncio.get_running_loop()
     idle: list[Connection] = [await Connection.open(port) for _ in range(8)]
     for i in range(100):  # warm-up, not measured
         await idle[0].post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
     latencies: list[float] = []
+    lags: list[float] = []
     failures = 0
 
     async def one(i: int, scheduled: float) -> None:
         nonlocal failures
         body = orjson.dumps(request_body(model, i))
         conn = idle.pop(0) if idle else await Connection.open(port)
+        lags.append(time.perf_counter() - scheduled)
         try:
             status, _ = await conn.post(f"/v1/decisions/{model}", body)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -247,15 +262,27 @@ async def open_loop_decisions(port: int, model: str, rate: float, seconds: float
 
     total = int(rate * seconds)
     start = time.perf_counter() + 0.05
-    tasks = []
-    for i in range(total):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    tasks: list[asyncio.Task[None]] = []
+    paced = asyncio.Event()
+
+    def launch(i: int, scheduled: float) -> None:
         tasks.append(asyncio.create_task(one(i, scheduled)))
+
+    def pace() -> None:
+        for i in range(total):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            loop.call_soon_threadsafe(launch, i, scheduled)
+        loop.call_soon_threadsafe(paced.set)
+
+    pacer = threading.Thread(target=pace, name="pacer", daemon=True)
+    pacer.start()
+    await paced.wait()
     await asyncio.gather(*tasks)
-    return latencies, time.perf_counter() - start, failures
+    pacer.join()
+    return latencies, time.perf_counter() - start, failures, lags
 
 
 def in_process_decision(
@@ -288,14 +315,41 @@ def in_process_decision(
         store.close()
 
 
-def fsync_cost(path: Path, n: int) -> list[float]:
-    """What one durable append costs on this disk right now (other tenants share it)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    record = b"x" * 1023 + b"\n"
+def flush_cost(path: Path, rate: float, seconds: float, preallocated: bool) -> list[float]:
+    """What one durable 1.5 KiB record costs on this disk right now, at the benchmark's rate.
+
+    ``preallocated``: written over zeros synced in advance, then ``fdatasync`` (what the
+    decision log does); otherwise appended, then ``fsync`` (the file grows, so every flush
+    also commits the filesystem's journal). Paced like the server's load, so the disk's
+    occasional flush stalls show in the tail.
+    """
+    record = b"x" * 1535 + b"\n"
+    count = int(rate * seconds)
+    if preallocated:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.pwrite(fd, bytes(len(record) * count), 0)
+        os.fsync(fd)
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = []
     try:
-        return timed(lambda: (os.write(fd, record), os.fsync(fd)), n)
+        start = time.perf_counter()
+        for i in range(count):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            began = time.perf_counter()
+            if preallocated:
+                os.pwrite(fd, record, i * len(record))
+                os.fdatasync(fd)
+            else:
+                os.write(fd, record)
+                os.fsync(fd)
+            out.append(time.perf_counter() - began)
+        return out
     finally:
         os.close(fd)
+        path.unlink()
 
 
 @contextlib.contextmanager
@@ -312,7 +366,7 @@ def running_server(
         "MLPLAT_ARTIFACT_ROOT": str(root),
         "MLPLAT_ONLINE_STORE_URL": redis_url,
         "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
-        "MLPLAT_DECISION_LOG": str(work / f"decisions-{durability}.jsonl"),
+        "MLPLAT_DECISION_LOG": str(work / f"decisions-{durability}"),
         "MLPLAT_DECISION_LOG_DURABILITY": durability,
         "MLPLAT_PORT": str(port),
     }
@@ -377,9 +431,13 @@ def main() -> None:
                     in_process_decision(catalog, args.redis_url, namespace, model, artifacts, 2000),
                 )
             )
-        results.append(
-            summary("fsync of one 1 KiB append to the log's disk (baseline)", fsync_cost(work / "fsync.probe", 1000))
-        )
+        for preallocated, what in ((False, "append + fsync"), (True, "preallocated write + fdatasync")):
+            results.append(
+                summary(
+                    f"disk: {what} of one record, {args.rate:g}/s (baseline)",
+                    flush_cost(work / "flush.probe", args.rate, args.seconds, preallocated),
+                )
+            )
         for durability in ("fsync", "write"):
             with running_server(snapshot, root, args.redis_url, namespace, work, durability) as port:
                 for model in ("default_risk", "fraud"):
@@ -389,11 +447,14 @@ def main() -> None:
                         results.append(summary(f"{model}: V2 infer, 1 row, sequential client", latencies, wall))
                         latencies, wall = asyncio.run(sequential_decisions(port, model, 2000))
                         results.append(summary(f"{model}: decision, sequential client, log fsync", latencies, wall))
-                    latencies, wall, failures = asyncio.run(open_loop_decisions(port, model, args.rate, args.seconds))
+                    latencies, wall, failures, lags = asyncio.run(
+                        open_loop_decisions(port, model, args.rate, args.seconds)
+                    )
                     row_summary = summary(
                         f"{model}: decision, open loop {args.rate:g}/s, log {durability}", latencies, wall
                     )
                     row_summary["non_200"] = failures
+                    row_summary["client_send_lag_p99_ms"] = round(sorted(lags)[int(0.99 * len(lags))] * 1000, 3)
                     results.append(row_summary)
     finally:
         client = redis.Redis.from_url(args.redis_url)
@@ -401,11 +462,11 @@ def main() -> None:
             client.delete(key)
         client.close()
 
-    decisions_logged = sum(1 for path in work.glob("decisions-*.jsonl") for _ in path.open("rb"))
-    print(f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8}")
+    decisions_logged = sum(1 for log in work.glob("decisions-*") for _ in read_decision_log(log))
+    print(f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8} {'lag99':>6}")
     for r in results:
         print(
-            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8}"
+            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8} {r.get('client_send_lag_p99_ms', ''):>6}"
         )
     by_name = {r["what"]: r for r in results}
     for model in ("default_risk", "fraud"):

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
-from mlplat.errors import MlplatError, exit_code_of
+from mlplat.errors import MlplatError, NotFoundError, UsageError, exit_code_of
 from mlplat.loader import ValidationResult, load_catalog, validate_directory
 from mlplat.offline_cli import generate_data, materialize_command, registry_app, train
 from mlplat.schema import json_schema_text, markdown_reference
@@ -191,6 +191,27 @@ def serve_features(
         run(settings)
     except MlplatError as error:
         raise fail(error) from None
+
+
+@app.command("decisions")
+def decisions_command(
+    log: Annotated[
+        Path, typer.Argument(help="Decision log directory (MLPLAT_DECISION_LOG); `mlplat up` writes .mlplat/decisions.")
+    ] = Path(".mlplat/decisions"),
+    decision_id: Annotated[str | None, typer.Option("--id", help="Only the records of this decision id.")] = None,
+) -> None:
+    """Print decision records as JSON lines, oldest first (a running server's log too)."""
+    from services.model_server.segmented_log import read_decision_log  # noqa: PLC0415 - paid only here
+
+    if not log.is_dir():
+        raise fail(UsageError(f"{log} is not a decision log directory; pass the server's MLPLAT_DECISION_LOG"))
+    found = False
+    for record in read_decision_log(log):
+        if decision_id is None or record.get("id") == decision_id:
+            found = True
+            sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+    if decision_id is not None and not found:
+        raise fail(NotFoundError(f"no record of decision {decision_id} in {log}"))
 
 
 catalog_app = typer.Typer(help="Work with the catalog.", no_args_is_help=True)

@@ -86,7 +86,7 @@ class LocalSettings:
 
     @property
     def decision_log(self) -> Path:
-        return self.state_dir / "decisions.jsonl"
+        return self.state_dir / "decisions"
 
     @property
     def feature_url(self) -> str:

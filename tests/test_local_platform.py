@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -17,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from services.model_server.segmented_log import read_decision_log
 from tests.servers import free_port
 
 CURL = re.compile(r"curl -s -X POST (\S+) -H 'content-type: application/json' -d '(.*)'$")
@@ -94,7 +94,7 @@ def _decide_and_find_the_record(platform: Platform, state: Path) -> dict[str, ob
     assert decision["decision"] in {"approve", "decline"}
     assert 0.0 <= decision["score"] <= 1.0
     assert decision["reasons"]
-    records = [json.loads(line) for line in (state / "decisions.jsonl").read_text().splitlines()]
+    records = list(read_decision_log(state / "decisions"))
     assert decision["decision_id"] in {record["id"] for record in records}
     return decision
 

@@ -24,11 +24,12 @@ from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
 from mlplat.online_store.connect import auth_token
-from services.model_server.decision_log import DecisionLog, DecisionSink, JsonLinesSink, KinesisSink
+from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
 from services.model_server.registry import GatedStore, ServedModel, load_models
 from services.model_server.responses import error_response, json_response
+from services.model_server.segmented_log import SegmentedFileSink
 from services.model_server.settings import Settings
 from services.model_server.v2 import V2Api
 
@@ -117,7 +118,9 @@ def decision_sink(settings: Settings) -> DecisionSink:
 
         client = boto3.client("kinesis", region_name=settings.aws_region, endpoint_url=settings.kinesis_endpoint_url)
         return KinesisSink(client, stream)
-    return JsonLinesSink(Path(settings.decision_log), settings.decision_log_durability)
+    return SegmentedFileSink(
+        Path(settings.decision_log), settings.decision_log_durability, settings.decision_log_segment_bytes
+    )
 
 
 def redis_password(settings: Settings) -> str | None:

@@ -2,23 +2,21 @@
 
 Requests hand their record to :class:`DecisionLog` and wait; one writer thread takes
 everything queued since its last write (group commit), makes it durable in the sink with
-one write and one fsync (or one Kinesis ``PutRecords``), then wakes every waiter of that
-batch. Under load a batch holds many records, so durability costs one fsync per batch,
-not one per decision.
+one write and one flush (the local segment files of :mod:`segmented_log`) or one Kinesis
+``PutRecords``, then wakes every waiter of that batch. Under load a batch holds many
+records, so durability costs one flush per batch, not one per decision.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Any, Protocol
 
 from mlplat.errors import MlplatError
@@ -56,50 +54,12 @@ class DecisionSink(Protocol):
 class Durability(StrEnum):
     """When the file sink lets a decision's response go."""
 
-    #: After ``fsync``: the record survives a crash of the process, the kernel or the machine.
+    #: After the batch's flush (``fdatasync``): the record survives a crash of the process,
+    #: the kernel or the machine.
     FSYNC = "fsync"
-    #: After ``write`` (the record is in the kernel's page cache), with the batch's ``fsync``
+    #: After ``write`` (the record is in the kernel's page cache), with the batch's flush
     #: right after: survives the process being killed, not a kernel crash or power loss.
     WRITE = "write"
-
-
-class JsonLinesSink:
-    """An append-only JSON-lines file; each batch is one ``write`` and one ``fsync``.
-
-    A crash can leave at most a torn last line of a batch nobody was told about; readers
-    skip a last line that does not parse.
-    """
-
-    def __init__(self, path: Path, durability: Durability = Durability.FSYNC) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.durability = durability
-        created = not path.exists()
-        self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        if created:
-            # the new directory entry must survive a crash too, or fsynced records vanish with it
-            directory = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-
-    def write_batch(self, entries: Sequence[LogEntry]) -> None:
-        data = b"".join(entry.data + b"\n" for entry in entries)
-        view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        if self.durability is Durability.FSYNC:
-            os.fsync(self._fd)
-
-    def after_ack(self) -> None:
-        if self.durability is Durability.WRITE:
-            os.fsync(self._fd)
-
-    def close(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
 
 
 class KinesisSink:

@@ -16,6 +16,7 @@ from typing import TypeVar
 from mlplat.errors import UsageError
 from mlplat.online_store import DEFAULT_NAMESPACE
 from services.model_server.decision_log import Durability
+from services.model_server.segmented_log import DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES
 
 KINESIS_SCHEME = "kinesis://"
 
@@ -47,11 +48,13 @@ class Settings:
             needs ``secretsmanager:GetSecretValue`` on it). Default: none.
         store_retry_s: ``MLPLAT_STORE_RETRY_SECONDS``: after a store failure, decisions answer
             503 at once for this long, then one request tries the store again. Default 1.
-        decision_log: ``MLPLAT_DECISION_LOG``: a file path (JSON lines) or ``kinesis://<stream>``.
-            Default ``decisions/decisions.jsonl``.
-        decision_log_durability: ``MLPLAT_DECISION_LOG_DURABILITY``: for the file, ``fsync``
-            (default: answer after the batch's fsync) or ``write`` (answer after the write,
-            fsync right after).
+        decision_log: ``MLPLAT_DECISION_LOG``: a directory (JSON-lines segment files) or
+            ``kinesis://<stream>``. Default ``decisions``.
+        decision_log_durability: ``MLPLAT_DECISION_LOG_DURABILITY``: for the files, ``fsync``
+            (default: answer after the batch's ``fdatasync``) or ``write`` (answer after the
+            write, flush right after).
+        decision_log_segment_bytes: ``MLPLAT_DECISION_LOG_SEGMENT_BYTES``: size of one
+            preallocated segment file. Default 67108864 (64 MiB); at least 65536.
         kinesis_endpoint_url: ``MLPLAT_KINESIS_ENDPOINT_URL``. Default: AWS's.
         scoring_threads: ``MLPLAT_SCORING_THREADS``: threads that score and explain decisions off
             the event loop. Default 0: on the loop, the lowest latency for a one-CPU replica; more
@@ -73,8 +76,9 @@ class Settings:
     redis_auth_token: str | None = field(default=None, repr=False)
     redis_auth_secret_arn: str | None = None
     store_retry_s: float = 1.0
-    decision_log: str = "decisions/decisions.jsonl"
+    decision_log: str = "decisions"
     decision_log_durability: Durability = Durability.FSYNC
+    decision_log_segment_bytes: int = DEFAULT_SEGMENT_BYTES
     kinesis_endpoint_url: str | None = None
     scoring_threads: int = 0
     host: str = "127.0.0.1"
@@ -92,7 +96,12 @@ class Settings:
         d = cls()
         decision_log = env.get("MLPLAT_DECISION_LOG", d.decision_log)
         if decision_log in ("", KINESIS_SCHEME):
-            raise SettingsError(f"MLPLAT_DECISION_LOG={decision_log!r}: give a file path or kinesis://<stream name>")
+            raise SettingsError(f"MLPLAT_DECISION_LOG={decision_log!r}: give a directory or kinesis://<stream name>")
+        segment_bytes = _count(env, "MLPLAT_DECISION_LOG_SEGMENT_BYTES", d.decision_log_segment_bytes)
+        if segment_bytes < MIN_SEGMENT_BYTES:
+            raise SettingsError(
+                f"MLPLAT_DECISION_LOG_SEGMENT_BYTES={segment_bytes}: a segment must hold at least {MIN_SEGMENT_BYTES} bytes"
+            )
         models = [env["MLPLAT_MODEL"]] if env.get("MLPLAT_MODEL") else env.get("MLPLAT_MODELS", "").split(",")
         return cls(
             catalog=Path(env.get("MLPLAT_CATALOG", str(d.catalog))),
@@ -110,6 +119,7 @@ class Settings:
             decision_log_durability=_choice(
                 env, "MLPLAT_DECISION_LOG_DURABILITY", Durability, d.decision_log_durability
             ),
+            decision_log_segment_bytes=segment_bytes,
             kinesis_endpoint_url=env.get("MLPLAT_KINESIS_ENDPOINT_URL") or None,
             scoring_threads=_count(env, "MLPLAT_SCORING_THREADS", d.scoring_threads),
             host=env.get("MLPLAT_HOST", d.host),

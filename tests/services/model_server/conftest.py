@@ -18,9 +18,10 @@ from mlplat.catalog import Catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, Row, open_store
 from services.model_server.app import Components
-from services.model_server.decision_log import DecisionLog, JsonLinesSink
+from services.model_server.decision_log import DecisionLog
 from services.model_server.metrics import Metrics
 from services.model_server.registry import load_models
+from services.model_server.segmented_log import MIN_SEGMENT_BYTES, SegmentedFileSink
 from tests.model_fixtures import example_catalog, write_lightgbm, write_xgboost
 from tests.servers import free_port, port_open
 
@@ -119,13 +120,15 @@ def components(
     catalog: Catalog,
     artifact_root: Path,
     store: OnlineStore,
-    log_path: Path,
+    log_dir: Path,
     retry_s: float = 1.0,
     scoring_threads: int = 0,
 ) -> Components:
     metrics = Metrics()
     models = load_models(catalog, (), ArtifactStore(artifact_root), metrics)
-    log = DecisionLog(JsonLinesSink(log_path), on_flush=metrics.observe_flush)
+    # Small segments: tests stay light on the disk and cross segment boundaries.
+    sink = SegmentedFileSink(log_dir, segment_bytes=MIN_SEGMENT_BYTES)
+    log = DecisionLog(sink, on_flush=metrics.observe_flush)
     return Components(models, store, log, metrics, retry_s, scoring_threads)
 
 

@@ -1,4 +1,4 @@
-"""`mlplat serve models` is a thin shell: bad settings exit 2 naming the variable."""
+"""`mlplat serve models` and `mlplat decisions` are thin shells: bad input exits non-zero naming what is wrong."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def test_serve_models_refuses_a_bad_variable_with_exit_code_2() -> None:
 
 
 def test_serve_models_names_an_unknown_model_and_a_missing_snapshot(tmp_path: Path, specs_dir: Path) -> None:
-    env = {"MLPLAT_ONLINE_STORE_URL": "redis://127.0.0.1:1/0", "MLPLAT_DECISION_LOG": str(tmp_path / "d.jsonl")}
+    env = {"MLPLAT_ONLINE_STORE_URL": "redis://127.0.0.1:1/0", "MLPLAT_DECISION_LOG": str(tmp_path / "decisions")}
     unknown = CliRunner().invoke(app, ["serve", "models", "--catalog", str(specs_dir), "--model", "nope"], env=env)
     assert unknown.exit_code == 1
     assert "model 'nope' does not exist" in unknown.output
@@ -32,3 +32,24 @@ def test_serve_models_takes_the_deployment_options() -> None:
     serve = group.commands["serve"]  # type: ignore[attr-defined]
     options = {name for param in serve.commands["models"].params for name in param.opts}
     assert {"--catalog", "--model", "--artifacts", "--store", "--host", "--port"} <= options
+
+
+def test_decisions_prints_the_records_of_a_running_log_and_finds_one_by_id(tmp_path: Path) -> None:
+    from services.model_server.decision_log import LogEntry
+    from services.model_server.segmented_log import MIN_SEGMENT_BYTES, SegmentedFileSink
+
+    sink = SegmentedFileSink(tmp_path / "decisions", segment_bytes=MIN_SEGMENT_BYTES)
+    sink.write_batch([LogEntry(f"d-{i}", b'{"id": "d-%d", "decision": "approve"}' % i) for i in range(3)])
+    # still running: the active segment ends in zero padding
+    everything = CliRunner().invoke(app, ["decisions", str(tmp_path / "decisions")])
+    assert everything.exit_code == 0, everything.output
+    assert everything.stdout.splitlines() == [f'{{"decision": "approve", "id": "d-{i}"}}' for i in range(3)]
+    one = CliRunner().invoke(app, ["decisions", str(tmp_path / "decisions"), "--id", "d-1"])
+    assert one.stdout == '{"decision": "approve", "id": "d-1"}\n'
+    sink.close()
+    absent = CliRunner().invoke(app, ["decisions", str(tmp_path / "decisions"), "--id", "d-9"])
+    assert absent.exit_code == 1
+    assert "no record of decision d-9" in absent.output
+    wrong = CliRunner().invoke(app, ["decisions", str(tmp_path / "elsewhere")])
+    assert wrong.exit_code == 2
+    assert "is not a decision log directory" in wrong.output

@@ -15,11 +15,10 @@ from moto import mock_aws
 from services.model_server.decision_log import (
     DecisionLog,
     DecisionLogError,
-    Durability,
-    JsonLinesSink,
     KinesisSink,
     LogEntry,
 )
+from services.model_server.segmented_log import SegmentedFileSink
 
 
 class SlowSink:
@@ -43,42 +42,6 @@ class SlowSink:
 
     def close(self) -> None:
         self.closed = True
-
-
-def test_append_returns_after_the_record_is_in_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "log" / "decisions.jsonl"
-    log = DecisionLog(JsonLinesSink(path))
-
-    async def main() -> None:
-        await log.append("d-1", orjson.dumps({"id": "d-1"}))
-        assert path.read_bytes() == b'{"id":"d-1"}\n'
-        await log.append("d-2", orjson.dumps({"id": "d-2"}))
-
-    asyncio.run(main())
-    log.close()
-    assert path.read_bytes().splitlines() == [b'{"id":"d-1"}', b'{"id":"d-2"}']
-
-
-def test_write_durability_answers_after_the_write_and_fsyncs_right_after(tmp_path: Path) -> None:
-    path = tmp_path / "decisions.jsonl"
-    sink = JsonLinesSink(path, Durability.WRITE)
-    synced: list[int] = []
-    original = sink.after_ack
-
-    def counting_after_ack() -> None:
-        synced.append(path.stat().st_size)
-        original()
-
-    sink.after_ack = counting_after_ack  # type: ignore[method-assign]
-    log = DecisionLog(sink)
-
-    async def main() -> None:
-        await log.append("d-1", b'{"id":"d-1"}')
-        assert path.read_bytes() == b'{"id":"d-1"}\n'
-
-    asyncio.run(main())
-    log.close()
-    assert synced == [len(b'{"id":"d-1"}\n')]
 
 
 def test_concurrent_appends_share_batches_and_all_complete() -> None:
@@ -184,8 +147,8 @@ def test_settings_choose_the_kinesis_sink_for_a_kinesis_url(kinesis: object, tmp
     from services.model_server.app import decision_sink
     from services.model_server.settings import Settings
 
-    file_sink = decision_sink(Settings(decision_log=str(tmp_path / "d.jsonl")))
-    assert isinstance(file_sink, JsonLinesSink)
+    file_sink = decision_sink(Settings(decision_log=str(tmp_path / "decisions"), decision_log_segment_bytes=1 << 16))
+    assert isinstance(file_sink, SegmentedFileSink)
     file_sink.close()
     sink = decision_sink(Settings(decision_log="kinesis://decisions", aws_region="eu-west-1"))
     assert isinstance(sink, KinesisSink)

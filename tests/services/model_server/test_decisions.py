@@ -19,6 +19,7 @@ from mlplat.online_store import OnlineStore, open_store
 from mlplat.spec.kinds import Canary, MissingPolicy, Model, Rollout, Shadow
 from services.model_server.app import build_app
 from services.model_server.decision_ids import canary_bucket
+from services.model_server.segmented_log import read_decision_log
 from tests.model_fixtures import example_catalog
 from tests.servers import throwaway_redis
 from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, running, seed_features
@@ -32,8 +33,8 @@ REQUEST = {
 }
 
 
-def log_records(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+def log_records(log_dir: Path) -> list[dict[str, Any]]:
+    return list(read_decision_log(log_dir))
 
 
 def expected_row(catalog: Catalog, model: str, values: dict[str, float]) -> np.ndarray:
@@ -52,7 +53,7 @@ def serve(artifact_root: Path, store: OnlineStore, tmp_path: Path) -> Iterator[A
     started: list[Any] = []
 
     def start(catalog: Catalog, scoring_threads: int = 0) -> tuple[httpx.Client, Path, Any]:
-        log_path = tmp_path / f"decisions-{len(started)}.jsonl"
+        log_path = tmp_path / f"decisions-{len(started)}"
         parts = components(catalog, artifact_root, store, log_path, scoring_threads=scoring_threads)
         context = running(build_app(parts))
         url = context.__enter__()
@@ -273,7 +274,7 @@ def test_store_down_answers_503_fast_then_recovers(
     with throwaway_redis(tmp_path_factory.mktemp("redis")) as (process, port):
         store = open_store(f"redis://127.0.0.1:{port}/0", catalog, namespace="down", timeout=0.2)
         seed_features(store)
-        parts = components(catalog, artifact_root, store, tmp_path / "decisions.jsonl", retry_s=0.3)
+        parts = components(catalog, artifact_root, store, tmp_path / "decisions", retry_s=0.3)
         with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:
             assert client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).status_code == 200
             process.kill()
@@ -314,7 +315,7 @@ def test_the_trained_example_models_decide_from_their_pinned_artifacts(
 
     pinned = load_catalog(specs_dir)
     seed_features(store)
-    parts = components(pinned, repo / "models", store, tmp_path / "decisions.jsonl")
+    parts = components(pinned, repo / "models", store, tmp_path / "decisions")
     assert parts.models[model].ready, parts.models[model].problem
     with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:
         body = client.post(f"/v1/decisions/{model}", json=REQUEST[model]).json()
@@ -343,7 +344,7 @@ def test_unexpected_failures_answer_500_without_internals_and_are_logged(
         def close(self) -> None:
             pass
 
-    log_path = tmp_path / "decisions.jsonl"
+    log_path = tmp_path / "decisions"
     parts = components(catalog, artifact_root, BrokenStore(), log_path)  # type: ignore[arg-type]
     with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:
         response = client.post("/v1/decisions/fraud", json=REQUEST["fraud"])
@@ -400,7 +401,7 @@ def test_an_onnx_model_asked_for_reasons_is_not_ready_for_decisions(
         artifact = version.artifact.model_copy(update={"uri": "fraud/v8/model.onnx", "sha256": digest})
         return {"framework": Framework.ONNX, "versions": [version.model_copy(update={"artifact": artifact})]}
 
-    parts = components(_with_model(catalog, "fraud", to_onnx), artifact_root, store, tmp_path / "d.jsonl")
+    parts = components(_with_model(catalog, "fraud", to_onnx), artifact_root, store, tmp_path / "decisions")
     assert (
         parts.models["fraud"].problem
         == "version v1 cannot explain its scores, but decision.reasonCodes asks for reasons"

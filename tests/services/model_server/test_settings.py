@@ -14,7 +14,7 @@ def test_defaults_suit_one_laptop() -> None:
     settings = Settings.from_env({})
     assert settings == Settings()
     assert settings.kinesis_stream is None
-    assert settings.decision_log == "decisions/decisions.jsonl"
+    assert settings.decision_log == "decisions"
     assert settings.artifact_root == "models"
     assert settings.online_store_timeout_s == 0.05
 
@@ -34,6 +34,7 @@ def test_every_variable_is_read() -> None:
             "MLPLAT_STORE_RETRY_SECONDS": "0.5",
             "MLPLAT_DECISION_LOG": "kinesis://mlplat-prod-decisions",
             "MLPLAT_DECISION_LOG_DURABILITY": "write",
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES": "1048576",
             "MLPLAT_PORT": "9000",
             "MLPLAT_HOST": "0.0.0.0",
             "MLPLAT_SCORING_THREADS": "2",
@@ -48,6 +49,7 @@ def test_every_variable_is_read() -> None:
     assert "s3cret" not in repr(settings)
     assert settings.kinesis_stream == "mlplat-prod-decisions"
     assert settings.decision_log_durability is Durability.WRITE
+    assert settings.decision_log_segment_bytes == 1 << 20
     assert (settings.host, settings.port, settings.aws_region) == ("0.0.0.0", 9000, "eu-west-1")
     assert (settings.scoring_threads, settings.graceful_shutdown_s) == (2, 25.0)
 
@@ -64,7 +66,15 @@ def test_one_model_per_deployment() -> None:
         ({"MLPLAT_SCORING_THREADS": "-1"}, "MLPLAT_SCORING_THREADS='-1' is not a whole number of 0 or more"),
         ({"MLPLAT_ONLINE_STORE_TIMEOUT": "0"}, "MLPLAT_ONLINE_STORE_TIMEOUT='0' must be more than 0 seconds"),
         ({"MLPLAT_STORE_RETRY_SECONDS": "soon"}, "MLPLAT_STORE_RETRY_SECONDS='soon' is not a number of seconds"),
-        ({"MLPLAT_DECISION_LOG": "kinesis://"}, "MLPLAT_DECISION_LOG='kinesis://': give a file path or kinesis://"),
+        ({"MLPLAT_DECISION_LOG": "kinesis://"}, "MLPLAT_DECISION_LOG='kinesis://': give a directory or kinesis://"),
+        (
+            {"MLPLAT_DECISION_LOG_SEGMENT_BYTES": "4096"},
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES=4096: a segment must hold at least 65536 bytes",
+        ),
+        (
+            {"MLPLAT_DECISION_LOG_SEGMENT_BYTES": "64MiB"},
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES='64MiB' is not a whole number",
+        ),
         (
             {"MLPLAT_DECISION_LOG_DURABILITY": "never"},
             "MLPLAT_DECISION_LOG_DURABILITY='never'; use one of fsync, write",

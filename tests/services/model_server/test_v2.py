@@ -19,7 +19,7 @@ from tests.services.model_server.conftest import components, running
 
 @pytest.fixture
 def client(catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path) -> Iterator[httpx.Client]:
-    app = build_app(components(catalog, artifact_root, store, tmp_path / "decisions.jsonl"))
+    app = build_app(components(catalog, artifact_root, store, tmp_path / "decisions"))
     with running(app) as url, httpx.Client(base_url=url) as client:
         yield client
 
@@ -63,7 +63,7 @@ def test_infer_returns_the_in_process_scores(
     response = client.post(f"/v2/models/{model}/infer", json=request)
     assert response.status_code == 200, response.text
     body = response.json()
-    local = components(catalog, artifact_root, store, tmp_path / "unused.jsonl").models[model].primary.scorer
+    local = components(catalog, artifact_root, store, tmp_path / "unused").models[model].primary.scorer
     assert local is not None
     assert body["model_name"] == model
     assert body["model_version"] == "v1"
@@ -150,7 +150,7 @@ def test_a_model_with_a_bad_checksum_is_not_ready_and_says_so(
     specs_dir: Path, digests: dict[str, dict[str, str]], artifact_root: Path, store: OnlineStore, tmp_path: Path
 ) -> None:
     tampered = example_catalog(specs_dir, {**digests, "fraud": {"v1": "f" * 64}})
-    app = build_app(components(tampered, artifact_root, store, tmp_path / "decisions.jsonl"))
+    app = build_app(components(tampered, artifact_root, store, tmp_path / "decisions"))
     with running(app) as url, httpx.Client(base_url=url) as client:
         assert client.get("/v2/health/live").status_code == 200
         assert client.get("/v2/health/ready").status_code == 400
@@ -166,7 +166,7 @@ def test_a_model_with_a_bad_checksum_is_not_ready_and_says_so(
 def test_objects_loaded_at_startup_are_kept_out_of_garbage_collections_while_serving(
     catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path
 ) -> None:
-    parts = components(catalog, artifact_root, store, tmp_path / "decisions.jsonl")
+    parts = components(catalog, artifact_root, store, tmp_path / "decisions")
     loaded = parts.models["fraud"]
     assert gc.get_freeze_count() == 0
     with running(build_app(parts)) as url, httpx.Client(base_url=url) as client:

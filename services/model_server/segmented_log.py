@@ -1,0 +1,313 @@
+"""The decision log on local disk: JSON lines in preallocated, zero-filled segment files.
+
+Why preallocated: appending to a file changes its size, so every ``fsync`` of an append
+also commits the filesystem's journal: a second device round trip that queues behind
+other writes, and the source of most of the 10-60 ms flush stalls measured on a shared
+disk (docs/benchmarks.md). A record written over blocks that were zero-filled and synced
+in advance changes no metadata, so ``fdatasync`` flushes the data alone.
+
+Layout: one directory of ``decisions-00000001.jsonl``, ``-00000002``, ... A segment is
+created at its full size filled with zeros (ahead of time, by a background thread, in
+small synced slices), records are written at the next offset, and a segment that is full
+or closed is cut back to its records. So closed segments are plain JSON lines; the active
+one (or one left by a crash) ends in zero bytes, which :func:`read_decision_log` skips.
+A restart never writes into an old segment: it trims the crash's padding and starts a
+new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from services.model_server.decision_log import DecisionLogError, Durability, LogEntry
+
+log = logging.getLogger("mlplat.model_server.decision_log")
+
+#: Size of a full segment: at ~1.5 KiB per decision, ~45,000 decisions.
+DEFAULT_SEGMENT_BYTES = 64 << 20
+MIN_SEGMENT_BYTES = 64 << 10
+_NAME = re.compile(r"^decisions-(\d{8})\.jsonl$")
+_SLICE = 1 << 20  # zero-fill and sync a new segment this much at a time
+_SLICE_PAUSE_S = 0.002  # between slices, so preparing a segment never floods the disk's queue
+
+# Linux flushes a file's data without its timestamps with fdatasync; elsewhere fsync it is.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def segment_path(directory: Path, number: int) -> Path:
+    """The file of segment ``number`` in ``directory``."""
+    return directory / f"decisions-{number:08d}.jsonl"
+
+
+def segments(directory: Path) -> list[tuple[int, Path]]:
+    """The directory's segment files, oldest first."""
+    found = []
+    for path in directory.iterdir():
+        match = _NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def read_decision_log(directory: Path) -> Iterator[dict[str, Any]]:
+    """Every record in the log, oldest first, from a running server's log or a crashed one's.
+
+    Zero padding is skipped; a line that does not parse (a record torn by a crash, which no
+    client was answered for) is skipped with a warning naming the segment and offset.
+    """
+    for _, path in segments(directory):
+        offset = 0
+        for line in path.read_bytes().split(b"\n"):
+            text = line.strip(b"\0")
+            if text:
+                try:
+                    yield orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    log.warning("%s: skipping a torn record at byte %d", path, offset)
+            offset += len(line) + 1
+
+
+@dataclass
+class _Segment:
+    number: int
+    path: Path
+    fd: int
+    capacity: int
+    position: int = 0
+
+
+class SegmentedFileSink:
+    """Decision records in preallocated segment files of one directory; see the module doc.
+
+    ``write_batch`` writes a batch at the active segment's next offset (one ``pwrite`` per
+    segment it touches) and, with :attr:`Durability.FSYNC`, ``fdatasync``\\ s before it
+    returns. A background thread keeps the next segment ready (zero-filled and synced)
+    from the moment the active one starts, and cuts full segments back to their records.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        durability: Durability = Durability.FSYNC,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    ) -> None:
+        if segment_bytes < MIN_SEGMENT_BYTES:
+            raise ValueError(f"segment_bytes={segment_bytes}: a segment holds at least {MIN_SEGMENT_BYTES} bytes")
+        if directory.exists() and not directory.is_dir():
+            raise DecisionLogError(
+                f"decision log {directory} is a file; the log is a directory of segment files: give a directory"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.durability = durability
+        self._segment_bytes = segment_bytes
+        last = _recover(directory)
+        self._active = _create(directory, last + 1, segment_bytes)
+        self._lock = threading.Condition()
+        self._spare: _Segment | None = None
+        self._wanted = False  # the preparer owes a spare
+        self._retired: list[_Segment] = []
+        self._stopping = False
+        self._failed: str | None = None  # why the log refuses records
+        self._preparer = threading.Thread(target=self._prepare_loop, name="decision-log-segments", daemon=True)
+        self._preparer.start()
+        self._want_spare()
+
+    # --- the writer thread ---------------------------------------------------------------
+
+    def write_batch(self, entries: Sequence[LogEntry]) -> None:
+        if self._failed is not None:
+            raise DecisionLogError(self._failed)
+        lines = [entry.data + b"\n" for entry in entries]
+        start = 0
+        while start < len(lines):
+            end = _fitting(lines, start, self._active.capacity - self._active.position)
+            if end == start:  # the next record does not fit: move on to a fresh segment
+                if self._active.position > 0:
+                    self._rotate()
+                    continue
+                end = start + 1  # a record larger than a whole segment: the segment grows
+            _write_at(self._active, b"".join(lines[start:end]))
+            start = end
+        if self.durability is Durability.FSYNC:
+            self._sync()
+
+    def after_ack(self) -> None:
+        if self.durability is Durability.WRITE:
+            self._sync()
+
+    def _sync(self) -> None:
+        try:
+            _datasync(self._active.fd)
+        except OSError as error:
+            # After a failed flush the kernel may have dropped the pages it could not write,
+            # and a later flush can succeed without them: nothing written since the last
+            # good flush can be trusted, so the log refuses every later record.
+            self._failed = f"decision log {self._active.path}: a flush failed ({error}); restart the server"
+            raise DecisionLogError(self._failed) from error
+
+    def close(self) -> None:
+        """Make every record durable, cut the active segment back, drop an unused spare."""
+        _datasync(self._active.fd)
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self._preparer.join()
+        _retire(self._active)
+        if self._spare is not None:
+            os.close(self._spare.fd)
+            self._spare.path.unlink()
+            _sync_directory(self.directory)
+
+    def _rotate(self) -> None:
+        # Records already written to the full segment must be durable before any later
+        # record is answered for: one extra flush per segment.
+        self._sync()
+        full = self._active
+        with self._lock:
+            self._retired.append(full)
+            self._lock.notify_all()
+            while self._spare is None and self._wanted:  # being prepared: wait for it
+                self._lock.wait()
+            spare, self._spare = self._spare, None
+        if spare is None:  # none prepared (the load jumped, or preparing failed): create it now
+            log.warning("decision log: no segment prepared in time; creating segment %d now", full.number + 1)
+            spare = _create(self.directory, full.number + 1, self._segment_bytes)
+        with self._lock:
+            self._active = spare
+        self._want_spare()
+
+    def _want_spare(self) -> None:
+        with self._lock:
+            if self._spare is None and not self._wanted:
+                self._wanted = True
+                self._lock.notify_all()
+
+    # --- the preparer thread -------------------------------------------------------------
+
+    def _prepare_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not (self._stopping or self._wanted or self._retired):
+                    self._lock.wait()
+                if self._stopping:
+                    retired, self._retired = self._retired, []
+                    for segment in retired:
+                        _retire(segment)
+                    return
+                retired, self._retired = self._retired, []
+                number = self._active.number + 1 if self._wanted else None
+            for segment in retired:
+                _retire(segment)
+            if number is not None:
+                self._prepare(number)
+
+    def _prepare(self, number: int) -> None:
+        try:
+            spare = _create(self.directory, number, self._segment_bytes, pause_s=_SLICE_PAUSE_S)
+        except OSError as error:  # the writer creates it itself when it needs it
+            log.error("decision log: preparing segment %d failed: %s", number, error)
+            with self._lock:
+                self._wanted = False
+                self._lock.notify_all()
+            return
+        with self._lock:
+            self._wanted = False
+            if self._stopping or self._active.number >= number:  # not needed any more
+                os.close(spare.fd)
+                spare.path.unlink()
+            else:
+                self._spare = spare
+            self._lock.notify_all()
+
+
+def _fitting(lines: Sequence[bytes], start: int, room: int) -> int:
+    """The end of the run of ``lines`` from ``start`` that fits in ``room`` bytes."""
+    end, size = start, 0
+    while end < len(lines) and size + len(lines[end]) <= room:
+        size += len(lines[end])
+        end += 1
+    return end
+
+
+def _write_at(segment: _Segment, data: bytes) -> None:
+    """Write at the segment's next offset; after a failure the next write starts there again."""
+    view, position = memoryview(data), segment.position
+    while view:
+        written = os.pwrite(segment.fd, view, position)
+        position += written
+        view = view[written:]
+    segment.position = position
+
+
+def _create(directory: Path, number: int, size: int, pause_s: float = 0.0) -> _Segment:
+    """A new segment of ``size`` zero bytes, its data and directory entry durable."""
+    path = segment_path(directory, number)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        zeros = bytes(min(_SLICE, size))
+        for offset in range(0, size, _SLICE):
+            chunk = zeros[: min(_SLICE, size - offset)]
+            os.pwrite(fd, chunk, offset)
+            if pause_s:
+                _datasync(fd)
+                threading.Event().wait(pause_s)
+        os.fsync(fd)
+        _sync_directory(directory)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise
+    return _Segment(number, path, fd, size)
+
+
+def _retire(segment: _Segment) -> None:
+    """Cut a segment back to its records and close it."""
+    try:
+        os.ftruncate(segment.fd, segment.position)
+        os.fsync(segment.fd)
+    except OSError as error:  # its records are durable already; readers skip the padding
+        log.error("decision log: trimming %s failed: %s", segment.path, error)
+    finally:
+        os.close(segment.fd)
+
+
+def _recover(directory: Path) -> int:
+    """Trim the padding a crash left in the last segments; the highest segment number."""
+    for _, path in segments(directory)[-2:]:  # at most the active segment and a prepared spare
+        _trim_padding(path)
+    found = segments(directory)
+    return found[-1][0] if found else 0
+
+
+def _trim_padding(path: Path) -> None:
+    data = path.read_bytes()
+    end = len(data.rstrip(b"\0"))
+    if end == len(data):
+        return
+    if end == 0:
+        path.unlink()
+        log.info("decision log: removed %s (a prepared segment with no records)", path)
+    else:
+        with path.open("r+b") as file:
+            file.truncate(end)
+            os.fsync(file.fileno())
+        log.info("decision log: trimmed the padding after %s's records (%d bytes kept)", path, end)
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
