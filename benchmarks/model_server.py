@@ -11,9 +11,9 @@ What it does, all in one run:
    the online store (a private namespace, deleted at the end);
 3. starts the server as its own process (uvicorn, uvloop, httptools, one worker);
 4. baselines: in-process ``score`` of one row, the in-process decision path (store
-   read + vector + score + SHAP reasons) for the same applicants, and what making one
-   record durable costs on this disk at the same rate (appended + ``fsync``, and written
-   over preallocated zeros + ``fdatasync`` as the decision log does);
+   read + vector + score + SHAP reasons) for the same applicants, and what the decision
+   log's flush of one record costs on this disk at the same rate (benchmarks/log_flush.py
+   compares it with a plain append + fsync);
 5. V2 ``infer`` of one row from a sequential client (keep-alive, raw HTTP/1.1 so the
    client's own overhead stays small);
 6. decisions, open loop at ``--rate`` requests/s for ``--seconds``: requests leave on a
@@ -48,6 +48,7 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.log_flush import segmented  # noqa: E402
 from mlplat.catalog import Catalog  # noqa: E402
 from mlplat.loader import load_catalog  # noqa: E402
 from mlplat.models import ArtifactStore, load_version, sha256_hex  # noqa: E402
@@ -315,43 +316,6 @@ def in_process_decision(
         store.close()
 
 
-def flush_cost(path: Path, rate: float, seconds: float, preallocated: bool) -> list[float]:
-    """What one durable 1.5 KiB record costs on this disk right now, at the benchmark's rate.
-
-    ``preallocated``: written over zeros synced in advance, then ``fdatasync`` (what the
-    decision log does); otherwise appended, then ``fsync`` (the file grows, so every flush
-    also commits the filesystem's journal). Paced like the server's load, so the disk's
-    occasional flush stalls show in the tail.
-    """
-    record = b"x" * 1535 + b"\n"
-    count = int(rate * seconds)
-    if preallocated:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.pwrite(fd, bytes(len(record) * count), 0)
-        os.fsync(fd)
-    else:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
-    out = []
-    try:
-        start = time.perf_counter()
-        for i in range(count):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            began = time.perf_counter()
-            if preallocated:
-                os.pwrite(fd, record, i * len(record))
-                os.fdatasync(fd)
-            else:
-                os.write(fd, record)
-                os.fsync(fd)
-            out.append(time.perf_counter() - began)
-        return out
-    finally:
-        os.close(fd)
-        path.unlink()
-
-
 @contextlib.contextmanager
 def running_server(
     snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str
@@ -431,13 +395,9 @@ def main() -> None:
                     in_process_decision(catalog, args.redis_url, namespace, model, artifacts, 2000),
                 )
             )
-        for preallocated, what in ((False, "append + fsync"), (True, "preallocated write + fdatasync")):
-            results.append(
-                summary(
-                    f"disk: {what} of one record, {args.rate:g}/s (baseline)",
-                    flush_cost(work / "flush.probe", args.rate, args.seconds, preallocated),
-                )
-            )
+        # ms -> s: summary() takes seconds
+        flushes = [ms / 1000 for ms in segmented(work, args.rate, args.seconds)]
+        results.append(summary(f"disk: the decision log's flush of one record, {args.rate:g}/s (baseline)", flushes))
         for durability in ("fsync", "write"):
             with running_server(snapshot, root, args.redis_url, namespace, work, durability) as port:
                 for model in ("default_risk", "fraud"):

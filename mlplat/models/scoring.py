@@ -17,6 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlplat.models.artifacts import ArtifactError
+from mlplat.models.lightgbm_native import OneRowPredictor as LightGBMOneRow
+from mlplat.models.xgboost_native import OneRowPredictor as XGBoostOneRow
 from mlplat.spec.kinds import Framework
 
 Rows = NDArray[np.float32]
@@ -99,6 +101,7 @@ class XGBoostModel:
         self.n_features = int(booster.num_features())
         names = booster.feature_names
         self.feature_names = tuple(names) if names else None
+        self._one_row = XGBoostOneRow(booster, self.n_features)
 
     @classmethod
     def from_bytes(cls, uri: str, data: bytes) -> XGBoostModel:
@@ -123,25 +126,13 @@ class XGBoostModel:
         return np.asarray(self._booster.inplace_predict(rows, validate_features=False), dtype=np.float64).reshape(-1)
 
     def explain(self, row: Rows) -> Explanation:
-        return self._explain(self._matrix(row))
+        return self.score_and_explain(row)[1]
 
     def score_and_explain(self, row: Rows) -> tuple[float, Explanation]:
-        # One DMatrix for both: building it is a good part of a one-row prediction's cost.
-        # Booster.predict on it gives exactly inplace_predict's score.
-        matrix = self._matrix(row)
-        score = float(self._booster.predict(matrix, validate_features=False)[0])
-        return score, self._explain(matrix)
-
-    @staticmethod
-    def _matrix(row: Rows) -> Any:
-        import xgboost  # noqa: PLC0415
-
-        return xgboost.DMatrix(row, missing=np.nan, nthread=1)
-
-    def _explain(self, matrix: Any) -> Explanation:
-        contributions = self._booster.predict(matrix, pred_contribs=True, validate_features=False)
-        values = np.asarray(contributions, dtype=np.float64)[0]
-        return Explanation(values[:-1], float(values[-1]))
+        # One row through the C API: the wrapper's own calls without its per-call overhead,
+        # bit-identical results (mlplat/models/xgboost_native.py).
+        score, values = self._one_row.score_and_contributions(row)
+        return score, Explanation(values[:-1], float(values[-1]))
 
 
 class LightGBMModel:
@@ -150,12 +141,13 @@ class LightGBMModel:
     framework = Framework.LIGHTGBM
     explains = True
 
-    def __init__(self, booster: Any) -> None:
+    def __init__(self, booster: Any, model_text: str) -> None:
         self._booster = booster
         self.n_features = int(booster.num_feature())
         names = tuple(booster.feature_name())
         # LightGBM names unnamed columns Column_0, Column_1, ...: that is no name at all.
         self.feature_names = None if names == tuple(f"Column_{i}" for i in range(len(names))) else names
+        self._one_row = LightGBMOneRow(model_text, self.n_features)
 
     @classmethod
     def from_bytes(cls, uri: str, data: bytes) -> LightGBMModel:
@@ -167,17 +159,19 @@ class LightGBMModel:
         objective = next((line[10:] for line in text.splitlines() if line.startswith("objective=")), "")
         if not objective.startswith("binary"):
             raise ArtifactError(f"artifact {uri} has objective {objective!r}; decisions need 'binary' probabilities")
-        return cls(lightgbm.Booster(model_str=text))
+        return cls(lightgbm.Booster(model_str=text), text)
 
     def score(self, rows: Rows) -> NDArray[np.float64]:
         return np.asarray(self._booster.predict(rows, num_threads=1), dtype=np.float64).reshape(-1)
 
     def explain(self, row: Rows) -> Explanation:
-        values = np.asarray(self._booster.predict(row, pred_contrib=True, num_threads=1), dtype=np.float64)[0]
-        return Explanation(values[:-1], float(values[-1]))
+        return self.score_and_explain(row)[1]
 
     def score_and_explain(self, row: Rows) -> tuple[float, Explanation]:
-        return float(self.score(row)[0]), self.explain(row)
+        # LightGBM's single-row C API, set up once: the same numbers as Booster.predict
+        # without its per-call set-up (mlplat/models/lightgbm_native.py).
+        score, values = self._one_row.score_and_contributions(row)
+        return score, Explanation(values[:-1], float(values[-1]))
 
 
 class OnnxModel:

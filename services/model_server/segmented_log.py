@@ -174,16 +174,16 @@ class SegmentedFileSink:
         self._sync()
         full = self._active
         with self._lock:
-            self._retired.append(full)
-            self._lock.notify_all()
             while self._spare is None and self._wanted:  # being prepared: wait for it
                 self._lock.wait()
             spare, self._spare = self._spare, None
-        if spare is None:  # none prepared (the load jumped, or preparing failed): create it now
+        if spare is None:  # none prepared (a burst, or preparing failed): create it now
             log.warning("decision log: no segment prepared in time; creating segment %d now", full.number + 1)
-            spare = _create(self.directory, full.number + 1, self._segment_bytes)
+            spare = _create(self.directory, full.number + 1, self._segment_bytes)  # on failure nothing changed
         with self._lock:
             self._active = spare
+            self._retired.append(full)
+            self._lock.notify_all()
         self._want_spare()
 
     def _want_spare(self) -> None:
@@ -282,21 +282,28 @@ def _retire(segment: _Segment) -> None:
 
 
 def _recover(directory: Path) -> int:
-    """Trim the padding a crash left in the last segments; the highest segment number."""
-    for _, path in segments(directory)[-2:]:  # at most the active segment and a prepared spare
-        _trim_padding(path)
+    """Trim the padding a crash left behind; the highest segment number."""
+    for _, path in segments(directory):
+        if _ends_in_padding(path):  # the active segment, a prepared spare, one not yet cut back
+            _trim_padding(path)
     found = segments(directory)
     return found[-1][0] if found else 0
 
 
+def _ends_in_padding(path: Path) -> bool:
+    with path.open("rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size == 0:  # created, not yet filled: nothing in it
+            return True
+        file.seek(size - 1)
+        return file.read(1) == b"\0"
+
+
 def _trim_padding(path: Path) -> None:
-    data = path.read_bytes()
-    end = len(data.rstrip(b"\0"))
-    if end == len(data):
-        return
+    end = len(path.read_bytes().rstrip(b"\0"))
     if end == 0:
         path.unlink()
-        log.info("decision log: removed %s (a prepared segment with no records)", path)
+        log.info("decision log: removed %s (a segment with no records)", path)
     else:
         with path.open("r+b") as file:
             file.truncate(end)

@@ -196,3 +196,16 @@ def test_concurrent_writers_through_group_commit_lose_nothing_across_segments(tm
     assert len(written) == len(expected)
     assert set(written) == expected
     assert len(segments(tmp_path)) > 10
+
+
+def test_recovery_trims_every_padded_segment_and_removes_empty_ones(tmp_path: Path) -> None:
+    segment_path(tmp_path, 1).write_bytes(b'{"id": "a"}\n' + bytes(1000))  # full, not yet cut back
+    segment_path(tmp_path, 2).write_bytes(b'{"id": "b"}\n' + bytes(1000))  # the active one
+    segment_path(tmp_path, 3).write_bytes(b"")  # a spare created, not yet filled
+    sink = SegmentedFileSink(tmp_path, segment_bytes=MIN_SEGMENT_BYTES)
+    sink.write_batch([LogEntry("c", b'{"id": "c"}')])
+    sink.close()
+    assert segment_path(tmp_path, 1).read_bytes() == b'{"id": "a"}\n'
+    assert segment_path(tmp_path, 2).read_bytes() == b'{"id": "b"}\n'
+    assert segment_path(tmp_path, 3).read_bytes() == b'{"id": "c"}\n'  # the new segment takes the free number
+    assert ids(tmp_path) == ["a", "b", "c"]
