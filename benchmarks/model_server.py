@@ -19,7 +19,8 @@ What it does, all in one run:
 6. decisions, open loop at ``--rate`` requests/s for ``--seconds``: requests leave on a
    fixed schedule whatever the server's latency, and latency counts from the scheduled
    time, so queueing is not hidden (no coordinated omission). The client's own lateness
-   in sending (its send lag) is reported beside it.
+   in sending (its send lag) is reported beside it, and so is how many of the phase's
+   decision-log flushes took over 5 ms (from the server's /metrics).
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ import gc
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -316,6 +319,15 @@ def in_process_decision(
         store.close()
 
 
+def slow_flushes(port: int) -> tuple[float, float]:
+    """The server's decision-log flushes so far that took over 5 ms, and all of them (its /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    within = float(re.search(r'mlplat_decision_log_flush_seconds_bucket\{le="0.005"\} (\S+)', text).group(1))  # type: ignore[union-attr]
+    total = float(re.search(r"mlplat_decision_log_flush_seconds_count (\S+)", text).group(1))  # type: ignore[union-attr]
+    return total - within, total
+
+
 @contextlib.contextmanager
 def running_server(
     snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str
@@ -407,14 +419,19 @@ def main() -> None:
                         results.append(summary(f"{model}: V2 infer, 1 row, sequential client", latencies, wall))
                         latencies, wall = asyncio.run(sequential_decisions(port, model, 2000))
                         results.append(summary(f"{model}: decision, sequential client, log fsync", latencies, wall))
+                    flushes_before = slow_flushes(port)
                     latencies, wall, failures, lags = asyncio.run(
                         open_loop_decisions(port, model, args.rate, args.seconds)
+                    )
+                    slow, total = (
+                        after - before for after, before in zip(slow_flushes(port), flushes_before, strict=True)
                     )
                     row_summary = summary(
                         f"{model}: decision, open loop {args.rate:g}/s, log {durability}", latencies, wall
                     )
                     row_summary["non_200"] = failures
                     row_summary["client_send_lag_p99_ms"] = round(sorted(lags)[int(0.99 * len(lags))] * 1000, 3)
+                    row_summary["log_flushes_over_5ms"] = f"{slow:.0f}/{total:.0f}"
                     results.append(row_summary)
     finally:
         client = redis.Redis.from_url(args.redis_url)
@@ -423,10 +440,12 @@ def main() -> None:
         client.close()
 
     decisions_logged = sum(1 for log in work.glob("decisions-*") for _ in read_decision_log(log))
-    print(f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8} {'lag99':>6}")
+    print(
+        f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8} {'lag99':>6} {'flush>5ms':>10}"
+    )
     for r in results:
         print(
-            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8} {r.get('client_send_lag_p99_ms', ''):>6}"
+            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8} {r.get('client_send_lag_p99_ms', ''):>6} {r.get('log_flushes_over_5ms', ''):>10}"
         )
     by_name = {r["what"]: r for r in results}
     for model in ("default_risk", "fraud"):
