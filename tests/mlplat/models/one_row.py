@@ -20,8 +20,9 @@ def awkward_rows(width: int, count: int, seed: int) -> np.ndarray:
     return data
 
 
-def scores_from_threads(model: ScoringModel, data: np.ndarray, threads: int = 4) -> list[list[float]]:
-    """Each thread's one-row scores of ``data``, all threads scoring at once."""
+def assert_threads_agree(model: ScoringModel, data: np.ndarray, threads: int = 4) -> None:
+    """Threads scoring ``data`` one row at a time, all at once, each get the sequential scores."""
+    expected = [model.score_and_explain(row.reshape(1, -1))[0] for row in data]
     found: dict[int, list[float]] = {}
 
     def score_all(worker: int) -> None:
@@ -32,7 +33,7 @@ def scores_from_threads(model: ScoringModel, data: np.ndarray, threads: int = 4)
         worker.start()
     for worker in workers:
         worker.join()
-    return [found[w] for w in range(threads)]
+    assert all(found[w] == expected for w in range(threads))
 
 
 def assert_bit_identical(

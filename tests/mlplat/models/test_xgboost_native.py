@@ -10,7 +10,7 @@ import xgboost
 
 from mlplat.models.scoring import XGBoostModel
 from mlplat.models.xgboost_native import NativeError, OneRowPredictor
-from tests.mlplat.models.one_row import assert_bit_identical, awkward_rows, scores_from_threads
+from tests.mlplat.models.one_row import assert_bit_identical, assert_threads_agree, awkward_rows
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACTS = sorted(REPO.glob("models/*/*/model.ubj"))
@@ -35,9 +35,7 @@ def test_scores_and_contributions_equal_the_wrappers_bit_for_bit(artifact: Path)
 def test_threads_share_a_predictor_without_mixing_results() -> None:
     artifact = ARTIFACTS[-1]
     model = XGBoostModel.from_bytes(artifact.name, artifact.read_bytes())
-    data = awkward_rows(model.n_features, 400, seed=11)
-    expected = [model.score_and_explain(row.reshape(1, -1))[0] for row in data]
-    assert all(scores == expected for scores in scores_from_threads(model, data))
+    assert_threads_agree(model, awkward_rows(model.n_features, 400, seed=11))
 
 
 def test_a_row_of_the_wrong_width_is_an_error_not_a_crash() -> None:
