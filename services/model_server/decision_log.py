@@ -44,10 +44,6 @@ class DecisionSink(Protocol):
 
     def write_batch(self, entries: Sequence[LogEntry]) -> None: ...
 
-    def after_ack(self) -> None:
-        """Work done after the batch's waiters were answered (e.g. a deferred fsync)."""
-        ...
-
     def close(self) -> None: ...
 
 
@@ -57,8 +53,9 @@ class Durability(StrEnum):
     #: After the batch's flush (``fdatasync``): the record survives a crash of the process,
     #: the kernel or the machine.
     FSYNC = "fsync"
-    #: After ``write`` (the record is in the kernel's page cache), with the batch's flush
-    #: right after: survives the process being killed, not a kernel crash or power loss.
+    #: After ``write`` (the record is in the kernel's page cache); a flusher thread
+    #: ``fdatasync``\ s right behind, without holding up later batches. Survives the
+    #: process being killed, not a kernel crash or power loss.
     WRITE = "write"
 
 
@@ -95,9 +92,6 @@ class KinesisSink:
                     return
             time.sleep(self._backoff_s * 2**attempt)
         raise DecisionLogError(f"{len(pending)} decision record(s) not accepted by Kinesis stream {self._stream}")
-
-    def after_ack(self) -> None:
-        """Nothing deferred: a batch is acknowledged by Kinesis before its waiters are answered."""
 
     def close(self) -> None:
         """Nothing to release: the client is shared."""
@@ -180,11 +174,6 @@ class DecisionLog:
                 loop.call_soon_threadsafe(_settle, futures, error)
             except RuntimeError:  # the loop is gone (its server stopped); nobody waits any more
                 continue
-        if error is None:
-            try:
-                self._sink.after_ack()
-            except Exception as failure:  # the next batch's write reports a broken sink to its waiters
-                log.error("decision log sync failed: %s", failure)
 
 
 def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:

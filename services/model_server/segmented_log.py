@@ -90,8 +90,10 @@ class SegmentedFileSink:
 
     ``write_batch`` writes a batch at the active segment's next offset (one ``pwrite`` per
     segment it touches) and, with :attr:`Durability.FSYNC`, ``fdatasync``\\ s before it
-    returns. A background thread keeps the next segment ready (zero-filled and synced)
-    from the moment the active one starts, and cuts full segments back to their records.
+    returns; with :attr:`Durability.WRITE` a flusher thread ``fdatasync``\\ s behind it, so
+    a slow flush never holds up the next batch. A background thread keeps the next
+    segment ready (zero-filled and synced) from the moment the active one starts, and cuts
+    full segments back to their records.
     """
 
     def __init__(
@@ -118,9 +120,18 @@ class SegmentedFileSink:
         self._retired: list[_Segment] = []
         self._stopping = False
         self._failed: str | None = None  # why the log refuses records
+        # Held while the active segment is flushed, and to retire it: a flusher thread
+        # never flushes a segment that has been handed over to be closed.
+        self._sync_lock = threading.Lock()
         self._preparer = threading.Thread(target=self._prepare_loop, name="decision-log-segments", daemon=True)
         self._preparer.start()
         self._want_spare()
+        self._flush_wanted = threading.Event()
+        self._flusher_stopping = False
+        self._flusher: threading.Thread | None = None
+        if durability is Durability.WRITE:
+            self._flusher = threading.Thread(target=self._flush_loop, name="decision-log-flusher", daemon=True)
+            self._flusher.start()
 
     # --- the writer thread ---------------------------------------------------------------
 
@@ -140,23 +151,27 @@ class SegmentedFileSink:
             start = end
         if self.durability is Durability.FSYNC:
             self._sync()
-
-    def after_ack(self) -> None:
-        if self.durability is Durability.WRITE:
-            self._sync()
+        else:
+            self._flush_wanted.set()
 
     def _sync(self) -> None:
-        try:
-            _datasync(self._active.fd)
-        except OSError as error:
-            # After a failed flush the kernel may have dropped the pages it could not write,
-            # and a later flush can succeed without them: nothing written since the last
-            # good flush can be trusted, so the log refuses every later record.
-            self._failed = f"decision log {self._active.path}: a flush failed ({error}); restart the server"
-            raise DecisionLogError(self._failed) from error
+        with self._sync_lock:
+            segment = self._active
+            try:
+                _datasync(segment.fd)
+            except OSError as error:
+                # After a failed flush the kernel may have dropped the pages it could not
+                # write, and a later flush can succeed without them: nothing written since
+                # the last good flush can be trusted, so the log refuses every later record.
+                self._failed = f"decision log {segment.path}: a flush failed ({error}); restart the server"
+                raise DecisionLogError(self._failed) from error
 
     def close(self) -> None:
         """Make every record durable, cut the active segment back, drop an unused spare."""
+        if self._flusher is not None:
+            self._flusher_stopping = True
+            self._flush_wanted.set()
+            self._flusher.join()
         _datasync(self._active.fd)
         with self._lock:
             self._stopping = True
@@ -180,11 +195,25 @@ class SegmentedFileSink:
         if spare is None:  # none prepared (a burst, or preparing failed): create it now
             log.warning("decision log: no segment prepared in time; creating segment %d now", full.number + 1)
             spare = _create(self.directory, full.number + 1, self._segment_bytes)  # on failure nothing changed
-        with self._lock:
+        with self._sync_lock, self._lock:
             self._active = spare
             self._retired.append(full)
             self._lock.notify_all()
         self._want_spare()
+
+    # --- the flusher thread (write durability) ------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._flush_wanted.wait()
+            self._flush_wanted.clear()  # a batch written from here on asks for another flush
+            if self._flusher_stopping:  # close() makes the last flush itself
+                return
+            try:
+                self._sync()
+            except DecisionLogError as error:  # every later batch is refused with it
+                log.error("%s", error)
+                return
 
     def _want_spare(self) -> None:
         with self._lock:

@@ -37,9 +37,6 @@ class SlowSink:
         with self._lock:
             self.batches.append([e.data for e in entries])
 
-    def after_ack(self) -> None:
-        pass
-
     def close(self) -> None:
         self.closed = True
 

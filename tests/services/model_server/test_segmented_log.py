@@ -97,17 +97,67 @@ def test_a_record_larger_than_a_segment_is_kept_whole(tmp_path: Path) -> None:
     assert [len(r["pad"]) for r in read_decision_log(tmp_path)] == [200, 3 * MIN_SEGMENT_BYTES, 200]
 
 
-def test_write_durability_flushes_after_the_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    flushed: list[int] = []
+def stalling_disk(monkeypatch: pytest.MonkeyPatch, sink: SegmentedFileSink) -> tuple[threading.Event, list[float]]:
+    """Flushes of the sink's active segment block until the returned event is set; their end times."""
+    disk_back = threading.Event()
+    flushed: list[float] = []
     real = segmented_log._datasync
-    monkeypatch.setattr(segmented_log, "_datasync", lambda fd: (flushed.append(fd), real(fd)))
+    active = sink._active.fd  # the background thread flushes the spare it prepares: not stalled
+
+    def flush(fd: int) -> None:
+        if fd == active:
+            disk_back.wait(30)
+            flushed.append(time.monotonic())
+        real(fd)
+
+    monkeypatch.setattr(segmented_log, "_datasync", flush)
+    return disk_back, flushed
+
+
+def test_write_durability_answers_before_the_flush_and_a_stalled_flush_holds_up_no_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sink = SegmentedFileSink(tmp_path, Durability.WRITE, segment_bytes=MIN_SEGMENT_BYTES)
-    active = sink._active.fd  # the background thread flushes the spare it prepares: not counted
-    sink.write_batch([record(0)])
-    assert active not in flushed  # the batch's waiters are answered now ...
-    sink.after_ack()
-    assert flushed.count(active) == 1  # ... and the flush follows
+    disk_back, flushed = stalling_disk(monkeypatch, sink)
+    started = time.monotonic()
+    for i in range(20):  # the flusher is stuck in the first flush all along
+        sink.write_batch([record(i)])
+    assert time.monotonic() - started < 1.0
+    assert flushed == []
+    assert ids(tmp_path) == [f"d-{i}" for i in range(20)]  # written: a killed server keeps them
+    released = time.monotonic()
+    disk_back.set()
+    deadline = time.monotonic() + 10
+    while len(flushed) < 2 and time.monotonic() < deadline:  # the stalled flush, then one for the rest
+        time.sleep(0.01)
+    assert len(flushed) >= 2
+    assert flushed[-1] >= released
     sink.close()
+    assert ids(tmp_path) == [f"d-{i}" for i in range(20)]
+
+
+def test_under_write_durability_a_failed_flush_fails_every_later_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = SegmentedFileSink(tmp_path, Durability.WRITE, segment_bytes=MIN_SEGMENT_BYTES)
+    active = sink._active.fd
+    real = segmented_log._datasync
+
+    def broken_disk(fd: int) -> None:
+        if fd == active:
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(segmented_log, "_datasync", broken_disk)
+    with caplog.at_level(logging.ERROR, logger="mlplat.model_server.decision_log"):
+        sink.write_batch([record(0)])  # answered once written; its flush fails behind it
+        deadline = time.monotonic() + 10
+        while sink._failed is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert "a flush failed" in caplog.text
+    monkeypatch.undo()
+    with pytest.raises(DecisionLogError, match="restart the server"):
+        sink.write_batch([record(1)])
 
 
 def test_a_failed_flush_fails_that_batch_and_every_later_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
