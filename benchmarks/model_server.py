@@ -19,8 +19,11 @@ What it does, all in one run:
 6. decisions, open loop at ``--rate`` requests/s for ``--seconds``: requests leave on a
    fixed schedule whatever the server's latency, and latency counts from the scheduled
    time, so queueing is not hidden (no coordinated omission). The client's own lateness
-   in sending (its send lag) is reported beside it, and so is how many of the phase's
-   decision-log flushes took over 5 ms (from the server's /metrics).
+   in sending (its send lag) is reported beside it, and so are how many of the phase's
+   decision-log writes took over 5 ms (from the server's /metrics: the flush with
+   ``fsync`` durability, the write alone with ``write``) and the server process's CPU
+   time per decision (``cpu/req``, user + system from /proc: on a shared host it shows
+   how fast the machine ran the same work).
 """
 
 from __future__ import annotations
@@ -328,11 +331,17 @@ def slow_flushes(port: int) -> tuple[float, float]:
     return total - within, total
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def running_server(
     snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str
-) -> Iterator[int]:
-    """The server as its own process (uvicorn, uvloop, httptools), on a free port."""
+) -> Iterator[tuple[int, int]]:
+    """The server as its own process (uvicorn, uvloop, httptools) on a free port: port and pid."""
     port = free_port()
     env = {
         **os.environ,
@@ -352,7 +361,7 @@ def running_server(
         while not port_open("127.0.0.1", port):
             assert server.poll() is None, (work / f"server-{durability}.log").read_text()
             time.sleep(0.1)
-        yield port
+        yield port, server.pid
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -411,7 +420,7 @@ def main() -> None:
         flushes = [ms / 1000 for ms in segmented(work, args.rate, args.seconds)]
         results.append(summary(f"disk: the decision log's flush of one record, {args.rate:g}/s (baseline)", flushes))
         for durability in ("fsync", "write"):
-            with running_server(snapshot, root, args.redis_url, namespace, work, durability) as port:
+            with running_server(snapshot, root, args.redis_url, namespace, work, durability) as (port, pid):
                 for model in ("default_risk", "fraud"):
                     width = len(catalog.model(model).spec.features)
                     if durability == "fsync":
@@ -420,6 +429,7 @@ def main() -> None:
                         latencies, wall = asyncio.run(sequential_decisions(port, model, 2000))
                         results.append(summary(f"{model}: decision, sequential client, log fsync", latencies, wall))
                     flushes_before = slow_flushes(port)
+                    cpu_before = cpu_seconds(pid)
                     latencies, wall, failures, lags = asyncio.run(
                         open_loop_decisions(port, model, args.rate, args.seconds)
                     )
@@ -432,6 +442,9 @@ def main() -> None:
                     row_summary["non_200"] = failures
                     row_summary["client_send_lag_p99_ms"] = round(sorted(lags)[int(0.99 * len(lags))] * 1000, 3)
                     row_summary["log_flushes_over_5ms"] = f"{slow:.0f}/{total:.0f}"
+                    row_summary["server_cpu_ms_per_request"] = round(
+                        (cpu_seconds(pid) - cpu_before) * 1000 / len(latencies), 2
+                    )
                     results.append(row_summary)
     finally:
         client = redis.Redis.from_url(args.redis_url)
@@ -441,11 +454,11 @@ def main() -> None:
 
     decisions_logged = sum(1 for log in work.glob("decisions-*") for _ in read_decision_log(log))
     print(
-        f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8} {'lag99':>6} {'flush>5ms':>10}"
+        f"{'what':<72} {'n':>6} {'p50':>8} {'p99':>8} {'p99.9':>8} {'max':>8} {'rps':>8} {'lag99':>6} {'flush>5ms':>10} {'cpu/req':>7}"
     )
     for r in results:
         print(
-            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8} {r.get('client_send_lag_p99_ms', ''):>6} {r.get('log_flushes_over_5ms', ''):>10}"
+            f"{r['what']:<72} {r['n']:>6} {r['p50_ms']:>8} {r['p99_ms']:>8} {r['p99.9_ms']:>8} {r['max_ms']:>8} {r.get('throughput_rps', ''):>8} {r.get('client_send_lag_p99_ms', ''):>6} {r.get('log_flushes_over_5ms', ''):>10} {r.get('server_cpu_ms_per_request', ''):>7}"
         )
     by_name = {r["what"]: r for r in results}
     for model in ("default_risk", "fraud"):
