@@ -120,8 +120,8 @@ class SegmentedFileSink:
         self._retired: list[_Segment] = []
         self._stopping = False
         self._failed: str | None = None  # why the log refuses records
-        # Held while the active segment is flushed, and to retire it: a flusher thread
-        # never flushes a segment that has been handed over to be closed.
+        # Held while the active segment is flushed and while it is swapped for the next:
+        # the flusher thread never flushes a segment once it is handed over to be closed.
         self._sync_lock = threading.Lock()
         self._preparer = threading.Thread(target=self._prepare_loop, name="decision-log-segments", daemon=True)
         self._preparer.start()

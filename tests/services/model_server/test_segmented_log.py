@@ -97,30 +97,39 @@ def test_a_record_larger_than_a_segment_is_kept_whole(tmp_path: Path) -> None:
     assert [len(r["pad"]) for r in read_decision_log(tmp_path)] == [200, 3 * MIN_SEGMENT_BYTES, 200]
 
 
-def stalling_disk(monkeypatch: pytest.MonkeyPatch, sink: SegmentedFileSink) -> tuple[threading.Event, list[float]]:
-    """Flushes of the sink's active segment block until the returned event is set; their end times."""
-    disk_back = threading.Event()
+def stalling_disk(
+    monkeypatch: pytest.MonkeyPatch, sink: SegmentedFileSink
+) -> tuple[threading.Event, threading.Event, list[float]]:
+    """Flushes of the sink's active segment stall until ``disk_back`` is set.
+
+    Returns ``disk_back``, an event set once a flush has started stalling, and the times
+    the flushes ended.
+    """
+    disk_back, stalling = threading.Event(), threading.Event()
     flushed: list[float] = []
     real = segmented_log._datasync
     active = sink._active.fd  # the background thread flushes the spare it prepares: not stalled
 
     def flush(fd: int) -> None:
         if fd == active:
+            stalling.set()
             disk_back.wait(30)
             flushed.append(time.monotonic())
         real(fd)
 
     monkeypatch.setattr(segmented_log, "_datasync", flush)
-    return disk_back, flushed
+    return disk_back, stalling, flushed
 
 
 def test_write_durability_answers_before_the_flush_and_a_stalled_flush_holds_up_no_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sink = SegmentedFileSink(tmp_path, Durability.WRITE, segment_bytes=MIN_SEGMENT_BYTES)
-    disk_back, flushed = stalling_disk(monkeypatch, sink)
+    disk_back, stalling, flushed = stalling_disk(monkeypatch, sink)
+    sink.write_batch([record(0)])
+    assert stalling.wait(10)  # the flusher is stuck in the first record's flush ...
     started = time.monotonic()
-    for i in range(20):  # the flusher is stuck in the first flush all along
+    for i in range(1, 20):  # ... and the next batches are written all the same
         sink.write_batch([record(i)])
     assert time.monotonic() - started < 1.0
     assert flushed == []
@@ -130,7 +139,7 @@ def test_write_durability_answers_before_the_flush_and_a_stalled_flush_holds_up_
     deadline = time.monotonic() + 10
     while len(flushed) < 2 and time.monotonic() < deadline:  # the stalled flush, then one for the rest
         time.sleep(0.01)
-    assert len(flushed) >= 2
+    assert len(flushed) == 2
     assert flushed[-1] >= released
     sink.close()
     assert ids(tmp_path) == [f"d-{i}" for i in range(20)]
@@ -151,9 +160,8 @@ def test_under_write_durability_a_failed_flush_fails_every_later_batch(
     monkeypatch.setattr(segmented_log, "_datasync", broken_disk)
     with caplog.at_level(logging.ERROR, logger="mlplat.model_server.decision_log"):
         sink.write_batch([record(0)])  # answered once written; its flush fails behind it
-        deadline = time.monotonic() + 10
-        while sink._failed is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert sink._flusher is not None
+        sink._flusher.join(10)  # the flusher stops after reporting the failure
     assert "a flush failed" in caplog.text
     monkeypatch.undo()
     with pytest.raises(DecisionLogError, match="restart the server"):
