@@ -51,7 +51,7 @@ class Metrics:
         )
         self.log_flush = Histogram(
             "mlplat_decision_log_flush_seconds",
-            "Time to make one batch durable (write + fsync, or PutRecords).",
+            "Time a batch holds up its decisions: write + fdatasync, the write alone with write durability, or PutRecords.",
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
