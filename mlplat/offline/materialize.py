@@ -12,6 +12,7 @@ only moves forward, and only after every row of the window is written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlplat.catalog import Catalog
-from mlplat.errors import UsageError
+from mlplat.errors import MlplatError, UsageError
 from mlplat.offline.engine import DEFAULT_BATCH_ROWS, Engine
 from mlplat.offline.sources import OfflineTable, offline_table, resolve_uri
 from mlplat.online_store import DEFAULT_NAMESPACE, OnlineStore, Row, open_store
 from mlplat.registry import Registry
+
+log = logging.getLogger("mlplat.materialize")
 
 #: Rows handed to the online store per write call.
 Progress = Callable[[int, int], None]
@@ -198,6 +201,22 @@ def _write_spark(
     return written, applied
 
 
+def _count_run(catalog: Catalog, target: OnlineTarget, view: str, *, succeeded: bool) -> None:
+    """Count the run in the online store, where the feature server exports it (the success SLO).
+
+    Best effort: a store that cannot take the count is the failure being reported, or will
+    show in the view's freshness; it never replaces the run's own error.
+    """
+    try:
+        store = target.open(catalog)
+        try:
+            store.record_run(view, succeeded)
+        finally:
+            store.close()
+    except MlplatError as error:
+        log.warning("materialization run of %s not counted in the online store: %s", view, error)
+
+
 def materialize_view(
     catalog: Catalog,
     view: str,
@@ -228,8 +247,10 @@ def materialize_view(
     except BaseException as error:
         # record why (even for Ctrl-C), then let it end the run; the watermark stays put
         registry.fail_run(run_id, f"{type(error).__name__}: {error}")
+        _count_run(catalog, target, view, succeeded=False)
         raise
     registry.finish_run(run_id, written)
+    _count_run(catalog, target, view, succeeded=True)
     watermark = registry.advance_watermark(view, window.end) if window.advances_watermark else registry.watermark(view)
     return MaterializationResult(view, run_id, window, written, applied, watermark)
 

@@ -16,6 +16,7 @@ from mlplat.online_store.base import (
     ReadRequest,
     ReadResult,
     Row,
+    ViewStatus,
 )
 from mlplat.online_store.codec import FORMAT_VERSION, FeatureValueError, coerce
 from mlplat.online_store.connect import DEFAULT_NAMESPACE, DEFAULT_TIMEOUT, open_store, redacted
@@ -33,6 +34,7 @@ __all__ = [
     "ReadRequest",
     "ReadResult",
     "Row",
+    "ViewStatus",
     "coerce",
     "open_store",
     "redacted",

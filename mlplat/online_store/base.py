@@ -80,6 +80,16 @@ class ReadResult:
         }
 
 
+@dataclass(frozen=True)
+class ViewStatus:
+    """What the store knows of one view's freshness: newest stored event and recorded materialization runs."""
+
+    newest_event_micros: int | None = None
+    """Event time (µs since the epoch) of the newest row ever written for the view; None before the first."""
+    runs_succeeded: int = 0
+    runs_failed: int = 0
+
+
 class OnlineStore(Protocol):
     """What every backend does. Implementations live beside this module."""
 
@@ -103,6 +113,14 @@ class OnlineStore(Protocol):
 
     def ping(self) -> None:
         """Raise :class:`~mlplat.errors.StoreUnavailableError` unless the backend answers."""
+        ...
+
+    def record_run(self, view: str, succeeded: bool) -> None:
+        """Count one finished materialization run of ``view`` (the feature server exports the counts)."""
+        ...
+
+    def view_status(self) -> dict[str, ViewStatus]:
+        """Freshness and run counts of every view written or materialized so far, in one round trip."""
         ...
 
     def close(self) -> None:

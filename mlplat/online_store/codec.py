@@ -36,7 +36,7 @@ from urllib.parse import quote
 from mlplat.catalog import Catalog, JoinKey
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import MlplatError, NotFoundError
-from mlplat.online_store.base import EntityKey, FeatureStatus, ReadRequest, ReadResult, Row
+from mlplat.online_store.base import EntityKey, FeatureStatus, ReadRequest, ReadResult, Row, ViewStatus
 from mlplat.spec.kinds import FeatureView
 from mlplat.spec.types import DType, JoinKeyType
 
@@ -335,6 +335,13 @@ class WireFormat:
         parts = [_key_part(join_key, value) for join_key, value in zip(codec.join_keys, entity, strict=True)]
         return f"{self.namespace}:{codec.name}:{{{'|'.join(parts)}}}"
 
+    def status_key(self, what: str) -> str:
+        """Key of the namespace's view-status record ``what`` (``newest``, ``runs``).
+
+        ``_status`` cannot be a view name (names start with a letter), so it never meets a row key.
+        """
+        return f"{self.namespace}:_status:{what}"
+
     def encode_rows(self, view: str, rows: Sequence[Row]) -> list[Encoded]:
         """Every row of ``view`` encoded, checked against the view's dtypes and keys."""
         codec = self.codec(view)
@@ -430,3 +437,12 @@ def _key_part(join_key: JoinKey, value: object) -> str:
     if not isinstance(value, str):
         raise FeatureValueError(f"{join_key.request_key} must be a string; got {value!r}")
     return value if _PLAIN_KEY.fullmatch(value) else quote(value, safe="-_.@")
+
+
+def status_of(newest: Mapping[str, int], runs: Mapping[str, int]) -> dict[str, ViewStatus]:
+    """View statuses from the stored records: newest event micros by view, run counts by ``<view>:<result>``."""
+    views = set(newest) | {field.rsplit(":", 1)[0] for field in runs}
+    return {
+        view: ViewStatus(newest.get(view), runs.get(f"{view}:succeeded", 0), runs.get(f"{view}:failed", 0))
+        for view in sorted(views)
+    }

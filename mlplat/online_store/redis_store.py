@@ -19,8 +19,8 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row
-from mlplat.online_store.codec import Encoded, WireFormat
+from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row, ViewStatus
+from mlplat.online_store.codec import Encoded, WireFormat, status_of
 
 T = TypeVar("T")
 
@@ -84,7 +84,8 @@ class RedisOnlineStore:
         if not live:
             return 0
         chunks = [live[i : i + WRITE_CHUNK] for i in range(0, len(live), WRITE_CHUNK)]
-        return self._call(lambda: self._run_script(chunks))
+        newest = max(row.event_micros for row in live)
+        return self._call(lambda: self._run_script(view, newest, chunks))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
         return [result.by_feature(r.features) for r, result in zip(requests, self.read_bulk(requests), strict=True)]
@@ -99,29 +100,46 @@ class RedisOnlineStore:
     def ping(self) -> None:
         self._call(self._client.ping)
 
+    def record_run(self, view: str, succeeded: bool) -> None:
+        field = f"{view}:{'succeeded' if succeeded else 'failed'}"
+        self._call(lambda: self._client.hincrby(self._wire.status_key("runs"), field, 1))
+
+    def view_status(self) -> dict[str, ViewStatus]:
+        def fetch() -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zrange(self._wire.status_key("newest"), 0, -1, withscores=True)
+            pipe.hgetall(self._wire.status_key("runs"))
+            return pipe.execute()
+
+        newest, runs = self._call(fetch)
+        return status_of({k.decode(): int(v) for k, v in newest}, {k.decode(): int(v) for k, v in runs.items()})
+
     def close(self) -> None:
         self._client.close()
 
     # --- internals -----------------------------------------------------------------------
 
-    def _run_script(self, chunks: Sequence[Sequence[Encoded]]) -> int:
+    def _run_script(self, view: str, newest: int, chunks: Sequence[Sequence[Encoded]]) -> int:
         if self._script_sha is None:
             self._script_sha = str(self._client.script_load(WRITE_SCRIPT))
         try:
-            return self._eval(self._script_sha, chunks)
+            return self._eval(self._script_sha, view, newest, chunks)
         except NoScriptError:
             # Redis restarted or failed over and forgot the script: load it again once.
             self._script_sha = str(self._client.script_load(WRITE_SCRIPT))
-            return self._eval(self._script_sha, chunks)
+            return self._eval(self._script_sha, view, newest, chunks)
 
-    def _eval(self, sha: str, chunks: Sequence[Sequence[Encoded]]) -> int:
+    def _eval(self, sha: str, view: str, newest: int, chunks: Sequence[Sequence[Encoded]]) -> int:
         pipe = self._client.pipeline(transaction=False)
+        # GT: the view's newest event only moves forward, whatever order writers finish in.
+        # Scores are doubles: event micros stay exact below 2**53 (the year 2255).
+        pipe.zadd(self._wire.status_key("newest"), {view: newest}, gt=True)
         for chunk in chunks:
             args: list[bytes | str | int] = []
             for row in chunk:
                 args.extend((row.event_micros, row.expires_micros // 1000, row.blob))
             pipe.evalsha(sha, len(chunk), *(row.key for row in chunk), *args)
-        return sum(int(applied) for applied in pipe.execute())
+        return sum(int(applied) for applied in pipe.execute()[1:])
 
     def _call(self, action: Callable[[], T]) -> T:
         try:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row
-from mlplat.online_store.codec import WireFormat
+from mlplat.online_store.base import FeatureValue, ReadRequest, ReadResult, Row, ViewStatus
+from mlplat.online_store.codec import WireFormat, status_of
 
 T = TypeVar("T")
 
@@ -34,6 +34,20 @@ CREATE TABLE IF NOT EXISTS online_features (
     value BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS online_features_expiry ON online_features (expires_us);
+CREATE TABLE IF NOT EXISTS view_newest (view TEXT PRIMARY KEY, event_us INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS view_runs (
+    view TEXT NOT NULL, result TEXT NOT NULL, runs INTEGER NOT NULL, PRIMARY KEY (view, result)
+) WITHOUT ROWID;
+"""
+
+#: The view's newest event only moves forward, like Redis' ``ZADD GT``.
+NEWEST = """
+INSERT INTO view_newest (view, event_us) VALUES (?, ?)
+ON CONFLICT (view) DO UPDATE SET event_us = max(event_us, excluded.event_us)
+"""
+COUNT_RUN = """
+INSERT INTO view_runs (view, result, runs) VALUES (?, ?, 1)
+ON CONFLICT (view, result) DO UPDATE SET runs = runs + 1
 """
 
 UPSERT = """
@@ -64,7 +78,8 @@ class SqliteOnlineStore:
         if not live:
             return 0
         params = [(row.key, row.event_micros, row.expires_micros, row.blob) for row in live]
-        return self._call(lambda: self._upsert(params, now_micros))
+        newest = (view, max(row.event_micros for row in live))
+        return self._call(lambda: self._upsert(params, newest, now_micros))
 
     def read(self, requests: Sequence[ReadRequest]) -> list[dict[str, FeatureValue]]:
         return [result.by_feature(r.features) for r, result in zip(requests, self.read_bulk(requests), strict=True)]
@@ -79,6 +94,19 @@ class SqliteOnlineStore:
     def ping(self) -> None:
         self._call(lambda: self._connection().execute("SELECT 1").fetchone())
 
+    def record_run(self, view: str, succeeded: bool) -> None:
+        result = "succeeded" if succeeded else "failed"
+        self._call(lambda: self._connection().execute(COUNT_RUN, (view, result)))
+
+    def view_status(self) -> dict[str, ViewStatus]:
+        def fetch() -> tuple[dict[str, int], dict[str, int]]:
+            connection = self._connection()
+            newest = dict(connection.execute("SELECT view, event_us FROM view_newest").fetchall())
+            runs = connection.execute("SELECT view, result, runs FROM view_runs").fetchall()
+            return newest, {f"{view}:{result}": count for view, result, count in runs}
+
+        return status_of(*self._call(fetch))
+
     def close(self) -> None:
         with self._lock:
             for connection in self._connections:
@@ -88,13 +116,14 @@ class SqliteOnlineStore:
 
     # --- internals -----------------------------------------------------------------------
 
-    def _upsert(self, params: list[tuple[str, int, int, bytes]], now_micros: int) -> int:
+    def _upsert(self, params: list[tuple[str, int, int, bytes]], newest: tuple[str, int], now_micros: int) -> int:
         connection = self._connection()
         connection.execute("BEGIN IMMEDIATE")
         try:
             before = connection.total_changes
             connection.executemany(UPSERT, params)
             applied = connection.total_changes - before
+            connection.execute(NEWEST, newest)
             # Storage expires like Redis keys do, so the file stays bounded too.
             connection.execute("DELETE FROM online_features WHERE expires_us < ?", (now_micros,))
             connection.execute("COMMIT")

@@ -193,6 +193,21 @@ class Materialization(SpecModel):
     """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
 
 
+Objective = Annotated[StrictFloat, Field(ge=0.5, lt=1)]
+"""A service level objective: the share of good events (or good time) over 30 days, e.g. ``0.999``."""
+
+
+class FeatureViewObjectives(SpecModel):
+    """Service level objectives of an online view; alerts burn their error budgets (see ``docs/operations.md``)."""
+
+    freshness: Objective = 0.99
+    """Share of time the newest event in the online store is younger than ``maxAge``."""
+    max_age: Duration | None = None
+    """Age of the newest stored event above which the view counts as stale. Left out: twice ``materialization.every`` (capped at ``ttl``), or ``ttl`` without a schedule."""
+    materialization_success: Objective = 0.95
+    """Share of scheduled materialization runs that succeed. Only used when the view has a ``materialization`` schedule."""
+
+
 class FeatureViewSpec(SpecModel):
     """Features of one or more entities computed from one source."""
 
@@ -208,6 +223,8 @@ class FeatureViewSpec(SpecModel):
     """Schedule of copies into the online store. Left out: no scheduled runs (push or manual materialization only)."""
     features: Annotated[list[Feature], Field(min_length=1)]
     """The view's features."""
+    objectives: FeatureViewObjectives = Field(default_factory=FeatureViewObjectives)
+    """Freshness and materialization objectives (online views only). Left out: the defaults of each field."""
 
 
 class FeatureView(SpecModel):
@@ -364,6 +381,15 @@ class Resources(SpecModel):
     """Memory, in Ki, Mi or Gi."""
 
 
+class ModelObjectives(SpecModel):
+    """Service level objectives of a model's decisions; alerts burn their error budgets (see ``docs/operations.md``)."""
+
+    availability: Objective = 0.999
+    """Share of decision requests not answered with a 5xx status."""
+    latency: Objective = 0.99
+    """Share of decision requests answered within ``serving.latencySloMs`` (0.99: the p99 is within it)."""
+
+
 class Serving(SpecModel):
     """How the model server for this model runs."""
 
@@ -372,7 +398,9 @@ class Serving(SpecModel):
     resources: Resources = Field(default_factory=Resources)
     """Per-replica resources."""
     latency_slo_ms: Annotated[StrictInt, Field(ge=1, le=10_000)] = 50
-    """p99 decision latency objective; alarms fire above it."""
+    """Latency threshold of the decision latency objective (``objectives.latency`` of decisions answer within it)."""
+    objectives: ModelObjectives = Field(default_factory=ModelObjectives)
+    """Availability and latency objectives. Left out: the defaults of each field."""
     callers: list[Name] = Field(default_factory=list)
     """Names of the in-cluster workloads allowed to call this model (network policy). Left out: none but the platform's own."""
 

@@ -11,6 +11,7 @@ pool.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,7 +63,7 @@ class Server:
         self.settings = settings
         self.catalog = catalog
         self.store = store
-        self.metrics = Metrics()
+        self.metrics = Metrics([name for name, view in catalog.feature_views.items() if view.spec.online])
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
         self.gate = StoreGate(settings.store_retry_seconds)
         self._limiter: anyio.CapacityLimiter | None = None
@@ -94,6 +95,9 @@ class Server:
         return 200, {"status": "ready", "catalog": self.catalog.digest[:12]}
 
     async def metrics_page(self, request: Request) -> Response:
+        # In an outage the last statuses stay exported; the outage shows in the request metrics.
+        with contextlib.suppress(StoreUnavailableError):
+            self.metrics.views_seen(self._inline("status", self.store.view_status))
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
 
     # --- plumbing ------------------------------------------------------------------------

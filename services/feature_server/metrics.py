@@ -6,31 +6,71 @@ process per pod and scale with replicas: each process exposes its own numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from mlplat.online_store import ViewStatus
+from mlplat.operations import metric_names as names
 
 #: Buckets around the millisecond latencies this server aims at.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-class Metrics:
-    """Request and store latencies, answers by status, and served values by freshness."""
+class ViewStatusCollector(Collector):
+    """Per online view: newest stored event time and materialization runs, as the store last told.
 
-    def __init__(self) -> None:
+    The values live in the online store (written by every write and by materialization),
+    so every replica exports the same numbers; rules take one replica's (``max``). Every
+    view is always exported (0 before its first event or run), so a view that never got
+    data shows as stale rather than as nothing, and run counters start at 0.
+    """
+
+    def __init__(self, views: Sequence[str]) -> None:
+        self.views = tuple(views)
+        self.statuses: dict[str, ViewStatus] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        newest = GaugeMetricFamily(
+            names.VIEW_NEWEST_EVENT,
+            "Event time (Unix seconds) of the newest value the online store holds for the view; 0 before the first.",
+            labels=["view"],
+        )
+        runs = CounterMetricFamily(
+            names.MATERIALIZATION_RUNS,
+            "Materialization runs of the view that recorded their end in the online store, by result.",
+            labels=["view", "result"],
+        )
+        for view in self.views:
+            status = self.statuses.get(view, ViewStatus())
+            newest.add_metric([view], (status.newest_event_micros or 0) / 1e6)
+            runs.add_metric([view, names.RUN_SUCCEEDED], status.runs_succeeded)
+            runs.add_metric([view, names.RUN_FAILED], status.runs_failed)
+        yield newest
+        yield runs
+
+
+class Metrics:
+    """Request and store latencies, answers by status, served values by freshness, view freshness."""
+
+    def __init__(self, online_views: Sequence[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.views = ViewStatusCollector(online_views)
+        self.registry.register(self.views)
         self.request_seconds = Histogram(
-            "mlplat_feature_server_request_seconds",
+            names.FEATURE_SERVER_REQUEST_SECONDS,
             "Time to answer a request, by endpoint.",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.responses = Counter(
-            "mlplat_feature_server_responses",
+            names.FEATURE_SERVER_RESPONSES,
             "Answers by endpoint and HTTP status.",
             ["endpoint", "status"],
             registry=self.registry,
@@ -43,7 +83,7 @@ class Metrics:
             registry=self.registry,
         )
         self.values = Counter(
-            "mlplat_feature_server_values",
+            names.FEATURE_SERVER_VALUES,
             "Feature values served, by view and status (PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE).",
             ["view", "status"],
             registry=self.registry,
@@ -69,6 +109,10 @@ class Metrics:
     def count_values(self, tally: Mapping[tuple[str, str], int]) -> None:
         for (view, status), count in tally.items():
             self._child(self.values, view, status).inc(count)
+
+    def views_seen(self, statuses: Mapping[str, ViewStatus]) -> None:
+        """The store's latest view statuses; exported until the next successful read."""
+        self.views.statuses = dict(statuses)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -131,7 +131,8 @@ def redis_password(settings: Settings) -> str | None:
 def create_app(settings: Settings) -> Starlette:
     """Load the catalog and every serving model version, connect the store and the log."""
     catalog = read_catalog(settings.catalog)
-    metrics = Metrics()
+    served = settings.models or list(catalog.models)
+    metrics = Metrics(slo_seconds=[catalog.model(name).spec.serving.latency_slo_ms / 1000 for name in served])
     artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
     models = load_models(catalog, settings.models, artifacts, metrics)
     store = open_store(

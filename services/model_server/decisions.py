@@ -34,10 +34,11 @@ from mlplat.models.policy import (
     reason_codes,
 )
 from mlplat.online_store import FeatureValue, ReadRequest
+from mlplat.operations.metric_names import DECISION_ROUTE, NO_VERSION, UNKNOWN_MODEL
 from mlplat.spec.types import DType, JoinKeyType
 from services.model_server.decision_ids import canary_bucket, new_decision_id
 from services.model_server.decision_log import DecisionLog
-from services.model_server.metrics import Metrics
+from services.model_server.metrics import ERROR_OUTCOME, Metrics
 from services.model_server.registry import GatedStore, ServedModel
 from services.model_server.responses import (
     InvalidFieldError,
@@ -69,7 +70,6 @@ class DecisionApi:
         self._gate = gate
         self._log = log
         self._metrics = metrics
-        self._latency = metrics.latency.labels("decision")
 
     def routes(self) -> list[Route]:
         return [Route("/v1/decisions/{model_name}", self.decide, methods=["POST"])]
@@ -98,12 +98,18 @@ class DecisionApi:
             await self._log.append(decision_id, orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
         except MlplatError as error:
             # No decision leaves without its record.
-            return error_response(error, decision_id=decision_id)
-        response = json_response(content, status)
-        response.background = shadow
-        self._latency.observe(time.perf_counter() - started)
-        self._metrics.requests.labels("decision", str(status)).inc()
+            response = error_response(error, decision_id=decision_id)
+        else:
+            response = json_response(content, status)
+            response.background = shadow
+        self._observe(name, record, response.status_code, started)
         return response
+
+    def _observe(self, name: str, record: Mapping[str, Any], status: int, started: float) -> None:
+        model = name if name in self._models else UNKNOWN_MODEL
+        outcome = str(record.get("decision", ERROR_OUTCOME)) if status == 200 else ERROR_OUTCOME
+        version = str(record.get("version", NO_VERSION))
+        self._metrics.observe_request(DECISION_ROUTE, model, version, outcome, status, time.perf_counter() - started)
 
     def _model(self, name: str) -> ServedModel:
         model = self._models.get(name)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mlplat.operations import metric_names as names
+
 #: Request latencies are a few milliseconds; buckets resolve the SLO range finely.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+#: Labels of every request: which model and version answered, and how. All bounded: models and
+#: versions come from the catalog (:data:`~mlplat.operations.metric_names.UNKNOWN_MODEL` for any
+#: other name), outcomes from the decision policy, statuses from the server. The authenticated
+#: caller joins them here, and only here, once requests carry a verified identity.
+REQUEST_LABELS = ("route", "model", "version", "outcome", "status")
+#: ``outcome`` of a request that failed (any status but 200), and of a scored V2 inference.
+ERROR_OUTCOME = "error"
+SCORED_OUTCOME = "scored"
+
+
+def latency_buckets(slo_seconds: Sequence[float] = ()) -> tuple[float, ...]:
+    """:data:`LATENCY_BUCKETS` plus each latency objective, so an SLO reads an exact bucket."""
+    return tuple(sorted({*LATENCY_BUCKETS, *slo_seconds}))
 
 
 @dataclass
@@ -15,15 +32,25 @@ class Metrics:
     """The server's instruments."""
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    slo_seconds: Sequence[float] = ()
+    """Latency objectives of the served models (``serving.latencySloMs``), added to the buckets."""
 
     def __post_init__(self) -> None:
         r = self.registry
         self.requests = Counter(
-            "mlplat_model_requests", "Requests by route and HTTP status.", ["route", "status"], registry=r
+            names.MODEL_REQUESTS,
+            "Requests by route, model, version that answered, outcome and HTTP status.",
+            REQUEST_LABELS,
+            registry=r,
         )
         self.latency = Histogram(
-            "mlplat_model_request_seconds", "Request latency by route.", ["route"], buckets=LATENCY_BUCKETS, registry=r
+            names.MODEL_REQUEST_SECONDS,
+            "Request latency by route and model.",
+            ["route", "model"],
+            buckets=latency_buckets(self.slo_seconds),
+            registry=r,
         )
+        self._children: dict[tuple[str, ...], Any] = {}
         self.decisions = Counter(
             "mlplat_model_decisions",
             "Decisions by model, version, outcome and whether the canary took them.",
@@ -56,6 +83,18 @@ class Metrics:
             registry=r,
         )
         self.store_up.set(1)
+
+    def observe_request(self, route: str, model: str, version: str, outcome: str, status: int, seconds: float) -> None:
+        """Count and time one request; the one place request labels are set."""
+        key = (route, model, version, outcome, str(status))
+        counter = self._children.get(key)
+        if counter is None:
+            counter = self._children[key] = self.requests.labels(*key)
+        counter.inc()
+        timer = self._children.get((route, model))
+        if timer is None:
+            timer = self._children[(route, model)] = self.latency.labels(route, model)
+        timer.observe(seconds)
 
     def observe_flush(self, records: int, seconds: float) -> None:
         self.log_batch.observe(records)

@@ -19,8 +19,9 @@ from starlette.routing import Route
 
 from mlplat.errors import NotFoundError
 from mlplat.models import VersionState
+from mlplat.operations.metric_names import NO_VERSION, UNKNOWN_MODEL
 from mlplat.spec.kinds import Framework
-from services.model_server.metrics import Metrics
+from services.model_server.metrics import ERROR_OUTCOME, SCORED_OUTCOME, Metrics
 from services.model_server.registry import ServedModel
 from services.model_server.responses import (
     ModelNotReadyError,
@@ -52,8 +53,7 @@ class V2Api:
 
     def __init__(self, models: Mapping[str, ServedModel], metrics: Metrics) -> None:
         self._models = models
-        self._infer_latency = metrics.latency.labels("v2_infer")
-        self._requests = metrics.requests
+        self._metrics = metrics
 
     def routes(self) -> list[Route]:
         model = "/v2/models/{model_name}"
@@ -104,8 +104,11 @@ class V2Api:
 
     async def infer(self, request: Request) -> Response:
         started = time.perf_counter()
+        name = request.path_params["model_name"]
+        version = NO_VERSION
         try:
             model, state = self._resolve(request)
+            version = state.version
             if state.scorer is None:
                 raise ModelNotReadyError(f"model {model.name} version {state.version} is not ready")
             body = await json_body(request)
@@ -122,8 +125,15 @@ class V2Api:
                 {"name": OUTPUT_NAME, "datatype": "FP64", "shape": [len(scores)], "data": scores.tolist()}
             ]
             response = json_response(reply)
-        self._infer_latency.observe(time.perf_counter() - started)
-        self._requests.labels("v2_infer", str(response.status_code)).inc()
+        status = response.status_code
+        self._metrics.observe_request(
+            "v2_infer",
+            name if name in self._models else UNKNOWN_MODEL,
+            version,
+            SCORED_OUTCOME if status == 200 else ERROR_OUTCOME,
+            status,
+            time.perf_counter() - started,
+        )
         return response
 
     def _resolve(self, request: Request) -> tuple[ServedModel, VersionState]:

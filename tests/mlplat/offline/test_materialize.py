@@ -90,9 +90,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def stored(client: redis.Redis, namespace: str) -> dict[bytes, bytes]:
-    """Every blob under ``namespace``, keyed without the namespace."""
+    """Every row blob under ``namespace``, keyed without the namespace (view status records left out)."""
     prefix = f"{namespace}:".encode()
-    keys = list(client.scan_iter(match=prefix + b"*", count=1000))
+    keys = [k for k in client.scan_iter(match=prefix + b"*", count=1000) if not k.startswith(prefix + b"_status:")]
     values = client.mget(keys) if keys else []
     return {key[len(prefix) :]: value for key, value in zip(keys, values, strict=True)}
 
@@ -272,8 +272,13 @@ def test_embedded_engine_into_sqlite(catalog: Catalog, recent_data: Path, tmp_pa
     result = materialize_view(catalog, "merchant_risk", target, registry, MaterializeOptions(recent_data, end=NOW))
     store = target.open(catalog)
     (values,) = store.read([ReadRequest("merchant_risk", ("m00003",), ["merchant_category"])])
+    status = store.view_status()["merchant_risk"]
     store.close()
     assert result.rows == 20
+    # What the feature server exports for the freshness and success SLOs.
+    assert (status.runs_succeeded, status.runs_failed) == (1, 0)
+    assert status.newest_event_micros is not None
+    assert status.newest_event_micros <= int(NOW.timestamp() * 1_000_000)
     assert values["merchant_category"].value in {"electronics", "fashion", "travel", "home", "beauty", "sports"}
     registry.close()
 
@@ -298,3 +303,16 @@ def test_targets_keep_the_password_out_of_logs() -> None:
     assert "s3cret" not in repr(OnlineTarget("rediss://cache:6379/0", password="s3cret"))
     with pytest.raises(UsageError, match="batch rows is 0"):
         MaterializeOptions("data", batch_rows=0)
+
+
+def test_a_failed_run_is_counted_in_the_store(catalog: Catalog, tmp_path: Path) -> None:
+    registry = Registry.open(f"sqlite:///{tmp_path}/registry.db")
+    target = OnlineTarget(f"sqlite:///{tmp_path}/online.db")
+    missing = tmp_path / "no-data-here"
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the engine raises for missing data
+        materialize_view(catalog, "merchant_risk", target, registry, MaterializeOptions(missing, end=NOW))
+    store = target.open(catalog)
+    status = store.view_status()["merchant_risk"]
+    store.close()
+    registry.close()
+    assert (status.runs_succeeded, status.runs_failed, status.newest_event_micros) == (0, 1, None)

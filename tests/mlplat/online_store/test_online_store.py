@@ -18,6 +18,7 @@ from mlplat.online_store import (
     ReadRequest,
     ReadResult,
     Row,
+    ViewStatus,
     open_store,
 )
 from tests.online_specs import ALL_DTYPES, online_test_catalog
@@ -215,3 +216,18 @@ def test_bulk_reads_share_status_and_time_per_entity_and_view(store: BulkOnlineS
         ReadResult(FeatureStatus.PRESENT, event, ("x", 1)),
         ReadResult(FeatureStatus.NOT_FOUND, None, (None,)),
     ]
+
+
+def test_view_status_keeps_the_newest_event_and_counts_runs(store: OnlineStore) -> None:
+    assert store.view_status() == {}
+    newest = _now() - timedelta(minutes=1)
+    store.write("typed", [Row(("a",), newest - timedelta(minutes=5), {}), Row(("b",), newest, {})])
+    # An older batch written later (a backfill, a slow writer) never moves the newest event back.
+    store.write("typed", [Row(("c",), newest - timedelta(minutes=30), {})])
+    store.record_run("typed", succeeded=True)
+    store.record_run("typed", succeeded=True)
+    store.record_run("typed", succeeded=False)
+
+    status = store.view_status()
+
+    assert status == {"typed": ViewStatus(int(newest.timestamp() * 1_000_000), runs_succeeded=2, runs_failed=1)}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlplat.errors import StoreUnavailableError
-from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResult, Row
+from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResult, Row, ViewStatus
 from services.feature_server import create_app
 from tests.services.feature_server.asgi_client import AppClient
 from tests.services.feature_server.conftest import CATALOG, settings_for
@@ -278,6 +278,12 @@ class BrokenStore:
         raise self.error
 
     def ping(self) -> None:
+        raise self.error
+
+    def record_run(self, view: str, succeeded: bool) -> None:
+        raise self.error
+
+    def view_status(self) -> dict[str, ViewStatus]:
         raise self.error
 
     def close(self) -> None:

@@ -1,0 +1,43 @@
+"""The metrics the services emit that SLOs and dashboards read: one definition for both sides.
+
+The services register these names (``services/*/metrics.py``); the rules in
+:mod:`mlplat.operations.rules` read only these names and labels, which a test checks
+against the ``/metrics`` of running servers. Counters are named here without the
+``_total`` suffix the client library appends on exposition; :func:`exposed` adds it.
+"""
+
+from __future__ import annotations
+
+#: Requests to the model server, by route, model, version, outcome and HTTP status.
+MODEL_REQUESTS = "mlplat_model_requests"
+#: Histogram of model-server request latency, by route and model.
+MODEL_REQUEST_SECONDS = "mlplat_model_request_seconds"
+#: Requests to the feature server, by endpoint and HTTP status.
+FEATURE_SERVER_RESPONSES = "mlplat_feature_server_responses"
+#: Histogram of feature-server request latency, by endpoint.
+FEATURE_SERVER_REQUEST_SECONDS = "mlplat_feature_server_request_seconds"
+#: Feature values the feature server served, by view and freshness status.
+FEATURE_SERVER_VALUES = "mlplat_feature_server_values"
+#: Gauge: event time (Unix seconds) of the newest value the online store holds for a view; 0 for none yet.
+VIEW_NEWEST_EVENT = "mlplat_feature_view_newest_event_timestamp_seconds"
+#: Materialization runs of a view that recorded their end in the online store, by result.
+MATERIALIZATION_RUNS = "mlplat_materialization_runs"
+
+#: Route label of the decision endpoint (``POST /v1/decisions/{model}``).
+DECISION_ROUTE = "decision"
+#: ``model`` label of requests that named no served model (bounded: never the raw path value).
+UNKNOWN_MODEL = "_unknown"
+#: ``version`` label when no version answered (errors before scoring).
+NO_VERSION = "_none"
+RUN_SUCCEEDED = "succeeded"
+RUN_FAILED = "failed"
+
+
+def exposed(counter: str) -> str:
+    """The exposed sample name of a counter: the client library appends ``_total``."""
+    return f"{counter}_total"
+
+
+def le_label(seconds: float) -> str:
+    """The ``le`` label value of a histogram bucket as the Python client writes it (``0.05``, ``1.0``)."""
+    return repr(float(seconds))
