@@ -284,8 +284,12 @@ def up(
     repo: Annotated[Path, typer.Option("--repo", help="Repository root (specs/ and models/ below it).")] = Path(),
     feature_port: Annotated[int, typer.Option(help="Feature server port.")] = 6566,
     model_port: Annotated[int, typer.Option(help="Model server port.")] = 8080,
+    prometheus_port: Annotated[int, typer.Option(help="Local Prometheus port (when prometheus is on PATH).")] = 9090,
 ) -> None:
     """Run the whole platform locally: data, models, online store, feature and model servers. Ctrl-C stops it.
+
+    With prometheus on PATH, a local Prometheus scrapes both servers and runs the platform's
+    SLO rules and alerts.
 
     Embedded stores by default; MLPLAT_ONLINE_STORE_URL (redis://...) and MLPLAT_REGISTRY_URL
     (mysql+pymysql://...) use real servers instead.
@@ -298,7 +302,7 @@ def up(
     # SIGTERM (a supervisor, a test) stops the platform as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     settings = local.LocalSettings.from_environment(
-        repo.resolve(), os.environ, feature_port=feature_port, model_port=model_port
+        repo.resolve(), os.environ, feature_port=feature_port, model_port=model_port, prometheus_port=prometheus_port
     )
     running = None
     try:
@@ -313,6 +317,11 @@ def up(
             out.print(f"materialize {result.view}: {result.rows:,} rows into {settings.online_store_url}")
         running = local.start_services(settings)
         running.wait_ready()
+        prometheus = local.start_monitoring(running, catalog)
+        if prometheus is None:
+            out.print("prometheus  not on PATH: install it (apt-get install prometheus) to run the SLO alerts locally")
+        else:
+            out.print(f"prometheus  {prometheus}/alerts  (the platform's SLO rules and alerts)")
         model = next(iter(catalog.models))
         _print_endpoints(settings, model, local.sample_decision(catalog, data, model))
         code = running.wait()

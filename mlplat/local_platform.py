@@ -7,7 +7,9 @@ can run the steps on their own:
    committed models were trained on the same generator with fixed dates);
 2. models: the committed artifacts when they match the specs' sha256, else trained;
 3. materialization of every online view into the online store;
-4. the feature server and the model server as child processes, until stopped.
+4. the feature server and the model server as child processes, until stopped;
+5. a Prometheus from PATH, when installed, scraping both and running the platform's
+   SLO rules and alerts (:mod:`mlplat.operations.local_prometheus`).
 
 Stores default to files under the state directory (SQLite online store and registry);
 ``MLPLAT_ONLINE_STORE_URL`` and ``MLPLAT_REGISTRY_URL`` point them at Redis and MySQL.
@@ -32,6 +34,8 @@ import pyarrow.parquet as pq
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError
 from mlplat.offline.materialize import MaterializationResult, MaterializeOptions, OnlineTarget, materialize
+from mlplat.operations.local_prometheus import LocalPrometheus, prometheus_binary, start_prometheus
+from mlplat.operations.rules import DEFAULT_POLICY, FEATURE_SERVER_JOB, MODEL_SERVER_JOB, AlertPolicy, catalog_rules
 from mlplat.registry import Registry
 from mlplat.spec.kinds import SourceType
 from mlplat.synthetic import SyntheticConfig, generate
@@ -59,6 +63,7 @@ class LocalSettings:
     host: str = "127.0.0.1"
     feature_port: int = 6566
     model_port: int = 8080
+    prometheus_port: int = 9090
     namespace: str = "mlplat"
     applicants: int = 3000
     seed: int = 7
@@ -95,6 +100,20 @@ class LocalSettings:
     @property
     def model_url(self) -> str:
         return f"http://{self.host}:{self.model_port}"
+
+    def local_prometheus(self, interval: timedelta = timedelta(seconds=5)) -> LocalPrometheus:
+        """Prometheus under the state directory, scraping both servers every ``interval``."""
+        return LocalPrometheus(
+            state_dir=self.state_dir / "prometheus",
+            port=self.prometheus_port,
+            targets={
+                FEATURE_SERVER_JOB: f"{self.host}:{self.feature_port}",
+                MODEL_SERVER_JOB: f"{self.host}:{self.model_port}",
+            },
+            scrape_interval=interval,
+            evaluation_interval=interval,
+            host=self.host,
+        )
 
 
 # --- 1. data ----------------------------------------------------------------------------
@@ -196,10 +215,11 @@ def fill_online_store(catalog: Catalog, settings: LocalSettings, data: Path) -> 
 
 @dataclass
 class RunningPlatform:
-    """The two server processes; :meth:`stop` ends both gracefully."""
+    """The two server processes (and Prometheus, when started); :meth:`stop` ends them gracefully."""
 
     settings: LocalSettings
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    prometheus: subprocess.Popen[bytes] | None = None
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Block until both servers answer their readiness probes."""
@@ -238,11 +258,12 @@ class RunningPlatform:
             time.sleep(0.2)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM both (they drain in-flight requests and flush the decision log), then wait."""
-        for process in self.processes.values():
+        """SIGTERM all (the servers drain in-flight requests and flush the decision log), then wait."""
+        everything = [*self.processes.values(), *([self.prometheus] if self.prometheus else [])]
+        for process in everything:
             if process.poll() is None:
                 process.terminate()
-        for process in self.processes.values():
+        for process in everything:
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -276,6 +297,21 @@ def start_services(settings: LocalSettings) -> RunningPlatform:
     for name, command in commands.items():
         running.processes[name] = subprocess.Popen(command, env=environment, cwd=settings.repo)  # noqa: S603
     return running
+
+
+def start_monitoring(
+    running: RunningPlatform,
+    catalog: Catalog,
+    policy: AlertPolicy = DEFAULT_POLICY,
+    interval: timedelta = timedelta(seconds=5),
+) -> str | None:
+    """Prometheus on the catalog's rules beside the servers; its URL, or None when it is not on PATH."""
+    binary = prometheus_binary()
+    if binary is None:
+        return None
+    local = running.settings.local_prometheus(interval)
+    running.prometheus = start_prometheus(binary, local, catalog_rules(catalog, policy))
+    return local.url
 
 
 def sample_decision(catalog: Catalog, data: Path, model: str) -> dict[str, Any]:

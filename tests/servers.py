@@ -80,3 +80,12 @@ def throwaway_redis(tmp_path: Path, port: int | None = None) -> Iterator[tuple[s
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def system_tool(name: str, package: str) -> str:
+    """The path of ``name`` on PATH; missing: fail on CI, skip loudly elsewhere."""
+    binary = shutil.which(name)
+    if binary is None:
+        unavailable(f"{name} (on PATH; apt-get install {package})")
+    assert binary is not None
+    return binary

@@ -37,6 +37,8 @@ class Platform:
                 str(free_port()),
                 "--model-port",
                 str(free_port()),
+                "--prometheus-port",
+                str(free_port()),
             ],
             cwd=repo,
             env={**os.environ, **environment},

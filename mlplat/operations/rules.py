@@ -117,7 +117,11 @@ def burn_alert(kind: SloKind, severity: Severity) -> AlertInfo:
     )
 
 
-def all_alerts(policy: AlertPolicy = AlertPolicy()) -> list[AlertInfo]:
+#: The workbook's policy, with runbooks in the repository.
+DEFAULT_POLICY = AlertPolicy()
+
+
+def all_alerts(policy: AlertPolicy = DEFAULT_POLICY) -> list[AlertInfo]:
     """Every alert the rules can contain, whatever the catalog (the runbooks cover exactly these)."""
     severities = sorted({w.severity for w in policy.windows}, key=list(Severity).index)
     return [burn_alert(kind, severity) for kind in SloKind for severity in severities] + [TARGET_DOWN]
@@ -259,12 +263,12 @@ class RuleFile:
         return str(yaml.dump(self.to_dict(), Dumper=_PlainDumper, sort_keys=False, width=1000))
 
 
-def rule_file(slos: Sequence[Slo], policy: AlertPolicy = AlertPolicy()) -> RuleFile:
+def rule_file(slos: Sequence[Slo], policy: AlertPolicy = DEFAULT_POLICY) -> RuleFile:
     """Recording rules of every SLO, then the alerts of the kinds present."""
     kinds = [kind for kind in SloKind if any(s.kind is kind for s in slos)]
     return RuleFile([*(slo_group(s, policy) for s in slos), alert_group(kinds, policy)])
 
 
-def catalog_rules(catalog: Catalog, policy: AlertPolicy = AlertPolicy()) -> RuleFile:
+def catalog_rules(catalog: Catalog, policy: AlertPolicy = DEFAULT_POLICY) -> RuleFile:
     """The rules of every SLO the catalog implies."""
     return rule_file(catalog_slos(catalog), policy)
