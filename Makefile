@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest lock schema benchmarks clean
+.PHONY: run test lint typecheck pytest lock schema dashboards benchmarks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'"; exit 2; }
@@ -41,6 +41,10 @@ lock: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/mlplat schema --output specs/mlplat.schema.json
 	$(BIN)/mlplat schema --format markdown --output docs/specs.md
+
+# Regenerate the committed Grafana dashboards (docs/dashboards/) from the specs.
+dashboards: $(STAMP)
+	$(BIN)/mlplat dashboards --specs specs --output docs/dashboards
 
 benchmarks: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done

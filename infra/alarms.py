@@ -149,19 +149,3 @@ def batch_alarms(application_id: Any) -> list[AlarmSpec]:
             description="A materialization job failed; see the job's logs in the logs bucket under emr/",
         )
     ]
-
-
-def model_latency_alarm(model: str, slo_ms: int) -> AlarmSpec:
-    """p99 decision latency above the model's ``serving.latencySloMs``, published by the model server."""
-    return AlarmSpec(
-        "latency-p99",
-        "mlplat/ModelServer",
-        "DecisionLatencyP99",
-        {"Model": model},
-        slo_ms,
-        statistic="Maximum",
-        period=60,
-        evaluation_periods=5,
-        treat_missing_data="notBreaching",
-        description=f"{model}: p99 decision latency above its {slo_ms} ms objective for 5 minutes",
-    )

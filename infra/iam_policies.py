@@ -206,4 +206,62 @@ def _alarms_key_user(account_id: str, partition: str, region: str) -> Statement:
 
 
 #: Services that may be named in :func:`key_policy`, and the statement each gets.
-KEY_USERS: dict[str, Callable[[str, str, str], Statement]] = {"logs": _logs_key_user, "alarms": _alarms_key_user}
+def _prometheus_key_user(account_id: str, partition: str, region: str) -> Statement:
+    # Managed Prometheus' Alertmanager publishes to the encrypted alert topic as the service itself.
+    # https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-AMPpermission.html
+    return {
+        "Sid": "ManagedPrometheusPublishesToEncryptedTopics",
+        "Effect": "Allow",
+        "Principal": {"Service": "aps.amazonaws.com"},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+    }
+
+
+KEY_USERS: dict[str, Callable[[str, str, str], Statement]] = {
+    "logs": _logs_key_user,
+    "alarms": _alarms_key_user,
+    "prometheus": _prometheus_key_user,
+}
+
+
+def alert_topic_policy(topic_arn: str, account_id: str, workspace_arn: str) -> str:
+    """Who may use the alert topic: the account through IAM, CloudWatch alarms of the account, and
+    the one Managed Prometheus workspace whose Alertmanager routes to it (``sns:Publish`` and the
+    ``sns:GetTopicAttributes`` it checks first; AMP user guide, "Permission to send alert messages
+    to your Amazon SNS topic")."""
+    return document(
+        {
+            "Sid": "AccountManagesThroughIam",
+            "Effect": "Allow",
+            "Principal": {"AWS": account_id},
+            "Action": [
+                "sns:GetTopicAttributes",
+                "sns:SetTopicAttributes",
+                "sns:Subscribe",
+                "sns:ListSubscriptionsByTopic",
+                "sns:Publish",
+            ],
+            "Resource": topic_arn,
+        },
+        {
+            "Sid": "CloudWatchAlarmsOfTheAccountPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
+            "Sid": "ManagedPrometheusAlertmanagerPublishes",
+            "Effect": "Allow",
+            "Principal": {"Service": "aps.amazonaws.com"},
+            "Action": ["sns:Publish", "sns:GetTopicAttributes"],
+            "Resource": topic_arn,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id},
+                "ArnEquals": {"aws:SourceArn": workspace_arn},
+            },
+        },
+    )

@@ -22,6 +22,7 @@ from infra.components.feature_views import MaterializationSchedule, Materializat
 from infra.components.image_registry import ImageRegistry, ImageRegistryArgs
 from infra.components.keys import EncryptionKey, EncryptionKeyArgs
 from infra.components.models import ModelServing, ModelServingArgs
+from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
@@ -36,8 +37,10 @@ from infra.naming import (
     platform_tags,
     spec_tags,
 )
+from infra.scraping import scrape_configuration
 from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
 from mlplat.catalog import Catalog
+from mlplat.operations.rules import catalog_rules
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Platform:
     feature_server_role: aws.iam.Role
     images: ImageRegistry | None = None
     workloads: Workloads | None = None
+    monitoring: Monitoring | None = None
     models: dict[str, ModelServing] = field(default_factory=dict)
     schedules: dict[str, MaterializationSchedule] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -100,10 +104,11 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
         batch=batch,
         feature_server_role=feature_server_role,
     )
-    _models(platform, catalog, config, buckets, decision_log, alerts)
+    _models(platform, catalog, config, buckets, decision_log)
     _schedules(platform, catalog, config, buckets, database, online_store)
     platform.images = _images(config, keys, tags)
     platform.workloads = _workloads(platform, catalog, config, buckets, decision_log, feature_server_identity)
+    platform.monitoring = _monitoring(platform, catalog, config, network, keys, alerts)
     platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
     return platform
 
@@ -283,6 +288,31 @@ def _workloads(
     )
 
 
+def _monitoring(
+    platform: Platform, catalog: Catalog, config: StackConfig, network: Network, keys: _Keys, alerts: Observability
+) -> Monitoring:
+    """The services' metrics into Managed Prometheus, with the catalog's SLO rules and alerts."""
+    env = config.environment
+    return Monitoring(
+        physical_name(env, "monitoring"),
+        MonitoringArgs(
+            workspace_alias=physical_name(env),
+            cluster=platform.cluster,
+            subnet_ids=network.private_subnet_ids,
+            namespace=SERVICES_NAMESPACE,
+            scrape_configuration=scrape_configuration(SERVICES_NAMESPACE, env),
+            rules=catalog_rules(catalog).to_yaml(),
+            alerts=alerts,
+            account_id=aws.get_caller_identity_output().account_id,
+            region=config.region,
+            key=keys.data,
+            logs_key=keys.logs,
+            log_retention_days=config.cluster.log_retention_days,
+            tags=platform_tags(env),
+        ),
+    )
+
+
 def _decision_log(config: StackConfig, keys: _Keys, buckets: _Buckets, tags: dict[str, str]) -> DecisionLog:
     name = physical_name(config.environment, "decisions")
     return DecisionLog(
@@ -317,7 +347,7 @@ def _keys(config: StackConfig, tags: dict[str, str]) -> _Keys:
         data=key("data", "mlplat data at rest: registry, online store, buckets, streams, secrets"),
         cluster=key("cluster", "mlplat EKS secrets envelope encryption"),
         logs=key("logs", "mlplat CloudWatch log groups", ("logs",)),
-        alerts=key("alerts", "mlplat alert topic", ("alarms",)),
+        alerts=key("alerts", "mlplat alert topic", ("alarms", "prometheus")),
     )
 
 
@@ -398,7 +428,6 @@ def _models(
     config: StackConfig,
     buckets: _Buckets,
     decision_log: DecisionLog,
-    alerts: Observability,
 ) -> None:
     base = platform_tags(config.environment)
     for name, model in catalog.models.items():
@@ -411,7 +440,6 @@ def _models(
                 artifacts=buckets.artifacts,
                 decision_log=decision_log,
                 online_store=platform.online_store,
-                alerts=alerts,
                 tags=spec_tags(base, "Model", name, model.metadata.owner),
             ),
         )
@@ -488,6 +516,8 @@ def _outputs(
         },
         "decisionStreamName": decision_log.stream_name,
         "alertTopicArn": alerts.topic.arn,
+        "prometheusWorkspaceArn": platform.monitoring.workspace.arn if platform.monitoring else None,
+        "prometheusEndpoint": platform.monitoring.workspace.prometheus_endpoint if platform.monitoring else None,
         "images": {"featureServer": config.images.feature_server, "modelServer": config.images.model_server},
         "imageRepositories": {name: repo.repository_url for name, repo in platform.images.repositories.items()}
         if platform.images

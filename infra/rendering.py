@@ -143,6 +143,16 @@ class _Mocks(pulumi.runtime.Mocks):
             outputs["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{args.inputs.get('name')}"
         elif args.typ == "aws:iam/role:Role":
             outputs["name"] = args.inputs.get("name", args.name)
+        elif args.typ == "aws:amp/scraper:Scraper":
+            # The service-linked role AMP creates for the scraper, as DescribeScraper reports it.
+            path = "aws-service-role/scraper.aps.amazonaws.com"
+            outputs["roleArn"] = (
+                f"arn:aws:iam::{ACCOUNT_ID}:role/{path}/AWSServiceRoleForAmazonPrometheusScraper_{args.name}"
+            )
+        elif args.typ == "aws:amp/workspace:Workspace":
+            outputs["prometheusEndpoint"] = (
+                f"https://aps-workspaces.{self.region}.amazonaws.com/workspaces/{args.name}/"
+            )
         return outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]

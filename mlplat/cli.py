@@ -135,6 +135,28 @@ def schema(
         err.print(f"wrote {output}")
 
 
+@app.command()
+def dashboards(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the dashboards into.")] = Path(
+        "docs/dashboards"
+    ),
+    specs: Annotated[Path, typer.Option("--specs", help="Directory of spec files.")] = Path("specs"),
+) -> None:
+    """Write the Grafana dashboards of the specs: an overview, one per model, one per online view."""
+    from mlplat.operations.dashboards import catalog_dashboards, render  # noqa: PLC0415 - only this command
+
+    try:
+        boards = catalog_dashboards(load_catalog(specs))
+    except MlplatError as error:
+        raise fail(error) from None
+    output.mkdir(parents=True, exist_ok=True)
+    for stale in set(output.glob("*.json")) - {output / name for name in boards}:
+        stale.unlink()  # a removed model or view takes its dashboard with it
+    for name, board in boards.items():
+        (output / name).write_text(render(board), encoding="utf-8")
+    err.print(f"wrote {len(boards)} dashboards to {output}")
+
+
 app.command("generate-data")(generate_data)
 app.command()(train)
 app.command("materialize")(materialize_command)

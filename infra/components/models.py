@@ -1,4 +1,7 @@
-"""Per ``Model`` spec: the model server's IAM role, its grants, its Pod Identity binding and its latency alarm.
+"""Per ``Model`` spec: the model server's IAM role, its grants and its Pod Identity binding.
+
+The model's availability and latency objectives are Prometheus rules and alerts
+(:mod:`infra.components.monitoring`), read from what the model server exposes.
 
 Pod Identity rather than IRSA: no OIDC provider to create and rotate, one trust policy
 shared by every role (``pods.eks.amazonaws.com``), and the namespace/service-account
@@ -12,14 +15,12 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra import alarms
 from infra.components.buckets import Bucket
 from infra.components.cluster import Cluster
 from infra.components.component import Component
 from infra.components.decision_log import DecisionLog
-from infra.components.observability import Observability
 from infra.components.online_store import OnlineStore
-from infra.naming import SERVICES_NAMESPACE, model_service_account, physical_name
+from infra.naming import SERVICES_NAMESPACE, model_service_account
 from mlplat.spec.kinds import Model
 
 
@@ -34,7 +35,6 @@ class ModelServingArgs:
     """The server reads only ``<model name>/`` here."""
     decision_log: DecisionLog
     online_store: OnlineStore
-    alerts: Observability
     tags: Mapping[str, str]
     """Tags of this model's resources (platform tags plus the spec's owner)."""
 
@@ -55,6 +55,4 @@ class ModelServing(Component):
         self.pod_identity = args.cluster.bind_service_account(
             self.child_name("pod-identity"), self.role, SERVICES_NAMESPACE, self.service_account, self, self.tags
         )
-        spec = alarms.model_latency_alarm(model, args.model.spec.serving.latency_slo_ms)
-        args.alerts.alarm(physical_name(args.environment, "model", model), spec, self.tags, parent=self)
         self.register_outputs({"roleArn": self.role.arn})

@@ -70,15 +70,12 @@ def test_each_model_role_reads_only_its_prefix_and_puts_only_to_the_decision_str
         assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
 
 
-def test_each_model_alarms_on_its_latency_objective(stacks: dict[str, Rendered]) -> None:
-    alarm = stacks["prod"].one("aws:cloudwatch/metricAlarm:MetricAlarm", "mlplat-prod-model-fraud-latency-p99").plain
-    assert (alarm["namespace"], alarm["metricName"], alarm["dimensions"]) == (
-        "mlplat/ModelServer",
-        "DecisionLatencyP99",
-        {"Model": "fraud"},
-    )
-    assert alarm["threshold"] == 30  # fraud's serving.latencySloMs
-    assert alarm["alarmActions"] == ["arn:aws:sns:eu-west-1:123456789012:mlplat-prod-alerts-alerts"]
+def test_each_model_objective_is_a_prometheus_rule_not_a_cloudwatch_alarm(stacks: dict[str, Rendered]) -> None:
+    # Nothing publishes model latency to CloudWatch; the SLO rules read what the model server exposes.
+    alarms = {a.plain["namespace"] for a in stacks["prod"].of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert "mlplat/ModelServer" not in alarms
+    rules = stacks["prod"].one("aws:amp/ruleGroupNamespace:RuleGroupNamespace", "mlplat-prod-monitoring-slo-rules")
+    assert 'le="0.03"' in rules.plain["data"]  # fraud's serving.latencySloMs, as its histogram bucket
 
 
 def test_prod_is_highly_available_and_protected(stacks: dict[str, Rendered]) -> None:

@@ -36,10 +36,15 @@ K8S_OBJECTS = (
 )
 #: A new view is served by the feature server: its catalog slice changes, and the
 #: Deployment's catalog digest with it, so its pods roll onto the new catalog.
-FEATURE_SERVER_CATALOG = [
-    ("kubernetes:apps/v1:Deployment", "deployment-feature-server"),
-    ("kubernetes:core/v1:ConfigMap", "configmap-feature-server-catalog"),
-]
+#: Every new model or online view brings its SLO rules: the one rule namespace is updated in place.
+SLO_RULES = ("aws:amp/ruleGroupNamespace:RuleGroupNamespace", "mlplat-prod-monitoring-slo-rules")
+FEATURE_SERVER_CATALOG = sorted(
+    [
+        ("kubernetes:apps/v1:Deployment", "deployment-feature-server"),
+        ("kubernetes:core/v1:ConfigMap", "configmap-feature-server-catalog"),
+        SLO_RULES,
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +52,13 @@ def prod(stacks: dict[str, Rendered]) -> Rendered:
     return stacks["prod"]
 
 
-def test_one_more_model_adds_its_role_grants_binding_alarm_and_kubernetes_objects_only(
+def test_one_more_model_adds_its_role_grants_binding_and_kubernetes_objects_and_updates_the_rules_only(
     example_catalog: Catalog, prod: Rendered
 ) -> None:
     extra = _renamed(example_catalog.model("fraud"), "fraud_challenger")
     after = render(_with(example_catalog, extra), stack_config("prod"))
     added, changed = _diff(prod, after)
-    assert changed == []
+    assert changed == [SLO_RULES]
     prefix = "mlplat-prod-model-fraud-challenger"
     assert added == {
         ("mlplat:infra:ModelServing", prefix),
@@ -61,7 +66,6 @@ def test_one_more_model_adds_its_role_grants_binding_alarm_and_kubernetes_object
         ("aws:iam/rolePolicy:RolePolicy", f"{prefix}-read-artifacts"),
         ("aws:iam/rolePolicy:RolePolicy", f"{prefix}-put-decisions"),
         ("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"{prefix}-pod-identity"),
-        ("aws:cloudwatch/metricAlarm:MetricAlarm", f"{prefix}-latency-p99"),
         ("aws:iam/rolePolicy:RolePolicy", f"{prefix}-read-auth-token"),
         *((f"kubernetes:{kind}", f"{name}-model-fraud-challenger{suffix}") for kind, name, suffix in K8S_OBJECTS),
     }

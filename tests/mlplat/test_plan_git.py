@@ -51,15 +51,16 @@ def tree(base_repo: Path) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-def test_adding_a_model_plans_exactly_its_role_alarm_and_kubernetes_objects(tree: Path) -> None:
+def test_adding_a_model_plans_exactly_its_role_kubernetes_objects_and_rules(tree: Path) -> None:
     spec = (tree / "specs/models/fraud.yaml").read_text().replace("name: fraud\n", "name: fraud_challenger\n", 1)
     (tree / "specs/models/fraud_challenger.yaml").write_text(spec)
     result = plan(tree, "prod", "main")
-    assert {c.action for c in result.changes} == {Action.ADD}
+    rules = ("aws:amp/ruleGroupNamespace:RuleGroupNamespace", "mlplat-prod-monitoring-slo-rules")
+    # The model's SLO rules join the rule namespace: an update in place, nothing else changes.
+    assert {(c.type, c.name) for c in result.changes if c.action is not Action.ADD} == {rules}
     assert result.dangerous == ()
-    added = {(c.type, c.name) for c in result.changes}
+    added = {(c.type, c.name) for c in result.changes if c.action is Action.ADD}
     assert ("aws:iam/role:Role", "mlplat-prod-model-fraud-challenger-role") in added
-    assert ("aws:cloudwatch/metricAlarm:MetricAlarm", "mlplat-prod-model-fraud-challenger-latency-p99") in added
     kubernetes = {name for kind, name in added if kind.startswith("kubernetes:")}
     assert kubernetes == {
         "serviceaccount-model-fraud-challenger",

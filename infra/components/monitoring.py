@@ -1,0 +1,166 @@
+"""The metrics path in AWS: Managed Prometheus scraping the services, running the SLO rules, alerting via SNS.
+
+Amazon Managed Service for Prometheus (AMP) with its managed EKS scraper: no collector to
+run or upgrade in the cluster, the scraper lives outside it (ENIs in the private subnets,
+on the cluster security group), the workspace evaluates the same rules ``mlplat up`` runs,
+and its Alertmanager publishes to the platform's encrypted alert topic.
+
+* The scraper's cluster access is an EKS access entry for its service-linked role, limited
+  to viewing the services' namespace (AMP user guide, "Configuring your Amazon EKS cluster").
+* The topic policy lets the account, its CloudWatch alarms and this workspace publish; the
+  alert key lets ``aps.amazonaws.com`` use it (:mod:`infra.iam_policies`).
+* Rule and Alertmanager errors land in a CloudWatch log group the workspace writes to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra import iam_policies
+from infra.components.cluster import Cluster
+from infra.components.component import Component
+from infra.components.keys import EncryptionKey
+from infra.components.observability import Observability
+from mlplat.operations.alertmanager import amp_definition
+
+#: Namespace-scoped view: lists and watches the pods service discovery needs, nothing else.
+VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+#: The rule namespace holding every SLO rule group (one document, replaced as a whole on change).
+RULE_NAMESPACE = "mlplat-slos"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """What is scraped, where samples go, which rules run and where alerts go."""
+
+    workspace_alias: str
+    cluster: Cluster
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Where the scraper's network interfaces go: the cluster's private subnets (two zones at least)."""
+    namespace: str
+    """The services' namespace: the only one the scraper may see."""
+    scrape_configuration: str
+    """Prometheus scrape configuration (:func:`infra.scraping.scrape_configuration`)."""
+    rules: str
+    """Prometheus rule file (:func:`mlplat.operations.rules.catalog_rules`)."""
+    alerts: Observability
+    """The alert topic; this component owns its topic policy."""
+    account_id: pulumi.Input[str]
+    region: str
+    key: EncryptionKey
+    """Encrypts the workspace's samples at rest."""
+    logs_key: EncryptionKey
+    log_retention_days: int
+    tags: Mapping[str, str]
+
+
+class Monitoring(Component):
+    """A Managed Prometheus workspace, its EKS scraper, the SLO rules and the Alertmanager routes."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("Monitoring", name, args.tags, opts)
+        self._args = args
+        self.workspace = self._workspace()
+        self.scraper = self._scraper()
+        self._cluster_access()
+        self.rules = aws.amp.RuleGroupNamespace(
+            self.child_name("slo-rules"),
+            name=RULE_NAMESPACE,
+            workspace_id=self.workspace.id,
+            data=args.rules,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        topic_policy = self._topic_policy()
+        self.alertmanager = aws.amp.AlertManagerDefinition(
+            self.child_name("alertmanager"),
+            workspace_id=self.workspace.id,
+            definition=args.alerts.topic.arn.apply(lambda arn: amp_definition(arn, args.region)),
+            opts=self.child_opts(depends_on=[topic_policy]),
+        )
+        self.register_outputs(
+            {"workspaceArn": self.workspace.arn, "prometheusEndpoint": self.workspace.prometheus_endpoint}
+        )
+
+    def _workspace(self) -> aws.amp.Workspace:
+        args = self._args
+        log_group = aws.cloudwatch.LogGroup(
+            self.child_name("logs"),
+            name=f"/aws/prometheus/{args.workspace_alias}",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.logs_key.arn,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        return aws.amp.Workspace(
+            self.child_name("workspace"),
+            alias=args.workspace_alias,
+            kms_key_arn=args.key.arn,
+            # AMP wants the log group's ARN with the ":*" suffix of its streams.
+            logging_configuration={"log_group_arn": log_group.arn.apply(lambda arn: f"{arn}:*")},
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+
+    def _scraper(self) -> aws.amp.Scraper:
+        args = self._args
+        cluster = args.cluster.cluster
+        return aws.amp.Scraper(
+            self.child_name("scraper"),
+            alias=args.workspace_alias,
+            source={
+                "eks": {
+                    "cluster_arn": cluster.arn,
+                    "subnet_ids": args.subnet_ids,
+                    # The EKS-managed cluster group admits its members to the nodes, pods and API.
+                    "security_group_ids": [cluster.vpc_config.cluster_security_group_id],
+                }
+            },
+            destination={"amp": {"workspace_arn": self.workspace.arn}},
+            scrape_configuration=args.scrape_configuration,
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+
+    def _cluster_access(self) -> None:
+        cluster_name = self._args.cluster.cluster.name
+        entry = aws.eks.AccessEntry(
+            self.child_name("scraper-access"),
+            cluster_name=cluster_name,
+            principal_arn=self.scraper.role_arn.apply(scraper_principal_arn),
+            type="STANDARD",
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        aws.eks.AccessPolicyAssociation(
+            self.child_name("scraper-view"),
+            cluster_name=cluster_name,
+            principal_arn=entry.principal_arn,
+            policy_arn=VIEW_POLICY,
+            access_scope={"type": "namespace", "namespaces": [self._args.namespace]},
+            opts=self.child_opts(),
+        )
+
+    def _topic_policy(self) -> aws.sns.TopicPolicy:
+        args = self._args
+        topic = args.alerts.topic
+        policy = pulumi.Output.all(topic.arn, args.account_id, self.workspace.arn).apply(
+            lambda values: iam_policies.alert_topic_policy(values[0], values[1], values[2])
+        )
+        return aws.sns.TopicPolicy(
+            self.child_name("topic-policy"), arn=topic.arn, policy=policy, opts=self.child_opts()
+        )
+
+
+def scraper_principal_arn(role_arn: str) -> str:
+    """The scraper's role as EKS access entries want it: without the service-linked role's path.
+
+    The scraper reports ``arn:aws:iam::<account>:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_<id>``;
+    EKS maps IAM roles by ``arn:aws:iam::<account>:role/<name>`` (AMP user guide, EKS setup).
+    """
+    prefix, _, path = role_arn.partition(":role/")
+    return f"{prefix}:role/{path.rsplit('/', 1)[-1]}"

@@ -1,0 +1,101 @@
+"""The metrics path as rendered under mocks: workspace, scraper and its cluster access, rules, routes, topic policy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from infra.components.monitoring import RULE_NAMESPACE, VIEW_POLICY, scraper_principal_arn
+from infra.rendering import Rendered
+from infra.scraping import scrape_configuration
+from mlplat.catalog import Catalog
+from mlplat.operations.rules import SERVICE_JOBS, catalog_rules
+
+PREFIX = "mlplat-prod-monitoring"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:mlplat-prod-alerts-alerts"
+
+
+def test_the_scraper_reads_the_services_namespace_into_the_workspace(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    workspace = prod.one("aws:amp/workspace:Workspace", f"{PREFIX}-workspace").plain
+    assert workspace["alias"] == "mlplat-prod"
+    assert workspace["kmsKeyArn"].endswith("mlplat-prod-data-key-key")  # customer-managed, not the AWS-owned key
+    assert workspace["loggingConfiguration"]["logGroupArn"].endswith(":*")
+    scraper = prod.one("aws:amp/scraper:Scraper", f"{PREFIX}-scraper").plain
+    assert len(scraper["source"]["eks"]["subnetIds"]) == 3
+    assert scraper["destination"]["amp"]["workspaceArn"].endswith(f"{PREFIX}-workspace")
+    config = yaml.safe_load(scraper["scrapeConfiguration"])
+    assert {job["job_name"] for job in config["scrape_configs"]} == set(SERVICE_JOBS)
+    assert all(job["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["mlplat"] for job in config["scrape_configs"])
+
+
+def test_the_scraper_may_only_view_the_services_namespace(stacks: dict[str, Rendered]) -> None:
+    association = (
+        stacks["prod"].one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", f"{PREFIX}-scraper-view").plain
+    )
+    entry = stacks["prod"].one("aws:eks/accessEntry:AccessEntry", f"{PREFIX}-scraper-access").plain
+    assert entry["principalArn"] == (
+        f"arn:aws:iam::123456789012:role/AWSServiceRoleForAmazonPrometheusScraper_{PREFIX}-scraper"
+    )
+    assert association["policyArn"] == VIEW_POLICY
+    assert association["accessScope"] == {"type": "namespace", "namespaces": ["mlplat"]}
+
+
+def test_the_rules_are_the_catalogs_and_alerts_route_to_the_topic_by_severity(
+    stacks: dict[str, Rendered], example_catalog: Catalog
+) -> None:
+    prod = stacks["prod"]
+    rules = prod.one("aws:amp/ruleGroupNamespace:RuleGroupNamespace", f"{PREFIX}-slo-rules").plain
+    assert rules["name"] == RULE_NAMESPACE
+    assert rules["data"] == catalog_rules(example_catalog).to_yaml()
+    definition = prod.one("aws:amp/alertManagerDefinition:AlertManagerDefinition", f"{PREFIX}-alertmanager").plain
+    config = yaml.safe_load(yaml.safe_load(definition["definition"])["alertmanager_config"])
+    routes = {route["matchers"][0]: route["receiver"] for route in config["route"]["routes"]}
+    assert routes == {'severity="page"': "page", 'severity="ticket"': "ticket"}
+    for receiver in config["receivers"]:
+        [sns] = receiver["sns_configs"]
+        assert (sns["topic_arn"], sns["sigv4"]["region"]) == (TOPIC, "eu-west-1")
+        assert sns["attributes"] == {"severity": receiver["name"]}
+        assert len(sns["subject"]) < 100
+
+
+def test_the_topic_admits_the_workspace_and_the_alert_key_admits_prometheus(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    policy = json.loads(prod.one("aws:sns/topicPolicy:TopicPolicy", f"{PREFIX}-topic-policy").plain["policy"])
+    publishers = {json.dumps(s["Principal"], sort_keys=True): s for s in policy["Statement"]}
+    amp = publishers['{"Service": "aps.amazonaws.com"}']
+    assert amp["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert "aws:SourceArn" in amp["Condition"]["ArnEquals"]
+    assert {s["Resource"] for s in policy["Statement"]} == {TOPIC}
+    key = json.loads(prod.one("aws:kms/key:Key", "mlplat-prod-alerts-key-key").plain["policy"])
+    assert {"Service": "aps.amazonaws.com"} in [s["Principal"] for s in key["Statement"]]
+
+
+def test_no_cloudwatch_alarm_watches_a_metric_nothing_publishes(stacks: dict[str, Rendered]) -> None:
+    # Only AWS namespaces: every one of them is published by the service it names.
+    namespaces = {a.plain["namespace"] for a in stacks["prod"].of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert namespaces == {"AWS/RDS", "AWS/ElastiCache", "ContainerInsights", "AWS/EMRServerless"}
+
+
+@pytest.mark.parametrize(
+    ("reported", "mapped"),
+    [
+        (
+            "arn:aws:iam::123456789012:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_a1b2c3",
+            "arn:aws:iam::123456789012:role/AWSServiceRoleForAmazonPrometheusScraper_a1b2c3",
+        ),
+        ("arn:aws:iam::123456789012:role/plain", "arn:aws:iam::123456789012:role/plain"),
+    ],
+)
+def test_scraper_principal_drops_the_service_role_path(reported: str, mapped: str) -> None:
+    assert scraper_principal_arn(reported) == mapped
+
+
+def test_scrape_configuration_keeps_only_annotated_pods_of_each_service() -> None:
+    config = yaml.safe_load(scrape_configuration("mlplat", "prod"))
+    assert config["global"]["external_labels"] == {"environment": "prod"}
+    model = next(j for j in config["scrape_configs"] if j["job_name"] == "mlplat-model-server")
+    keep = [r for r in model["relabel_configs"] if r.get("action") == "keep"]
+    assert [r["regex"] for r in keep] == ["model-server", "true"]
