@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import UsageError
+from mlplat.operations.rules import RUNBOOK_DIR
 
 CONFIG_KEY = "mlplat:platform"
 Environment = Literal["dev", "staging", "prod"]
@@ -183,6 +184,8 @@ class AlertsConfig(_Config):
 
     emails: tuple[str, ...] = ()
     """Email addresses subscribed to the alarm topic. Left empty: subscribe a pager later by hand."""
+    runbook_base_url: str = RUNBOOK_DIR
+    """Prefix of each alert's ``runbook_url`` (e.g. the repository's ``docs/runbooks`` on its web host). Left out: the repository path ``docs/runbooks``."""
 
     @field_validator("emails")
     @classmethod

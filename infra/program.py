@@ -40,7 +40,7 @@ from infra.naming import (
 from infra.scraping import scrape_configuration
 from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
 from mlplat.catalog import Catalog
-from mlplat.operations.rules import catalog_rules
+from mlplat.operations.rules import AlertPolicy, catalog_rules
 
 
 @dataclass
@@ -301,7 +301,7 @@ def _monitoring(
             subnet_ids=network.private_subnet_ids,
             namespace=SERVICES_NAMESPACE,
             scrape_configuration=scrape_configuration(SERVICES_NAMESPACE, env),
-            rules=catalog_rules(catalog).to_yaml(),
+            rules=catalog_rules(catalog, AlertPolicy(runbook_base=config.alerts.runbook_base_url)).to_yaml(),
             alerts=alerts,
             account_id=aws.get_caller_identity_output().account_id,
             region=config.region,

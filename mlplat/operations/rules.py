@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from mlplat.catalog import Catalog
+from mlplat.errors import UsageError
 from mlplat.operations import metric_names as m
 from mlplat.operations.objectives import SUBJECT_LABEL, Slo, SloKind, catalog_slos
 from mlplat.spec.types import format_duration
@@ -71,6 +72,8 @@ class AlertPolicy:
 
     def scaled(self, ratio: float) -> AlertPolicy:
         """Every duration multiplied by ``ratio``: the same rules on a compressed clock (demos, end-to-end tests)."""
+        if not 0 < ratio <= 1:
+            raise UsageError(f"alert policy scale {ratio!r}: give a ratio in (0, 1], e.g. 1/60 for minutes as seconds")
         windows = tuple(replace(w, long=w.long * ratio, short=w.short * ratio) for w in self.windows)
         return replace(self, windows=windows, target_down_for=self.target_down_for * ratio)
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from mlplat.catalog import Catalog
+from mlplat.errors import UsageError
 from mlplat.loader import load_catalog
 from mlplat.operations import metric_names as m
 from mlplat.operations.objectives import Slo, SloKind, catalog_slos
@@ -211,3 +212,16 @@ def test_scaled_policy_compresses_every_window() -> None:
     assert policy.durations()[0] == timedelta(seconds=5)
     assert policy.durations()[-1] == timedelta(hours=1, minutes=12)
     assert policy.target_down_for == timedelta(seconds=10)
+
+
+@pytest.mark.parametrize("ratio", [0, -1, 2])
+def test_a_scale_outside_zero_to_one_is_refused(ratio: float) -> None:
+    with pytest.raises(UsageError, match=r"give a ratio in \(0, 1\]"):
+        AlertPolicy().scaled(ratio)
+
+
+def test_runbook_urls_follow_the_policys_base() -> None:
+    rules = rule_file(catalog_slos(load_catalog(SPECS)), AlertPolicy(runbook_base="https://docs.example/runbooks/"))
+    urls = {r["annotations"]["runbook_url"] for g in rules.groups for r in g["rules"] if "alert" in r}
+    assert "https://docs.example/runbooks/ModelLatencyFastBurn.md" in urls
+    assert all(url.startswith("https://docs.example/runbooks/") and url.endswith(".md") for url in urls)
