@@ -202,7 +202,7 @@ CASES = [
     ),
     Case(
         "unknown_field",
-        "specs.yaml:24:3: error: spec.onlin: unknown field 'onlin'; accepted here: 'entities', 'features', 'materialization', 'online', 'source', 'ttl' (did you mean 'online'?)",
+        "specs.yaml:24:3: error: spec.onlin: unknown field 'onlin'; accepted here: 'entities', 'features', 'materialization', 'objectives', 'online', 'source', 'ttl' (did you mean 'online'?)",
     ),
     Case(
         "unknown_kind",
