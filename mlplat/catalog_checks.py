@@ -226,6 +226,16 @@ def check_feature_views(documents: Sequence[ValidDocument], index: Index) -> Ite
         yield from _check_view_entities(doc, view, index)
         yield from _unknown(doc, ("spec", "source"), "Source", view.spec.source, index)
         yield from _check_view_features(doc, view, index)
+        max_age = view.spec.objectives.max_age
+        if max_age is not None and max_age > view.spec.ttl:
+            limit, ttl = (format_duration(d) for d in (max_age, view.spec.ttl))
+            yield _error(
+                doc,
+                ("spec", "objectives", "maxAge"),
+                f"maxAge {limit} is longer than ttl {ttl}: values are served as OUTSIDE_MAX_AGE before the "
+                f"view counts as stale; lower maxAge to at most {ttl}",
+                Severity.WARNING,
+            )
         schedule = view.spec.materialization
         if schedule is None:
             continue

@@ -149,6 +149,10 @@ CASES = [
         "specs.yaml:56:1: error: spec: a push source needs 'batchSource', the batch source keeping its history",
     ),
     Case(
+        "max_age_beyond_ttl",
+        "specs.yaml:27:13: warning: spec.objectives.maxAge: maxAge 3d is longer than ttl 1d: values are served as OUTSIDE_MAX_AGE before the view counts as stale; lower maxAge to at most 1d",
+    ),
+    Case(
         "reason_phrase_for_unknown_input",
         "specs.yaml:52:7: error: spec.decision.reasonPhrases['profile:fico']: 'profile:fico' is not one of the model's features; phrases apply to spec.features only (did you mean 'profile:fico_score'?)",
     ),
@@ -247,7 +251,7 @@ CASES = [
 ]
 
 #: Mistakes that are warnings: the specs still load.
-WARNINGS_ONLY = {"ttl_shorter_than_materialization"}
+WARNINGS_ONLY = {"ttl_shorter_than_materialization", "max_age_beyond_ttl"}
 
 
 def _diagnostics(directory: Path) -> tuple[list[str], bool]:
