@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +102,19 @@ def _decide_and_find_the_record(platform: Platform, state: Path) -> dict[str, ob
     return decision
 
 
+def _rule_groups(prometheus: str, timeout: float = 30) -> set[str]:
+    """The rule groups a starting Prometheus has loaded, once it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
+            return {group["name"] for group in groups}
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_up_serves_a_decision_that_lands_in_the_decision_log_and_stops_on_ctrl_c(
     platform: Platform, tmp_path: Path
@@ -108,6 +122,13 @@ def test_up_serves_a_decision_that_lands_in_the_decision_log_and_stops_on_ctrl_c
     decision = _decide_and_find_the_record(platform, tmp_path / "state")
     assert decision["model"] == "default_risk"
     assert decision["features"]["bureau_profile:fico_score"]["status"] == "PRESENT"
+    # The local Prometheus runs the platform's rules, or `up` says why it does not.
+    said = next(line for line in platform.lines if line.startswith("prometheus"))
+    if shutil.which("prometheus"):
+        url = said.split()[1].removesuffix("/alerts")
+        assert "slo-alerts" in _rule_groups(url)
+    else:
+        assert "not on PATH" in said
     assert platform.interrupt() == 0
     assert "stopping" in "\n".join(platform.lines)
 

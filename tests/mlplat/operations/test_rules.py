@@ -166,6 +166,28 @@ def target_down_test(rules: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def resolve_test(slo: Slo, rules: dict[str, Any]) -> dict[str, Any]:
+    """Errors at 20x the budget for an hour, then none: the page fires, then resolves within minutes."""
+    good = 1000 * (1 - 20 * slo.error_budget)
+    bad = 1000 * 20 * slo.error_budget
+    base = {"job": "mlplat-model-server", "instance": "a", "route": "decision", "model": slo.subject, "version": "v1"}
+    name = m.exposed(m.MODEL_REQUESTS)
+    page = burn_alert(slo.kind, Severity.PAGE)
+    firing = [_expected(_alert_rules(rules)[page.name], {"slo": slo.kind.value, slo.label: slo.subject})]
+    return {
+        "interval": "1m",
+        "input_series": [
+            _series(name, {**base, "outcome": "approve", "status": "200"}, f"0+{good!r}x60 {60 * good!r}+1000x60"),
+            _series(name, {**base, "outcome": "error", "status": "503"}, f"0+{bad!r}x60 {60 * bad!r}+0x60"),
+        ],
+        "alert_rule_test": [
+            {"eval_time": "59m", "alertname": page.name, "exp_alerts": firing},
+            # 1h/5m: the 5m window is clean after 5 minutes; 6h/30m: the 30m window after 30.
+            {"eval_time": "95m", "alertname": page.name, "exp_alerts": []},
+        ],
+    }
+
+
 def _one_per_kind(catalog: Catalog) -> list[Slo]:
     slos = catalog_slos(catalog)
     return [next(s for s in slos if s.kind is kind) for kind in SloKind]
@@ -194,6 +216,7 @@ def test_every_alert_fires_and_stays_quiet_in_promtool_unit_tests(
     (tmp_path / "rules.yaml").write_text(rules.to_yaml())
     tests = [burn_test(slo, s, rules.to_dict()) for slo in slos for s in SCENARIOS.values()]
     tests.append(target_down_test(rules.to_dict()))
+    tests.append(resolve_test(slos[0], rules.to_dict()))
     (tmp_path / "tests.yaml").write_text(
         yaml.safe_dump({"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests}, sort_keys=False)
     )
