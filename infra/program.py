@@ -305,7 +305,6 @@ def _monitoring(
             alerts=alerts,
             account_id=aws.get_caller_identity_output().account_id,
             region=config.region,
-            key=keys.data,
             logs_key=keys.logs,
             log_retention_days=config.cluster.log_retention_days,
             tags=platform_tags(env),

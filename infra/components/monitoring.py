@@ -51,8 +51,6 @@ class MonitoringArgs:
     """The alert topic; this component owns its topic policy."""
     account_id: pulumi.Input[str]
     region: str
-    key: EncryptionKey
-    """Encrypts the workspace's samples at rest."""
     logs_key: EncryptionKey
     log_retention_days: int
     tags: Mapping[str, str]
@@ -96,10 +94,13 @@ class Monitoring(Component):
             tags=self.tags,
             opts=self.child_opts(),
         )
+        # No customer-managed key: workspaces created with one cannot take samples from AWS
+        # managed collectors (AMP user guide, "Set up managed collectors for Amazon EKS").
+        # Samples are still encrypted at rest, with AWS owned keys; they hold request counts
+        # and latencies per model and view, no applicant data.
         return aws.amp.Workspace(
             self.child_name("workspace"),
             alias=args.workspace_alias,
-            kms_key_arn=args.key.arn,
             # AMP wants the log group's ARN with the ":*" suffix of its streams.
             logging_configuration={"log_group_arn": log_group.arn.apply(lambda arn: f"{arn}:*")},
             tags=self.tags,

@@ -21,7 +21,8 @@ def test_the_scraper_reads_the_services_namespace_into_the_workspace(stacks: dic
     prod = stacks["prod"]
     workspace = prod.one("aws:amp/workspace:Workspace", f"{PREFIX}-workspace").plain
     assert workspace["alias"] == "mlplat-prod"
-    assert workspace["kmsKeyArn"].endswith("mlplat-prod-data-key-key")  # customer-managed, not the AWS-owned key
+    # AWS owned key: a workspace with a customer-managed key cannot take managed-collector samples.
+    assert "kmsKeyArn" not in workspace
     assert workspace["loggingConfiguration"]["logGroupArn"].endswith(":*")
     scraper = prod.one("aws:amp/scraper:Scraper", f"{PREFIX}-scraper").plain
     assert len(scraper["source"]["eks"]["subnetIds"]) == 3
