@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResult, Row, ViewStatus
@@ -103,6 +104,25 @@ def test_served_values_are_counted_per_view_and_status(client: AppClient, store:
     assert 'mlplat_feature_server_request_seconds_count{endpoint="get-online-features"} 1.0' in metrics
     assert 'mlplat_online_store_call_seconds_count{operation="read"} 1.0' in metrics
     assert 'mlplat_feature_server_responses_total{endpoint="get-online-features",status="200"} 1.0' in metrics
+
+
+def test_view_freshness_and_runs_are_exported_from_the_store(client: AppClient, store: OnlineStore) -> None:
+    _seed(store)
+    store.record_run("typed", succeeded=False)
+
+    metrics = client.get("/metrics").text
+
+    newest = {
+        sample.labels["view"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "mlplat_feature_view_newest_event_timestamp_seconds"
+    }
+    assert newest == {"typed": EVENT.timestamp(), "merchant_stats": EVENT.timestamp()} | {
+        view: 0.0 for view in newest if view not in {"typed", "merchant_stats"}
+    }
+    assert 'mlplat_materialization_runs_total{result="failed",view="typed"} 1.0' in metrics
+    assert 'mlplat_materialization_runs_total{result="succeeded",view="typed"} 0.0' in metrics
 
 
 def test_push_writes_every_view_of_a_push_source(client: AppClient, store: OnlineStore) -> None:

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlplat.catalog import Catalog
 from mlplat.models.scoring import sigmoid
@@ -408,3 +409,35 @@ def test_an_onnx_model_asked_for_reasons_is_not_ready_for_decisions(
     )
     assert parts.models["fraud"].primary.ready
     parts.decision_log.close()
+
+
+def _samples(text: str, name: str) -> list[dict[str, str]]:
+
+    return [dict(s.labels) for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+
+
+def test_each_request_is_counted_with_its_model_version_and_outcome(
+    serve: Any, store: OnlineStore, catalog: Catalog
+) -> None:
+    seed_features(store)
+    client, _, _ = serve(catalog)
+    decided = client.post("/v1/decisions/default_risk", json=REQUEST["default_risk"]).json()
+    assert client.post("/v1/decisions/no_such_model", json={}).status_code == 404
+
+    requests = _samples(client.get("/metrics").text, "mlplat_model_requests_total")
+
+    assert {
+        "route": "decision",
+        "model": "default_risk",
+        "version": decided["version"],
+        "outcome": decided["decision"],
+        "status": "200",
+    } in requests
+    # A name nobody serves never becomes a label value: cardinality stays bounded by the catalog.
+    assert {
+        "route": "decision",
+        "model": "_unknown",
+        "version": "_none",
+        "outcome": "error",
+        "status": "404",
+    } in requests
