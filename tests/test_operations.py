@@ -205,8 +205,14 @@ def _alert_states(url: str, alert: str, model: str) -> set[str]:
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> None:
+    """Poll ``condition`` until true; a server not listening yet counts as not yet."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.TransportError:
+            pass
         if time.monotonic() > deadline:
             pytest.fail(f"{what} within {timeout:.0f} s")
         time.sleep(0.5)
