@@ -398,7 +398,7 @@ class Serving(SpecModel):
     resources: Resources = Field(default_factory=Resources)
     """Per-replica resources."""
     latency_slo_ms: Annotated[StrictInt, Field(ge=1, le=10_000)] = 50
-    """Latency threshold of the decision latency objective (``objectives.latency`` of decisions answer within it)."""
+    """Decisions slower than this count against the latency objective (``objectives.latency``: by default 99% answer within it)."""
     objectives: ModelObjectives = Field(default_factory=ModelObjectives)
     """Availability and latency objectives. Left out: the defaults of each field."""
     callers: list[Name] = Field(default_factory=list)
