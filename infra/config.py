@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,12 +19,15 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from infra import aws_rules
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import UsageError
 
 CONFIG_KEY = "mlplat:platform"
 Environment = Literal["dev", "staging", "prod"]
 PositiveInt = Annotated[int, Field(ge=1)]
+#: Days CloudWatch Logs keeps a group's events: only the values PutRetentionPolicy accepts.
+LogRetentionDays = Annotated[int, AfterValidator(aws_rules.log_retention_days)]
 
 
 class StackConfigError(UsageError):
@@ -49,8 +53,8 @@ class NetworkConfig(_Config):
     """IPv4 block of the VPC, /16 to /20; carved into one public and one private subnet per zone."""
     nat_gateways: Literal["single", "perAz"] = "perAz"
     """``perAz``: one NAT gateway per zone, so losing a zone keeps egress. ``single``: one shared NAT (cheaper, dev)."""
-    flow_log_retention_days: PositiveInt = 90
-    """Days VPC flow logs are kept in CloudWatch Logs."""
+    flow_log_retention_days: LogRetentionDays = 90
+    """Days VPC flow logs are kept in CloudWatch Logs: one of the periods CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, ... 3653)."""
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -64,14 +68,25 @@ class NetworkConfig(_Config):
 class NodeGroupConfig(_Config):
     """A managed node group. The cluster autoscaler moves the desired size between the bounds."""
 
-    instance_types: tuple[str, ...] = ("m7i.large",)
-    """EC2 instance types, in order of preference."""
+    instance_types: Annotated[tuple[str, ...], Field(min_length=1, max_length=20)] = ("m7i.large",)
+    """EC2 instance types, in order of preference: x86_64 types (the nodes run the x86_64 AL2023 AMI); at most 20
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html)."""
     min_size: PositiveInt = 2
     """Fewest nodes."""
     max_size: PositiveInt = 6
     """Most nodes."""
-    disk_gb: PositiveInt = 50
-    """Root volume size (encrypted gp3)."""
+    # gp3 volumes take 1-16384 GiB (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html);
+    # the AL2023 EKS AMI's own snapshot is 20 GiB, and a root volume cannot be smaller than its AMI's snapshot.
+    disk_gb: Annotated[int, Field(ge=20, le=16384)] = 50
+    """Root volume size in GiB (encrypted gp3), 20-16384."""
+
+    @field_validator("instance_types")
+    @classmethod
+    def _x86_64(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        arm = [t for t in value if aws_rules.instance_architecture(t) != "x86_64"]
+        if arm:
+            raise ValueError(f"{arm} are AWS Graviton (arm64) types; the nodes run x86_64, use e.g. m7i.large")
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> NodeGroupConfig:
@@ -95,11 +110,21 @@ class AddonVersions(_Config):
     """``amazon-cloudwatch-observability`` (Container Insights metrics for node alarms)."""
 
 
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+_ADDON_NAMES = {
+    "vpc_cni": "vpc-cni",
+    "coredns": "coredns",
+    "kube_proxy": "kube-proxy",
+    "pod_identity_agent": "eks-pod-identity-agent",
+    "cloudwatch_observability": "amazon-cloudwatch-observability",
+}
+
+
 class ClusterConfig(_Config):
     """The EKS cluster."""
 
     kubernetes_version: str = "1.33"
-    """Pinned Kubernetes minor version."""
+    """Pinned Kubernetes minor version: one EKS offers (1.32 to 1.35); upgrade the add-ons with it."""
     public_access_cidrs: tuple[str, ...] = ()
     """CIDRs allowed to reach the public API endpoint. Left empty: the endpoint is private only."""
     admin_role_arns: tuple[str, ...] = ()
@@ -110,8 +135,36 @@ class ClusterConfig(_Config):
     """Node group for model servers."""
     addons: AddonVersions = Field(default_factory=AddonVersions)
     """Pinned add-on versions."""
-    log_retention_days: PositiveInt = 90
-    """Days control-plane logs are kept."""
+    log_retention_days: LogRetentionDays = 90
+    """Days control-plane logs are kept: one of the periods CloudWatch Logs offers."""
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _offered(cls, value: str) -> str:
+        aws_rules.eks_version(value)
+        return value
+
+    @field_validator("admin_role_arns")
+    @classmethod
+    def _role_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Access entries name an IAM principal ARN (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessEntry.html).
+        for arn in value:
+            if _ROLE_ARN.fullmatch(arn) is None:
+                raise ValueError(
+                    f"{arn!r} is not an IAM role ARN; write it like 'arn:aws:iam::123456789012:role/platform-admin'"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _addons_fit_the_version(self) -> ClusterConfig:
+        problems = [
+            f"addons.{to_camel(field)}: {problem}"
+            for field, addon in _ADDON_NAMES.items()
+            if (problem := aws_rules.addon_version_problem(addon, getattr(self.addons, field), self.kubernetes_version))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("public_access_cidrs")
     @classmethod
@@ -124,29 +177,76 @@ class ClusterConfig(_Config):
 
 
 class DatabaseConfig(_Config):
-    """The registry database (RDS MySQL 8.0)."""
+    """The registry database (RDS for MySQL 8.4 LTS)."""
 
     instance_class: str = "db.m7g.large"
-    """RDS instance class."""
-    engine_version: str = "8.0.42"
-    """Pinned MySQL 8.0 minor version."""
-    allocated_storage_gb: PositiveInt = 50
-    """Initial gp3 storage."""
-    max_allocated_storage_gb: PositiveInt = 200
-    """Ceiling for storage autoscaling."""
+    """RDS instance class: a current-generation class RDS for MySQL runs on (db.t4g, db.m7g, db.r7g, ...)."""
+    engine_version: str = "8.4"
+    """MySQL major version, ``8.4`` (LTS) or ``8.0``; RDS applies minor versions itself (auto minor version
+    upgrade), so a full ``8.4.x`` only pins where the instance starts. The parameter group family follows it."""
+    performance_insights: bool | None = None
+    """Performance Insights. Left out: on wherever the instance class supports it (RDS for MySQL does not
+    on db.t2/t3/t4g micro and small)."""
+    # gp3 storage for RDS for MySQL: 20-65,536 GiB (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html).
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 50
+    """Initial gp3 storage in GiB, 20-65536."""
+    max_allocated_storage_gb: Annotated[int, Field(ge=22, le=65536)] = 200
+    """Ceiling for storage autoscaling in GiB: at least 10% above ``allocatedStorageGb``."""
     multi_az: bool = True
     """A synchronous standby in another zone. Required in prod."""
+    # BackupRetentionPeriod: 0-35 days (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html);
+    # 0 turns automated backups off, which the baseline refuses (RDS.11).
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
-    """Days of automated backups (point-in-time recovery window)."""
+    """Days of automated backups (point-in-time recovery window), 1-35."""
+
+    @field_validator("instance_class")
+    @classmethod
+    def _instance_class(cls, value: str) -> str:
+        aws_rules.rds_instance_family(value)
+        return value
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str) -> str:
+        aws_rules.mysql_major_version(value)
+        return value
+
+    @model_validator(mode="after")
+    def _supported_together(self) -> DatabaseConfig:
+        if self.performance_insights and not aws_rules.performance_insights_supported(self.instance_class):
+            raise ValueError(
+                f"performanceInsights: RDS for MySQL has no Performance Insights on {self.instance_class}; "
+                "leave performanceInsights out (or false), or use db.t4g.medium or larger"
+            )
+        # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html: the maximum
+        # storage threshold must be at least 10% above the allocated storage.
+        if self.max_allocated_storage_gb * 10 < self.allocated_storage_gb * 11:
+            raise ValueError(
+                f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) must be at least 10% above "
+                f"allocatedStorageGb ({self.allocated_storage_gb}); raise it to {-(-self.allocated_storage_gb * 11 // 10)} or more"
+            )
+        return self
+
+    @property
+    def parameter_group_family(self) -> str:
+        """``mysql8.4`` or ``mysql8.0``: the family of the engine version."""
+        return aws_rules.mysql_parameter_group_family(self.engine_version)
+
+    @property
+    def performance_insights_enabled(self) -> bool:
+        """Whether Performance Insights is on: as configured, else wherever the class supports it."""
+        if self.performance_insights is not None:
+            return self.performance_insights
+        return aws_rules.performance_insights_supported(self.instance_class)
 
 
 class CacheConfig(_Config):
     """The online store (ElastiCache for Valkey, Redis-compatible)."""
 
     node_type: str = "cache.m7g.large"
-    """ElastiCache node type."""
+    """ElastiCache node type: a current-generation type (cache.t4g, cache.m7g, cache.r7g, ...)."""
     engine_version: str = "8.0"
-    """Pinned Valkey version."""
+    """Valkey version, major.minor: 7.2, 8.0 or 8.1."""
     replicas: Annotated[int, Field(ge=0, le=5)] = 1
     """Read replicas beside the primary. At least 1 for automatic failover."""
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
@@ -154,6 +254,19 @@ class CacheConfig(_Config):
     auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"  # noqa: S105 - a strategy, not a token
     """How a new AUTH token is applied: ``ROTATE`` keeps the previous one valid too (clients switch without
     errors); ``SET`` then revokes the previous one. See docs/infra.md, "Rotating secrets"."""
+
+    @field_validator("node_type")
+    @classmethod
+    def _node_type(cls, value: str) -> str:
+        aws_rules.cache_node_family(value)
+        return value
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str) -> str:
+        if value not in aws_rules.VALKEY_VERSIONS:
+            raise ValueError(f"ElastiCache has no Valkey {value!r}; use one of {', '.join(aws_rules.VALKEY_VERSIONS)}")
+        return value
 
 
 class BatchConfig(_Config):
@@ -163,8 +276,9 @@ class BatchConfig(_Config):
     """Most vCPUs all running jobs may use together (a cost ceiling)."""
     max_memory_gb: PositiveInt = 256
     """Most memory all running jobs may use together."""
-    idle_stop_minutes: PositiveInt = 15
-    """Minutes without jobs before the application releases its workers."""
+    # AutoStopConfig.idleTimeoutMinutes: 1-10080 (https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_AutoStopConfig.html).
+    idle_stop_minutes: Annotated[int, Field(ge=1, le=10080)] = 15
+    """Minutes without jobs before the application releases its workers, 1-10080."""
 
 
 class DecisionLogConfig(_Config):
@@ -172,9 +286,11 @@ class DecisionLogConfig(_Config):
 
     shards: PositiveInt = 2
     """Kinesis shards (1 MB/s or 1,000 records/s of writes each)."""
+    # Kinesis keeps records 24-8760 hours (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_IncreaseStreamRetentionPeriod.html).
     stream_retention_hours: Annotated[int, Field(ge=24, le=8760)] = 24
-    """Hours records stay readable in the stream."""
-    object_lock_days: PositiveInt = 2555
+    """Hours records stay readable in the stream, 24-8760."""
+    # Object Lock default retention: at most 100 years (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html).
+    object_lock_days: Annotated[int, Field(ge=1, le=36500)] = 2555
     """Days each archived record is locked in compliance mode (nobody, root included, can delete it). 2555 ≈ 7 years."""
 
 

@@ -117,22 +117,39 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
 
 
 def write_logs(log_group_arn: str, *, key_arn: str | None = None) -> list[Statement]:
-    """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key."""
+    """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key.
+
+    ``logs:DescribeLogGroups`` takes no log-group resource (the Service Authorization
+    Reference lists no resource type for it,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html),
+    so it is granted on the account's logs in the group's region, as the EMR Serverless
+    CloudWatch logging guide does
+    (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/logging.html); the
+    writes stay on the one group.
+    """
+    group = log_group_arn.removesuffix(":*")
+    partition, region, account = group.split(":")[1], group.split(":")[3], group.split(":")[4]
     statements: list[Statement] = [
         {
             "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
-                "logs:DescribeLogGroups",
-            ],
-            "Resource": [log_group_arn, f"{log_group_arn}:*"],
-        }
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [group, f"{group}:*"],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "logs:DescribeLogGroups",
+            "Resource": f"arn:{partition}:logs:{region}:{account}:*",
+        },
     ]
     if key_arn is not None:
-        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+        statements.append(encrypt_with(key_arn))
     return statements
+
+
+def encrypt_with(key_arn: str) -> Statement:
+    """Encrypt (and read back) data under one KMS key: what a writer of SSE-KMS objects or
+    encrypted logs needs (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/jobs-log-encryption.html)."""
+    return {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn}
 
 
 def bucket_policy(bucket_arn: str, *, log_delivery_account: str | None = None) -> str:

@@ -123,6 +123,8 @@ class _Mocks(pulumi.runtime.Mocks):
             secret = "MOCK-SECRET-" + hashlib.sha256(args.name.encode()).hexdigest()[:24]
             self.secret_values.append(secret)
             outputs["result"] = rpc.wrap_rpc_secret(secret)
+        elif args.typ == "random:index/randomId:RandomId":
+            outputs["hex"] = hashlib.sha256(args.name.encode()).hexdigest()[: 2 * int(args.inputs["byteLength"])]
         elif args.typ == "aws:eks/cluster:Cluster":
             outputs["endpoint"] = f"https://{args.name}.eks.example"
             outputs["certificateAuthority"] = {"data": "Q0EtREFUQQ=="}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam_policies
+from infra import iam_policies, naming
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -166,7 +166,11 @@ class Cluster(Component):
         return aws.eks.NodeGroup(
             self.child_name(pool),
             cluster_name=self.cluster.name,
-            node_group_name=f"{self._args.cluster_name}-{pool}",
+            # A prefix, not a name: changing instance types or the disk replaces the group, and the
+            # new group must exist beside the old one while pods move (create before delete).
+            node_group_name_prefix=naming.name_prefix(
+                "aws:eks/nodeGroup:NodeGroup", f"{self._args.cluster_name}-{pool}"
+            ),
             node_role_arn=self.node_role.arn,
             subnet_ids=self._args.network.private_subnet_ids,
             instance_types=list(config.instance_types),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_prod_is_highly_available_and_protected(stacks: dict[str, Rendered]) -> 
     prod = stacks["prod"]
     db = prod.one("aws:rds/instance:Instance", "mlplat-prod-registry-mysql").plain
     assert (db["multiAz"], db["deletionProtection"], db["skipFinalSnapshot"]) == (True, True, False)
-    assert db["finalSnapshotIdentifier"] == "mlplat-prod-registry-final"
+    assert re.fullmatch(r"mlplat-prod-registry-final-[0-9a-f]{8}", db["finalSnapshotIdentifier"])
     assert db["manageMasterUserPassword"] is True
     assert "password" not in db
     cache = prod.one("aws:elasticache/replicationGroup:ReplicationGroup", "mlplat-prod-online-valkey").plain
