@@ -217,3 +217,22 @@ def log_retention_days(days: int) -> int:
             f"{days} is not one of them (nearest: {nearest})"
         )
     return days
+
+
+# --- CloudWatch alarms --------------------------------------------------------------------
+# PutMetricAlarm (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html):
+# Period is 10, 20, 30 or a multiple of 60 seconds; EvaluationPeriods x Period is at most
+# 7 days, and at most 1 day when Period is under an hour.
+
+
+def metric_alarm_problems(period: int, evaluation_periods: int) -> list[str]:
+    """Why CloudWatch would refuse an alarm evaluating ``evaluation_periods`` periods of ``period`` seconds."""
+    problems = []
+    if period not in (10, 20, 30) and (period <= 0 or period % 60):
+        problems.append(f"period {period}s: CloudWatch takes 10, 20, 30 or a multiple of 60 seconds")
+    limit = 86_400 if period < 3600 else 604_800
+    if evaluation_periods < 1 or period * evaluation_periods > limit:
+        problems.append(
+            f"{evaluation_periods} periods of {period}s: the evaluation range must be 1 to {limit // 86_400} day(s)"
+        )
+    return problems

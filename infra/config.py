@@ -331,6 +331,16 @@ class ImagesConfig(_Config):
     """Model server image tag."""
 
 
+#: A Kubernetes resource quantity: the pattern of ``resource.Quantity`` in the Kubernetes OpenAPI
+#: schema (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/).
+Quantity = Annotated[
+    str,
+    Field(
+        pattern=r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    ),
+]
+
+
 class FeatureServerConfig(_Config):
     """The feature server Deployment."""
 
@@ -338,10 +348,10 @@ class FeatureServerConfig(_Config):
     """Fewest replicas; the autoscaler moves between the bounds."""
     max_replicas: Annotated[int, Field(ge=1, le=200)] = 6
     """Most replicas."""
-    cpu: str = "500m"
-    """CPU per replica (requests equal limits)."""
-    memory: str = "512Mi"
-    """Memory per replica."""
+    cpu: Quantity = "500m"
+    """CPU per replica (requests equal limits), a Kubernetes quantity such as ``500m`` or ``2``."""
+    memory: Quantity = "512Mi"
+    """Memory per replica, a Kubernetes quantity such as ``512Mi`` or ``1Gi``."""
     callers: tuple[str, ...] = ()
     """In-cluster workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
 

@@ -161,3 +161,21 @@ def test_every_cloudwatch_retention_period_is_accepted(days: int) -> None:
 def test_other_retention_periods_are_refused_naming_the_nearest(days: int, nearest: str) -> None:
     with pytest.raises(ValueError, match=f"nearest: {nearest}"):
         aws_rules.log_retention_days(days)
+
+
+@pytest.mark.parametrize(
+    ("period", "evaluation_periods", "problem"),
+    [
+        (60, 5, None),
+        (10, 3, None),
+        (300, 288, None),  # exactly one day
+        (3600, 168, None),  # exactly seven days
+        (45, 1, "multiple of 60"),
+        (300, 289, "1 day"),
+        (3600, 169, "7 day"),
+        (60, 0, "evaluation range"),
+    ],
+)
+def test_metric_alarm_periods(period: int, evaluation_periods: int, problem: str | None) -> None:
+    found = aws_rules.metric_alarm_problems(period, evaluation_periods)
+    assert found == [] if problem is None else any(problem in p for p in found), found

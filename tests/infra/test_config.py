@@ -150,6 +150,8 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
         ({"batch": {"idleStopMinutes": 20000}}, "batch.idleStopMinutes"),
         ({"decisionLog": {"streamRetentionHours": 10}}, "decisionLog.streamRetentionHours"),
         ({"decisionLog": {"objectLockDays": 40000}}, "decisionLog.objectLockDays"),
+        ({"services": {"featureServer": {"memory": "512MB"}}}, "services.featureServer.memory"),
+        ({"services": {"featureServer": {"cpu": "half"}}}, "services.featureServer.cpu"),
     ],
 )
 def test_values_aws_would_refuse_fail_at_parse_time_naming_the_key(values: dict[str, Any], expected: str) -> None:
