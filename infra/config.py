@@ -182,8 +182,8 @@ class DatabaseConfig(_Config):
     instance_class: str = "db.m7g.large"
     """RDS instance class: a current-generation class RDS for MySQL runs on (db.t4g, db.m7g, db.r7g, ...)."""
     engine_version: str = "8.4"
-    """MySQL major version, ``8.4`` (LTS) or ``8.0``; RDS applies minor versions itself (auto minor version
-    upgrade), so a full ``8.4.x`` only pins where the instance starts. The parameter group family follows it."""
+    """MySQL major version, ``8.4`` (LTS) or ``8.0``; RDS applies the minor versions itself. The parameter group
+    family follows it; changing it is a major version upgrade."""
     performance_insights: bool | None = None
     """Performance Insights. Left out: on wherever the instance class supports it (RDS for MySQL does not
     on db.t2/t3/t4g micro and small)."""
@@ -208,7 +208,15 @@ class DatabaseConfig(_Config):
     @field_validator("engine_version")
     @classmethod
     def _engine_version(cls, value: str) -> str:
-        aws_rules.mysql_major_version(value)
+        major = aws_rules.mysql_major_version(value)
+        # Auto minor version upgrades are on (FSBP RDS.13): once RDS has moved a pinned minor
+        # on, `pulumi up` would ask for the older one and RDS refuses downgrades. A major
+        # version lets the provider follow the minor RDS runs (engineVersionActual).
+        if value != major:
+            raise ValueError(
+                f"{value!r} pins a minor version, which RDS upgrades by itself (auto minor version upgrade); "
+                f"the next `pulumi up` would then try to downgrade. Write the major version {major!r}"
+            )
         return value
 
     @model_validator(mode="after")

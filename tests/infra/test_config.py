@@ -134,6 +134,7 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
         ({"cluster": {"adminRoleArns": ["platform-admin"]}}, "is not an IAM role ARN"),
         ({"database": {"instanceClass": "db.t2.micro"}}, "database.instanceClass: RDS for MySQL does not run on"),
         ({"database": {"engineVersion": "5.7.44"}}, "database.engineVersion: '5.7.44' is not an RDS for MySQL version"),
+        ({"database": {"engineVersion": "8.4.6"}}, "'8.4.6' pins a minor version, which RDS upgrades by itself"),
         (
             {"database": {"instanceClass": "db.t4g.micro", "performanceInsights": True}},
             "RDS for MySQL has no Performance Insights on db.t4g.micro",
@@ -161,7 +162,7 @@ def test_values_aws_would_refuse_fail_at_parse_time_naming_the_key(values: dict[
 def test_the_database_defaults_to_mysql_8_4_and_derives_its_family() -> None:
     database = parse_stack_config(_config()).database
     assert (database.engine_version, database.parameter_group_family) == ("8.4", "mysql8.4")
-    older = parse_stack_config(_config(database={"engineVersion": "8.0.42"})).database
+    older = parse_stack_config(_config(database={"engineVersion": "8.0"})).database
     assert older.parameter_group_family == "mysql8.0"
 
 
