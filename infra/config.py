@@ -373,6 +373,11 @@ class ServicesConfig(_Config):
     """Refuse to schedule a replica rather than stack it in a zone that already has more. Off in dev, where nodes are few."""
 
 
+#: An availability zone name: region (``eu-west-1``, ``us-gov-west-1``) and one letter
+#: (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-regions-availability-zones.html).
+_ZONE_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d[a-z]")
+
+
 class StackConfig(_Config):
     """Everything a stack may vary. Defaults are production-grade; dev overrides them to be cheap."""
 
@@ -406,6 +411,10 @@ class StackConfig(_Config):
     @field_validator("availability_zones")
     @classmethod
     def _one_region(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Zone names (eu-west-1a), not zone ids (euw1-az1): subnets and node groups take names.
+        names = [zone for zone in value if _ZONE_NAME.fullmatch(zone) is None]
+        if names:
+            raise ValueError(f"{names} are not availability zone names; write them like 'eu-west-1a'")
         regions = {zone[:-1] for zone in value}
         if len(regions) != 1 or len(set(value)) != len(value):
             raise ValueError(f"{list(value)} must be three different zones of one region, e.g. eu-west-1a/b/c")

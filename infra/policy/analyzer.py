@@ -15,7 +15,7 @@ import selectors
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -146,7 +146,27 @@ class PolicyAnalyzer:
             name=name,
             options=analyzer_pb2.AnalyzerResourceOptions(protect=protect),
         )
-        response = self.stub.Analyze(request, timeout=30)
+        return self._diagnostics(self.stub.Analyze(request, timeout=30))
+
+    def analyze_stack(self, resources: Sequence[tuple[str, str, Mapping[str, Any], bool]]) -> list[Diagnostic]:
+        """The pack's stack-level diagnostics for ``(type, name, properties, protect)`` resources, as the
+        engine sends them once an update has run (``AnalyzeStack``)."""
+        request = analyzer_pb2.AnalyzeStackRequest(
+            resources=[
+                analyzer_pb2.AnalyzerResource(
+                    type=resource_type,
+                    properties=to_struct(properties),
+                    urn=urn(self._stack, resource_type, name),
+                    name=name,
+                    options=analyzer_pb2.AnalyzerResourceOptions(protect=protect),
+                )
+                for resource_type, name, properties, protect in resources
+            ]
+        )
+        return self._diagnostics(self.stub.AnalyzeStack(request, timeout=60))
+
+    @staticmethod
+    def _diagnostics(response: analyzer_pb2.AnalyzeResponse) -> list[Diagnostic]:
         return [
             Diagnostic(d.policyName, d.urn, d.message, ENFORCEMENT.get(d.enforcementLevel, str(d.enforcementLevel)))
             for d in response.diagnostics

@@ -151,6 +151,7 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
         ({"batch": {"idleStopMinutes": 20000}}, "batch.idleStopMinutes"),
         ({"decisionLog": {"streamRetentionHours": 10}}, "decisionLog.streamRetentionHours"),
         ({"decisionLog": {"objectLockDays": 40000}}, "decisionLog.objectLockDays"),
+        ({"availabilityZones": ["euw1-az1", "euw1-az2", "euw1-az3"]}, "are not availability zone names"),
         ({"services": {"featureServer": {"memory": "512MB"}}}, "services.featureServer.memory"),
         ({"services": {"featureServer": {"cpu": "half"}}}, "services.featureServer.cpu"),
     ],

@@ -49,6 +49,14 @@ def test_every_resource_of_the_stack_passes_through_the_analyzer(
     assert diagnostics == []
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_whole_stack_passes_the_stack_level_analysis(
+    analyzer: PolicyAnalyzer, stacks: dict[str, Rendered], stack: str
+) -> None:
+    resources = [(r.type, r.name, r.inputs, r.protect) for r in stacks[stack].resources if r.custom]
+    assert analyzer.analyze_stack(resources) == []
+
+
 def _deployment(stacks: dict[str, Rendered]) -> Captured:
     return next(r for r in stacks["prod"].resources if r.type == DEPLOYMENT)
 
