@@ -146,6 +146,17 @@ def write_logs(log_group_arn: str, *, key_arn: str | None = None) -> list[Statem
     return statements
 
 
+def envelope_encryption(key_arn: str) -> Statement:
+    """What the EKS cluster role needs to envelope-encrypt Kubernetes secrets with ``key_arn``
+    (https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html; terraform-aws-modules/eks
+    attaches the same statement): without it the cluster cannot use the key."""
+    return {
+        "Effect": "Allow",
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+        "Resource": key_arn,
+    }
+
+
 def encrypt_with(key_arn: str) -> Statement:
     """Encrypt (and read back) data under one KMS key: what a writer of SSE-KMS objects or
     encrypted logs needs (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/jobs-log-encryption.html)."""

@@ -42,6 +42,8 @@ class Captured:
     taggable: bool
     """Whether the resource type takes ``tags``."""
     ignore_changes: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    """Logical names of the resources in its ``depends_on`` option."""
 
     @property
     def plain(self) -> dict[str, Any]:
@@ -171,10 +173,13 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
     pulumi.runtime.set_mocks(mocks, project="mlplat", stack=config.environment, preview=False)
     created: list[pulumi.Resource] = []
     ignored: dict[tuple[str, str], tuple[str, ...]] = {}
+    dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         created.append(args.resource)
         ignored[(args.type_, args.name)] = tuple(args.opts.ignore_changes or ())
+        depends_on = args.opts.depends_on if isinstance(args.opts.depends_on, list) else []
+        dependencies[(args.type_, args.name)] = tuple(d._name for d in depends_on if isinstance(d, pulumi.Resource))
 
     pulumi.runtime.register_stack_transformation(record)
     outputs: dict[str, Any] = {}
@@ -196,6 +201,7 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
             parent_type=parents.get((a.typ, a.name)),
             taggable=taggable.get((a.typ, a.name), False),
             ignore_changes=ignored.get((a.typ, a.name), ()),
+            depends_on=dependencies.get((a.typ, a.name), ()),
         )
         for a in mocks.registrations
     ]

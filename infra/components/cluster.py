@@ -78,6 +78,12 @@ class Cluster(Component):
             policy_arn=aws.iam.ManagedPolicy.AMAZON_EKS_CLUSTER_POLICY,
             opts=self.child_opts(),
         )
+        encryption = aws.iam.RolePolicy(
+            self.child_name("cluster-encrypt-secrets"),
+            role=role.id,
+            policy=args.secrets_key.arn.apply(lambda arn: iam_policies.document(iam_policies.envelope_encryption(arn))),
+            opts=self.child_opts(),
+        )
         # Created before the cluster so EKS writes into a group with our retention and key.
         log_group = aws.cloudwatch.LogGroup(
             self.child_name("control-plane-logs"),
@@ -105,7 +111,7 @@ class Cluster(Component):
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             deletion_protection=args.protect,
             tags=self.tags,
-            opts=self.child_opts(protect=args.protect, depends_on=[attachment, log_group]),
+            opts=self.child_opts(protect=args.protect, depends_on=[attachment, encryption, log_group]),
         )
 
     def _node_security_group(self) -> aws.ec2.SecurityGroup:

@@ -78,7 +78,7 @@ class Database(Component):
             tags=self.tags,
             opts=self.child_opts(),
         )
-        self.instance = self._instance(subnets, parameters, self._monitoring_role())
+        self.instance = self._instance(subnets, parameters, *self._monitoring_role())
         self.endpoint = self.instance.endpoint
         self.address = self.instance.address
         #: ARN of the Secrets Manager secret RDS keeps the master password in (rotated by RDS).
@@ -87,23 +87,27 @@ class Database(Component):
         )
         self.register_outputs({"endpoint": self.instance.endpoint})
 
-    def _monitoring_role(self) -> aws.iam.Role:
+    def _monitoring_role(self) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         role = aws.iam.Role(
             self.child_name("monitoring-role"),
             assume_role_policy=iam_policies.assume_role("monitoring.rds.amazonaws.com"),
             tags=self.tags,
             opts=self.child_opts(),
         )
-        aws.iam.RolePolicyAttachment(
+        attachment = aws.iam.RolePolicyAttachment(
             self.child_name("monitoring-policy"),
             role=role.name,
             policy_arn=aws.iam.ManagedPolicy.AMAZON_RDS_ENHANCED_MONITORING_ROLE,
             opts=self.child_opts(),
         )
-        return role
+        return role, attachment
 
     def _instance(
-        self, subnets: aws.rds.SubnetGroup, parameters: aws.rds.ParameterGroup, monitoring: aws.iam.Role
+        self,
+        subnets: aws.rds.SubnetGroup,
+        parameters: aws.rds.ParameterGroup,
+        monitoring: aws.iam.Role,
+        monitoring_policy: aws.iam.RolePolicyAttachment,
     ) -> aws.rds.Instance:
         args, config = self._args, self._args.config
         return aws.rds.Instance(
@@ -146,7 +150,9 @@ class Database(Component):
             monitoring_role_arn=monitoring.arn,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             tags=self.tags,
-            opts=self.child_opts(protect=args.protect),
+            # RDS checks the monitoring role's permissions when it creates the instance: the
+            # managed policy must be attached first, or CreateDBInstance fails.
+            opts=self.child_opts(protect=args.protect, depends_on=[monitoring_policy]),
         )
 
     def _final_snapshot_identifier(self) -> pulumi.Output[str]:

@@ -54,3 +54,9 @@ def test_moving_to_another_major_version_moves_the_family_and_the_group_name(exa
 def test_the_final_snapshot_identifier_is_unique_per_instance(stacks: dict[str, Rendered], stack: str) -> None:
     instance = _instance(stacks[stack], stack)
     assert re.fullmatch(rf"mlplat-{stack}-registry-final-[0-9a-f]{{8}}", str(instance["finalSnapshotIdentifier"]))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_instance_waits_for_its_monitoring_role_to_have_its_policy(stacks: dict[str, Rendered], stack: str) -> None:
+    instance = stacks[stack].one(INSTANCE, f"mlplat-{stack}-registry-mysql")
+    assert f"mlplat-{stack}-registry-monitoring-policy" in instance.depends_on
