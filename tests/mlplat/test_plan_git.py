@@ -76,7 +76,7 @@ def test_adding_a_model_plans_exactly_its_role_alarm_and_kubernetes_objects(tree
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("key", "value", "action"),
-    [("instanceClass", "db.m7g.xlarge", Action.UPDATE), ("engineVersion", "8.4", Action.UPDATE)],
+    [("instanceClass", "db.m7g.xlarge", Action.UPDATE), ("engineVersion", "8.0", Action.UPDATE)],
 )
 def test_database_changes_are_flagged_as_stateful(tree: Path, key: str, value: str, action: Action) -> None:
     path = tree / "Pulumi.prod.yaml"
