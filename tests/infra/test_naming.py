@@ -157,3 +157,14 @@ def test_names_that_collide_on_replacement_are_prefixes(stacks: dict[str, Render
     assert "name" not in cache_subnets.plain  # auto-named
     for template in rendered.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
         assert "name" not in template.plain  # auto-named
+
+
+NAMING_INPUTS = {"name", "namePrefix", "identifier", "replicationGroupId", "nodeGroupName", "nodeGroupNamePrefix"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_resource_the_stack_names_has_a_name_rule(stacks: dict[str, Rendered], stack: str) -> None:
+    unruled = {
+        r.type for r in stacks[stack].resources if r.type.startswith("aws:") and NAMING_INPUTS & set(r.plain)
+    } - set(NAME_RULES)
+    assert unruled == set()
