@@ -110,7 +110,6 @@ class AddonVersions(_Config):
     """``amazon-cloudwatch-observability`` (Container Insights metrics for node alarms)."""
 
 
-_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _ADDON_NAMES = {
     "vpc_cni": "vpc-cni",
     "coredns": "coredns",
@@ -142,17 +141,6 @@ class ClusterConfig(_Config):
     @classmethod
     def _offered(cls, value: str) -> str:
         aws_rules.eks_version(value)
-        return value
-
-    @field_validator("admin_role_arns")
-    @classmethod
-    def _role_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # Access entries name an IAM principal ARN (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessEntry.html).
-        for arn in value:
-            if _ROLE_ARN.fullmatch(arn) is None:
-                raise ValueError(
-                    f"{arn!r} is not an IAM role ARN; write it like 'arn:aws:iam::123456789012:role/platform-admin'"
-                )
         return value
 
     @model_validator(mode="after")

@@ -131,7 +131,6 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
         ({"cluster": {"systemNodes": {"instanceTypes": ["m7g.large"]}}}, "AWS Graviton (arm64)"),
         ({"cluster": {"servingNodes": {"instanceTypes": []}}}, "cluster.servingNodes.instanceTypes"),
         ({"cluster": {"systemNodes": {"diskGb": 8}}}, "cluster.systemNodes.diskGb"),
-        ({"cluster": {"adminRoleArns": ["platform-admin"]}}, "is not an IAM role ARN"),
         ({"database": {"instanceClass": "db.t2.micro"}}, "database.instanceClass: RDS for MySQL does not run on"),
         ({"database": {"engineVersion": "5.7.44"}}, "database.engineVersion: '5.7.44' is not an RDS for MySQL version"),
         ({"database": {"engineVersion": "8.4.6"}}, "'8.4.6' pins a minor version, which RDS upgrades by itself"),
