@@ -105,9 +105,10 @@ def performance_insights_supported(instance_class: str) -> bool:
 
 
 # --- ElastiCache for Valkey ---------------------------------------------------------------
-# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/supported-engine-versions.html:
-# node-based Valkey clusters run 7.2, 8.0 and 8.1, named by major.minor.
-VALKEY_VERSIONS = ("7.2", "8.0", "8.1")
+# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/engine-versions.html: node-based
+# Valkey clusters run 7.2, 8.0, 8.1, 8.2 and 9.0, named by major.minor; a replication group
+# can be upgraded but never downgraded (SelectEngine.html).
+VALKEY_VERSIONS = ("7.2", "8.0", "8.1", "8.2", "9.0")
 # https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheNodes.SupportedTypes.html:
 # Valkey runs on the current-generation node types; in-transit encryption (which AUTH and
 # this platform require, see https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/in-transit-encryption.html)

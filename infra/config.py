@@ -242,7 +242,7 @@ class CacheConfig(_Config):
     node_type: str = "cache.m7g.large"
     """ElastiCache node type: a current-generation type (cache.t4g, cache.m7g, cache.r7g, ...)."""
     engine_version: str = "8.0"
-    """Valkey version, major.minor: 7.2, 8.0 or 8.1."""
+    """Valkey version, major.minor: 7.2, 8.0, 8.1, 8.2 or 9.0 (upgrades only: ElastiCache never downgrades)."""
     replicas: Annotated[int, Field(ge=0, le=5)] = 1
     """Read replicas beside the primary. At least 1 for automatic failover."""
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
