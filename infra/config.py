@@ -26,6 +26,7 @@ from mlplat.errors import UsageError
 CONFIG_KEY = "mlplat:platform"
 Environment = Literal["dev", "staging", "prod"]
 PositiveInt = Annotated[int, Field(ge=1)]
+_RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 #: An IAM role ARN (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 
@@ -144,11 +145,13 @@ class ClusterConfig(_Config):
     def _no_world(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
             network = ipaddress.ip_network(cidr, strict=True)
+            if network.version != 4:
+                raise ValueError(f"{cidr!r}: EKS takes IPv4 blocks here")
             if network.prefixlen == 0:
                 raise ValueError(f"{cidr!r} opens the API to the internet; list the deploy runners' egress ranges")
             # EKS accepts only public blocks here (UpdateClusterConfig, vpcConfig.publicAccessCidrs);
             # private ranges reach the API through the private endpoint instead.
-            if network.is_private:
+            if any(network.subnet_of(block) for block in _RFC1918):
                 raise ValueError(
                     f"{cidr!r} is a private range; it reaches the private endpoint, list public CIDRs only"
                 )
