@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc, settings
 
+from infra.bootstrap import BootstrapConfig, build_bootstrap
 from infra.config import StackConfig, load_stack_file
 from infra.policy.baseline import Violation, violations
 from infra.program import build_platform
@@ -34,6 +35,8 @@ STACKS = ("dev", "staging", "prod")
 #: The two Pulumi projects of an environment, in deploy order.
 PLATFORM_PROJECT = "mlplat"
 WORKLOADS_PROJECT = "mlplat-workloads"
+#: The account's one-time project: the deploy identities and the Pulumi state.
+BOOTSTRAP_PROJECT = "mlplat-bootstrap"
 #: The role the mocks run as (what ``aws sts get-caller-identity`` would answer in CI).
 DEPLOY_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/mlplat-deploy"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -245,6 +248,17 @@ def render_workloads(catalog: Catalog, config: StackConfig, platform: Rendered) 
         workload_outputs=outputs,
         stack_references=mocks.stack_references,
     )
+
+
+def render_bootstrap(config: BootstrapConfig) -> Rendered:
+    """The account's bootstrap stack under mocks."""
+    mocks = _Mocks(config.region)
+
+    def program() -> dict[str, Any]:
+        return build_bootstrap(config).outputs
+
+    resources, outputs = _run(mocks, BOOTSTRAP_PROJECT, "account", program)
+    return Rendered(resources=resources, outputs=outputs, secret_values=mocks.secret_values)
 
 
 def _run(
