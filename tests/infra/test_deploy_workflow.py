@@ -115,3 +115,18 @@ def test_the_push_script_builds_and_pushes_only_the_tags_the_registry_lacks(tmp_
     ]
     assert "pulumi stack output imageRepositories --json --stack prod" in calls
     assert f"{registry}/mlplat-prod-feature-server:1.4.2 is in the registry already" in result.stdout
+
+
+def test_the_documented_deploy_commands_name_what_exists() -> None:
+    text = (REPO / "docs" / "infra.md").read_text()
+    first = text[text.index("## First deploy of an environment") : text.index("## A routine change")]
+    routine = text[text.index("## A routine change") : text.index("## The deploy workflows")]
+    for section in (first, routine):
+        platform, images, workloads = (
+            section.index(command)
+            for command in ("pulumi up --stack", "infra/stacks/push-images.sh", "cd infra/stacks/workloads")
+        )
+        assert platform < images < workloads
+    assert PUSH_IMAGES.is_file()
+    assert os.access(PUSH_IMAGES, os.X_OK)
+    assert (REPO / "infra" / "stacks" / "workloads" / "Pulumi.yaml").is_file()
