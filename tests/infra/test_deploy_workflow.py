@@ -41,6 +41,9 @@ def test_an_environment_deploys_the_platform_then_the_images_then_the_workloads(
     assert steps["images"]["run"].startswith("infra/stacks/push-images.sh")
     workloads_dir = REPO / steps["workloads stack"]["working-directory"]
     assert (workloads_dir / "Pulumi.yaml").is_file()
+    # The pack checks the Deployments too, so the workloads stack runs it as well.
+    pack = steps["workloads stack"]["run"].split("--policy-pack ")[1].split()[0]
+    assert (workloads_dir / pack / "PulumiPolicy.yaml").is_file()
     assert job["concurrency"]["cancel-in-progress"] is False
 
 
