@@ -9,6 +9,7 @@ protected: :class:`StackConfig` refuses a ``prod`` stack that is not.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -28,6 +29,9 @@ Environment = Literal["dev", "staging", "prod"]
 PositiveInt = Annotated[int, Field(ge=1)]
 #: Days CloudWatch Logs keeps a group's events: only the values PutRetentionPolicy accepts.
 LogRetentionDays = Annotated[int, AfterValidator(aws_rules.log_retention_days)]
+_RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+#: An IAM role ARN (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 
 
 class StackConfigError(UsageError):
@@ -108,6 +112,17 @@ class AddonVersions(_Config):
     """``eks-pod-identity-agent``."""
     cloudwatch_observability: str = "v4.4.0-eksbuild.1"
     """``amazon-cloudwatch-observability`` (Container Insights metrics for node alarms)."""
+    metrics_server: str = "v0.8.0-eksbuild.2"
+    """``metrics-server`` (EKS community add-on): the resource metrics the HorizontalPodAutoscalers read."""
+
+
+class NodeAutoscalerConfig(_Config):
+    """The Kubernetes cluster autoscaler (Helm chart ``cluster-autoscaler`` of kubernetes/autoscaler)."""
+
+    chart_version: str = "9.43.1"
+    """Pinned chart version."""
+    image_tag: str = "v1.33.0"
+    """Autoscaler release; its minor must equal ``kubernetesVersion``'s (the autoscaler supports one minor)."""
 
 
 _ADDON_NAMES = {
@@ -116,6 +131,7 @@ _ADDON_NAMES = {
     "kube_proxy": "kube-proxy",
     "pod_identity_agent": "eks-pod-identity-agent",
     "cloudwatch_observability": "amazon-cloudwatch-observability",
+    "metrics_server": "metrics-server",
 }
 
 
@@ -125,9 +141,20 @@ class ClusterConfig(_Config):
     kubernetes_version: str = "1.33"
     """Pinned Kubernetes minor version: one EKS offers (1.32 to 1.35); upgrade the add-ons with it."""
     public_access_cidrs: tuple[str, ...] = ()
-    """CIDRs allowed to reach the public API endpoint. Left empty: the endpoint is private only."""
+    """Public CIDRs allowed to reach the API endpoint: the egress ranges of the runners that deploy the
+    workloads stack. Left empty: the endpoint is private only, and the workloads stack must be deployed
+    from inside the VPC."""
+    deploy_role_arn: str | None = None
+    """IAM role that runs ``pulumi up`` (the bootstrap stack's ``deployRoleArns.<stack>``); it gets
+    cluster-admin through its own access entry. Left out: the role or user running ``pulumi up`` is used
+    (its session's issuer), so whoever deploys next takes that entry over."""
     admin_role_arns: tuple[str, ...] = ()
-    """IAM roles given cluster-admin through access entries (e.g. the platform team's SSO role)."""
+    """More IAM roles given cluster-admin through access entries (e.g. the platform team's SSO role).
+    Never the deploy role: it has its entry already."""
+    viewer_role_arns: tuple[str, ...] = ()
+    """IAM roles given read-only cluster access (``AmazonEKSAdminViewPolicy``), e.g. the pull-request preview role."""
+    autoscaler: NodeAutoscalerConfig = Field(default_factory=NodeAutoscalerConfig)
+    """The node autoscaler."""
     system_nodes: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
     """Node group for cluster add-ons and the feature server."""
     serving_nodes: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
@@ -159,9 +186,45 @@ class ClusterConfig(_Config):
     def _no_world(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
             network = ipaddress.ip_network(cidr, strict=True)
+            if network.version != 4:
+                raise ValueError(f"{cidr!r}: EKS takes IPv4 blocks here")
             if network.prefixlen == 0:
-                raise ValueError(f"{cidr!r} opens the API to the internet; list your office or VPN ranges instead")
+                raise ValueError(f"{cidr!r} opens the API to the internet; list the deploy runners' egress ranges")
+            # EKS accepts only public blocks here (UpdateClusterConfig, vpcConfig.publicAccessCidrs);
+            # private ranges reach the API through the private endpoint instead.
+            if any(network.subnet_of(block) for block in _RFC1918):
+                raise ValueError(
+                    f"{cidr!r} is a private range; it reaches the private endpoint, list public CIDRs only"
+                )
         return value
+
+    @field_validator("deploy_role_arn", "admin_role_arns", "viewer_role_arns")
+    @classmethod
+    def _role_arns(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        for arn in (value,) if isinstance(value, str) else value or ():
+            if not ROLE_ARN.fullmatch(arn):
+                raise ValueError(f"{arn!r} is not an IAM role ARN; write arn:aws:iam::<account id>:role/<name>")
+        if isinstance(value, tuple) and len(set(value)) != len(value):
+            raise ValueError(f"{list(value)} lists a role twice; EKS allows one access entry per principal")
+        return value
+
+    @model_validator(mode="after")
+    def _one_entry_per_principal(self) -> ClusterConfig:
+        # CreateAccessEntry fails with ResourceInUseException for a principal that has an entry.
+        if self.deploy_role_arn is not None and self.deploy_role_arn in self.admin_role_arns:
+            raise ValueError(
+                f"adminRoleArns lists the deploy role {self.deploy_role_arn!r}, which has its own access entry "
+                "(deployRoleArn); remove it from adminRoleArns"
+            )
+        both = sorted(set(self.viewer_role_arns) & {*self.admin_role_arns, self.deploy_role_arn or ""})
+        if both:
+            raise ValueError(f"viewerRoleArns repeats {both}, already an admin; a principal has one access entry")
+        if not self.autoscaler.image_tag.startswith(f"v{self.kubernetes_version}."):
+            raise ValueError(
+                f"autoscaler.imageTag {self.autoscaler.image_tag!r} does not match kubernetesVersion "
+                f"{self.kubernetes_version!r}; use the autoscaler release v{self.kubernetes_version}.<patch>"
+            )
+        return self
 
 
 class DatabaseConfig(_Config):
@@ -425,6 +488,12 @@ class StackConfig(_Config):
         if wrong:
             raise ValueError("prod must be highly available and protected: " + "; ".join(f"{k}: {f}" for k, f in wrong))
         return self
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the whole object: the workloads stack checks it equals the platform stack's."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def region(self) -> str:

@@ -116,6 +116,41 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
     ]
 
 
+def cluster_autoscaler(cluster_name: str) -> list[Statement]:
+    """The cluster autoscaler's rights: read every group, resize and shrink only this cluster's.
+
+    EKS tags the Auto Scaling group of every managed node group with
+    ``k8s.io/cluster-autoscaler/<cluster>=owned``; the write actions are limited to groups
+    with that tag, as the autoscaler's AWS guide recommends
+    (kubernetes/autoscaler ``cluster-autoscaler/cloudprovider/aws/README.md``, "Minimal IAM Permissions").
+    """
+    return [
+        {
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+        },
+        {
+            # Describe calls take no resource ARN: IAM allows only "*" for them.
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeTags",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+                "eks:DescribeNodegroup",
+            ],
+            "Resource": "*",
+        },
+    ]
+
+
 def write_logs(log_group_arn: str, *, key_arn: str | None = None) -> list[Statement]:
     """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key.
 

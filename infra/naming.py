@@ -35,6 +35,16 @@ def bucket_name(environment: str, purpose: str, account_id: str, region: str) ->
     return name
 
 
+#: The node label each managed node group sets, and its two pools: ``system`` runs the
+#: cluster add-ons and the feature server, ``serving`` the model servers.
+NODE_POOL_LABEL = "mlplat.io/pool"
+SYSTEM_POOL = "system"
+SERVING_POOL = "serving"
+
+#: The services' images; each has an ECR repository ``mlplat-<stack>-<image>``.
+FEATURE_SERVER_IMAGE = "feature-server"
+MODEL_SERVER_IMAGE = "model-server"
+
 #: The Kubernetes service account the feature server runs as.
 FEATURE_SERVER_SERVICE_ACCOUNT = "feature-server"
 

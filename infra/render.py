@@ -1,5 +1,7 @@
-"""``python -m infra.render --stack prod --output FILE``: a stack rendered under mocks, as JSON.
+"""``python -m infra.render --stack prod --output FILE``: an environment rendered under mocks, as JSON.
 
+Both stacks of the environment, in deploy order: the platform stack (AWS), then the
+workloads stack (Kubernetes) fed the platform's outputs; each resource names its project.
 ``mlplat plan`` runs this in a subprocess, once with the working tree's code and once
 with the base ref's, and compares the two files. Secret inputs are written as
 ``"[secret]"``: the plan shows that a secret changed, never its value.
@@ -17,7 +19,7 @@ from typing import Any
 
 import pulumi
 
-from infra.rendering import REPO, STACKS, is_secret, render, stack_config
+from infra.rendering import PLATFORM_PROJECT, REPO, STACKS, WORKLOADS_PROJECT, is_secret, render, stack_config
 from mlplat.loader import load_catalog
 
 SECRET = "[secret]"  # noqa: S105 - the placeholder written instead of a secret
@@ -39,14 +41,20 @@ def _masked(value: Any, repo: Path) -> Any:
 
 
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:
-    """The render of ``stack`` from ``repo``'s specs and stack file, secrets masked."""
+    """The render of ``stack``'s two stacks from ``repo``'s specs and stack file, secrets masked."""
     rendered = render(load_catalog(repo / "specs"), stack_config(stack))
     resources = [
-        {"type": r.type, "name": r.name, "inputs": _masked(r.inputs, repo), "protect": r.protect}
+        {
+            "type": r.type,
+            "name": r.name,
+            "project": r.project,
+            "inputs": _masked(r.inputs, repo),
+            "protect": r.protect,
+        }
         for r in rendered.resources
         if r.custom
     ]
-    return {"stack": stack, "resources": resources}
+    return {"stack": stack, "projects": [PLATFORM_PROJECT, WORKLOADS_PROJECT], "resources": resources}
 
 
 def main(argv: list[str] | None = None) -> int:
