@@ -149,6 +149,9 @@ def _results_table(results: list[MaterializationResult]) -> Table:
     for column in ("view", "window start", "window end", "rows", "applied", "watermark"):
         table.add_column(column, justify="right" if column in ("rows", "applied") else "left")
     for r in results:
+        if r.skipped is not None:
+            table.add_row(r.view, "-", "-", "skipped", "-", _utc(r.watermark))
+            continue
         table.add_row(
             r.view, _utc(r.window.start), _utc(r.window.end), f"{r.rows:,}", f"{r.applied:,}", _utc(r.watermark)
         )
@@ -229,6 +232,11 @@ def materialize_command(
     except MlplatError as error:
         raise _fail(error) from None
     out.print(_results_table(results))
+    for result in results:
+        for run_id in result.failed_runs:
+            out.print(f"{result.view}: run {run_id} had died (left running); marked failed")
+        if result.skipped is not None:
+            out.print(f"{result.view}: skipped, {result.skipped}")
 
 
 registry_app = typer.Typer(
