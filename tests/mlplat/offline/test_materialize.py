@@ -34,6 +34,7 @@ from mlplat.online_store import ReadRequest
 from mlplat.registry import Registry, RunStatus
 from mlplat.registry.schema import materialization_runs
 from mlplat.synthetic import SyntheticConfig, generate
+from tests.mlplat.offline.test_training_set import SPARK_SOCKETS, write_bureau
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 D = timedelta(days=1)
@@ -367,3 +368,22 @@ def test_a_run_on_another_host_that_stopped_heartbeating_is_marked_failed(
     assert runs[alive].status is RunStatus.RUNNING
     assert runs[result.run_id].status is RunStatus.SUCCEEDED  # type: ignore[index]
     registry.close()
+
+
+@pytest.mark.parametrize("engine", [Engine.DUCKDB, pytest.param(Engine.SPARK, marks=[pytest.mark.slow, SPARK_SOCKETS])])
+def test_a_run_writes_only_rows_written_by_its_clock(catalog: Catalog, tmp_path: Path, engine: Engine) -> None:
+    """A row in the window but written after the run's now was not there to copy (mlplat.point_in_time)."""
+    t0 = NOW - 20 * D  # recent enough for the store to serve what the run wrote
+    write_bureau(tmp_path, [("a1", 0, 0, 600), ("a1", 5, 30, 650), ("a2", 1, 1, 700)], base=t0)
+    registry = Registry.open(f"sqlite:///{tmp_path}/registry.db")
+    target = OnlineTarget(f"sqlite:///{tmp_path}/online.db")
+    options = MaterializeOptions(tmp_path, engine=engine, start=t0 - D, end=t0 + 10 * D)
+    result = materialize_view(catalog, "bureau_profile", target, registry, options, now=t0 + 10 * D)
+    assert result.rows == 2
+    store = target.open(catalog)
+    found = store.read([ReadRequest("bureau_profile", (a,), ["fico_score"]) for a in ("a1", "a2")])
+    store.close()
+    registry.close()
+    # a1's day-5 row was written on day 30: at day 10 its day-0 row is the latest there was.
+    assert [f["fico_score"].value for f in found] == [600, 700]
+    assert found[0]["fico_score"].event_time == t0

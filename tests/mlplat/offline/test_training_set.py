@@ -39,12 +39,12 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def write_bureau(root: Path, rows: list[tuple[str, float, float, int]]) -> None:
-    """Bureau rows as (applicant, event day, created day, fico); other features fixed."""
+def write_bureau(root: Path, rows: list[tuple[str, float, float, int]], base: datetime = T0) -> None:
+    """Bureau rows as (applicant, event day, created day, fico), days after ``base``; other features fixed."""
     columns: dict[str, Any] = {
         "applicant_id": pa.array([r[0] for r in rows]),
-        "event_timestamp": pa.array([day(r[1]) for r in rows], TIMESTAMP),
-        "created_at": pa.array([day(r[2]) for r in rows], TIMESTAMP),
+        "event_timestamp": pa.array([base + timedelta(days=r[1]) for r in rows], TIMESTAMP),
+        "created_at": pa.array([base + timedelta(days=r[2]) for r in rows], TIMESTAMP),
     }
     for name, kind in BUREAU_COLUMNS.items():
         value = {"fico_score": None, "has_bankruptcy": False, "thin_file": False}.get(name, 1)
