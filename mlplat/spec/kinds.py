@@ -193,6 +193,13 @@ class Materialization(SpecModel):
     """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
 
 
+class Availability(StrEnum):
+    """When a view's row could first be read, for point-in-time joins and materialization."""
+
+    WRITTEN = "written"
+    EVENT_TIME = "eventTime"
+
+
 class FeatureViewSpec(SpecModel):
     """Features of one or more entities computed from one source."""
 
@@ -202,6 +209,8 @@ class FeatureViewSpec(SpecModel):
     """The ``Source`` the rows come from."""
     ttl: Duration
     """How long a value stays valid after its event time. Older values are served as ``OUTSIDE_MAX_AGE`` and not joined into training rows."""
+    availability: Availability = Availability.WRITTEN
+    """When a row counts as available at time t. ``written``: its event time is at or before t and, when the source has a ``createdTimestampField``, it was written at or before t (what the decision system could have read). ``eventTime``: its event time alone decides, for sources whose created timestamp is not when the row became readable (e.g. history rewritten by a backfill)."""
     online: StrictBool = True
     """Whether values are served from the online store. Models can only use online views."""
     materialization: Materialization | None = None
@@ -388,6 +397,8 @@ class Training(SpecModel):
     """Parameters passed to the framework's trainer."""
     holdout: Duration = Field(default="30d", validate_default=True)
     """The most recent stretch of events kept out of training for evaluation."""
+    label_window: Duration | None = None
+    """How long after its event a label's outcome is known (``90d`` for a 90-day default label). Training events whose window runs past the holdout start are left out (an embargo), so no training label sees the holdout period. Left out: no embargo, for labels known at their event time."""
     seed: StrictInt = 7
     """Random seed; the same seed and data give the same artifact."""
 
