@@ -38,6 +38,7 @@ from infra.naming import (
 )
 from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
 from mlplat.catalog import Catalog
+from mlplat.name_limits import derived
 
 
 @dataclass
@@ -444,7 +445,7 @@ def _schedules(
                 view=name,
                 every=view.spec.materialization.every,
                 environment=env,
-                schedule_name=physical_name(env, "materialize", name),
+                schedule_name=derived("materialization schedule").render(env, name),
                 view_catalog=view_catalog(catalog, name),
                 batch=platform.batch,
                 artifacts=buckets.artifacts,

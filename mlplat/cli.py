@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
 from mlplat.catalog import Catalog
 from mlplat.diagnostics import Severity
@@ -246,6 +248,9 @@ class PlanFormat(StrEnum):
     JSON = "json"
 
 
+_TONE_STYLES = {"danger": "bold red", "add": "green", "remove": "red", "change": "yellow", "plain": ""}
+
+
 @app.command("plan")
 def plan_command(
     stacks: Annotated[list[str], typer.Option("--stack", help="Stack to plan (dev, staging, prod); repeatable.")],
@@ -255,28 +260,28 @@ def plan_command(
     ] = PlanFormat.TEXT,
     repo: Annotated[Path, typer.Option("--repo", help="Repository root.")] = Path(),
 ) -> None:
-    """Show what the working tree changes in each stack compared with --base, without cloud credentials."""
-    from mlplat import plan as planning  # noqa: PLC0415 - keeps `mlplat validate` free of git and subprocesses
+    """Show what the working tree changes against --base: the spec changes, then each stack's resources."""
+    from mlplat.plan import report as reporting  # noqa: PLC0415 - keeps `mlplat validate` free of git and subprocesses
+    from mlplat.plan.runner import plan  # noqa: PLC0415
 
+    root = repo.resolve()
     try:
-        plans = [planning.plan(repo.resolve(), stack, base) for stack in stacks]
+        with err.status("planning ...") as status:
+            result = plan(root, stacks, base, progress=lambda message: _progress(status, message))
     except MlplatError as error:
         raise fail(error) from None
     if output is PlanFormat.JSON:
-        sys.stdout.write(json.dumps([p.as_dict() for p in plans], indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(reporting.to_json(result), indent=2, default=str) + "\n")
     elif output is PlanFormat.MARKDOWN:
-        sys.stdout.write(planning.to_markdown(plans))
+        sys.stdout.write(reporting.to_markdown(result) + "\n")
     else:
-        for item in plans:
-            out.print(f"[bold]stack {item.stack}[/bold] against {item.base}")
-            for change in item.changes:
-                colour = "red" if change.dangerous else {"add": "green", "remove": "red"}.get(change.action, "yellow")
-                flag = "  [bold red]STATEFUL[/bold red]" if change.dangerous else ""
-                out.print(f"  [{colour}]{change.action.value:8}[/{colour}] {change.type} {change.name}{flag}")
-                for prop in change.properties:
-                    out.print(f"             {prop.path}: {prop.before!r} -> {prop.after!r}")
-            if not item.changes:
-                out.print("  no changes")
+        for line, tone in reporting.to_text(result):
+            out.print(Text(line, style=_TONE_STYLES[tone.value]))
+
+
+def _progress(status: Status, message: str) -> None:
+    err.print(Text(message, style="dim"))
+    status.update(message)
 
 
 @app.command("up")

@@ -36,6 +36,7 @@ from mlplat.spec.types import (
     LabelValue,
     MemoryQuantity,
     Name,
+    ScheduleInterval,
     Sha256,
 )
 
@@ -187,8 +188,8 @@ class Feature(SpecModel):
 class Materialization(SpecModel):
     """How often the view's latest values are copied into the online store."""
 
-    every: Duration
-    """Interval between scheduled runs (e.g. ``1h``)."""
+    every: ScheduleInterval
+    """Interval between scheduled runs (e.g. ``1h``), in whole minutes: the scheduler's finest step."""
     lateness: Duration | None = None
     """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
 
