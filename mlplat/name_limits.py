@@ -41,7 +41,9 @@ NAME_LIMITS: Mapping[str, NameLimit] = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": NameLimit(
         255, "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"
     ),
-    "aws:s3/bucket:Bucket": NameLimit(63, "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"),
+    "aws:s3/bucket:Bucket": NameLimit(
+        63, "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
+    ),
     "emr-serverless:job-run": NameLimit(
         256, "https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_StartJobRun.html"
     ),
@@ -78,7 +80,9 @@ class DerivedName:
 
 
 DERIVED_NAMES: tuple[DerivedName, ...] = (
-    DerivedName("Model", "model server's IAM role", "mlplat-{environment}-model-{name}-role", "aws:iam/role:Role", True),
+    DerivedName(
+        "Model", "model server's IAM role", "mlplat-{environment}-model-{name}-role", "aws:iam/role:Role", True
+    ),
     DerivedName(
         "Model",
         "model server's artifact grant",
@@ -87,12 +91,18 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
         True,
     ),
     DerivedName(
-        "Model", "latency alarm", "mlplat-{environment}-model-{name}-latency-p99", "aws:cloudwatch/metricAlarm:MetricAlarm"
+        "Model",
+        "latency alarm",
+        "mlplat-{environment}-model-{name}-latency-p99",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
     ),
     DerivedName("Model", "Kubernetes Deployment, Service and label", "model-{name}", "kubernetes:label"),
     DerivedName("Model", "catalog ConfigMap", "model-{name}-catalog", "kubernetes:core/v1:ConfigMap"),
     DerivedName(
-        "FeatureView", "materialization schedule", "mlplat-{environment}-materialize-{name}", "aws:scheduler/schedule:Schedule"
+        "FeatureView",
+        "materialization schedule",
+        "mlplat-{environment}-materialize-{name}",
+        "aws:scheduler/schedule:Schedule",
     ),
     DerivedName("FeatureView", "materialization job run", "materialize-{name}", "emr-serverless:job-run"),
 )
