@@ -13,12 +13,12 @@ decision log holds all of them side by side.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlplat.catalog import Catalog
+from mlplat.deploy_checks import feature_server_catalog, model_server_catalog, snapshot_text
 from mlplat.spec.kinds import Model
 from mlplat.spec.types import kubernetes_name
 
@@ -125,7 +125,7 @@ def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manif
         "metadata": _metadata(
             f"{workload.name}-{CATALOG_CONFIGMAP}", settings, _labels(workload.component, workload.name)
         ),
-        "data": {"catalog.json": json.dumps(workload.catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))},
+        "data": {"catalog.json": snapshot_text(workload.catalog)},
     }
 
 
@@ -355,7 +355,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         max_replicas=sizing.max_replicas,
         live_path="/health/live",
         ready_path="/health/ready",
-        catalog=catalog.subset(views=catalog.feature_views, with_feature_services=True),
+        catalog=feature_server_catalog(catalog),
     )
 
 
@@ -384,7 +384,7 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         max_replicas=serving.replicas.max,
         live_path="/v2/health/live",
         ready_path="/v2/health/ready",
-        catalog=catalog.subset(models=[model.metadata.name]),
+        catalog=model_server_catalog(catalog, model.metadata.name),
     )
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 #: Longest object name. Derived names such as the IAM role
 #: ``mlplat-staging-model-<name>`` (64 characters at most) and the Kubernetes
@@ -147,6 +147,22 @@ ScheduleInterval = Annotated[
     WithJsonSchema({"type": "string", "pattern": _DURATION_RE.pattern}),
 ]
 """A repeat interval of a schedule: a duration in whole minutes (``90s`` is refused, ``120s`` is 2m)."""
+
+
+#: Longest free text (descriptions): the catalog travels in 1 MiB ConfigMaps.
+MAX_TEXT_LENGTH = 4096
+#: Longest reason phrase: phrases go back with every decision.
+MAX_PHRASE_LENGTH = 200
+#: Longest value that becomes an AWS tag value (the owner)
+#: (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html#tag-conventions).
+MAX_TAG_VALUE_LENGTH = 256
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+"""Free text for people, at most :data:`MAX_TEXT_LENGTH` characters."""
+Phrase = Annotated[str, Field(max_length=MAX_PHRASE_LENGTH)]
+"""A short phrase returned to callers, at most :data:`MAX_PHRASE_LENGTH` characters."""
+TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE_LENGTH)]
+"""Text that is also tagged on AWS resources, at most :data:`MAX_TAG_VALUE_LENGTH` characters."""
 
 
 class DType(StrEnum):
