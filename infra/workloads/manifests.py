@@ -347,7 +347,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         name=FEATURE_SERVER,
         component=FEATURE_SERVER,
         image=settings.feature_server_image,
-        args=["serve", "features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
+        args=["features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
         env=_common_env(settings),
         cpu=sizing.cpu,
         memory=sizing.memory,
@@ -376,7 +376,7 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         name=model_server_name(model.metadata.name),
         component=MODEL_SERVER,
         image=settings.model_server_image,
-        args=["serve", "models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
+        args=["models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
         env=env,
         cpu=serving.resources.cpu,
         memory=serving.resources.memory,
