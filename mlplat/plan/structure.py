@@ -10,12 +10,15 @@ an S3 object's content, an IAM policy) is parsed and diffed the same way, so a c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 #: Values longer than this are cut when shown.
 MAX_SHOWN = 72
+#: A sha256 in hex, shown by its first 12 characters as git shows commits.
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _MISSING: Any = object()
 
 
@@ -106,9 +109,11 @@ def _child(path: str, key: str) -> str:
 
 
 def shown(value: Any) -> str:
-    """``value`` for a person: strings bare, others as JSON, cut past :data:`MAX_SHOWN` characters."""
+    """``value`` for a person: strings bare, others as JSON, digests short, cut past :data:`MAX_SHOWN` characters."""
     if value is None:
         return "(none)"
+    if isinstance(value, str) and _DIGEST.fullmatch(value):
+        return f"{value[:12]}…"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     if len(text) <= MAX_SHOWN:
         return text

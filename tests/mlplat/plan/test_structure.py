@@ -70,3 +70,4 @@ def test_long_values_are_cut_with_their_length() -> None:
     assert len(shown("x" * 5000)) < 100
     assert shown(None) == "(none)"
     assert shown(["a"]) == '["a"]'
+    assert shown("ab" * 32) == "abababababab…"
