@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlplat.name_limits import NAME_LIMITS
 from mlplat.spec.types import kubernetes_name
 
 PROJECT = "mlplat"
@@ -28,9 +29,10 @@ def physical_name(environment: str, *parts: str) -> str:
 def bucket_name(environment: str, purpose: str, account_id: str, region: str) -> str:
     """A globally unique bucket name: the account and region make it unique across AWS."""
     name = f"{physical_name(environment, purpose)}-{account_id}-{region}"
-    if len(name) > 63:
+    limit = NAME_LIMITS["aws:s3/bucket:Bucket"].limit
+    if len(name) > limit:
         raise ValueError(
-            f"bucket name {name!r} is {len(name)} characters; S3 allows 63, shorten the purpose {purpose!r}"
+            f"bucket name {name!r} is {len(name)} characters; S3 allows {limit}, shorten the purpose {purpose!r}"
         )
     return name
 

@@ -41,6 +41,7 @@ from infra.naming import (
     spec_tags,
 )
 from mlplat.catalog import Catalog
+from mlplat.name_limits import derived
 
 
 @dataclass
@@ -384,7 +385,7 @@ def _schedules(
                 view=name,
                 every=view.spec.materialization.every,
                 environment=env,
-                schedule_name=physical_name(env, "materialize", name),
+                schedule_name=derived("materialization schedule").render(env, name),
                 view_catalog=view_catalog(catalog, name),
                 batch=platform.batch,
                 artifacts=buckets.artifacts,

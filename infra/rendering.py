@@ -207,9 +207,9 @@ class _Mocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the mocks do not answer {args.token}")
 
 
-def stack_config(stack: str) -> StackConfig:
-    """The config committed in ``Pulumi.<stack>.yaml``."""
-    return load_stack_file(REPO / f"Pulumi.{stack}.yaml")
+def stack_config(stack: str, repo: Path = REPO) -> StackConfig:
+    """The config committed in ``repo``'s ``Pulumi.<stack>.yaml``."""
+    return load_stack_file(repo / f"Pulumi.{stack}.yaml")
 
 
 def render(catalog: Catalog, config: StackConfig) -> Rendered:

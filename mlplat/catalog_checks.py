@@ -458,9 +458,15 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def run_checks(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> list[Diagnostic]:
-    """Every cross-document diagnostic of ``documents``."""
+def build_index(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> Index:
+    """The valid ``documents`` by kind and name (the first of a name wins), and the invalid names."""
     index = Index(invalid_names=invalid_names)
     for doc in documents:
         index.by_kind[doc.kind].setdefault(doc.name, doc)
+    return index
+
+
+def run_checks(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> list[Diagnostic]:
+    """Every cross-document diagnostic of ``documents``."""
+    index = build_index(documents, invalid_names)
     return [diagnostic for check in CHECKS for diagnostic in check(documents, index)]

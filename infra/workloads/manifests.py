@@ -13,13 +13,13 @@ decision log holds all of them side by side.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.naming import NODE_POOL_LABEL, SERVING_POOL, SYSTEM_POOL
 from mlplat.catalog import Catalog
+from mlplat.deploy_checks import feature_server_catalog, model_server_catalog, snapshot_text
 from mlplat.spec.kinds import Model
 from mlplat.spec.types import kubernetes_name
 
@@ -137,7 +137,7 @@ def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manif
         "metadata": _metadata(
             f"{workload.name}-{CATALOG_CONFIGMAP}", settings, _labels(workload.component, workload.name)
         ),
-        "data": {"catalog.json": json.dumps(workload.catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))},
+        "data": {"catalog.json": snapshot_text(workload.catalog)},
     }
 
 
@@ -387,7 +387,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         name=FEATURE_SERVER,
         component=FEATURE_SERVER,
         image=settings.feature_server_image,
-        args=["serve", "features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
+        args=["features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
         env=_common_env(settings),
         cpu=sizing.cpu,
         memory=sizing.memory,
@@ -395,7 +395,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         max_replicas=sizing.max_replicas,
         live_path="/health/live",
         ready_path="/health/ready",
-        catalog=catalog.subset(views=catalog.feature_views, with_feature_services=True),
+        catalog=feature_server_catalog(catalog),
         pool=SYSTEM_POOL,
     )
 
@@ -418,7 +418,7 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         name=model_server_name(model.metadata.name),
         component=MODEL_SERVER,
         image=settings.model_server_image,
-        args=["serve", "models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
+        args=["models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
         env=env,
         cpu=serving.resources.cpu,
         memory=serving.resources.memory,
@@ -426,7 +426,7 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         max_replicas=serving.replicas.max,
         live_path="/v2/health/live",
         ready_path="/v2/health/ready",
-        catalog=catalog.subset(models=[model.metadata.name]),
+        catalog=model_server_catalog(catalog, model.metadata.name),
         pool=SERVING_POOL,
     )
 

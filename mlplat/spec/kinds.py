@@ -36,7 +36,11 @@ from mlplat.spec.types import (
     LabelValue,
     MemoryQuantity,
     Name,
+    Phrase,
+    ScheduleInterval,
     Sha256,
+    TagValue,
+    Text,
 )
 
 API_VERSION = "mlplat/v1"
@@ -88,9 +92,9 @@ class Metadata(SpecModel):
 
     name: Name
     """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names."""
-    owner: str | None = None
+    owner: TagValue | None = None
     """Team or person answering for the object (an email or a team handle). Tagged on its AWS resources."""
-    description: str | None = None
+    description: Text | None = None
     """What the object is, for people reading the catalog."""
     labels: dict[LabelValue, LabelValue] = Field(default_factory=dict)
     """Free-form key/value labels, copied onto Kubernetes labels."""
@@ -176,19 +180,19 @@ class Feature(SpecModel):
     """Column in the source, and the feature's name in ``view:feature`` references."""
     dtype: DType
     """Value type."""
-    description: str | None = None
+    description: Text | None = None
     """What the value means, for people and for reason codes that have no phrase of their own."""
     default: Scalar | None = None
     """Value a model uses when the feature is missing or stale and its decision policy says ``useDefault``."""
-    reason: str | None = None
+    reason: Phrase | None = None
     """Short phrase a credit analyst can use when this feature drives a decline (e.g. 'Too many recent credit inquiries')."""
 
 
 class Materialization(SpecModel):
     """How often the view's latest values are copied into the online store."""
 
-    every: Duration
-    """Interval between scheduled runs (e.g. ``1h``)."""
+    every: ScheduleInterval
+    """Interval between scheduled runs (e.g. ``1h``), in whole minutes: the scheduler's finest step."""
     lateness: Duration | None = None
     """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
 
@@ -271,9 +275,9 @@ class Approval(SpecModel):
 
     state: ApprovalState = ApprovalState.PENDING
     """Only ``approved`` versions may take decisions (primary or canary); any version may run in shadow."""
-    by: str | None = None
+    by: TagValue | None = None
     """Approver."""
-    ticket: str | None = None
+    ticket: TagValue | None = None
     """Change or validation ticket."""
 
 
@@ -304,7 +308,7 @@ class RequestValue(SpecModel):
     """Referenced by ``features`` as ``request:<name>``; also a column of the training labels."""
     dtype: DType
     """Value type."""
-    description: str | None = None
+    description: Text | None = None
     """What the value means."""
 
 
@@ -351,7 +355,7 @@ class Decision(SpecModel):
     """How many reasons (features pushing the score up most) are returned with each decision."""
     on_missing: MissingPolicy = MissingPolicy.REFUSE
     """``refuse``: no decision when a feature is missing or stale. ``useDefault``: use the feature's ``default`` (or let the model treat it as missing)."""
-    reason_phrases: dict[FeatureRef, str] = Field(default_factory=dict)
+    reason_phrases: dict[FeatureRef, Phrase] = Field(default_factory=dict)
     """Phrases per feature that override the feature's own ``reason``."""
 
 

@@ -170,7 +170,7 @@ def _labels(catalog: Catalog, training: Training, root: Path) -> pa.Table:
     path = resolve_uri(root, source.spec.path)
     if not Path(path).exists():
         raise UsageError(
-            f"label file {path} does not exist; run `mlplat generate-data --out {root}` or point --data at it"
+            f"label file {path} does not exist; run `mlplat generate-data --data {root}` or point --data at it"
         )
     labels = pq.read_table(path)
     if training.label not in labels.schema.names:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import typing
+from typing import Any
 
 import pytest
 
+from infra.config import Environment
 from infra.naming import (
     NAME_RULES,
     SECURITY_GROUP_DESCRIPTION,
@@ -20,7 +23,10 @@ from infra.naming import (
     spec_tags,
     tag_problems,
 )
-from infra.rendering import STACKS, Rendered
+from infra.rendering import STACKS, Rendered, render, stack_config
+from mlplat.catalog import Catalog
+from mlplat.name_limits import AUTONAME_SUFFIX, DERIVED_NAMES, ENVIRONMENTS, NAME_LIMITS, longest_name, too_long
+from mlplat.spec.types import MAX_NAME_LENGTH
 
 
 def test_names_are_deterministic_and_fit_aws_limits() -> None:
@@ -168,3 +174,51 @@ def test_every_aws_resource_the_stack_names_has_a_name_rule(stacks: dict[str, Re
         r.type for r in stacks[stack].resources if r.type.startswith("aws:") and NAMING_INPUTS & set(r.plain)
     } - set(NAME_RULES)
     assert unruled == set()
+
+
+def test_the_longest_names_validate_accepts_deploy_within_every_limit(example_catalog: Catalog) -> None:
+    # The names `mlplat validate` lets through at the edge of mlplat.name_limits, rendered for real.
+    model = longest_name("Model")
+    view = min(longest_name("FeatureView"), MAX_NAME_LENGTH)
+    long_model, long_view = "m" * model, "v" * view
+    models = [_renamed(m, long_model) if m.metadata.name == "fraud" else m for m in example_catalog.models.values()]
+    views = list(example_catalog.feature_views.values())
+    scheduled = next(v for v in views if v.spec.materialization is not None)
+    catalog = Catalog(
+        [
+            *example_catalog.entities.values(),
+            *example_catalog.sources.values(),
+            *views,
+            *models,
+            _renamed(scheduled, long_view),
+        ]
+    )
+    rendered = render(catalog, stack_config("staging"))
+    checked = 0
+    for resource in rendered.resources:
+        limit = NAME_LIMITS.get(resource.type)
+        if limit is None or not ({long_model, long_view} & {resource.name.replace("-", "_"), *_parts(resource.name)}):
+            continue
+        explicit = resource.plain.get("name")
+        length = len(explicit) if isinstance(explicit, str) else len(resource.name) + AUTONAME_SUFFIX
+        assert length <= limit.limit, (resource.type, resource.name, length)
+        checked += 1
+    assert checked >= 4
+    for derived_name in DERIVED_NAMES:
+        assert (
+            derived_name.length("staging", long_model if derived_name.kind == "Model" else long_view)
+            <= derived_name.limit
+        )
+    assert too_long("Model", long_model + "m")
+
+
+def _parts(name: str) -> set[str]:
+    return {part for part in name.split("-") if part}
+
+
+def _renamed(obj: Any, name: str) -> Any:
+    return obj.model_copy(update={"metadata": obj.metadata.model_copy(update={"name": name})})
+
+
+def test_the_environments_of_the_name_table_are_the_stack_config_ones() -> None:
+    assert typing.get_args(Environment) == ENVIRONMENTS

@@ -77,7 +77,7 @@ def test_cli_trains_and_prints_the_digest(small_data: Path, tmp_path: Path, spec
             "fraud",
             "--data",
             str(small_data),
-            "--out",
+            "--artifacts",
             str(tmp_path / "models"),
             "--registry",
             f"sqlite:///{tmp_path}/r.db",

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from mlplat.catalog import Catalog
-from mlplat.cli import app
+from mlplat.cli import app as mlplat_app
 from mlplat.errors import StoreUnavailableError, UsageError
+from services.cli import app
 from services.feature_server.main import environment_of, settings_from_environment
 from services.feature_server.settings import Settings
 
@@ -41,7 +42,7 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_catalog_loads_from_a_snapshot_or_a_spec_directory(tmp_path: Path, specs_dir: Path) -> None:
     snapshot = tmp_path / "catalog.json"
-    result = CliRunner().invoke(app, ["catalog", "snapshot", str(specs_dir), "-o", str(snapshot)])
+    result = CliRunner().invoke(mlplat_app, ["catalog", "snapshot", "--specs", str(specs_dir), "-o", str(snapshot)])
 
     assert result.exit_code == 0, result.output
     from_file = Settings(catalog=snapshot).load_catalog()
@@ -74,9 +75,7 @@ def test_the_auth_token_comes_from_the_environment_or_secrets_manager(monkeypatc
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_fails_before_listening_on_a_bad_catalog(tmp_path: Path, workers: str) -> None:
-    result = CliRunner().invoke(
-        app, ["serve", "features", "--catalog", str(tmp_path / "missing.json"), "--workers", workers]
-    )
+    result = CliRunner().invoke(app, ["features", "--specs", str(tmp_path / "missing.json"), "--workers", workers])
 
     assert result.exit_code == 2
     assert "neither a catalog snapshot file nor a spec directory" in result.output
