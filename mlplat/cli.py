@@ -154,20 +154,14 @@ def serve_models(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Serve models: Open Inference Protocol (V2) and credit decisions. Options override MLPLAT_* variables."""
-    import os  # noqa: PLC0415 - the server's imports are paid only by `serve`
-
-    from services.model_server.server import serve  # noqa: PLC0415
+    from services.model_server.server import serve  # noqa: PLC0415 - the server's imports are paid only by `serve`
     from services.model_server.settings import Settings  # noqa: PLC0415
 
     try:
-        settings = Settings.from_env(os.environ).overridden(
-            catalog=catalog,
-            models=tuple(model or ()),
-            artifact_root=artifacts,
-            online_store_url=store,
-            host=host,
-            port=port,
-        )
+        settings = Settings.from_environment(
+            catalog=catalog, models=tuple(model) if model else None, artifact_root=artifacts,
+            online_store_url=store, host=host, port=port,
+        )  # fmt: skip
         serve(settings)
     except MlplatError as error:
         raise fail(error) from None
@@ -182,10 +176,11 @@ def serve_features(
     workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Serve online features (Feast-compatible HTTP). Options override MLPLAT_* variables."""
-    from services.feature_server.main import run, settings_from_environment  # noqa: PLC0415 - paid only by `serve`
+    from services.feature_server.main import run  # noqa: PLC0415 - paid only by `serve`
+    from services.feature_server.settings import Settings  # noqa: PLC0415
 
     try:
-        settings = settings_from_environment(
+        settings = Settings.from_environment(
             catalog=catalog, online_store_url=store, host=host, port=port, workers=workers
         )
         run(settings)
