@@ -9,7 +9,7 @@ contract cannot drift from what the server checks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -48,7 +48,8 @@ class Operation:
     #: ``text/plain`` for the metrics page; JSON otherwise.
     media_type: str = "application/json"
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: A request body that succeeds, shown to readers and tried first by fuzzers.
+    example: object = None
 
 
 def openapi_document(title: str, version: str, description: str, operations: Sequence[Operation]) -> dict[str, Any]:
@@ -85,8 +86,10 @@ def _operation(operation: Operation, refs: Mapping[Any, Any]) -> dict[str, Any]:
     if operation.tags:
         body["tags"] = list(operation.tags)
     if operation.request is not None:
-        body["requestBody"] = {"required": True, "content": {"application/json": {"schema": refs[operation.request]}}}
-    body.update(operation.extra)
+        content: dict[str, Any] = {"schema": refs[operation.request]}
+        if operation.example is not None:
+            content["example"] = operation.example
+        body["requestBody"] = {"required": True, "content": {"application/json": content}}
     return body
 
 

@@ -57,15 +57,15 @@ def parse_push(body: PushRequest, catalog: Catalog, max_rows: int, latest: datet
     views = _target_views(catalog, body)
     frame = body.df
     rows = _row_count(frame, max_rows)
-    timestamp_column = _timestamp_column(catalog, views[0])
-    known = {timestamp_column} | _created_columns(catalog, views)
+    time_column = timestamp_column(catalog, views[0])
+    known = {time_column} | _created_columns(catalog, views)
     for view in views:
         known.update(k.column for k in catalog.join_keys(view.metadata.name))
         known.update(f.name for f in view.spec.features)
     for column in frame:
         if column not in known:
             raise RequestError(f"df.{column}", f"is not a column of {_names(views)}; expected {one_of(sorted(known))}")
-    times = _event_times(frame, timestamp_column, latest)
+    times = _event_times(frame, time_column, latest)
     return [Push(view.metadata.name, _view_rows(catalog, view, frame, times, rows)) for view in views]
 
 
@@ -99,7 +99,8 @@ def _target_views(catalog: Catalog, body: PushRequest) -> list[FeatureView]:
     return views
 
 
-def _timestamp_column(catalog: Catalog, view: FeatureView) -> str:
+def timestamp_column(catalog: Catalog, view: FeatureView) -> str:
+    """The column a push to ``view`` carries its event times in."""
     source = catalog.sources[view.spec.source].spec
     if source.timestamp_field is None and source.batch_source is not None and source.batch_source in catalog.sources:
         source = catalog.sources[source.batch_source].spec

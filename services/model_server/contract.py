@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.examples import example_key, example_value
 from services.model_server.registry import ServedModel
 from services.model_server.schemas import (
     DecisionError,
@@ -23,6 +24,7 @@ from services.model_server.schemas import (
     ServerReady,
     decision_request_type,
 )
+from services.model_server.v2 import INPUT_NAME
 from services.openapi import ErrorBody, Operation, openapi_document
 
 TITLE = "mlplat model server"
@@ -57,14 +59,16 @@ def model_server_document(models: Mapping[str, ServedModel], version: str) -> di
                  422: DecisionError, 503: DecisionError},
                 request=decision_request_type(model),
                 tags=("decisions",),
+                example=decision_example(model),
             )
         )  # fmt: skip
         for base in [f"/v2/models/{name}", *(f"/v2/models/{name}/versions/{v}" for v in model.versions)]:
-            operations += _v2_model_operations(name, base)
+            operations += _v2_model_operations(name, base, len(model.spec.features))
     return openapi_document(TITLE, version, DESCRIPTION, operations)
 
 
-def _v2_model_operations(name: str, base: str) -> list[Operation]:
+def _v2_model_operations(name: str, base: str, width: int) -> list[Operation]:
+    example = {"inputs": [{"name": INPUT_NAME, "shape": [1, width], "datatype": "FP32", "data": [0.0] * width}]}
     return [
         Operation("GET", base, f"Metadata of {name}", {200: ModelMetadata, 404: ErrorBody}, tags=_V2),
         Operation("GET", f"{base}/ready", f"Whether {name} is ready", {200: ModelReady, 404: ErrorBody, 503: ModelReady}, tags=_V2),
@@ -75,5 +79,15 @@ def _v2_model_operations(name: str, base: str) -> list[Operation]:
             {200: InferenceResponse, 400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 503: ErrorBody},
             request=InferenceRequest,
             tags=_V2,
+            example=example,
         ),
     ]  # fmt: skip
+
+
+def decision_example(model: ServedModel) -> dict[str, object]:
+    """A decision request: one value per entity key and request value."""
+    keys = {key.request_key: example_key(key.type) for read in model.reads for key in read.keys}
+    body: dict[str, object] = {"entities": keys}
+    if model.spec.request_values:
+        body["values"] = {value.name: example_value(value.dtype) for value in model.spec.request_values}
+    return body

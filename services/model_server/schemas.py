@@ -15,7 +15,8 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from mlplat.models.policy import Outcome, ValueSource
 from mlplat.online_store import FeatureStatus
-from services.field_types import Float64, Name, Text, key_type, value_type
+from mlplat.spec.types import DType
+from services.field_types import Float32, Float64, Name, Text, key_type, value_type
 from services.model_server.registry import ServedModel
 
 #: Largest tensor rank and dimension a V2 request may state (the body limit bounds the data).
@@ -47,12 +48,17 @@ def decision_request_type(model: ServedModel) -> type[Struct]:
     )
     values = msgspec.defstruct(
         type_name(model.name, "Values"),
-        [(value.name, value_type(value.dtype)) for value in model.spec.request_values],
+        [(value.name, scored_value_type(value.dtype)) for value in model.spec.request_values],
         bases=(Strict,),
     )
     fields: list[tuple[str, object] | tuple[str, object, object]] = [("entities", entities)]
     fields.append(("values", values) if model.spec.request_values else ("values", values | UnsetType, UNSET))
     return msgspec.defstruct(type_name(model.name, "DecisionRequest"), fields, bases=(Strict,))
+
+
+def scored_value_type(dtype: DType) -> object:
+    """The JSON type of a request value: its dtype's, and finite as the float32 the models score."""
+    return Float32 if dtype is DType.FLOAT64 else value_type(dtype)
 
 
 class FeatureRecord(Struct):
