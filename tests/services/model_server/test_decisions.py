@@ -21,8 +21,8 @@ from services.model_server.app import build_app
 from services.model_server.decision_ids import canary_bucket
 from services.model_server.segmented_log import read_decision_log
 from tests.model_fixtures import example_catalog
-from tests.servers import throwaway_redis
-from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, running, seed_features
+from tests.servers import running, throwaway_redis
+from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, seed_features
 
 REQUEST = {
     "default_risk": {
@@ -168,31 +168,31 @@ def test_refuse_policy_returns_a_logged_refusal_naming_the_missing_features(
             "fraud",
             {"entities": {"merchant_id": MERCHANT}, "values": {"order_amount": 1.0}},
             422,
-            "entities.applicant_id: required (the applicant key)",
+            "entities.applicant_id: is required",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": 7, "merchant_id": MERCHANT}, "values": {"order_amount": 1.0}},
             422,
-            "entities.applicant_id: 7 is not a non-empty string",
+            "entities.applicant_id: must be a string; got an integer",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": "a", "merchant_id": "m", "shop": "x"}, "values": {"order_amount": 1.0}},
             422,
-            "entities.shop: not a key of model fraud",
+            "entities.shop: is not a field of this request",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {}},
             422,
-            "values.order_amount: required (float64)",
+            "values.order_amount: is required",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {"order_amount": "ten"}},
             422,
-            "values.order_amount: 'ten' is not a number (float64)",
+            "values.order_amount: must be a number; got a string",
         ),
         (
             "default_risk",
@@ -201,9 +201,30 @@ def test_refuse_policy_returns_a_logged_refusal_naming_the_missing_features(
                 "values": {"order_amount": 1.0, "instalments": 2.5},
             },
             422,
-            "values.instalments: 2.5 is not a whole number (int32)",
+            "values.instalments: must be an integer; got a number",
         ),
-        ("fraud", {"entities": "a"}, 400, "entities: send an object with applicant_id, merchant_id"),
+        ("fraud", {"entities": "a"}, 422, "entities: must be an object; got a string"),
+        (
+            "default_risk",
+            {
+                "entities": {"applicant_id": "a", "merchant_id": "m"},
+                "values": {"order_amount": 1.0, "instalments": 10**12},
+            },
+            422,
+            "values.instalments: must be an integer <= 2147483647",
+        ),
+        (
+            "fraud",
+            {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {"order_amount": 1.0}, "pad": "x" * 9999},
+            422,
+            "pad: is not a field of this request",
+        ),
+        (
+            "fraud",
+            {"entities": {"applicant_id": "a" * 300, "merchant_id": "m"}, "values": {"order_amount": 1.0}},
+            422,
+            "entities.applicant_id: must be a string of length <= 256",
+        ),
         ("nope", {}, 404, "model 'nope' is not served here; served: default_risk, fraud"),
     ],
 )
