@@ -28,7 +28,8 @@ from mlplat.training.frameworks import predictor
 from mlplat.training.trainer import feature_matrix
 from services.model_server.app import build_app
 from tests.online_specs import delete_namespace
-from tests.services.model_server.conftest import components, running
+from tests.servers import running
+from tests.services.model_server.conftest import components
 
 ROWS_PER_KIND = 12
 
