@@ -41,9 +41,9 @@ class Captured:
     parent_type: str | None
     taggable: bool
     """Whether the resource type takes ``tags``."""
-    ignore_changes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     """Logical names of the resources in its ``depends_on`` option."""
+    ignore_changes: tuple[str, ...] = ()
 
     @property
     def plain(self) -> dict[str, Any]:
