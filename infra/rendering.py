@@ -59,11 +59,11 @@ class Captured:
     parent_type: str | None
     taggable: bool
     """Whether the resource type takes ``tags``."""
-    ignore_changes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     """Logical names of the resources in its ``depends_on`` option."""
     project: str = PLATFORM_PROJECT
     """Which stack of the environment declares it: the platform (AWS) or the workloads (Kubernetes)."""
+    ignore_changes: tuple[str, ...] = ()
 
     @property
     def plain(self) -> dict[str, Any]:
