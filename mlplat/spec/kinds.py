@@ -390,7 +390,7 @@ class Training(SpecModel):
     """How ``mlplat train`` builds this model."""
 
     label_source: Name
-    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label."""
+    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label. Its timestamps may be in any parquet unit (ns are floored to µs) and naive (read as UTC) or zoned."""
     label: FeatureName
     """Label column (1 = bad outcome)."""
     params: dict[str, Scalar] = Field(default_factory=dict)
