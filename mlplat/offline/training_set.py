@@ -4,7 +4,7 @@ For each label row and each requested view, the joined values are those of the v
 latest row whose event time is at or before the label's event time and within the
 view's ttl (``label_ts - ttl < event_ts <= label_ts``). Rows with the same event time
 are decided by the created timestamp: the latest write wins. No value from after the
-label's event time can appear; a value older than the ttl is null.
+label's event time can appear; a value ``ttl`` old or older is null.
 
 Availability and freshness follow :mod:`mlplat.point_in_time`: with ``availability:
 written`` (the default) a row also counts only from its created timestamp on.

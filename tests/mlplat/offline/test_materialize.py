@@ -299,6 +299,9 @@ def test_cli_materializes_with_a_results_table(recent_data: Path, tmp_path: Path
     result = CliRunner().invoke(app, ["materialize", "--view", "merchant_risk", "--end", NOW.isoformat(), *common])
     assert result.exit_code == 0, result.output
     assert "merchant_risk" in result.output
+    again = CliRunner().invoke(app, ["materialize", "--view", "merchant_risk", "--end", NOW.isoformat(), *common])
+    assert again.exit_code == 0, again.output
+    assert "merchant_risk: skipped, already materialized up to" in again.output
     assert NOW.strftime("%H:%M:%SZ") in result.output  # the narrow test console wraps the date
     bad = CliRunner().invoke(app, ["materialize", "--end", "yesterday", *common])
     assert bad.exit_code == 2

@@ -17,7 +17,7 @@ from mlplat.offline.engine import Engine
 from mlplat.offline.sources import TIMESTAMP
 from mlplat.offline.spark_engine import spark_training_set
 from mlplat.offline.training_set import build_training_set, plan_training_set
-from mlplat.spec.kinds import Availability
+from mlplat.spec.kinds import Availability, FeatureView
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 # py4j leaves sockets of collect() to the garbage collector
@@ -110,6 +110,24 @@ def test_spark_gives_the_same_planted_rows(catalog: Catalog, planted: Path, spar
     duck = build_training_set(catalog, request, refs, planted)
     plan = plan_training_set(catalog, request.schema, refs, planted, "event_timestamp")
     assert spark_training_set(plan, request, spark).equals(duck)
+    # By event time alone (DuckDB's ASOF path), the engines agree too, and the late row counts early.
+    by_event = event_time_catalog(catalog)
+    duck_by_event = build_training_set(by_event, request, refs, planted)
+    plan = plan_training_set(by_event, request.schema, refs, planted, "event_timestamp")
+    assert spark_training_set(plan, request, spark).equals(duck_by_event)
+    assert duck_by_event["fico_score"].to_pylist()[CASES.index(("a5", 10, None))] == 750
+
+
+def event_time_catalog(catalog: Catalog) -> Catalog:
+    """``catalog`` with every view's ``availability: eventTime``."""
+    return Catalog(
+        [
+            obj.model_copy(update={"spec": obj.spec.model_copy(update={"availability": Availability.EVENT_TIME})})
+            if isinstance(obj, FeatureView)
+            else obj
+            for obj in catalog.objects()
+        ]
+    )
 
 
 def _all_features(catalog: Catalog) -> list[str]:
@@ -197,16 +215,7 @@ def test_generated_late_rows_are_left_out_until_written(catalog: Catalog, small_
     """The synthetic sources write 5% of rows days late: the event-time join would use them early."""
     request = pq.read_table(small_data / "loan_outcomes.parquet")
     written = build_training_set(catalog, request, ["bureau_profile:fico_score"], small_data)
-    view = catalog.feature_view("bureau_profile")
-    by_event = Catalog(
-        [
-            view.model_copy(update={"spec": view.spec.model_copy(update={"availability": Availability.EVENT_TIME})})
-            if obj is view
-            else obj
-            for obj in catalog.objects()
-        ]
-    )
-    by_event_time = build_training_set(by_event, request, ["bureau_profile:fico_score"], small_data)
+    by_event_time = build_training_set(event_time_catalog(catalog), request, ["bureau_profile:fico_score"], small_data)
     differ = sum(
         a != b for a, b in zip(written["fico_score"].to_pylist(), by_event_time["fico_score"].to_pylist(), strict=True)
     )
