@@ -19,6 +19,13 @@ class RateLimitedLog:
 
     def warning(self, key: str, message: str, *args: object) -> bool:
         """Log ``message % args`` unless ``key`` was logged within the interval; whether it was logged."""
+        return self._log(logging.WARNING, key, message, args)
+
+    def error(self, key: str, message: str, *args: object) -> bool:
+        """As :meth:`warning`, at ERROR level."""
+        return self._log(logging.ERROR, key, message, args)
+
+    def _log(self, level: int, key: str, message: str, args: tuple[object, ...]) -> bool:
         now = time.monotonic()
         with self._lock:
             last = self._last.get(key)
@@ -30,5 +37,5 @@ class RateLimitedLog:
         if held:
             message += " (%d more like this in the last %.0f s)"
             args = (*args, held, self._interval)
-        self._logger.warning(message, *args)
+        self._logger.log(level, message, *args)
         return True

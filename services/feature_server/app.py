@@ -35,7 +35,7 @@ from services.feature_server.contract import feature_server_document
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import latest_event_time, parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
-from services.feature_server.schemas import PushRequest, read_request_type
+from services.feature_server.schemas import push_request_type, read_request_type
 from services.feature_server.settings import Settings
 from services.request_body import decode, read_bounded
 from services.responses import document_route, http_error_handler, json_response
@@ -56,7 +56,7 @@ class Server:
         self.gate = StoreGate(settings.store_retry_seconds)
         self._limiter: anyio.CapacityLimiter | None = None
         self._read_request: msgspec.json.Decoder[Any] = msgspec.json.Decoder(read_request_type(catalog))
-        self._push_request = msgspec.json.Decoder(PushRequest)
+        self._push_request: msgspec.json.Decoder[Any] = msgspec.json.Decoder(push_request_type(catalog))
 
     # --- endpoints -----------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from services.feature_server.pushes import timestamp_column
 from services.feature_server.schemas import (
     Live,
     OnlineFeaturesResponse,
-    PushRequest,
     PushResponse,
     Ready,
+    push_request_type,
     read_request_type,
 )
 from services.openapi import ErrorBody, Operation, openapi_document
@@ -43,7 +43,7 @@ def feature_server_document(catalog: Catalog) -> dict[str, Any]:
             "/push",
             "Write rows into the online views of a push source (or one view)",
             {200: PushResponse, **_FAILURES},
-            request=PushRequest,
+            request=push_request_type(catalog),
             tags=("features",),
             example=push_example(catalog),
         ),

@@ -23,7 +23,9 @@ import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from mlplat.catalog import Catalog
@@ -33,7 +35,6 @@ from mlplat.online_store import Row, coerce
 from mlplat.spec.kinds import FeatureView, SourceType
 from mlplat.spec.types import DType, JoinKeyType
 from services.errors import BodyTooLargeError, RequestError
-from services.feature_server.schemas import PushRequest
 from services.field_types import MAX_KEY_LENGTH
 
 DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
@@ -49,13 +50,15 @@ class Push:
     rows: tuple[Row, ...]
 
 
-def parse_push(body: PushRequest, catalog: Catalog, max_rows: int, latest: datetime) -> list[Push]:
+def parse_push(body: Any, catalog: Catalog, max_rows: int, latest: datetime) -> list[Push]:
     """The rows of a push body for each view it writes; errors name the field and row.
 
     ``latest`` is the latest event time accepted (the server's clock plus its skew).
     """
     views = _target_views(catalog, body)
-    frame = body.df
+    frame = {name: column for name, column in msgspec.structs.asdict(body.df).items() if column is not UNSET}
+    if not frame:
+        raise RequestError("df", "has no columns")
     rows = _row_count(frame, max_rows)
     time_column = timestamp_column(catalog, views[0])
     known = {time_column} | _created_columns(catalog, views)
@@ -69,6 +72,17 @@ def parse_push(body: PushRequest, catalog: Catalog, max_rows: int, latest: datet
     return [Push(view.metadata.name, _view_rows(catalog, view, frame, times, rows)) for view in views]
 
 
+def push_columns(catalog: Catalog) -> list[str]:
+    """Every column a push may carry: the online views' keys, event times and features."""
+    views = [view for view in catalog.feature_views.values() if view.spec.online]
+    columns = _created_columns(catalog, views)
+    for view in views:
+        columns.add(timestamp_column(catalog, view))
+        columns.update(k.column for k in catalog.join_keys(view.metadata.name))
+        columns.update(f.name for f in view.spec.features)
+    return sorted(columns)
+
+
 def latest_event_time(max_skew_seconds: float) -> datetime:
     """The latest event time a push may carry now."""
     return datetime.now(UTC) + timedelta(seconds=max_skew_seconds)
@@ -78,7 +92,7 @@ def _names(views: Sequence[FeatureView]) -> str:
     return ", ".join(repr(v.metadata.name) for v in views)
 
 
-def _target_views(catalog: Catalog, body: PushRequest) -> list[FeatureView]:
+def _target_views(catalog: Catalog, body: Any) -> list[FeatureView]:
     source, view = body.push_source_name, body.view
     if (source is UNSET) == (view is UNSET):
         raise RequestError("push_source_name", "give either 'push_source_name' or 'view'")

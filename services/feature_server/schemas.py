@@ -15,13 +15,13 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from mlplat.catalog import Catalog
+from services.feature_server.pushes import push_columns
 from services.field_types import MAX_NAME_LENGTH, Name, Scalar, key_type
 
 #: ``view:feature`` (the form is checked with the catalog, so a wrong one is told how to write it).
 FeatureRef = Annotated[str, Meta(min_length=1, max_length=2 * MAX_NAME_LENGTH + 1, description="view:feature")]
-#: Most features one read may ask for, and most columns one push may carry.
+#: Most features one read may ask for.
 MAX_FEATURES = 1024
-MAX_COLUMNS = 1024
 
 
 class Strict(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -57,14 +57,22 @@ def read_request_type(catalog: Catalog) -> type[Struct]:
     )
 
 
-class PushRequest(Strict):
-    """The body of ``POST /push``: columns of equal length for one push source or one view."""
-
-    df: Annotated[dict[Name, list[Scalar]], Meta(min_length=1, max_length=MAX_COLUMNS)]
-    push_source_name: Name | UnsetType = UNSET
-    view: Name | UnsetType = UNSET
-    to: Literal["online"] | UnsetType = UNSET
-    allow_registry_cache: bool | UnsetType = UNSET
+def push_request_type(catalog: Catalog) -> type[Struct]:
+    """The body of ``POST /push`` for ``catalog``: columns of equal length for one push source or one view."""
+    frame = msgspec.defstruct(
+        "PushColumns", [(name, _column(Scalar), UNSET) for name in push_columns(catalog)], bases=(Strict,)
+    )
+    return msgspec.defstruct(
+        "PushRequest",
+        [
+            ("df", frame),
+            ("push_source_name", Name | UnsetType, UNSET),
+            ("view", Name | UnsetType, UNSET),
+            ("to", Literal["online"] | UnsetType, UNSET),
+            ("allow_registry_cache", bool | UnsetType, UNSET),
+        ],
+        bases=(Strict,),
+    )
 
 
 class Metadata(Struct):

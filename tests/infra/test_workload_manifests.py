@@ -180,12 +180,12 @@ def test_each_service_accepts_the_environment_its_deployment_sets(
     assert features.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
     assert str(features.catalog) == "/etc/mlplat/catalog.json"
 
-    model_env = _env(manifests, model_server_name("fraud"))
     for key in feature_env:
         monkeypatch.delenv(key)
+    model_env = _env(manifests, model_server_name("fraud"))
     for key, value in model_env.items():
         monkeypatch.setenv(key, value)
-    models = ModelServerSettings()
+    models = ModelServerSettings.from_environment()
     assert models.models == ("fraud",)
     assert models.artifact_root == settings.artifact_root
     assert models.kinesis_stream == settings.decision_log_url.removeprefix("kinesis://")

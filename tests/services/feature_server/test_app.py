@@ -220,7 +220,7 @@ def test_bad_reads_are_answered_with_the_field_and_the_fix(
 
 BAD_PUSHES = [
     ({"df": {"applicant_id": ["a"]}}, 422, "push_source_name"),
-    ({"df": {}}, 422, "df"),
+    ({"view": "typed", "df": {}}, 422, "df"),
     (
         {"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "count32": [2**40]}},
         422,
@@ -237,6 +237,16 @@ BAD_PUSHES = [
     ({"view": "nope", "df": {"applicant_id": ["a"]}}, 404, None),
     ({"push_source_name": "events", "df": {"applicant_id": ["a"]}}, 404, None),
     ({"view": "typed", "df": {"applicant_id": ["a"] * 51, "event_timestamp": [1] * 51}}, 413, None),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "ratio32": [1e39]}}, 422, "df.ratio32[0]"),
+    (
+        {"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "count64": [2**64]}},
+        422,
+        "df.count64[0]",
+    ),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1e300]}}, 422, "df.event_timestamp[0]"),
+    ({"view": "typed", "df": {"applicant_id": [""], "event_timestamp": [1]}}, 422, "df.applicant_id[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "label": [{"x": 1}]}}, 422, "df.label[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1]}, "pad": "x" * 9999}, 422, "pad"),
 ]
 
 
@@ -249,6 +259,81 @@ def test_bad_pushes_are_refused_before_writing(
     assert got.status_code == status, got.text
     assert got.json().get("field") == field
     assert store.read([ReadRequest("typed", ("a",), ["count32"])])[0]["count32"].value is None
+
+
+@pytest.mark.parametrize(
+    "event_time",
+    ["2030-01-01T00:00:00Z", (datetime.now(UTC) + timedelta(minutes=10)).isoformat(), 1893456000],
+    ids=["2030", "ten minutes ahead", "2030 in epoch seconds"],
+)
+def test_a_push_dated_past_the_clock_is_refused_so_it_cannot_block_later_writes(
+    client: AppClient, store: OnlineStore, event_time: object
+) -> None:
+    future = client.post(
+        "/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [event_time], "count32": [9]}}
+    )
+
+    assert future.status_code == 422
+    assert future.json()["field"] == "df.event_timestamp[0]"
+    assert "later than the server's clock allows" in future.json()["error"]
+    now = datetime.now(UTC).isoformat()
+    honest = client.post(
+        "/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [now], "count32": [1]}}
+    )
+    assert honest.json() == {"written": [{"view": "typed", "rows": 1, "applied": 1}]}
+
+
+def test_a_push_within_the_allowed_skew_is_written(client: AppClient) -> None:
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    pushed = client.post("/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [soon]}})
+    assert pushed.status_code == 200, pushed.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        (
+            b'{"features": ["typed:flag"], "features": ["typed:label"], "entities": {"applicant_id": ["a"]}}',
+            "features",
+            "appears twice",
+        ),
+        (
+            b'{"features": ["typed:flag"], "entities": {"applicant_id": ["a"], "applicant_id": ["b"]}}',
+            "applicant_id",
+            "appears twice",
+        ),
+        (
+            b'{"features": ["typed:flag"], "entities": {"merchant_id": [123456789012345678901234567890]}}',
+            "entities.merchant_id[0]",
+            "must be an integer <= 9223372036854775807",
+        ),
+        (
+            b'{"features": ["merchant_stats:orders_7d"], "entities": {"merchant_id": [1.5]}}',
+            "entities.merchant_id[0]",
+            "must be an integer; got a number",
+        ),
+        (
+            b'{"features": ["typed:flag"], "entities": {"applicant_id": [' + b"[" * 5000 + b"]" * 5000 + b"]}}",
+            "entities.applicant_id[0]",
+            "must be a string",
+        ),
+    ],
+    ids=["duplicate top-level key", "duplicate join key", "huge integer", "float key", "deep nesting"],
+)
+def test_json_edge_cases_are_4xx_naming_the_field(client: AppClient, body: bytes, field: str, problem: str) -> None:
+    got = client.post("/get-online-features", content=body)
+    assert got.status_code == 422, got.text
+    assert got.json()["field"] == field
+    assert problem in got.json()["error"]
+
+
+def test_the_document_is_served(client: AppClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["info"]["title"] == "mlplat feature server"
+    assert set(document["paths"]) == {"/get-online-features", "/push", "/health/live", "/health/ready", "/metrics"}
+    push = document["components"]["schemas"]["PushRequest"]
+    assert push["additionalProperties"] is False
+    assert document["components"]["schemas"]["PushColumns"]["additionalProperties"] is False
 
 
 def test_batches_over_the_limits_are_413(client: AppClient) -> None:
