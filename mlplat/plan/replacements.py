@@ -182,6 +182,13 @@ REPLACEMENTS: Mapping[str, Replacement] = {
     "aws:cloudwatch/logGroup:LogGroup": _r("name", "namePrefix", "logGroupClass", name="name", stateful=True),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _r("name", name="name"),
     "aws:sns/topic:Topic": _r("name", "namePrefix", "fifoTopic", name="name"),
+    "aws:sns/topicPolicy:TopicPolicy": _r("arn"),
+    # --- metrics (internal/service/amp): Managed Prometheus ----------------------------------
+    "aws:amp/workspace:Workspace": _r("kmsKeyArn", stateful=True),
+    "aws:amp/ruleGroupNamespace:RuleGroupNamespace": _r("name", "workspaceId", name="name"),
+    "aws:amp/alertManagerDefinition:AlertManagerDefinition": _r("workspaceId"),
+    # UpdateScraper changes the scrape configuration and the role configuration in place.
+    "aws:amp/scraper:Scraper": _r("alias", "destination", "source"),
     "aws:sns/topicSubscription:TopicSubscription": _r("endpoint", "protocol", "topic", "subscriptionRoleArn"),
     # --- random (pulumi-random: every input) ----------------------------------------------
     "random:index/randomPassword:RandomPassword": _r(

@@ -151,9 +151,14 @@ def test_a_named_deploy_role_admins_and_viewers_get_one_entry_each(example_catal
     deploy, admin, viewer = (f"arn:aws:iam::123456789012:role/{name}" for name in ("deploy", "sso-admin", "preview"))
     config = _config("dev", deployRoleArn=deploy, adminRoleArns=[admin], viewerRoleArns=[viewer])
     rendered = render_platform(example_catalog, config)
-    entries = {r.plain["principalArn"] for r in rendered.of_type(ACCESS_ENTRY)}
-    assert entries == {deploy, admin, viewer}
-    policies = {r.plain["principalArn"]: r.plain["policyArn"] for r in rendered.of_type(ACCESS_POLICY)}
+    # The Prometheus scraper's service-linked role has its own, namespace-scoped entry (tests/infra/test_monitoring.py).
+    people = [r for r in rendered.of_type(ACCESS_ENTRY) if "AmazonPrometheusScraper" not in r.plain["principalArn"]]
+    assert {r.plain["principalArn"] for r in people} == {deploy, admin, viewer}
+    policies = {
+        r.plain["principalArn"]: r.plain["policyArn"]
+        for r in rendered.of_type(ACCESS_POLICY)
+        if "AmazonPrometheusScraper" not in r.plain["principalArn"]
+    }
     assert policies == {deploy: CLUSTER_ADMIN_POLICY, admin: CLUSTER_ADMIN_POLICY, viewer: CLUSTER_VIEW_POLICY}
 
 
