@@ -1,4 +1,4 @@
-"""Running the feature server with uvicorn (``mlplat serve features``)."""
+"""Running the feature server with uvicorn (``mlplat-serve features``)."""
 
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ def test_image_packages_are_pinned_by_the_lock(repo: Path, service: str) -> None
 
 
 ENTRY_MODULES = {
-    "feature_server": ("mlplat.cli", "services.feature_server.main", "services.feature_server.app"),
-    "model_server": ("mlplat.cli", "services.model_server.server", "services.model_server.app"),
+    "feature_server": ("services.cli", "services.feature_server.main", "services.feature_server.app"),
+    "model_server": ("services.cli", "services.model_server.server", "services.model_server.app"),
 }
 
 
@@ -103,4 +103,4 @@ def test_the_service_command_imports_only_what_its_image_installs(repo: Path, se
         for module in json.loads(result.stdout)
         if module in owners and not {_canonical(d) for d in owners[module]} & allowed
     }
-    assert missing == {}, f"imported by `mlplat serve` but not installed in the {service} image"
+    assert missing == {}, f"imported by `mlplat-serve` but not installed in the {service} image"

@@ -269,7 +269,7 @@ def test_bad_pushes_are_refused_before_writing(
 def test_a_push_dated_past_the_clock_is_refused_so_it_cannot_block_later_writes(
     client: AppClient, store: OnlineStore, event_time: object
 ) -> None:
-    if isinstance(event_time, timedelta):
+    if isinstance(event_time, timedelta):  # ahead of the clock when the test runs, not when it was collected
         event_time = (datetime.now(UTC) + event_time).isoformat()
     future = client.post(
         "/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [event_time], "count32": [9]}}

@@ -1,4 +1,4 @@
-"""The feature server as deployed: `mlplat serve features` in its own process, over real HTTP."""
+"""The feature server as deployed: `mlplat-serve features` in its own process, over real HTTP."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def feature_server(
     }
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlplat", "serve", "features"], env=env, cwd=tmp_path, stdout=log, stderr=log
+        [sys.executable, "-m", "services.cli", "features"], env=env, cwd=tmp_path, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     try:

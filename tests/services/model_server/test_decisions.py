@@ -376,7 +376,7 @@ def test_unexpected_failures_answer_500_without_internals_and_are_logged(
     assert (record["kind"], record["status"], record["error"]) == ("error", 500, "internal: RuntimeError")
 
 
-def test_an_onnx_model_serves_v2_and_decides_without_reasons(
+def test_an_onnx_model_serves_v2_but_declines_no_one_without_reasons(
     serve: Any, catalog: Catalog, store: OnlineStore, artifact_root: Path
 ) -> None:
     from mlplat.spec.kinds import Framework
@@ -403,10 +403,8 @@ def test_an_onnx_model_serves_v2_and_decides_without_reasons(
         json={"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}]},
     )
     assert infer.json()["outputs"][0]["data"] == pytest.approx([sigmoid(-1.0)], abs=1e-6)
-    body = client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).json()
-    row = expected_row(onnx_catalog, "fraud", REQUEST["fraud"]["values"])[0]
-    assert body["score"] == pytest.approx(sigmoid(float(np.dot(weights, row)) - 1.0), abs=1e-5)
-    assert body["reasons"] == []
+    # A credit decline must come with reasons: with reasonCodes 0 the model takes no decisions.
+    assert client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).status_code == 503
 
 
 def test_an_onnx_model_asked_for_reasons_is_not_ready_for_decisions(
