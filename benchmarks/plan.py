@@ -9,8 +9,10 @@ fresh process, ``--repeat`` times, medians printed:
 * one render: ``python -m infra.render --stack S --output FILE`` (the baseline);
 * two renders one after the other: what a plan cost when it rendered each tree in its own
   process;
-* ``mlplat plan --stack S --base main --format json``: checkout, spec diff, both renders
-  (provider SDKs loaded once, the two renders in parallel children) and the report.
+* ``mlplat plan --stack S --base main --format json --no-cache``: checkout, spec diff,
+  both renders (provider SDKs loaded once, the two renders in parallel children), report;
+* the same plan with main's render reused from ``.mlplat/plan-cache`` (a second plan
+  against the same base, as a reviewer or CI with a restored cache runs it).
 
 Target: the plan's median at most 4 s. Prints the load average, since the machine may be shared.
 """
@@ -89,6 +91,7 @@ def main() -> None:
         output = str(Path(parent) / "render.json")
         render_command = ("-m", "infra.render", "--stack", args.stack, "--output", output)
         plan_command = ("-m", "mlplat", "plan", "--stack", args.stack, "--base", "main", "--format", "json")
+        cold = (*plan_command, "--no-cache")
 
         def one() -> None:
             _python(repo, *render_command)
@@ -98,11 +101,16 @@ def main() -> None:
             one()
 
         def plan() -> None:
+            _python(repo, *cold)
+
+        def warm() -> None:
             _python(repo, *plan_command)
 
         results = [("one render (baseline)", *_median(one, args.repeat))]
         results.append(("two renders, one after the other", *_median(two, args.repeat)))
-        results.append(("mlplat plan (spec diff + both renders + report)", *_median(plan, args.repeat)))
+        results.append(("mlplat plan --no-cache (both trees rendered)", *_median(plan, args.repeat)))
+        _python(repo, *plan_command)  # fills the cache of main's renders
+        results.append(("mlplat plan, base render reused from the cache", *_median(warm, args.repeat)))
     baseline = results[0][1]
     print(
         f"stack {args.stack}, {args.repeat} runs each, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
@@ -110,8 +118,8 @@ def main() -> None:
     for name, median, samples in results:
         runs = ", ".join(f"{s:.1f}" for s in samples)
         print(f"{name:50} median {median:5.2f} s  ({median / baseline:4.2f}x one render)  runs: {runs}")
-    verdict = "meets" if results[-1][1] <= 4.0 else "misses"
-    print(f"plan median {results[-1][1]:.2f} s {verdict} the 4 s target")
+    for name, median, _ in results[2:]:
+        print(f"{name}: median {median:.2f} s {'meets' if median <= 4.0 else 'misses'} the 4 s target")
 
 
 if __name__ == "__main__":

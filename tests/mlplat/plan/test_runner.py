@@ -128,6 +128,11 @@ def test_a_ttl_change_leads_with_the_spec_change_and_rolls_the_pods_that_read_th
     rolled = {c.name for c in result.of(Action.ROLL)}
     assert "deployment-feature-server" in rolled
     assert any(message.startswith("rendered dev at main in") for message in progress)
+    # Planning against the same base again renders only the working tree.
+    again: list[str] = []
+    assert plan(tree, ["dev"], "main", progress=again.append).plans == report.plans
+    assert any("main from the cache of" in message for message in again)
+    assert not any(message.startswith("rendered dev at main") for message in again)
 
 
 def test_an_unknown_base_is_a_usage_error(tree: Path) -> None:
