@@ -4,7 +4,8 @@
 
 A throwaway git repository holds a copy of this checkout as ``main``; the working tree
 changes ``repayment_history``'s ttl from 7d to 14d. Measured in the same run, each as a
-fresh process, ``--repeat`` times, medians printed:
+fresh process, in ``--repeat`` round-robin rounds; medians of wall time and of CPU time
+(user + system, which a busy shared machine inflates far less than wall time):
 
 * one render: ``python -m infra.render --stack S --output FILE`` (the baseline);
 * two renders one after the other: what a plan cost when it rendered each tree in its own
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,13 +69,14 @@ def _repository(parent: Path) -> Path:
     return repo
 
 
-def _median(run: Callable[[], None], repeat: int) -> tuple[float, list[float]]:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), samples
+def _timed(run: Callable[[], None]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, children included) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    run()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _python(repo: Path, *args: str) -> None:
@@ -106,20 +109,32 @@ def main() -> None:
         def warm() -> None:
             _python(repo, *plan_command)
 
-        results = [("one render (baseline)", *_median(one, args.repeat))]
-        results.append(("two renders, one after the other", *_median(two, args.repeat)))
-        results.append(("mlplat plan --no-cache (both trees rendered)", *_median(plan, args.repeat)))
+        variants: dict[str, Callable[[], None]] = {
+            "one render (baseline)": one,
+            "two renders, one after the other": two,
+            "mlplat plan --no-cache (both trees rendered)": plan,
+            "mlplat plan, base render reused from the cache": warm,
+        }
         _python(repo, *plan_command)  # fills the cache of main's renders
-        results.append(("mlplat plan, base render reused from the cache", *_median(warm, args.repeat)))
-    baseline = results[0][1]
-    print(
-        f"stack {args.stack}, {args.repeat} runs each, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-    )
-    for name, median, samples in results:
-        runs = ", ".join(f"{s:.1f}" for s in samples)
-        print(f"{name:50} median {median:5.2f} s  ({median / baseline:4.2f}x one render)  runs: {runs}")
-    for name, median, _ in results[2:]:
-        print(f"{name}: median {median:.2f} s {'meets' if median <= 4.0 else 'misses'} the 4 s target")
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+        # Round robin, so a load that changes during the run weighs on every variant alike.
+        for _ in range(args.repeat):
+            for name, run in variants.items():
+                samples[name].append(_timed(run))
+    results = [
+        (name, statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs), [w for w, _ in runs])
+        for name, runs in samples.items()
+    ]
+    baseline_wall, baseline_cpu = results[0][1], results[0][2]
+    print(f"stack {args.stack}, {args.repeat} rounds, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for name, wall, cpu, walls in results:
+        runs = ", ".join(f"{w:.1f}" for w in walls)
+        print(
+            f"{name:48} wall {wall:5.2f} s ({wall / baseline_wall:4.2f}x)  "
+            f"cpu {cpu:5.2f} s ({cpu / baseline_cpu:4.2f}x)  walls: {runs}"
+        )
+    for name, wall, _, _ in results[2:]:
+        print(f"{name}: median {wall:.2f} s {'meets' if wall <= 4.0 else 'misses'} the 4 s target")
 
 
 if __name__ == "__main__":

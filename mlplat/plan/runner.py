@@ -54,11 +54,13 @@ def render_trees(
     progress: Progress = _quiet,
     *,
     names: dict[str, str] | None = None,
+    same_code: Sequence[str] = (),
     timeout: float = 900,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """Every stack of every tree (label -> checkout), rendered by ``repo``'s ``infra.render``, as its JSON.
 
-    Labels name the output files (letters only); ``names`` says them to people in progress.
+    Labels name the output files (letters only); ``names`` says them to people in progress;
+    trees labelled in ``same_code`` hold the working tree's code and are rendered with it.
     """
     for label, tree in trees.items():
         if not (tree / "infra" / "render.py").is_file():
@@ -69,6 +71,7 @@ def render_trees(
         command = [sys.executable, "-m", "infra.render", "--output-dir", out]
         command += [f"--stack={stack}" for stack in stacks]
         command += [f"--tree={label}={tree}" for label, tree in trees.items()]
+        command += [f"--same-code={label}" for label in same_code if label in trees]
         environment = {**os.environ, "PYTHONPATH": str(repo)}
         _run_renders(command, repo, environment, progress, names or {}, timeout)
         return {
@@ -157,6 +160,19 @@ class RenderCache:
         partial.replace(path)
 
 
+#: What a render runs besides the specs and stack files: equal digests, equal code.
+_CODE = ("infra", "mlplat", "services")
+
+
+def code_digest(tree: Path) -> str:
+    """sha256 over the Python files of ``tree``'s code (paths and contents)."""
+    digest = hashlib.sha256()
+    for package in _CODE:
+        for path in sorted((tree / package).rglob("*.py")):
+            digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def _commit(repo: Path, ref: str) -> str:
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode != 0:
@@ -172,7 +188,9 @@ def _renders(
     where = "the working tree" if len(trees) == 1 else f"the working tree and at {base}"
     reused = f" ({base} from the cache of {commit[:12]})" if len(trees) == 1 else ""
     progress(f"rendering {', '.join(stacks)} at {where}{reused}")
-    renders = render_trees(repo, trees, stacks, progress, names={"head": "the working tree", "base": base})
+    names = {"head": "the working tree", "base": base}
+    same = ("base",) if code_digest(tree) == code_digest(repo) else ()
+    renders = render_trees(repo, trees, stacks, progress, names=names, same_code=same)
     for stack, data in cached.items():
         if data is not None and ("base", stack) not in renders:
             renders[("base", stack)] = data

@@ -146,3 +146,14 @@ def test_broken_specs_fail_with_their_located_errors_before_rendering(tree: Path
     with pytest.raises(SpecValidationError, match=r"broken.yaml:1:1: error: metadata: required field 'metadata'"):
         plan(tree, ["dev"], "main", progress=progress.append)
     assert progress == []
+
+
+@pytest.mark.slow
+def test_a_base_with_other_code_is_rendered_with_its_own_code(tree: Path) -> None:
+    program = tree / "infra/naming.py"
+    program.write_text(program.read_text().replace('MANAGED_BY = "mlplat"', 'MANAGED_BY = "mlplat-next"', 1))
+    (result,) = plan(tree, ["dev"], "main", cache=False).plans
+    tags = {p.path for c in result.changes for p in c.properties}
+    # Only the working tree has the new tag value: the base was rendered with its own code.
+    assert 'tags["managed-by"]' in tags
+    assert all(p.before == "mlplat" for c in result.changes for p in c.properties if p.path == 'tags["managed-by"]')
