@@ -1,4 +1,7 @@
-"""``python -m infra.render``: stacks rendered under mocks, as JSON, for ``mlplat plan``.
+"""``python -m infra.render``: environments rendered under mocks, as JSON, for ``mlplat plan``.
+
+An environment is both its stacks, in deploy order: the platform stack (AWS), then the
+workloads stack (Kubernetes) fed the platform's outputs; each resource names its project.
 
 One render per (tree, stack): ``--tree head=. --tree base=/tmp/base --stack prod
 --output-dir DIR`` writes ``DIR/<tree>-<stack>.json`` for each pair. Every tree is
@@ -28,7 +31,7 @@ from typing import Any
 
 import pulumi
 
-from infra.rendering import REPO, STACKS, is_secret, render, stack_config
+from infra.rendering import PLATFORM_PROJECT, REPO, STACKS, WORKLOADS_PROJECT, is_secret, render, stack_config
 from mlplat.loader import load_catalog
 from mlplat.plan.replacements import REPLACEMENTS
 
@@ -53,14 +56,20 @@ def _masked(value: Any, repo: Path) -> Any:
 
 
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:
-    """The render of ``stack`` from ``repo``'s specs and stack file, secrets masked."""
+    """The render of ``stack``'s two stacks from ``repo``'s specs and stack file, secrets masked."""
     rendered = render(load_catalog(repo / "specs"), stack_config(stack, repo))
     resources = [
-        {"type": r.type, "name": r.name, "inputs": _masked(r.inputs, repo), "protect": r.protect}
+        {
+            "type": r.type,
+            "name": r.name,
+            "project": r.project,
+            "inputs": _masked(r.inputs, repo),
+            "protect": r.protect,
+        }
         for r in rendered.resources
         if r.custom
     ]
-    return {"stack": stack, "resources": resources}
+    return {"stack": stack, "projects": [PLATFORM_PROJECT, WORKLOADS_PROJECT], "resources": resources}
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from mlplat.online_store import DEFAULT_NAMESPACE
 
 if TYPE_CHECKING:
     from mlplat.offline.materialize import MaterializationResult, MaterializeOptions, OnlineTarget
+    from mlplat.training import TrainOptions
 
 
 def generate_data(
@@ -73,6 +74,10 @@ def train(
     engine: Annotated[Engine, typer.Option(help="Engine of the point-in-time join.")] = Engine.DUCKDB,
     registry: RegistryOption = DEFAULT_REGISTRY,
     specs: SpecsOption = DEFAULT_SPECS,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Rebuild the version from its model card and check its sha256; write nothing."),
+    ] = False,
 ) -> None:
     """Train MODEL from its spec; write the artifact, its sha256, metrics and model card; record the version."""
     from mlplat.registry import Registry  # noqa: PLC0415 - see the module docstring
@@ -81,6 +86,9 @@ def train(
     try:
         catalog = load_specs(specs)
         options = TrainOptions(data_root=data, artifact_root=artifacts, version=version, engine=engine)
+        if verify:
+            _verify(catalog, model, options)
+            return
         opened = Registry.open(registry)
         try:
             trained = train_model(catalog, model, options, opened)
@@ -106,6 +114,22 @@ def train(
         )
     out.print(table)
     out.print(f"artifact {trained.artifact_path}\nsha256   {trained.sha256}\ncard     {trained.card_path}")
+
+
+def _verify(catalog: Catalog, model: str, options: TrainOptions) -> None:
+    from mlplat.training.trainer import verify_model  # noqa: PLC0415 - see the module docstring
+
+    result = verify_model(catalog, model, options)
+    for difference in result.differences:
+        out.print(f"differs: {difference}")
+    if not result.reproduced:
+        err.print(
+            f"[red]{result.model} {result.version} not reproduced:[/red] the card records sha256 {result.card_sha256}, "
+            f"the rebuild gives {result.rebuilt_sha256}",
+            markup=True,
+        )
+        raise typer.Exit(1)
+    out.print(f"[green]{result.model} {result.version} reproduced[/green]: sha256 {result.rebuilt_sha256}", markup=True)
 
 
 def _moment(value: str | None, option: str) -> datetime | None:
@@ -142,6 +166,9 @@ def _results_table(results: list[MaterializationResult]) -> Table:
     for column in ("view", "window start", "window end", "rows", "applied", "watermark"):
         table.add_column(column, justify="right" if column in ("rows", "applied") else "left")
     for r in results:
+        if r.skipped is not None:
+            table.add_row(r.view, "-", "-", "skipped", "-", _utc(r.watermark))
+            continue
         table.add_row(
             r.view, _utc(r.window.start), _utc(r.window.end), f"{r.rows:,}", f"{r.applied:,}", _utc(r.watermark)
         )
@@ -220,6 +247,11 @@ def materialize_command(
     except MlplatError as error:
         raise fail(error) from None
     out.print(_results_table(results))
+    for result in results:
+        for run_id in result.failed_runs:
+            out.print(f"{result.view}: run {run_id} had died (left running); marked failed")
+        if result.skipped is not None:
+            out.print(f"{result.view}: skipped, {result.skipped}")
 
 
 registry_app = typer_app(None, "Read the registry database: materialization runs, model versions.")

@@ -8,7 +8,6 @@ same option spellings. Options override the ``MLPLAT_*`` variables the settings 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -50,9 +49,9 @@ def serve_models(
     from services.model_server.settings import Settings  # noqa: PLC0415
 
     try:
-        settings = Settings.from_env(os.environ).overridden(
+        settings = Settings.from_environment(
             catalog=specs,
-            models=tuple(model or ()),
+            models=tuple(model) if model else None,
             artifact_root=artifacts,
             online_store_url=online_store,
             host=host,
@@ -72,10 +71,11 @@ def serve_features(
     workers: Annotated[int | None, typer.Option(help="Worker processes. Default: MLPLAT_WORKERS.")] = None,
 ) -> None:
     """Serve online features (Feast-compatible HTTP)."""
-    from services.feature_server.main import run, settings_from_environment  # noqa: PLC0415 - see serve_models
+    from services.feature_server.main import run  # noqa: PLC0415 - see serve_models
+    from services.feature_server.settings import Settings  # noqa: PLC0415
 
     try:
-        settings = settings_from_environment(
+        settings = Settings.from_environment(
             catalog=specs, online_store_url=online_store, host=host, port=port, workers=workers
         )
         run(settings)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.naming import NODE_POOL_LABEL, SERVING_POOL, SYSTEM_POOL
 from mlplat.catalog import Catalog
 from mlplat.deploy_checks import feature_server_catalog, model_server_catalog, snapshot_text
 from mlplat.spec.kinds import Model
@@ -32,6 +33,15 @@ CATALOG_MOUNT = "/etc/mlplat"
 CALLER_LABEL = "mlplat.dev/caller"
 HTTP_PORT = 8080
 RUN_AS_USER = 10001
+#: Where EKS Pod Identity serves credentials on every node (the agent's link-local address;
+#: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html).
+POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
+#: CoreDNS pods, as the coredns add-on labels them.
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+HTTPS_PORT = 443
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,8 @@ class WorkloadSettings:
     """Production decision sink, e.g. ``kinesis://<stream name>``."""
     aws_region: str
     vpc_cidr: str
+    s3_endpoint_url: str
+    """The S3 interface endpoint's URL (inside the VPC); the model servers read artifacts through it."""
     namespace: str = "mlplat"
     feature_server: FeatureServerSettings = field(default_factory=FeatureServerSettings)
     prometheus_namespace: str = "monitoring"
@@ -189,6 +201,8 @@ class _Workload:
     live_path: str
     ready_path: str
     catalog: Catalog
+    pool: str
+    """The node pool (``mlplat.io/pool`` label) the pods run on."""
 
 
 def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
@@ -217,8 +231,8 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
         "kind": "Deployment",
         "metadata": _metadata(workload.name, settings, labels),
         "spec": {
-            # The autoscaler owns the replica count; this is only the first rollout's.
-            "replicas": workload.min_replicas,
+            # No `replicas`: the HorizontalPodAutoscaler owns the count, and a `pulumi up` that
+            # set it would undo every scale-out (Kubernetes defaults to 1 until the HPA acts).
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -238,6 +252,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "automountServiceAccountToken": False,
                     "securityContext": _pod_security(),
                     "terminationGracePeriodSeconds": 30,
+                    "nodeSelector": {NODE_POOL_LABEL: workload.pool},
                     "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
                     "containers": [container],
                     "volumes": [
@@ -321,14 +336,39 @@ def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: li
             "podSelector": {"matchLabels": _selector(workload.component, workload.name)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"from": [*sources, scraper], "ports": [{"port": HTTP_PORT, "protocol": "TCP"}]}],
-            "egress": [
-                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
-                # Redis inside the VPC; AWS APIs (Secrets Manager, S3, Kinesis) through VPC endpoints.
-                {"to": [{"ipBlock": {"cidr": settings.vpc_cidr}}], "ports": [{"port": 6379, "protocol": "TCP"}]},
-                {"to": [{"ipBlock": {"cidr": settings.vpc_cidr}}], "ports": [{"port": 443, "protocol": "TCP"}]},
-            ],
+            "egress": egress_rules(settings),
         },
     }
+
+
+def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
+    """Where the services may connect, and nothing else, once the VPC CNI enforces policies.
+
+    * DNS to CoreDNS only.
+    * EKS Pod Identity's agent on the node, for the pods' AWS credentials.
+    * The online store's port inside the VPC (ElastiCache sits in the private subnets).
+    * HTTPS inside the VPC: Secrets Manager, Kinesis and STS through interface endpoints
+      with private DNS, S3 through its interface endpoint (``MLPLAT_S3_ENDPOINT_URL``).
+      The S3 gateway endpoint cannot be allowed here: it routes to S3's public prefix
+      list, which a NetworkPolicy cannot name, and allowing 443 to the internet would
+      let a compromised pod send data anywhere.
+    """
+    agent_cidr, agent_port = POD_IDENTITY_AGENT
+    vpc = [{"ipBlock": {"cidr": settings.vpc_cidr}}]
+    return [
+        {"to": [KUBE_DNS], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+        {"to": [{"ipBlock": {"cidr": agent_cidr}}], "ports": [{"port": agent_port, "protocol": "TCP"}]},
+        {"to": vpc, "ports": [{"port": online_store_port(settings.online_store_url), "protocol": "TCP"}]},
+        {"to": vpc, "ports": [{"port": HTTPS_PORT, "protocol": "TCP"}]},
+    ]
+
+
+def online_store_port(url: str) -> int:
+    """The port of a ``redis[s]://host:port`` URL (the host may still be a placeholder)."""
+    _, _, port = url.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"online store URL {url!r} names no port; write rediss://<host>:<port>")
+    return int(port)
 
 
 def _common_env(settings: WorkloadSettings) -> dict[str, str]:
@@ -356,6 +396,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         live_path="/health/live",
         ready_path="/health/ready",
         catalog=feature_server_catalog(catalog),
+        pool=SYSTEM_POOL,
     )
 
 
@@ -370,6 +411,7 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         **_common_env(settings),
         "MLPLAT_MODEL": model.metadata.name,
         "MLPLAT_ARTIFACT_ROOT": settings.artifact_root,
+        "MLPLAT_S3_ENDPOINT_URL": settings.s3_endpoint_url,
         "MLPLAT_DECISION_LOG": settings.decision_log_url,
     }
     return _Workload(
@@ -385,6 +427,7 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         live_path="/v2/health/live",
         ready_path="/v2/health/ready",
         catalog=model_server_catalog(catalog, model.metadata.name),
+        pool=SERVING_POOL,
     )
 
 

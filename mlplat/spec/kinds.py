@@ -197,6 +197,13 @@ class Materialization(SpecModel):
     """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
 
 
+class Availability(StrEnum):
+    """When a view's row could first be read, for point-in-time joins and materialization."""
+
+    WRITTEN = "written"
+    EVENT_TIME = "eventTime"
+
+
 class FeatureViewSpec(SpecModel):
     """Features of one or more entities computed from one source."""
 
@@ -205,7 +212,9 @@ class FeatureViewSpec(SpecModel):
     source: Name
     """The ``Source`` the rows come from."""
     ttl: Duration
-    """How long a value stays valid after its event time. Older values are served as ``OUTSIDE_MAX_AGE`` and not joined into training rows."""
+    """How long a value stays valid after its event time. A value ``ttl`` old or older is served as ``OUTSIDE_MAX_AGE`` and is null in training rows."""
+    availability: Availability = Availability.WRITTEN
+    """When a row counts as available at time t. ``written``: its event time is at or before t and, when the source has a ``createdTimestampField``, it was written at or before t (what the decision system could have read). ``eventTime``: its event time alone decides, for sources whose created timestamp is not when the row became readable (e.g. history rewritten by a backfill)."""
     online: StrictBool = True
     """Whether values are served from the online store. Models can only use online views."""
     materialization: Materialization | None = None
@@ -343,9 +352,9 @@ class Decision(SpecModel):
     threshold: Annotated[StrictFloat, Field(gt=0, lt=1)]
     """Scores are probabilities of the bad outcome; at or above the threshold the decision is ``decline``."""
     reason_codes: Annotated[StrictInt, Field(ge=0, le=10)] = 4
-    """How many reasons (features pushing the score up most) are returned with each decision."""
+    """How many reasons (features pushing the score up most) are returned with each decision. At least 1: a credit decline must come with its reasons, so ``onnx`` models, which cannot give them, take no decisions."""
     on_missing: MissingPolicy = MissingPolicy.REFUSE
-    """``refuse``: no decision when a feature is missing or stale. ``useDefault``: use the feature's ``default`` (or let the model treat it as missing)."""
+    """``refuse``: no decision when a feature is missing or stale. ``useDefault``: use the feature's ``default`` (or let the model treat it as missing) for a missing, stale or null value. ``mlplat train`` fills its training rows the same way."""
     reason_phrases: dict[FeatureRef, Phrase] = Field(default_factory=dict)
     """Phrases per feature that override the feature's own ``reason``."""
 
@@ -385,13 +394,15 @@ class Training(SpecModel):
     """How ``mlplat train`` builds this model."""
 
     label_source: Name
-    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label."""
+    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label. Its timestamps may be in any parquet unit (ns are floored to µs) and naive (read as UTC) or zoned."""
     label: FeatureName
     """Label column (1 = bad outcome)."""
     params: dict[str, Scalar] = Field(default_factory=dict)
     """Parameters passed to the framework's trainer."""
     holdout: Duration = Field(default="30d", validate_default=True)
     """The most recent stretch of events kept out of training for evaluation."""
+    label_window: Duration | None = None
+    """How long after its event a label's outcome is known (``90d`` for a 90-day default label). Training events whose window runs past the holdout start are left out (an embargo), so no training label sees the holdout period. Left out: no embargo, for labels known at their event time."""
     seed: StrictInt = 7
     """Random seed; the same seed and data give the same artifact."""
 

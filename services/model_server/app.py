@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,20 +17,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlplat.catalog import Catalog
-from mlplat.errors import UsageError
-from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
-from mlplat.online_store.connect import auth_token
+from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
 from services.model_server.registry import GatedStore, ServedModel, load_models
-from services.model_server.responses import error_response, json_response
 from services.model_server.segmented_log import SegmentedFileSink
 from services.model_server.settings import Settings
-from services.model_server.v2 import V2Api
+from services.model_server.v2 import SERVER_VERSION, V2Api
+from services.responses import document_route, error_response, http_error_handler
 
 log = logging.getLogger("mlplat.model_server")
 
@@ -47,15 +43,19 @@ class Components:
     store_retry_s: float = 1.0
     #: Threads that score and explain decisions off the event loop; 0 scores on the loop.
     scoring_threads: int = 0
+    #: Largest request body; more is 413.
+    max_body_bytes: int = 8 * 1024 * 1024
 
 
 def build_app(components: Components) -> Starlette:
     """The ASGI app over ready-made components; shutting it down closes the log and the store."""
     metrics = components.metrics
     gate = GatedStore(components.store, components.store_retry_s, metrics)
-    v2 = V2Api(components.models, metrics)
+    v2 = V2Api(components.models, metrics, components.max_body_bytes)
     executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
-    decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor)
+    decisions = DecisionApi(
+        components.models, gate, components.decision_log, metrics, executor, components.max_body_bytes
+    )
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -72,19 +72,21 @@ def build_app(components: Components) -> Starlette:
         if executor is not None:
             executor.shutdown()
 
-    async def http_error(request: Request, error: Exception) -> Response:
-        # Unknown paths and methods get the protocol's error object too.
-        assert isinstance(error, HTTPException)
-        return json_response({"error": error.detail}, error.status_code)
-
     async def internal_error(request: Request, error: Exception) -> Response:
         return error_response(error)  # logged there; the client reads "internal error"
 
-    routes = [*v2.routes(), *decisions.routes(), Route("/metrics", metrics_endpoint, methods=["GET"])]
+    document = model_server_document(components.models, SERVER_VERSION)
+    routes = [
+        *v2.routes(),
+        *decisions.routes(),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        document_route(document),
+    ]
+    not_found = f"no such endpoint; GET /openapi.json lists the {len(document['paths'])} paths of this server"
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers={HTTPException: http_error_handler(not_found), Exception: internal_error},
     )
 
 
@@ -97,17 +99,6 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-def read_catalog(path: Path) -> Catalog:
-    """A catalog snapshot (``.json``, as mounted from the ConfigMap) or a spec directory."""
-    if path.suffix != ".json":
-        return load_catalog(path)
-    try:
-        snapshot = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError(f"MLPLAT_CATALOG={str(path)!r} is not a readable catalog snapshot: {error}") from None
-    return Catalog.from_snapshot(snapshot)
 
 
 def decision_sink(settings: Settings) -> DecisionSink:
@@ -123,14 +114,9 @@ def decision_sink(settings: Settings) -> DecisionSink:
     )
 
 
-def redis_password(settings: Settings) -> str | None:
-    """The online store's AUTH token: given directly, or read once from Secrets Manager."""
-    return auth_token(settings.redis_auth_token, settings.redis_auth_secret_arn, settings.aws_region)
-
-
 def create_app(settings: Settings) -> Starlette:
     """Load the catalog and every serving model version, connect the store and the log."""
-    catalog = read_catalog(settings.catalog)
+    catalog = settings.load_catalog()
     metrics = Metrics()
     artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
     models = load_models(catalog, settings.models, artifacts, metrics)
@@ -138,8 +124,17 @@ def create_app(settings: Settings) -> Starlette:
         settings.online_store_url,
         catalog,
         namespace=settings.online_store_namespace,
-        timeout=settings.online_store_timeout_s,
-        password=redis_password(settings),
+        timeout=settings.online_store_timeout,
+        password=settings.store_password(),
     )
     decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
-    return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads))
+    parts = Components(
+        models,
+        store,
+        decision_log,
+        metrics,
+        settings.store_retry_seconds,
+        settings.scoring_threads,
+        settings.max_body_bytes,
+    )
+    return build_app(parts)

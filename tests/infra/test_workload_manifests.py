@@ -9,6 +9,7 @@ import kubernetes_validate
 import pytest
 
 from infra.workloads.manifests import (
+    KUBE_DNS,
     FeatureServerSettings,
     ServiceImage,
     WorkloadSettings,
@@ -41,6 +42,7 @@ def settings() -> WorkloadSettings:
         decision_log_url="kinesis://mlplat-prod-decisions",
         aws_region="eu-west-1",
         vpc_cidr="10.40.0.0/16",
+        s3_endpoint_url="https://bucket.vpce-0abc-def.s3.eu-west-1.vpce.amazonaws.com",
         feature_server=FeatureServerSettings(callers=("checkout_api",)),
         spread_across_zones_strictly=True,
     )
@@ -114,8 +116,9 @@ def test_feature_server_admits_only_model_servers_named_callers_and_the_scraper(
     assert {"namespaceSelector": {}, "podSelector": {"matchLabels": {"mlplat.dev/caller": "checkout-api"}}} in sources
     assert len(sources) == 3
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    cidrs = {peer["ipBlock"]["cidr"] for rule in policy["egress"] for peer in rule.get("to", [])}
-    assert cidrs == {settings.vpc_cidr}
+    peers = [peer for rule in policy["egress"] for peer in rule["to"]]
+    assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {settings.vpc_cidr, "169.254.170.23/32"}
+    assert [peer for peer in peers if "ipBlock" not in peer] == [KUBE_DNS]
 
 
 def test_zone_spread_is_strict_in_production_only(catalog: Catalog, settings: WorkloadSettings) -> None:
@@ -177,10 +180,14 @@ def test_each_service_accepts_the_environment_its_deployment_sets(
     assert features.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
     assert str(features.catalog) == "/etc/mlplat/catalog.json"
 
+    for key in feature_env:
+        monkeypatch.delenv(key)
     model_env = _env(manifests, model_server_name("fraud"))
-    models = ModelServerSettings.from_env(model_env)
+    for key, value in model_env.items():
+        monkeypatch.setenv(key, value)
+    models = ModelServerSettings.from_environment()
     assert models.models == ("fraud",)
     assert models.artifact_root == settings.artifact_root
     assert models.kinesis_stream == settings.decision_log_url.removeprefix("kinesis://")
-    assert models.redis_auth_secret_arn == settings.online_store_auth_secret_arn
+    assert models.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
     assert models.aws_region == settings.aws_region
