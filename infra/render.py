@@ -47,7 +47,10 @@ def _masked(value: Any, repo: Path) -> Any:
         # Identified by content, so a plan shows a changed job script but not a moved checkout.
         path = Path(str(value.path))
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-        return {"fileAsset": os.path.relpath(path, repo), "sha256": digest}
+        # Relative to the checkout holding the code: a base rendered with the working tree's
+        # code (same code, other specs) points at the working tree's copy of the file.
+        root = REPO if path.resolve().is_relative_to(REPO) else repo
+        return {"fileAsset": os.path.relpath(path, root), "sha256": digest}
     if isinstance(value, dict):
         return {key: _masked(item, repo) for key, item in value.items()}
     if isinstance(value, list):

@@ -128,6 +128,8 @@ def test_a_ttl_change_leads_with_the_spec_change_and_rolls_the_pods_that_read_th
     (result,) = report.plans
     rolled = {c.name for c in result.of(Action.ROLL)}
     assert "deployment-feature-server" in rolled
+    # The base ran the working tree's code (only specs differ); its files compare equal.
+    assert [p.path for c in result.changes for p in c.properties if "fileAsset" in p.path] == []
     assert any(message.startswith("rendered dev at main in") for message in progress)
     # Planning against the same base again renders only the working tree.
     again: list[str] = []
