@@ -240,7 +240,12 @@ NAME_RULES: Mapping[str, NameRule] = {
     # ``-_.``: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/) is
     # no stricter.
     "kubernetes:core/v1:Service": NameRule("metadata.name", 63, _DNS_1035_LABEL, _KUBERNETES_NAMES),
-    "kubernetes:apps/v1:Deployment": NameRule("metadata.name", 253, _DNS_1123_SUBDOMAIN, _KUBERNETES_NAMES),
+    "kubernetes:apps/v1:Deployment": NameRule(
+        "metadata.name",
+        253,
+        _DNS_1123_SUBDOMAIN,
+        "https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#writing-a-deployment-spec",
+    ),
     "kubernetes:core/v1:ConfigMap": NameRule("metadata.name", 253, _DNS_1123_SUBDOMAIN, _KUBERNETES_NAMES),
 }
 
