@@ -172,7 +172,7 @@ def test_the_card_records_lineage_and_verify_rebuilds_from_it(
         "v7",
         "--data",
         str(small_data),
-        "--out",
+        "--artifacts",
         str(tmp_path / "models"),
     ]
     result = CliRunner().invoke(app, [*command, "--specs", str(specs_dir)])
@@ -187,7 +187,7 @@ def test_the_card_records_lineage_and_verify_rebuilds_from_it(
     assert not mismatch.reproduced
     assert any(d.startswith("training set: card ") for d in mismatch.differences)
     failed = CliRunner().invoke(
-        app, [*command[:-4], "--data", str(changed), "--out", str(tmp_path / "models"), "--specs", str(specs_dir)]
+        app, [*command[:-4], "--data", str(changed), "--artifacts", str(tmp_path / "models"), "--specs", str(specs_dir)]
     )
     assert failed.exit_code == 1
     assert "not reproduced" in failed.output
