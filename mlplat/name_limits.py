@@ -297,12 +297,15 @@ class DerivedName:
     """Key of :data:`NAME_RULES`: the rule the name must follow."""
     autonamed: bool = False
     """Whether Pulumi appends a random suffix (the template is the logical name)."""
+    content_suffix: int = 0
+    """Characters the program appends for the object's content (``-`` and a hash), if any."""
 
     def render(self, environment: str, name: str) -> str:
         return self.template.format(environment=environment, name=kubernetes_name(name))
 
     def length(self, environment: str, name: str) -> int:
-        return len(self.render(environment, name)) + (AUTONAME_SUFFIX_LENGTH if self.autonamed else 0)
+        suffix = AUTONAME_SUFFIX_LENGTH if self.autonamed else self.content_suffix
+        return len(self.render(environment, name)) + suffix
 
     @property
     def rule(self) -> NameRule:
@@ -325,7 +328,10 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
         True,
     ),
     DerivedName("Model", "Kubernetes Deployment, Service and label", "model-{name}", "kubernetes:core/v1:Service"),
-    DerivedName("Model", "catalog ConfigMap", "model-{name}-catalog", "kubernetes:core/v1:ConfigMap"),
+    # Content-named: infra.workloads.manifests.catalog_config_map_name appends "-" and 10 hex digits.
+    DerivedName(
+        "Model", "catalog ConfigMap", "model-{name}-catalog", "kubernetes:core/v1:ConfigMap", content_suffix=11
+    ),
     DerivedName(
         "FeatureView",
         "materialization schedule",

@@ -91,7 +91,9 @@ Factory = Callable[[str, Manifest, pulumi.ResourceOptions], pulumi.CustomResourc
 
 _FACTORIES: dict[str, Factory] = {
     "Namespace": lambda n, m, o: k8s.core.v1.Namespace(n, metadata=m["metadata"], opts=o),
-    "ConfigMap": lambda n, m, o: k8s.core.v1.ConfigMap(n, metadata=m["metadata"], data=m["data"], opts=o),
+    "ConfigMap": lambda n, m, o: k8s.core.v1.ConfigMap(
+        n, metadata=m["metadata"], immutable=m.get("immutable"), data=m["data"], opts=o
+    ),
     "ServiceAccount": lambda n, m, o: k8s.core.v1.ServiceAccount(
         n, metadata=m["metadata"], automount_service_account_token=m["automountServiceAccountToken"], opts=o
     ),
@@ -108,8 +110,23 @@ _FACTORIES: dict[str, Factory] = {
 
 
 def logical_name(manifest: Manifest) -> str:
-    """``deployment-model-fraud``: stable, unique per object, independent of the stack."""
-    return f"{manifest['kind'].lower()}-{manifest['metadata']['name']}"
+    """``deployment-model-fraud``: stable, unique per object, independent of the stack.
+
+    An immutable object is named by its content (``feature-server-catalog-<hash>``); its
+    logical name leaves the hash out, so a new content is a replacement of the same resource,
+    created before the old one is deleted because its name differs.
+    """
+    name = manifest["metadata"]["name"]
+    if manifest.get("immutable"):
+        name = name.rsplit("-", 1)[0]
+    return f"{manifest['kind'].lower()}-{name}"
+
+
+def _mounted_config_maps(manifest: Manifest) -> list[str]:
+    if manifest["kind"] != "Deployment":
+        return []
+    volumes = manifest["spec"]["template"]["spec"].get("volumes", [])
+    return [volume["configMap"]["name"] for volume in volumes if "configMap" in volume]
 
 
 def kubernetes_provider(name: str, kubeconfig_json: pulumi.Input[str]) -> k8s.Provider:
@@ -135,12 +152,17 @@ class Workloads(Component):
         self.provider = args.provider
         self.objects: dict[str, pulumi.CustomResource] = {}
         namespace: pulumi.Resource | None = None
+        config_maps: dict[str, pulumi.Resource] = {}
         for manifest in render_workloads(args.catalog, args.settings):
             resolved = resolve(manifest, args.outputs)
             depends = [namespace] if namespace is not None else []
+            # A Deployment rolls onto its new catalog ConfigMap only once that exists.
+            depends += [config_maps[name] for name in _mounted_config_maps(manifest) if name in config_maps]
             options = self.child_opts(provider=self.provider, depends_on=depends)
             created = _FACTORIES[manifest["kind"]](logical_name(manifest), resolved, options)
             self.objects[object_key(manifest)] = created
             if manifest["kind"] == "Namespace":
                 namespace = created
+            elif manifest["kind"] == "ConfigMap":
+                config_maps[manifest["metadata"]["name"]] = created
         self.register_outputs({})

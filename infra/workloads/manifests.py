@@ -13,6 +13,7 @@ decision log holds all of them side by side.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ PART_OF = "mlplat"
 FEATURE_SERVER = "feature-server"
 MODEL_SERVER = "model-server"
 CATALOG_CONFIGMAP = "catalog"
+#: Hex digits of the content hash in a catalog ConfigMap's name.
+CATALOG_HASH_LENGTH = 10
 CATALOG_MOUNT = "/etc/mlplat"
 CALLER_LABEL = "mlplat.dev/caller"
 HTTP_PORT = 8080
@@ -129,14 +132,26 @@ def namespace(settings: WorkloadSettings) -> Manifest:
     }
 
 
+def catalog_config_map_name(workload: _Workload) -> str:
+    """``feature-server-catalog-<10 hex>``: named by its content, so a new catalog is a new object.
+
+    The provider replaces a ConfigMap whose data changes (it treats them as immutable). Under
+    a fixed name the old one must be deleted first, and a pod starting in between cannot mount
+    its catalog. Under a content name the new ConfigMap is created beside the old one, the
+    Deployment rolls onto it, and the old one is deleted after the rollout.
+    """
+    content = hashlib.sha256(snapshot_text(workload.catalog).encode()).hexdigest()
+    return f"{workload.name}-{CATALOG_CONFIGMAP}-{content[:CATALOG_HASH_LENGTH]}"
+
+
 def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manifest:
     """The catalog slice a service starts from: only what it serves, so others' changes never touch it."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(
-            f"{workload.name}-{CATALOG_CONFIGMAP}", settings, _labels(workload.component, workload.name)
-        ),
+        "metadata": _metadata(catalog_config_map_name(workload), settings, _labels(workload.component, workload.name)),
+        # Immutable: the kubelet stops watching it, and nobody edits a catalog in place.
+        "immutable": True,
         "data": {"catalog.json": snapshot_text(workload.catalog)},
     }
 
@@ -256,7 +271,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
                     "containers": [container],
                     "volumes": [
-                        {"name": "catalog", "configMap": {"name": f"{workload.name}-{CATALOG_CONFIGMAP}"}},
+                        {"name": "catalog", "configMap": {"name": catalog_config_map_name(workload)}},
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
                     ],
                 },

@@ -11,7 +11,8 @@ table is the providers' own semantics, not a guess:
   (``provider/pkg/provider/diff.go``): ``metadata.name``/``namespace`` of every object, a
   workload's selector, a Service's ``clusterIP``; a ConfigMap's ``data`` too, because the
   provider treats ConfigMaps as immutable unless ``enableConfigMapMutable`` is set (it is
-  not). Named Kubernetes objects are deleted before their replacement is created.
+  not). Named Kubernetes objects are deleted before their replacement is created, unless
+  the replacement has another name (content-named ConfigMaps): then it is created first.
 * ``random:*`` — every input of pulumi-random's resources forces a new value.
 * ``pulumi:providers:kubernetes`` — a changed ``kubeconfig`` points the provider at
   another cluster: every object it manages is replaced.

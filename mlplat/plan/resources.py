@@ -129,13 +129,18 @@ def _properties(old: RenderedResource, new: RenderedResource) -> list[PropertyCh
     return properties
 
 
-def _replacement_notes(resource: RenderedResource) -> tuple[str, ...]:
+def _replacement_notes(old: RenderedResource, resource: RenderedResource) -> tuple[str, ...]:
     rule = replacements.rule(resource.type)
     if rule is None:
         return ()
-    if rule.delete_first:
-        return ("deleted before its replacement is created (fixed name): absent for a moment",)
     name = _value_at(resource.inputs, rule.name) if rule.name else None
+    renamed = rule.name is not None and name != _value_at(old.inputs, rule.name)
+    if rule.delete_first:
+        if renamed:  # a new name cannot collide: the provider creates the replacement first
+            return ("created under its new name before the old one is deleted",)
+        return ("deleted before its replacement is created (fixed name): absent for a moment",)
+    if renamed:
+        return ()
     if isinstance(name, str):
         return (
             f"fixed name {name!r}: the replacement is created before the old one is deleted and collides; "
@@ -185,7 +190,7 @@ def _changed(old: RenderedResource, new: RenderedResource) -> ResourceChange | N
     forcing = replacements.forcing(new.type, [p.path for p in properties])
     stateful = _stateful(new.type)
     if forcing:
-        notes = _replacement_notes(new)
+        notes = _replacement_notes(old, new)
         return ResourceChange(Action.REPLACE, new.type, new.name, stateful, tuple(properties), forcing, notes)
     rolls = new.type in _ROLLING_TYPES and any(p.path.startswith(_POD_TEMPLATE) for p in properties)
     action = Action.ROLL if rolls else Action.UPDATE

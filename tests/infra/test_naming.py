@@ -204,6 +204,12 @@ def _as_checked(derived_name: DerivedName, environment: str, name: str) -> str:
     return rendered + "-" + "a" * (AUTONAME_SUFFIX_LENGTH - 1) if derived_name.autonamed else rendered
 
 
+def _is_named(name: str | None, expected: str, content_suffix: int) -> bool:
+    if not content_suffix:
+        return name == expected
+    return name is not None and name.startswith(expected + "-") and len(name) == len(expected) + content_suffix
+
+
 #: Derived names that are no resource of the program (a job run is named when it starts).
 NOT_RESOURCES = {"emr-serverless:job-run"}
 
@@ -229,7 +235,7 @@ def test_validate_and_the_render_time_checks_refuse_the_same_derived_names(
         (resource,) = [
             r
             for r in rendered.of_type(derived_name.resource_type)
-            if physical_name_of(derived_name.rule, r.name, r.plain) == expected
+            if _is_named(physical_name_of(derived_name.rule, r.name, r.plain), expected, derived_name.content_suffix)
         ]
         if resource_name_problems(resource.type, resource.name, resource.plain):
             refused_at_render.add(derived_name.what)

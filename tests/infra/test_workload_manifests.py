@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 
+from infra.components.workloads import logical_name
 from infra.workloads.manifests import (
     KUBE_DNS,
     FeatureServerSettings,
@@ -138,12 +140,17 @@ def test_each_service_gets_its_own_catalog_slice_and_rolls_when_it_changes(
         if not key.startswith("Deployment/"):
             continue
         name = deployment["metadata"]["name"]
-        config_map = manifests[f"ConfigMap/mlplat/{name}-catalog"]
-        slice_ = Catalog.from_snapshot(json.loads(config_map["data"]["catalog.json"]))
+        (config_map,) = [m for k, m in manifests.items() if k.startswith(f"ConfigMap/mlplat/{name}-catalog-")]
+        text = config_map["data"]["catalog.json"]
+        # Named by its content and immutable: a new catalog is a new ConfigMap, created before the old goes.
+        assert config_map["metadata"]["name"] == f"{name}-catalog-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+        assert config_map["immutable"] is True
+        assert logical_name(config_map) == f"configmap-{name}-catalog"
+        slice_ = Catalog.from_snapshot(json.loads(text))
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["mlplat.dev/catalog-digest"] == slice_.digest
         volumes = deployment["spec"]["template"]["spec"]["volumes"]
-        assert {"name": "catalog", "configMap": {"name": f"{name}-catalog"}} in volumes
+        assert {"name": "catalog", "configMap": {"name": config_map["metadata"]["name"]}} in volumes
         if name == "feature-server":
             assert set(slice_.feature_views) == set(catalog.feature_views)
             assert not slice_.models

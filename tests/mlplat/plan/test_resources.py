@@ -108,6 +108,18 @@ def test_a_pod_template_change_rolls_the_deployment_and_a_catalog_change_replace
     assert "deleted before its replacement is created" in replaced.notes[0]
 
 
+def test_a_replacement_under_a_new_name_is_created_before_the_old_one_goes() -> None:
+    def config_map(name: str, ttl: str) -> RenderedResource:
+        inputs = {"metadata": {"name": name}, "immutable": True, "data": {"catalog.json": json.dumps({"ttl": ttl})}}
+        return RenderedResource(CONFIG_MAP, "configmap-model-fraud-catalog", inputs)
+
+    before = config_map("model-fraud-catalog-0123456789", "7d")
+    after = config_map("model-fraud-catalog-abcdef0123", "14d")
+    (replaced,) = diff("prod", "main", [before], [after]).changes
+    assert replaced.action is Action.REPLACE
+    assert replaced.notes == ("created under its new name before the old one is deleted",)
+
+
 def test_nested_changes_are_reported_by_path() -> None:
     plan = diff("prod", "main", [_db()], [_db(tags={"env": "prod", "owner": "risk"})])
     assert [p.path for p in plan.changes[0].properties] == ["tags.owner"]
