@@ -226,8 +226,6 @@ class FeatureServerConfig(_Config):
     """CPU per replica (requests equal limits)."""
     memory: str = "512Mi"
     """Memory per replica."""
-    callers: tuple[str, ...] = ()
-    """In-cluster workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
 
 
 class ServicesConfig(_Config):

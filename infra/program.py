@@ -235,13 +235,13 @@ def _workload_settings(config: StackConfig) -> WorkloadSettings:
         decision_log_url="kinesis://" + placeholder("decisionStream"),
         aws_region=config.region,
         vpc_cidr=config.network.vpc_cidr,
+        oidc_issuer=placeholder("clusterOidcIssuer"),
         namespace=SERVICES_NAMESPACE,
         feature_server=FeatureServerSettings(
             min_replicas=sizing.min_replicas,
             max_replicas=sizing.max_replicas,
             cpu=sizing.cpu,
             memory=sizing.memory,
-            callers=sizing.callers,
         ),
         spread_across_zones_strictly=config.services.strict_zone_spread,
     )
@@ -264,6 +264,7 @@ def _workloads(
         "onlineStoreAuthSecretArn": platform.online_store.auth_secret_arn,
         "artifactsBucket": buckets.artifacts.bucket.bucket,
         "decisionStream": decision_log.stream_name,
+        "clusterOidcIssuer": cluster.oidc_issuer,
     }
     # Pods get AWS credentials only if their Pod Identity association exists when they start.
     identities: list[pulumi.Resource] = [feature_server_identity]

@@ -71,6 +71,7 @@ def summary_table(catalog: Catalog) -> Table:
         (f"FeatureView ({features} features)", catalog.feature_views),
         ("FeatureService", catalog.feature_services),
         ("Model", catalog.models),
+        ("Caller", catalog.callers),
     ]
     for kind, objects in rows:
         table.add_row(kind, str(len(objects)), ", ".join(objects))

@@ -55,6 +55,8 @@ class Cluster(Component):
         self._args = args
         self.cluster = self._control_plane()
         self.cluster_name = self.cluster.name
+        # The issuer of the cluster's service account tokens; the services verify callers against its keys.
+        self.oidc_issuer: pulumi.Output[str] = self.cluster.identities.apply(_oidc_issuer)
         self.node_security_group = self._node_security_group()
         self.node_role = self._node_role()
         node_groups = [self._node_group("system", args.system_nodes), self._node_group("serving", args.serving_nodes)]
@@ -280,3 +282,11 @@ class Cluster(Component):
     def certificate_authority(self) -> pulumi.Output[str]:
         """Base64 CA bundle of the API server, for kubeconfigs and the Kubernetes provider."""
         return self.cluster.certificate_authority.apply(lambda ca: ca.data or "")
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    for identity in identities or ():
+        for oidc in identity.oidcs or ():
+            if oidc.issuer:
+                return oidc.issuer
+    return ""

@@ -14,12 +14,12 @@ decision log holds all of them side by side.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlplat.catalog import Catalog
-from mlplat.spec.kinds import Model
+from mlplat.spec.kinds import Caller, Model, SourceType
 from mlplat.spec.types import kubernetes_name
 
 Manifest = dict[str, Any]
@@ -30,6 +30,8 @@ MODEL_SERVER = "model-server"
 CATALOG_CONFIGMAP = "catalog"
 CATALOG_MOUNT = "/etc/mlplat"
 CALLER_LABEL = "mlplat.dev/caller"
+#: The audience of the service account tokens callers send; the services accept no other.
+CALLER_AUDIENCE = "mlplat"
 HTTP_PORT = 8080
 RUN_AS_USER = 10001
 
@@ -53,8 +55,6 @@ class FeatureServerSettings:
     max_replicas: int = 6
     cpu: str = "500m"
     memory: str = "512Mi"
-    callers: Sequence[str] = ()
-    """Workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ class WorkloadSettings:
     """Production decision sink, e.g. ``kinesis://<stream name>``."""
     aws_region: str
     vpc_cidr: str
+    oidc_issuer: str
+    """The cluster's OIDC issuer URL: the services verify callers' service account tokens against its keys."""
     namespace: str = "mlplat"
     feature_server: FeatureServerSettings = field(default_factory=FeatureServerSettings)
     prometheus_namespace: str = "monitoring"
@@ -302,11 +304,31 @@ def _disruption_budget(workload: _Workload, settings: WorkloadSettings) -> Manif
     }
 
 
-def _callers_from(callers: Sequence[str]) -> list[dict[str, Any]]:
-    return [
-        {"namespaceSelector": {}, "podSelector": {"matchLabels": {CALLER_LABEL: kubernetes_name(caller)}}}
-        for caller in sorted(callers)
-    ]
+def caller_peer(caller: Caller) -> dict[str, Any]:
+    """The NetworkPolicy peer of a caller's pods: its namespace (by name) and its pods' labels."""
+    network = caller.spec.network
+    namespace = network.namespace or caller.spec.service_account.namespace
+    labels = network.pod_labels or {CALLER_LABEL: kubernetes_name(caller.metadata.name)}
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "podSelector": {"matchLabels": dict(sorted(labels.items()))},
+    }
+
+
+def _peers(catalog: Catalog, names: Iterable[str]) -> list[dict[str, Any]]:
+    return [caller_peer(catalog.callers[name]) for name in sorted(set(names))]
+
+
+def feature_server_callers(catalog: Catalog) -> set[str]:
+    """Callers granted anything on the feature server: readers of its views, writers of push sources."""
+    readers = {name for view in catalog.feature_views.values() for name in view.spec.readers}
+    push = [source for source in catalog.sources.values() if source.spec.type is SourceType.PUSH]
+    return readers | {name for source in push for name in source.spec.writers}
+
+
+def model_server_callers(model: Model) -> set[str]:
+    """Callers granted decisions or inference on ``model``."""
+    return {*model.spec.serving.callers, *model.spec.serving.inference_callers}
 
 
 def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: list[dict[str, Any]]) -> Manifest:
@@ -338,6 +360,10 @@ def _common_env(settings: WorkloadSettings) -> dict[str, str]:
         "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
         "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
         "AWS_REGION": settings.aws_region,
+        # Callers' tokens are verified against the issuer's keys (found by OIDC discovery).
+        "MLPLAT_AUTH": "on",
+        "MLPLAT_AUTH_ISSUER": settings.oidc_issuer,
+        "MLPLAT_AUTH_AUDIENCE": CALLER_AUDIENCE,
     }
 
 
@@ -401,13 +427,18 @@ def _workload_objects(workload: _Workload, settings: WorkloadSettings, sources: 
 
 
 def render_workloads(catalog: Catalog, settings: WorkloadSettings) -> list[Manifest]:
-    """Every Kubernetes object of the platform's services, in apply order."""
-    model_servers = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": MODEL_SERVER}}}
+    """Every Kubernetes object of the platform's services, in apply order.
+
+    Each NetworkPolicy admits the callers the specs grant something on that service
+    (their namespace by name and their pods by label) and the metrics scraper; the
+    model servers read the online store directly, so nothing of the platform's own
+    calls the feature server.
+    """
     objects = [namespace(settings)]
-    feature_sources = [model_servers, *_callers_from(settings.feature_server.callers)]
+    feature_sources = _peers(catalog, feature_server_callers(catalog))
     objects += _workload_objects(_feature_server(catalog, settings), settings, feature_sources)
     for model in catalog.models.values():
-        sources = _callers_from(model.spec.serving.callers)
+        sources = _peers(catalog, model_server_callers(model))
         objects += _workload_objects(_model_server(model, catalog, settings), settings, sources)
     return objects
 

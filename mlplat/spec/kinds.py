@@ -33,6 +33,8 @@ from mlplat.spec.types import (
     Duration,
     FeatureName,
     JoinKeyType,
+    KubernetesName,
+    LabelKey,
     LabelValue,
     MemoryQuantity,
     Name,
@@ -96,6 +98,47 @@ class Metadata(SpecModel):
     """Free-form key/value labels, copied onto Kubernetes labels."""
 
 
+# --- Caller -----------------------------------------------------------------------------
+
+CallerName = Annotated[Name, Field(description="A `Caller` object's name.")]
+
+
+class ServiceAccountRef(SpecModel):
+    """The Kubernetes service account whose tokens identify a caller."""
+
+    namespace: KubernetesName
+    """Namespace of the service account (the token's ``kubernetes.io.namespace`` claim)."""
+    name: KubernetesName
+    """Name of the service account (the token's ``kubernetes.io.serviceaccount.name`` claim)."""
+
+
+class CallerNetwork(SpecModel):
+    """Where a caller's connections come from, for the services' NetworkPolicies."""
+
+    namespace: KubernetesName | None = None
+    """Namespace of the pods that connect. Left out: the service account's namespace. For a caller outside the cluster, the namespace of the ingress gateway it comes through."""
+    pod_labels: Annotated[dict[LabelKey, LabelValue], Field(min_length=1)] | None = None
+    """Labels of the pods that connect. Left out: ``mlplat.dev/caller: <name with - for _>``."""
+
+
+class CallerSpec(SpecModel):
+    """A caller's identity and where it connects from."""
+
+    service_account: ServiceAccountRef
+    """The service account whose projected tokens (audience of the platform) the caller sends."""
+    network: CallerNetwork = Field(default_factory=CallerNetwork)
+    """Where its connections come from. Left out: its service account's namespace, pods labelled ``mlplat.dev/caller``."""
+
+
+class Caller(SpecModel):
+    """A workload that calls the platform's services, named by the grants of models, views and push sources."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["Caller"]
+    metadata: Metadata
+    spec: CallerSpec
+
+
 # --- Entity -----------------------------------------------------------------------------
 
 
@@ -140,6 +183,8 @@ class SourceSpec(SpecModel):
     """Batch only. Column holding when the row was written; breaks ties between rows with the same event time."""
     batch_source: Name | None = None
     """Push only. The batch source that keeps the offline history of pushed rows."""
+    writers: list[CallerName] = Field(default_factory=list)
+    """Push only. Callers allowed to push rows to this source. Left out: nobody."""
 
 
 class Source(SpecModel):
@@ -208,6 +253,8 @@ class FeatureViewSpec(SpecModel):
     """Schedule of copies into the online store. Left out: no scheduled runs (push or manual materialization only)."""
     features: Annotated[list[Feature], Field(min_length=1)]
     """The view's features."""
+    readers: list[CallerName] = Field(default_factory=list)
+    """Callers allowed to read the view's features from the feature server. Left out: nobody (models served by the platform read their views directly)."""
 
 
 class FeatureView(SpecModel):
@@ -373,8 +420,10 @@ class Serving(SpecModel):
     """Per-replica resources."""
     latency_slo_ms: Annotated[StrictInt, Field(ge=1, le=10_000)] = 50
     """p99 decision latency objective; alarms fire above it."""
-    callers: list[Name] = Field(default_factory=list)
-    """Names of the in-cluster workloads allowed to call this model (network policy). Left out: none but the platform's own."""
+    callers: list[CallerName] = Field(default_factory=list)
+    """Callers allowed to take decisions with this model (``POST /v1/decisions/<model>``). Left out: nobody."""
+    inference_callers: list[CallerName] = Field(default_factory=list)
+    """Callers allowed to score raw vectors and read model metadata over the Open Inference Protocol (``/v2/models/<model>``), which records no decision. Left out: nobody."""
 
 
 class Training(SpecModel):
@@ -422,11 +471,12 @@ class Model(SpecModel):
     spec: ModelSpec
 
 
-SpecObject = Entity | Source | FeatureView | FeatureService | Model
+SpecObject = Entity | Source | FeatureView | FeatureService | Model | Caller
 KINDS: dict[str, type[SpecObject]] = {
     "Entity": Entity,
     "Source": Source,
     "FeatureView": FeatureView,
     "FeatureService": FeatureService,
     "Model": Model,
+    "Caller": Caller,
 }

@@ -22,10 +22,12 @@ import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlplat.access import AccessPolicy, Action
 from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
@@ -35,6 +37,14 @@ from services.feature_server.metrics import CONTENT_TYPE, Metrics
 from services.feature_server.pushes import parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.settings import Settings
+from services.identity import (
+    AuthFailures,
+    Authorizer,
+    CallerAuthentication,
+    IdentitySettings,
+    authorizer_for,
+    caller_of,
+)
 from services.request_body import read_bounded
 
 T = TypeVar("T")
@@ -58,10 +68,13 @@ def json_response(status: int, payload: object) -> Response:
 class Server:
     """The state of one app: catalog, store, limits, metrics."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: BulkOnlineStore) -> None:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, store: BulkOnlineStore, authorizer: Authorizer | None = None
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
+        self.authorizer = authorizer if authorizer is not None else Authorizer(AccessPolicy(catalog), None)
         self.metrics = Metrics()
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
         self.gate = StoreGate(settings.store_retry_seconds)
@@ -71,6 +84,8 @@ class Server:
 
     async def get_online_features(self, request: Request) -> tuple[int, object]:
         parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
+        views = [read.view for read in parsed.plan.views]
+        self.authorizer.require(caller_of(request.scope), Action.READ, views)
         reads = read_requests(parsed)
         results = self._inline("read", lambda: self.store.read_bulk(reads))
         tally: dict[tuple[str, str], int] = {}
@@ -80,6 +95,9 @@ class Server:
 
     async def push(self, request: Request) -> tuple[int, object]:
         pushes = parse_push(await self._body(request), self.catalog, self.settings.max_push_rows)
+        # A push is authorized by the source its views read from (writers of a push source).
+        sources = [self.catalog.feature_views[push.view].spec.source for push in pushes]
+        self.authorizer.require(caller_of(request.scope), Action.PUSH, sources)
         written = []
         for push in pushes:
             applied = await self._in_thread("write", self.store.write, push.view, push.rows)
@@ -107,7 +125,8 @@ class Server:
                 status, payload = await handler(request)
             except Exception as error:  # the one place exceptions become answers
                 status, payload = error_body(error)
-            self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
+            caller = caller_of(request.scope).name
+            self.metrics.observe_request(endpoint, status, time.perf_counter() - started, caller)
             return json_response(status, payload)
 
         return run
@@ -143,13 +162,18 @@ class Server:
 
 
 def create_app(
-    settings: Settings, *, catalog: Catalog | None = None, store: BulkOnlineStore | None = None
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    store: BulkOnlineStore | None = None,
+    identity: IdentitySettings | None = None,
 ) -> Starlette:
     """The feature server for ``settings``.
 
     The catalog is read from ``settings.catalog`` and the store opened from
     ``settings.online_store_url`` unless given (tests, embedding). A catalog that does
     not load or a store URL that is wrong fails here, before the server listens.
+    Callers are verified as ``identity`` says (``MLPLAT_AUTH*`` when left out).
     """
     catalog = catalog if catalog is not None else settings.load_catalog()
     if store is None:
@@ -161,7 +185,8 @@ def create_app(
             timeout=settings.online_store_timeout,
             password=token,
         )
-    server = Server(settings, catalog, store)
+    access = authorizer_for(catalog, identity)
+    server = Server(settings, catalog, store, access)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -190,9 +215,27 @@ def create_app(
         )
         return json_response(status, {"error": {"status": status, "message": message}})
 
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    authentication = Middleware(
+        CallerAuthentication,
+        authorizer=access,
+        public_paths=_PUBLIC_PATHS,
+        render=_error_json,
+        failures=AuthFailures(server.metrics.registry),
+    )
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}, middleware=[authentication]
+    )
     app.state.server = server
     return app
+
+
+#: Paths served without a token: the kubelet's probes and the Prometheus scrape (which
+#: the NetworkPolicy admits from the monitoring namespace only).
+_PUBLIC_PATHS = ("/health/live", "/health/ready", "/metrics")
+
+
+def _error_json(status: int, message: str) -> bytes:
+    return orjson.dumps({"error": {"status": status, "message": message}})
 
 
 def app_from_environment() -> Starlette:

@@ -31,8 +31,8 @@ class Metrics:
         )
         self.responses = Counter(
             "mlplat_feature_server_responses",
-            "Answers by endpoint and HTTP status.",
-            ["endpoint", "status"],
+            "Answers by endpoint, HTTP status and caller (a Caller of the specs, 'unknown' or 'anonymous').",
+            ["endpoint", "status", "caller"],
             registry=self.registry,
         )
         self.store_seconds = Histogram(
@@ -59,9 +59,9 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+    def observe_request(self, endpoint: str, status: int, seconds: float, caller: str) -> None:
         self._child(self.request_seconds, endpoint).observe(seconds)
-        self._child(self.responses, endpoint, str(status)).inc()
+        self._child(self.responses, endpoint, str(status), caller).inc()
 
     def observe_store(self, operation: str, seconds: float) -> None:
         self._child(self.store_seconds, operation).observe(seconds)

@@ -11,9 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +26,7 @@ from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
 from mlplat.online_store.connect import auth_token
+from services.identity import OPEN, AuthFailures, Authorizer, CallerAuthentication, IdentitySettings, authorizer_for
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
@@ -47,15 +50,18 @@ class Components:
     store_retry_s: float = 1.0
     #: Threads that score and explain decisions off the event loop; 0 scores on the loop.
     scoring_threads: int = 0
+    #: Who may call: tokens verified and grants checked. Left out: no authentication (tests, embedding).
+    authorizer: Authorizer = OPEN
 
 
 def build_app(components: Components) -> Starlette:
     """The ASGI app over ready-made components; shutting it down closes the log and the store."""
     metrics = components.metrics
     gate = GatedStore(components.store, components.store_retry_s, metrics)
-    v2 = V2Api(components.models, metrics)
+    access = components.authorizer
+    v2 = V2Api(components.models, metrics, access)
     executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
-    decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor)
+    decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor, access)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -81,11 +87,24 @@ def build_app(components: Components) -> Starlette:
         return error_response(error)  # logged there; the client reads "internal error"
 
     routes = [*v2.routes(), *decisions.routes(), Route("/metrics", metrics_endpoint, methods=["GET"])]
+    authentication = Middleware(
+        CallerAuthentication,
+        authorizer=access,
+        public_paths=PUBLIC_PATHS,
+        render=lambda status, message: orjson.dumps({"error": message}),
+        failures=AuthFailures(metrics.registry),
+    )
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: internal_error},
+        middleware=[authentication],
     )
+
+
+#: Paths served without a token: the probes, the server metadata and the Prometheus
+#: scrape (which the NetworkPolicy admits from the monitoring namespace only).
+PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready", "/v2", "/metrics")
 
 
 def freeze_startup_objects() -> None:
@@ -128,9 +147,13 @@ def redis_password(settings: Settings) -> str | None:
     return auth_token(settings.redis_auth_token, settings.redis_auth_secret_arn, settings.aws_region)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Load the catalog and every serving model version, connect the store and the log."""
+def create_app(settings: Settings, identity: IdentitySettings | None = None) -> Starlette:
+    """Load the catalog and every serving model version, connect the store and the log.
+
+    Callers are verified as ``identity`` says (``MLPLAT_AUTH*`` when left out).
+    """
     catalog = read_catalog(settings.catalog)
+    access = authorizer_for(catalog, identity)
     metrics = Metrics()
     artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
     models = load_models(catalog, settings.models, artifacts, metrics)
@@ -142,4 +165,6 @@ def create_app(settings: Settings) -> Starlette:
         password=redis_password(settings),
     )
     decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
-    return build_app(Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads))
+    return build_app(
+        Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads, access)
+    )

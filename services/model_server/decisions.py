@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlplat.access import Action
 from mlplat.errors import MlplatError, NotFoundError, http_status_of
 from mlplat.models import VersionState
 from mlplat.models.policy import (
@@ -35,6 +36,7 @@ from mlplat.models.policy import (
 )
 from mlplat.online_store import FeatureValue, ReadRequest
 from mlplat.spec.types import DType, JoinKeyType
+from services.identity import OPEN, Authorizer, caller_of
 from services.model_server.decision_ids import canary_bucket, new_decision_id
 from services.model_server.decision_log import DecisionLog
 from services.model_server.metrics import Metrics
@@ -63,8 +65,10 @@ class DecisionApi:
         log: DecisionLog,
         metrics: Metrics,
         executor: Executor | None = None,
+        authorizer: Authorizer = OPEN,
     ) -> None:
         self._models = models
+        self._authorizer = authorizer
         self._executor = executor
         self._gate = gate
         self._log = log
@@ -78,9 +82,16 @@ class DecisionApi:
         started = time.perf_counter()
         decision_id = new_decision_id()
         name = request.path_params["model_name"]
-        record: dict[str, Any] = {"id": decision_id, "time": datetime.now(UTC).isoformat(), "model": name}
+        caller = caller_of(request.scope)
+        record: dict[str, Any] = {
+            "id": decision_id,
+            "time": datetime.now(UTC).isoformat(),
+            "model": name,
+            "caller": caller.as_record(),
+        }
         shadow: BackgroundTask | None = None
         try:
+            self._authorizer.require(caller, Action.DECIDE, (name,))
             body = await json_body(request)
             record["request"] = body
             model = self._model(name)
@@ -102,7 +113,7 @@ class DecisionApi:
         response = json_response(content, status)
         response.background = shadow
         self._latency.observe(time.perf_counter() - started)
-        self._metrics.requests.labels("decision", str(status)).inc()
+        self._metrics.requests.labels("decision", str(status), caller.name).inc()
         return response
 
     def _model(self, name: str) -> ServedModel:

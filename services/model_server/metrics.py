@@ -19,7 +19,10 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.requests = Counter(
-            "mlplat_model_requests", "Requests by route and HTTP status.", ["route", "status"], registry=r
+            "mlplat_model_requests",
+            "Requests by route, HTTP status and caller (a Caller of the specs, 'unknown' or 'anonymous').",
+            ["route", "status", "caller"],
+            registry=r,
         )
         self.latency = Histogram(
             "mlplat_model_request_seconds", "Request latency by route.", ["route"], buckets=LATENCY_BUCKETS, registry=r

@@ -17,9 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlplat.access import Action
 from mlplat.errors import NotFoundError
 from mlplat.models import VersionState
 from mlplat.spec.kinds import Framework
+from services.identity import OPEN, Authorizer, ForbiddenError, caller_of
 from services.model_server.metrics import Metrics
 from services.model_server.registry import ServedModel
 from services.model_server.responses import (
@@ -50,8 +52,9 @@ def _health(ok: bool) -> Response:
 class V2Api:
     """Handlers of the V2 REST endpoints over the served models."""
 
-    def __init__(self, models: Mapping[str, ServedModel], metrics: Metrics) -> None:
+    def __init__(self, models: Mapping[str, ServedModel], metrics: Metrics, authorizer: Authorizer = OPEN) -> None:
         self._models = models
+        self._authorizer = authorizer
         self._infer_latency = metrics.latency.labels("v2_infer")
         self._requests = metrics.requests
 
@@ -82,7 +85,7 @@ class V2Api:
     async def model_metadata(self, request: Request) -> Response:
         try:
             model, _ = self._resolve(request)
-        except NotFoundError as error:
+        except (NotFoundError, ForbiddenError) as error:
             return error_response(error)
         width = len(model.spec.features)
         return json_response(
@@ -98,7 +101,7 @@ class V2Api:
     async def model_ready(self, request: Request) -> Response:
         try:
             _, state = self._resolve(request)
-        except NotFoundError as error:
+        except (NotFoundError, ForbiddenError) as error:
             return error_response(error)
         return _health(state.ready)
 
@@ -123,11 +126,12 @@ class V2Api:
             ]
             response = json_response(reply)
         self._infer_latency.observe(time.perf_counter() - started)
-        self._requests.labels("v2_infer", str(response.status_code)).inc()
+        self._requests.labels("v2_infer", str(response.status_code), caller_of(request.scope).name).inc()
         return response
 
     def _resolve(self, request: Request) -> tuple[ServedModel, VersionState]:
         name = request.path_params["model_name"]
+        self._authorizer.require(caller_of(request.scope), Action.INFER, (name,))
         model = self._models.get(name)
         if model is None:
             raise NotFoundError(f"model {name!r} is not served here; served: {', '.join(self._models)}")

@@ -1,0 +1,177 @@
+"""Token verification against a real issuer: keys served over loopback HTTP, real RS256 tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Iterator
+
+import jwt
+import pytest
+
+from mlplat.access import Principal
+from mlplat.errors import UsageError
+from mlplat.local_identity import LocalIssuer, SigningKey
+from services.identity import (
+    AuthenticationError,
+    IdentitySettings,
+    IdentityUnavailableError,
+    KeySet,
+    TokenVerifier,
+)
+from tests.servers import free_port
+
+CHECKOUT = ("checkout", "checkout-api")
+
+
+@pytest.fixture
+def issuer() -> Iterator[LocalIssuer]:
+    issuer = LocalIssuer(SigningKey.generate()).start()
+    yield issuer
+    issuer.stop()
+
+
+def settings_of(issuer: LocalIssuer, **overrides: object) -> IdentitySettings:
+    return IdentitySettings(issuer=issuer.url, **overrides)  # type: ignore[arg-type]
+
+
+def verify(verifier: TokenVerifier, token: str) -> Principal:
+    return asyncio.run(verifier.verify(token))
+
+
+def refused(verifier: TokenVerifier, token: str) -> AuthenticationError:
+    with pytest.raises(AuthenticationError) as caught:
+        verify(verifier, token)
+    return caught.value
+
+
+def test_a_projected_token_gives_its_namespace_and_service_account(issuer: LocalIssuer) -> None:
+    verifier = TokenVerifier(settings_of(issuer))
+    assert verify(verifier, issuer.token(*CHECKOUT)) == Principal("checkout", "checkout-api")
+
+
+def test_the_key_set_is_found_by_discovery_fetched_once_and_cached(issuer: LocalIssuer) -> None:
+    verifier = TokenVerifier(settings_of(issuer))
+    for account in ("a", "b", "c"):
+        verify(verifier, issuer.token("checkout", account))
+    assert issuer.key_fetches == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "reason", "says"),
+    [
+        (lambda i: i.token(*CHECKOUT, now=time.time() - 7200, lifetime_s=3600), "expired", "expired"),
+        (lambda i: i.token(*CHECKOUT, audience="sts.amazonaws.com"), "audience", "audience 'mlplat'"),
+        (lambda i: i.token(*CHECKOUT, now=time.time() + 600), "not_yet_valid", "not valid yet"),
+        (lambda i: i.token(*CHECKOUT, lifetime_s=30 * 86400), "lifetime", "lifetime"),
+        (lambda i: "not-a-jwt", "malformed", "not a JWT"),
+    ],
+    ids=["expired", "wrong-audience", "not-yet-valid", "too-long-lived", "garbage"],
+)
+def test_a_bad_token_is_refused_saying_why(issuer: LocalIssuer, make: object, reason: str, says: str) -> None:
+    error = refused(TokenVerifier(settings_of(issuer)), make(issuer))  # type: ignore[operator]
+    assert error.reason == reason
+    assert says in str(error)
+
+
+def test_a_token_of_another_issuer_is_refused(issuer: LocalIssuer) -> None:
+    other = LocalIssuer(issuer.key).start()  # same key, other URL: only iss differs
+    try:
+        error = refused(TokenVerifier(settings_of(issuer)), other.token(*CHECKOUT))
+    finally:
+        other.stop()
+    assert error.reason == "issuer"
+
+
+def test_a_rotated_key_is_fetched_when_a_token_names_it(issuer: LocalIssuer) -> None:
+    verifier = TokenVerifier(settings_of(issuer, refetch_interval_s=0.0))
+    verify(verifier, issuer.token(*CHECKOUT))
+    new = issuer.rotate()
+    assert verify(verifier, issuer.token("checkout", "rotated", key=new)) == Principal("checkout", "rotated")
+    assert issuer.key_fetches == 2
+
+
+def test_unknown_key_ids_refetch_at_most_once_per_interval(issuer: LocalIssuer) -> None:
+    verifier = TokenVerifier(settings_of(issuer, refetch_interval_s=60.0))
+    verify(verifier, issuer.token(*CHECKOUT))
+    stranger = SigningKey.generate()  # never published
+    for _ in range(5):
+        assert refused(verifier, issuer.token(*CHECKOUT, key=stranger)).reason == "unknown_key"
+    assert issuer.key_fetches == 1  # the first fetch was within the interval: forged kids cause none
+
+
+def _unsigned(claims: dict[str, object], header: dict[str, object]) -> str:
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(claims)}."
+
+
+def test_alg_none_is_refused(issuer: LocalIssuer) -> None:
+    claims = jwt.decode(issuer.token(*CHECKOUT), options={"verify_signature": False})
+    token = _unsigned(claims, {"alg": "none", "typ": "JWT", "kid": issuer.key.kid})
+    assert refused(TokenVerifier(settings_of(issuer)), token).reason == "algorithm"
+
+
+def test_a_token_signed_with_the_public_key_as_an_hmac_secret_is_refused(issuer: LocalIssuer) -> None:
+    claims = jwt.decode(issuer.token(*CHECKOUT), options={"verify_signature": False})
+    header = {"alg": "HS256", "typ": "JWT", "kid": issuer.key.kid}
+    token = _unsigned(claims, header)[:-1] + ".c2lnbmF0dXJl"
+    assert refused(TokenVerifier(settings_of(issuer)), token).reason == "algorithm"
+
+
+def test_a_forged_signature_is_refused(issuer: LocalIssuer) -> None:
+    impostor = SigningKey(SigningKey.generate().private, issuer.key.kid)  # the right kid, another key
+    error = refused(TokenVerifier(settings_of(issuer)), issuer.token(*CHECKOUT, key=impostor))
+    assert error.reason == "signature"
+
+
+def test_a_token_without_kubernetes_claims_is_refused(issuer: LocalIssuer) -> None:
+    now = int(time.time())
+    claims = {"iss": issuer.url, "aud": "mlplat", "sub": "someone", "iat": now, "exp": now + 600}
+    token = jwt.encode(claims, issuer.key.private, algorithm="RS256", headers={"kid": issuer.key.kid})
+    assert refused(TokenVerifier(settings_of(issuer)), token).reason == "claims"
+
+
+def test_cached_keys_outlive_an_issuer_outage(issuer: LocalIssuer) -> None:
+    settings = settings_of(issuer, keys_max_age_s=0.0, fetch_timeout_s=0.5)
+    verifier = TokenVerifier(settings)
+    verify(verifier, issuer.token(*CHECKOUT))
+    issuer.stop()
+    # Keys are past their age, the refresh fails: the cached key still verifies.
+    assert verify(verifier, issuer.token("checkout", "other")) == Principal("checkout", "other")
+
+
+def test_no_reachable_issuer_and_no_cached_keys_is_unavailable_fast() -> None:
+    settings = IdentitySettings(issuer=f"http://127.0.0.1:{free_port()}", fetch_timeout_s=0.5)
+    keys = KeySet(settings)
+    started = time.monotonic()
+    with pytest.raises(IdentityUnavailableError) as caught:
+        asyncio.run(keys.key("any"))
+    assert caught.value.http_status == 503
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({}, "MLPLAT_AUTH_ISSUER is not set"),
+        ({"MLPLAT_AUTH": "maybe"}, "MLPLAT_AUTH='maybe'"),
+        ({"MLPLAT_AUTH_ISSUER": "http://issuer.example"}, "use an https:// URL"),
+        ({"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_LEEWAY_SECONDS": "lots"}, "not a number"),
+        ({"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_LEEWAY_SECONDS": "3600"}, "0 to 300"),
+    ],
+)
+def test_identity_settings_name_the_variable_and_the_fix(env: dict[str, str], says: str) -> None:
+    with pytest.raises(UsageError, match="MLPLAT_AUTH") as caught:
+        IdentitySettings.from_env(env)
+    assert says in str(caught.value)
+
+
+def test_identity_settings_from_the_environment() -> None:
+    eks = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+    settings = IdentitySettings.from_env({"MLPLAT_AUTH_ISSUER": eks})
+    assert (settings.enabled, settings.issuer, settings.audience, settings.leeway_s) == (True, eks, "mlplat", 30.0)
+    assert IdentitySettings.from_env({"MLPLAT_AUTH": "off"}).enabled is False
