@@ -91,7 +91,10 @@ class IdentitySettings:
         audience: ``MLPLAT_AUTH_AUDIENCE``: the ``aud`` tokens must carry. Default ``mlplat``.
         leeway_s: ``MLPLAT_AUTH_LEEWAY_SECONDS``: clock skew allowed on ``exp``/``nbf``/``iat``. Default 30.
         fetch_timeout_s: seconds one key-set (or discovery) fetch may take. Default 2.
-        keys_max_age_s: cached keys are fetched again after this long. Default 300.
+        keys_max_age_s: cached keys are fetched again after this long. Default 3600: EKS
+            throttles its OIDC endpoint and asks clients to cache the keys, and rotates them
+            every 7 days (https://docs.aws.amazon.com/eks/latest/userguide/irsa-fetch-keys.html);
+            a token signed with a new key is met by a refetch anyway.
         refetch_interval_s: an unknown key id triggers at most one fetch per this interval,
             so forged key ids cannot turn requests into fetches. Default 10.
         max_lifetime_s: tokens valid for longer (``exp - iat``) are refused. Default 86400;
@@ -104,7 +107,7 @@ class IdentitySettings:
     audience: str = DEFAULT_AUDIENCE
     leeway_s: float = 30.0
     fetch_timeout_s: float = 2.0
-    keys_max_age_s: float = 300.0
+    keys_max_age_s: float = 3600.0
     refetch_interval_s: float = 10.0
     max_lifetime_s: float = 86400.0
 

@@ -19,7 +19,9 @@ import redis
 from services.model_server.segmented_log import read_decision_log
 from tests.servers import free_port
 
-CURL = re.compile(r"curl -s -X POST (\S+) -H 'content-type: application/json' -d '(.*)'$")
+CURL = re.compile(
+    r"curl -s -X POST (\S+)(?: -H \"authorization: Bearer \$\(cat (\S+)\)\")? -H 'content-type: application/json' -d '(.*)'$"
+)
 
 
 class Platform:
@@ -87,15 +89,22 @@ def platform(repo: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 
 
 def _decide_and_find_the_record(platform: Platform, state: Path) -> dict[str, object]:
-    url, body = platform.wait_for(CURL, timeout=240).groups()
-    response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=10)
+    url, token_file, body = platform.wait_for(CURL, timeout=240).groups()
+    headers = {"content-type": "application/json"}
+    # The services verify callers' tokens locally too: without one the decision is refused.
+    assert token_file is not None, "mlplat up must print the caller token the decision needs"
+    assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401
+    token = Path(token_file).read_text()
+    assert token not in "\n".join(platform.lines)  # the token file is named, the token never printed
+    assert Path(token_file).stat().st_mode & 0o077 == 0
+    response = httpx.post(url, content=body, headers={**headers, "authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200, response.text
     decision = response.json()
     assert decision["decision"] in {"approve", "decline"}
     assert 0.0 <= decision["score"] <= 1.0
     assert decision["reasons"]
-    records = list(read_decision_log(state / "decisions"))
-    assert decision["decision_id"] in {record["id"] for record in records}
+    records = {record["id"]: record for record in read_decision_log(state / "decisions")}
+    assert records[decision["decision_id"]]["caller"] == {"name": "checkout_api", "principal": "checkout/checkout-api"}
     return decision
 
 
