@@ -32,6 +32,8 @@ from mlplat.spec.kinds import Caller
 UNKNOWN_CALLER = "unknown"
 #: The caller of every request when authentication is turned off.
 ANONYMOUS_CALLER = "anonymous"
+#: Names a ``Caller`` may not take, so a label always means what it says.
+RESERVED_CALLER_NAMES = frozenset({UNKNOWN_CALLER, ANONYMOUS_CALLER})
 
 
 class Action(StrEnum):

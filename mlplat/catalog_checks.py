@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from mlplat.access import RESERVED_CALLER_NAMES
 from mlplat.diagnostics import Diagnostic, Location, Path, Severity, did_you_mean, one_of
 from mlplat.document_validation import UNKNOWN_KIND, ValidDocument
 from mlplat.spec.kinds import (
@@ -470,6 +471,13 @@ def check_callers(documents: Sequence[ValidDocument], index: Index) -> Iterator[
     accounts: dict[tuple[str, str], ValidDocument] = {}
     for doc in index.by_kind["Caller"].values():
         assert isinstance(doc.obj, Caller)
+        if doc.name in RESERVED_CALLER_NAMES:
+            yield _error(
+                doc,
+                ("metadata", "name"),
+                f"{doc.name!r} is reserved: the services label requests by unnamed or unauthenticated "
+                f"callers {one_of(sorted(RESERVED_CALLER_NAMES))}; choose another name",
+            )
         account = doc.obj.spec.service_account
         key = (account.namespace, account.name)
         first = accounts.setdefault(key, doc)

@@ -29,6 +29,10 @@ class Case:
 
 CASES = [
     Case(
+        "reserved_caller_name",
+        "specs.yaml:48:9: error: metadata.name: 'anonymous' is reserved: the services label requests by unnamed or unauthenticated callers 'anonymous', 'unknown'; choose another name",
+    ),
+    Case(
         "unknown_caller",
         "specs.yaml:33:13: error: spec.readers[0]: Caller 'underwriting_consol' does not exist; defined: 'checkout_api', 'underwriting_console' (did you mean 'underwriting_console'?)",
     ),
