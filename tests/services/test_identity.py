@@ -7,12 +7,14 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
 import pytest
 
 from mlplat.access import Principal
 from mlplat.errors import UsageError
+from mlplat.loader import load_catalog
 from mlplat.local_identity import LocalIssuer, SigningKey
 from services.identity import (
     AuthenticationError,
@@ -20,6 +22,7 @@ from services.identity import (
     IdentityUnavailableError,
     KeySet,
     TokenVerifier,
+    authorizer_for,
 )
 from tests.servers import free_port
 
@@ -175,3 +178,16 @@ def test_identity_settings_from_the_environment() -> None:
     settings = IdentitySettings.from_env({"MLPLAT_AUTH_ISSUER": eks})
     assert (settings.enabled, settings.issuer, settings.audience, settings.leeway_s) == (True, eks, "mlplat", 30.0)
     assert IdentitySettings.from_env({"MLPLAT_AUTH": "off"}).enabled is False
+
+
+def test_turning_identity_off_is_logged_loudly(specs_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    authorizer = authorizer_for(load_catalog(specs_dir), IdentitySettings(enabled=False))
+    assert not authorizer.enabled
+    assert any(r.levelname == "WARNING" and "AUTHENTICATION IS OFF" in r.message for r in caplog.records)
+
+
+def test_without_identity_settings_a_service_refuses_to_start(specs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLPLAT_AUTH", raising=False)
+    monkeypatch.delenv("MLPLAT_AUTH_ISSUER", raising=False)
+    with pytest.raises(UsageError, match="MLPLAT_AUTH_ISSUER is not set"):
+        authorizer_for(load_catalog(specs_dir))
