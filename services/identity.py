@@ -175,20 +175,26 @@ class KeySet:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
+        self.attempts = 0
         self.fetches = 0
 
     async def key(self, kid: str) -> jwt.PyJWK:
         """The key ``kid``; :class:`AuthenticationError` if the issuer does not publish it."""
         now = self._clock()
-        if self._fetched_at is None or now - self._fetched_at > self._settings.keys_max_age_s:
+        stale = self._fetched_at is None or now - self._fetched_at > self._settings.keys_max_age_s
+        # Every fetch, due or not, waits out the interval after the last attempt: an issuer
+        # outage costs one timed-out fetch per interval, not one per request.
+        if stale and self._may_refetch(now):
             await self._refresh(now)
         found = self._keys.get(kid)
         if found is None and self._may_refetch(now):
             await self._refresh(now)  # the issuer may have rotated to a key we have not seen
             found = self._keys.get(kid)
-        if found is None:
-            raise AuthenticationError("unknown_key", f"token key id {kid!r} is not one of the issuer's keys")
-        return found
+        if found is not None:
+            return found
+        if not self._keys:
+            raise IdentityUnavailableError("no issuer keys fetched yet")
+        raise AuthenticationError("unknown_key", f"token key id {kid!r} is not one of the issuer's keys")
 
     def _may_refetch(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self._settings.refetch_interval_s
@@ -198,6 +204,7 @@ class KeySet:
             if self._attempted_at is not None and self._attempted_at >= now:
                 return  # another request refreshed while this one waited
             self._attempted_at = self._clock()
+            self.attempts += 1
             try:
                 self._keys = await self._fetch()
                 self._fetched_at = self._clock()

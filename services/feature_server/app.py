@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlplat.access import AccessPolicy, Action
+from mlplat.access import Action
 from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
@@ -38,6 +38,7 @@ from services.feature_server.pushes import parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.settings import Settings
 from services.identity import (
+    OPEN,
     AuthFailures,
     Authorizer,
     CallerAuthentication,
@@ -74,7 +75,7 @@ class Server:
         self.settings = settings
         self.catalog = catalog
         self.store = store
-        self.authorizer = authorizer if authorizer is not None else Authorizer(AccessPolicy(catalog), None)
+        self.authorizer = authorizer if authorizer is not None else OPEN
         self.metrics = Metrics()
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
         self.gate = StoreGate(settings.store_retry_seconds)

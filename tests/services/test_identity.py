@@ -139,12 +139,30 @@ def test_a_token_without_kubernetes_claims_is_refused(issuer: LocalIssuer) -> No
 
 
 def test_cached_keys_outlive_an_issuer_outage(issuer: LocalIssuer) -> None:
-    settings = settings_of(issuer, keys_max_age_s=0.0, fetch_timeout_s=0.5)
-    verifier = TokenVerifier(settings)
+    settings = settings_of(issuer, keys_max_age_s=0.0, refetch_interval_s=0.0, fetch_timeout_s=0.5)
+    keys = KeySet(settings)
+    verifier = TokenVerifier(settings, keys)
     verify(verifier, issuer.token(*CHECKOUT))
     issuer.stop()
     # Keys are past their age, the refresh fails: the cached key still verifies.
     assert verify(verifier, issuer.token("checkout", "other")) == Principal("checkout", "other")
+    assert keys.fetches == 1
+
+
+def test_an_issuer_outage_costs_one_fetch_attempt_per_interval(issuer: LocalIssuer) -> None:
+    clock = [0.0]
+    settings = settings_of(issuer, keys_max_age_s=60.0, refetch_interval_s=10.0, fetch_timeout_s=0.5)
+    keys = KeySet(settings, clock=lambda: clock[0])
+    verifier = TokenVerifier(settings, keys)
+    verify(verifier, issuer.token(*CHECKOUT))
+    issuer.stop()
+    clock[0] = 120.0  # the keys are stale and the issuer is down
+    for account in ("a", "b", "c", "d"):
+        verify(verifier, issuer.token("checkout", account))
+    assert (keys.attempts, keys.fetches) == (2, 1)  # one failed attempt, not one per request
+    clock[0] = 131.0
+    verify(verifier, issuer.token("checkout", "e"))
+    assert keys.attempts == 3
 
 
 def test_no_reachable_issuer_and_no_cached_keys_is_unavailable_fast() -> None:
