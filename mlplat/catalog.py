@@ -160,9 +160,6 @@ class Catalog:
             batch = self.sources[name].spec.batch_source
             if batch is not None:
                 sources.add(batch)
-        push_sources = {name for name, source in self.sources.items() if source.spec.writers}
-        if with_feature_services:
-            sources |= push_sources  # the feature server takes the pushes
         objects += [self.entities[name] for name in sorted(entities)]
         objects += [self.sources[name] for name in sorted(sources)]
         objects += [self.callers[name] for name in sorted(_granted(objects)) if name in self.callers]
