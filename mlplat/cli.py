@@ -200,6 +200,9 @@ def decisions_command(
         Path, typer.Argument(help="Decision log directory (MLPLAT_DECISION_LOG); `mlplat up` writes .mlplat/decisions.")
     ] = Path(".mlplat/decisions"),
     decision_id: Annotated[str | None, typer.Option("--id", help="Only the records of this decision id.")] = None,
+    caller: Annotated[
+        str | None, typer.Option("--caller", help="Only the records of this caller (a Caller name of the specs).")
+    ] = None,
 ) -> None:
     """Print decision records as JSON lines, oldest first (a running server's log too)."""
     from services.model_server.segmented_log import read_decision_log  # noqa: PLC0415 - paid only here
@@ -208,9 +211,12 @@ def decisions_command(
         raise fail(UsageError(f"{log} is not a decision log directory; pass the server's MLPLAT_DECISION_LOG"))
     found = False
     for record in read_decision_log(log):
-        if decision_id is None or record.get("id") == decision_id:
-            found = True
-            sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+        if decision_id is not None and record.get("id") != decision_id:
+            continue
+        if caller is not None and (record.get("caller") or {}).get("name") != caller:
+            continue
+        found = True
+        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
     if decision_id is not None and not found:
         raise fail(NotFoundError(f"no record of decision {decision_id} in {log}"))
 

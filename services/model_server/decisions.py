@@ -159,7 +159,7 @@ class DecisionApi:
         shadow = model.shadow
         task = None
         if shadow is not None and shadow is not version:
-            task = BackgroundTask(self._score_shadow, model, shadow, inputs, decision_id, outcome)
+            task = BackgroundTask(self._score_shadow, model, shadow, inputs, decision_id, outcome, record["caller"])
         return content, task
 
     def _refusal(
@@ -211,7 +211,13 @@ class DecisionApi:
         return stored
 
     async def _score_shadow(
-        self, model: ServedModel, shadow: VersionState, inputs: Inputs, decision_id: str, returned: Outcome
+        self,
+        model: ServedModel,
+        shadow: VersionState,
+        inputs: Inputs,
+        decision_id: str,
+        returned: Outcome,
+        caller: dict[str, str | None],
     ) -> None:
         scorer = shadow.scorer
         assert scorer is not None
@@ -230,6 +236,7 @@ class DecisionApi:
             "time": datetime.now(UTC).isoformat(),
             "kind": "shadow",
             "model": model.name,
+            "caller": caller,
             "version": shadow.version,
             "sha256": shadow.sha256,
             "score": score,
