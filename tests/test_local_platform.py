@@ -27,7 +27,7 @@ CURL = re.compile(
 class Platform:
     """`python -m mlplat up` in a child process, its output collected line by line."""
 
-    def __init__(self, repo: Path, environment: dict[str, str]) -> None:
+    def __init__(self, repo: Path, environment: dict[str, str], *options: str) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [
@@ -39,6 +39,7 @@ class Platform:
                 str(free_port()),
                 "--model-port",
                 str(free_port()),
+                *options,
             ],
             cwd=repo,
             env={**os.environ, **environment},
@@ -144,6 +145,22 @@ def test_up_uses_redis_and_mysql_when_their_urls_are_set(
         assert not (tmp_path / "state" / "online.db").exists()
         assert not (tmp_path / "state" / "registry.db").exists()
         assert any(redis.Redis.from_url(redis_url).scan_iter(match=f"{redis_namespace}*", count=10_000))
+        assert platform.interrupt() == 0
+    finally:
+        platform.close()
+
+
+@pytest.mark.slow
+def test_up_without_auth_says_so_loudly_and_serves_anonymous_callers(repo: Path, tmp_path: Path) -> None:
+    platform = Platform(repo, {"MLPLAT_STATE_DIR": str(tmp_path / "state")}, "--no-auth")
+    try:
+        url, token_file, body = platform.wait_for(CURL, timeout=240).groups()
+        assert token_file is None
+        assert "WARNING: caller authentication is OFF" in "\n".join(platform.lines)
+        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=10)
+        assert response.status_code == 200, response.text
+        records = {r["id"]: r for r in read_decision_log(tmp_path / "state" / "decisions")}
+        assert records[response.json()["decision_id"]]["caller"] == {"name": "anonymous", "principal": None}
         assert platform.interrupt() == 0
     finally:
         platform.close()
