@@ -11,12 +11,15 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from starlette.applications import Starlette
 
 ON_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -80,3 +83,23 @@ def throwaway_redis(tmp_path: Path, port: int | None = None) -> Iterator[tuple[s
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+@contextmanager
+def running(app: Starlette) -> Iterator[str]:
+    """Serve ``app`` over real HTTP on a free loopback port; yields the base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", lifespan="on", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (server.started and port_open("127.0.0.1", port)):
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start within 10 s")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -230,9 +230,9 @@ def create_app(
     return app
 
 
-#: Paths served without a token: the kubelet's probes and the Prometheus scrape (which
-#: the NetworkPolicy admits from the monitoring namespace only).
-_PUBLIC_PATHS = ("/health/live", "/health/ready", "/metrics")
+#: Paths served without a token: the kubelet's probes, the Prometheus scrape (which the
+#: NetworkPolicy admits from the monitoring namespace only) and the API contract.
+_PUBLIC_PATHS = ("/health/live", "/health/ready", "/metrics", "/openapi.json")
 
 
 def _error_json(status: int, message: str) -> bytes:

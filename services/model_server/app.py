@@ -102,9 +102,9 @@ def build_app(components: Components) -> Starlette:
     )
 
 
-#: Paths served without a token: the probes, the server metadata and the Prometheus
-#: scrape (which the NetworkPolicy admits from the monitoring namespace only).
-PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready", "/v2", "/metrics")
+#: Paths served without a token: the probes, the server metadata, the Prometheus scrape
+#: (which the NetworkPolicy admits from the monitoring namespace only) and the API contract.
+PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready", "/v2", "/metrics", "/openapi.json")
 
 
 def freeze_startup_objects() -> None:

@@ -19,8 +19,8 @@ from mlplat.loader import load_catalog
 from mlplat.local_identity import LocalIssuer, SigningKey
 from services.feature_server import create_app
 from services.identity import IdentitySettings
+from tests.servers import running
 from tests.services.feature_server.conftest import settings_for
-from tests.services.model_server.conftest import running
 
 READ = {"features": ["bureau_profile:fico_score"], "entities": {"applicant_id": ["a1"]}}
 READ_VELOCITY = {"features": ["application_velocity:applications_1h"], "entities": {"applicant_id": ["a1"]}}

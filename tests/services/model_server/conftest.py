@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
-import uvicorn
-from starlette.applications import Starlette
 
 from mlplat.catalog import Catalog
 from mlplat.models import ArtifactStore
@@ -23,7 +18,6 @@ from services.model_server.metrics import Metrics
 from services.model_server.registry import load_models
 from services.model_server.segmented_log import MIN_SEGMENT_BYTES, SegmentedFileSink
 from tests.model_fixtures import example_catalog, write_lightgbm, write_xgboost
-from tests.servers import free_port, port_open
 
 NOW = datetime.now(UTC)
 APPLICANT, MERCHANT = "a-1", "m-1"
@@ -130,26 +124,6 @@ def components(
     sink = SegmentedFileSink(log_dir, segment_bytes=MIN_SEGMENT_BYTES)
     log = DecisionLog(sink, on_flush=metrics.observe_flush)
     return Components(models, store, log, metrics, retry_s, scoring_threads)
-
-
-@contextmanager
-def running(app: Starlette) -> Iterator[str]:
-    """Serve ``app`` over real HTTP on a free loopback port; yields the base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not (server.started and port_open("127.0.0.1", port)):
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("model server did not start within 10 s")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 ServeFactory = Callable[[Catalog], str]

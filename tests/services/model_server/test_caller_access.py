@@ -20,7 +20,8 @@ from mlplat.online_store import OnlineStore
 from services.identity import Authorizer, IdentitySettings, TokenVerifier
 from services.model_server.app import build_app
 from services.model_server.segmented_log import read_decision_log
-from tests.services.model_server.conftest import APPLICANT, MERCHANT, components, running, seed_features
+from tests.servers import running
+from tests.services.model_server.conftest import APPLICANT, MERCHANT, components, seed_features
 
 DECISION = {"entities": {"applicant_id": APPLICANT, "merchant_id": MERCHANT}, "values": {"order_amount": 80.5}}
 INFER = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 13], "data": [0.5] * 13}]}

@@ -21,8 +21,8 @@ from services.model_server.app import build_app
 from services.model_server.decision_ids import canary_bucket
 from services.model_server.segmented_log import read_decision_log
 from tests.model_fixtures import example_catalog
-from tests.servers import throwaway_redis
-from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, running, seed_features
+from tests.servers import running, throwaway_redis
+from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, seed_features
 
 REQUEST = {
     "default_risk": {

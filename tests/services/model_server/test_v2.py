@@ -14,7 +14,8 @@ from mlplat.catalog import Catalog
 from mlplat.online_store import OnlineStore
 from services.model_server.app import build_app
 from tests.model_fixtures import example_catalog, training_data
-from tests.services.model_server.conftest import components, running
+from tests.servers import running
+from tests.services.model_server.conftest import components
 
 
 @pytest.fixture
