@@ -21,6 +21,7 @@ import base64
 import hashlib
 import json
 import os
+import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -92,19 +93,34 @@ def _write_private(path: Path, data: bytes) -> None:
 class LocalIssuer:
     """Serves discovery and keys on ``127.0.0.1`` and signs service account tokens."""
 
-    def __init__(self, key: SigningKey, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        key: SigningKey,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: ssl.SSLContext | None = None,
+        keys_bearer: str | None = None,
+    ) -> None:
+        """``tls`` serves HTTPS; ``keys_bearer`` makes the key set answer only that bearer token,
+        as the Kubernetes API server's ``/openid/v1/jwks`` answers only service accounts."""
         self._keys = [key]
         self._lock = threading.Lock()
         self.key_fetches = 0
+        self._keys_bearer = keys_bearer
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
+        self._scheme = "http"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self._scheme = "https"
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         """The issuer URL, the tokens' ``iss``."""
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{self._scheme}://{host!s}:{port}"
 
     @property
     def jwks_url(self) -> str:
@@ -184,6 +200,10 @@ class LocalIssuer:
                         "id_token_signing_alg_values_supported": ["RS256"],
                     }
                 elif self.path == "/openid/v1/jwks":
+                    bearer = issuer._keys_bearer
+                    if bearer is not None and self.headers.get("authorization") != f"Bearer {bearer}":
+                        self.send_error(401)
+                        return
                     issuer.key_fetches += 1
                     body = issuer.jwks()
                 else:

@@ -22,9 +22,11 @@ import asyncio
 import ipaddress
 import logging
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,7 +89,13 @@ class IdentitySettings:
         issuer: ``MLPLAT_AUTH_ISSUER``: the cluster's OIDC issuer URL, exactly the tokens'
             ``iss`` (on EKS, the cluster's ``identity.oidc.issuer``). Required when enabled.
         jwks_url: ``MLPLAT_AUTH_JWKS_URL``: the issuer's key set. Left out: the ``jwks_uri``
-            of ``<issuer>/.well-known/openid-configuration``.
+            of ``<issuer>/.well-known/openid-configuration``. On a cluster, the API server's
+            ``https://kubernetes.default.svc/openid/v1/jwks``: the same keys, inside the VPC.
+        jwks_token_file: ``MLPLAT_AUTH_JWKS_TOKEN_FILE``: a token file sent as the bearer of each
+            key-set fetch, re-read every time (the kubelet renews it): the pod's own service
+            account token, which the API server's issuer discovery role admits. Left out: none.
+        jwks_ca_file: ``MLPLAT_AUTH_JWKS_CA_FILE``: the CA bundle the key set's HTTPS is
+            verified with (the cluster CA, ``kube-root-ca.crt``). Left out: the system's.
         audience: ``MLPLAT_AUTH_AUDIENCE``: the ``aud`` tokens must carry. Default ``mlplat``.
         leeway_s: ``MLPLAT_AUTH_LEEWAY_SECONDS``: clock skew allowed on ``exp``/``nbf``/``iat``. Default 30.
         fetch_timeout_s: seconds one key-set (or discovery) fetch may take. Default 2.
@@ -104,6 +112,8 @@ class IdentitySettings:
     enabled: bool = True
     issuer: str | None = None
     jwks_url: str | None = None
+    jwks_token_file: Path | None = None
+    jwks_ca_file: Path | None = None
     audience: str = DEFAULT_AUDIENCE
     leeway_s: float = 30.0
     fetch_timeout_s: float = 2.0
@@ -137,7 +147,22 @@ class IdentitySettings:
             if url is not None:
                 check_url(name, url)
         audience = env.get("MLPLAT_AUTH_AUDIENCE") or DEFAULT_AUDIENCE
-        return cls(issuer=issuer, jwks_url=jwks_url, audience=audience, leeway_s=leeway_s)
+        token_file, ca_file = (_file(env, name) for name in ("MLPLAT_AUTH_JWKS_TOKEN_FILE", "MLPLAT_AUTH_JWKS_CA_FILE"))
+        return cls(
+            issuer=issuer,
+            jwks_url=jwks_url,
+            jwks_token_file=token_file,
+            jwks_ca_file=ca_file,
+            audience=audience,
+            leeway_s=leeway_s,
+        )
+
+
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name) or None
+    if value is not None and not Path(value).is_file():
+        raise UsageError(f"{name}={value!r} is not a file; mount it (a projected volume) or leave the variable out")
+    return Path(value) if value is not None else None
 
 
 def check_url(name: str, url: str) -> None:
@@ -208,7 +233,7 @@ class KeySet:
             try:
                 self._keys = await self._fetch()
                 self._fetched_at = self._clock()
-            except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as error:
+            except (httpx.HTTPError, OSError, ValueError, jwt.PyJWKSetError) as error:
                 log.warning(
                     "issuer keys not fetched (%s: %s); keeping %d cached", type(error).__name__, error, len(self._keys)
                 )
@@ -216,11 +241,19 @@ class KeySet:
                     raise IdentityUnavailableError(str(error)) from None
 
     async def _fetch(self) -> dict[str, jwt.PyJWK]:
-        timeout = httpx.Timeout(self._settings.fetch_timeout_s)
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        settings = self._settings
+        timeout = httpx.Timeout(settings.fetch_timeout_s)
+        verify: ssl.SSLContext | bool = True
+        if settings.jwks_ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(settings.jwks_ca_file))
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=verify) as client:
             if self._jwks_url is None:
                 self._jwks_url = await self._discover(client)
-            response = await client.get(self._jwks_url)
+            headers = {}
+            if settings.jwks_token_file is not None:
+                token = settings.jwks_token_file.read_text().strip()
+                headers["authorization"] = f"Bearer {token}"
+            response = await client.get(self._jwks_url, headers=headers)
             response.raise_for_status()
             self.fetches += 1
             keys = jwt.PyJWKSet.from_dict(response.json()).keys

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
+import ssl
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mlplat.access import Principal
 from mlplat.errors import UsageError
@@ -209,3 +216,63 @@ def test_without_identity_settings_a_service_refuses_to_start(specs_dir: Path, m
     monkeypatch.delenv("MLPLAT_AUTH_ISSUER", raising=False)
     with pytest.raises(UsageError, match="MLPLAT_AUTH_ISSUER is not set"):
         authorizer_for(load_catalog(specs_dir))
+
+
+def _loopback_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: (certificate, key) PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "ca.crt", directory / "server.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_keys_from_an_api_server_style_endpoint_with_the_pods_token_and_the_cluster_ca(tmp_path: Path) -> None:
+    cert, key = _loopback_certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    token_file = tmp_path / "token"
+    token_file.write_text("pod-service-account-token\n")
+    issuer = LocalIssuer(SigningKey.generate(), tls=tls, keys_bearer="pod-service-account-token").start()
+    try:
+        env = {
+            "MLPLAT_AUTH_ISSUER": issuer.url,
+            "MLPLAT_AUTH_JWKS_URL": issuer.jwks_url,
+            "MLPLAT_AUTH_JWKS_TOKEN_FILE": str(token_file),
+            "MLPLAT_AUTH_JWKS_CA_FILE": str(cert),
+        }
+        verifier = TokenVerifier(IdentitySettings.from_env(env))
+        assert verify(verifier, issuer.token(*CHECKOUT)) == Principal(*CHECKOUT)
+        # Without the pod's token the key set is refused, and with no key cached that is a 503.
+        unauthenticated = TokenVerifier(IdentitySettings.from_env({**env, "MLPLAT_AUTH_JWKS_TOKEN_FILE": ""}))
+        with pytest.raises(IdentityUnavailableError):
+            verify(unauthenticated, issuer.token(*CHECKOUT))
+        # Nor is a server the cluster CA did not sign trusted.
+        untrusted = TokenVerifier(IdentitySettings.from_env({**env, "MLPLAT_AUTH_JWKS_CA_FILE": ""}))
+        with pytest.raises(IdentityUnavailableError):
+            verify(untrusted, issuer.token(*CHECKOUT))
+    finally:
+        issuer.stop()
+    assert issuer.key_fetches == 1
+
+
+def test_a_token_or_ca_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    env = {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_JWKS_CA_FILE": str(tmp_path / "missing.crt")}
+    with pytest.raises(UsageError, match=r"MLPLAT_AUTH_JWKS_CA_FILE=.* is not a file"):
+        IdentitySettings.from_env(env)
