@@ -32,6 +32,13 @@ CATALOG_MOUNT = "/etc/mlplat"
 CALLER_LABEL = "mlplat.dev/caller"
 #: The audience of the service account tokens callers send; the services accept no other.
 CALLER_AUDIENCE = "mlplat"
+#: The issuer's keys, from the API server inside the VPC: the same keys the EKS OIDC
+#: endpoint publishes, which pods could reach only over the internet. The API server
+#: admits every service account to them (the default ``system:service-account-issuer-discovery``
+#: binding), so each pod presents its own token, projected for the API server, and checks
+#: the server against the cluster CA.
+CLUSTER_KEYS_URL = "https://kubernetes.default.svc/openid/v1/jwks"
+KUBE_API_MOUNT = "/var/run/secrets/mlplat/kube-api"
 HTTP_PORT = 8080
 RUN_AS_USER = 10001
 
@@ -212,6 +219,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
         "volumeMounts": [
             {"name": "catalog", "mountPath": CATALOG_MOUNT, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
+            {"name": "kube-api", "mountPath": KUBE_API_MOUNT, "readOnly": True},
         ],
     }
     return {
@@ -245,9 +253,27 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "volumes": [
                         {"name": "catalog", "configMap": {"name": f"{workload.name}-{CATALOG_CONFIGMAP}"}},
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                        _kube_api_volume(),
                     ],
                 },
             },
+        },
+    }
+
+
+def _kube_api_volume() -> dict[str, Any]:
+    """The pod's own service account token (for the API server, renewed by the kubelet) and the cluster CA.
+
+    The only credential the pods get, and only to fetch the issuer's keys; the service
+    accounts hold no role, and ``automountServiceAccountToken`` stays off.
+    """
+    return {
+        "name": "kube-api",
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            ]
         },
     }
 
@@ -360,10 +386,13 @@ def _common_env(settings: WorkloadSettings) -> dict[str, str]:
         "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
         "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
         "AWS_REGION": settings.aws_region,
-        # Callers' tokens are verified against the issuer's keys (found by OIDC discovery).
+        # Callers' tokens are verified against the issuer's keys, fetched from the API server.
         "MLPLAT_AUTH": "on",
         "MLPLAT_AUTH_ISSUER": settings.oidc_issuer,
         "MLPLAT_AUTH_AUDIENCE": CALLER_AUDIENCE,
+        "MLPLAT_AUTH_JWKS_URL": CLUSTER_KEYS_URL,
+        "MLPLAT_AUTH_JWKS_TOKEN_FILE": f"{KUBE_API_MOUNT}/token",
+        "MLPLAT_AUTH_JWKS_CA_FILE": f"{KUBE_API_MOUNT}/ca.crt",
     }
 
 

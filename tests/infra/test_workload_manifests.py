@@ -180,6 +180,19 @@ def test_services_verify_callers_against_the_cluster_issuer(catalog: Catalog, se
         assert env["MLPLAT_AUTH"] == "on"
         assert env["MLPLAT_AUTH_ISSUER"] == settings.oidc_issuer
         assert env["MLPLAT_AUTH_AUDIENCE"] == "mlplat"
+        # The keys come from the API server inside the VPC, with the pod's own token and the cluster CA.
+        assert env["MLPLAT_AUTH_JWKS_URL"] == "https://kubernetes.default.svc/openid/v1/jwks"
+        pod = manifest["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        [volume] = [v for v in pod["volumes"] if v["name"] == "kube-api"]
+        token, ca = volume["projected"]["sources"]
+        assert "audience" not in token["serviceAccountToken"]  # the API server's own
+        assert ca["configMap"]["name"] == "kube-root-ca.crt"
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        mount = mounts["/var/run/secrets/mlplat/kube-api"]
+        assert mount["readOnly"] is True
+        assert env["MLPLAT_AUTH_JWKS_TOKEN_FILE"] == f"{mount['mountPath']}/token"
+        assert env["MLPLAT_AUTH_JWKS_CA_FILE"] == f"{mount['mountPath']}/ca.crt"
 
 
 def test_zone_spread_is_strict_in_production_only(catalog: Catalog, settings: WorkloadSettings) -> None:
