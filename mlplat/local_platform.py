@@ -297,7 +297,11 @@ def _server_command(*args: str) -> list[str]:
 def _identity_environment(identity: LocalIdentity | None) -> dict[str, str]:
     if identity is None:
         return {"MLPLAT_AUTH": "off"}
-    return {"MLPLAT_AUTH": "on", "MLPLAT_AUTH_ISSUER": identity.issuer.url, "MLPLAT_AUTH_JWKS_URL": ""}
+    # Keys by discovery from the local issuer; nothing of a cluster's key-set settings applies.
+    cluster_only = dict.fromkeys(
+        ("MLPLAT_AUTH_JWKS_URL", "MLPLAT_AUTH_JWKS_TOKEN_FILE", "MLPLAT_AUTH_JWKS_CA_FILE"), ""
+    )
+    return {"MLPLAT_AUTH": "on", "MLPLAT_AUTH_ISSUER": identity.issuer.url, **cluster_only}
 
 
 def start_services(settings: LocalSettings, identity: LocalIdentity | None = None) -> RunningPlatform:
