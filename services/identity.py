@@ -43,9 +43,10 @@ log = logging.getLogger("mlplat.identity")
 #: The audience platform tokens carry: a token projected for anything else (the API
 #: server, AWS) is refused, so a token stolen from one audience is no key to another.
 DEFAULT_AUDIENCE = "mlplat"
-#: Signature algorithms accepted. EKS and kube-apiserver sign with RS256; ``none`` and
-#: the HMAC family are never accepted (a public key must not double as a shared secret).
-ALGORITHMS = ("RS256", "ES256")
+#: Signature algorithms accepted: RS256, what EKS signs service account tokens with.
+#: ``none`` and the HMAC family are never accepted (a public key must not double as a
+#: shared secret); a cluster signing with ECDSA keys would add ES256 here.
+ALGORITHMS = ("RS256",)
 #: Where the verified caller is kept in the ASGI scope.
 SCOPE_KEY = "mlplat.caller"
 _CACHE_LIMIT = 4096

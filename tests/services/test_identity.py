@@ -276,3 +276,10 @@ def test_a_token_or_ca_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -
     env = {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_JWKS_CA_FILE": str(tmp_path / "missing.crt")}
     with pytest.raises(UsageError, match=r"MLPLAT_AUTH_JWKS_CA_FILE=.* is not a file"):
         IdentitySettings.from_env(env)
+
+
+def test_an_algorithm_other_than_rs256_is_refused_before_any_key_is_fetched(issuer: LocalIssuer) -> None:
+    claims = jwt.decode(issuer.token(*CHECKOUT), options={"verify_signature": False})
+    token = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "k"})
+    assert refused(TokenVerifier(settings_of(issuer)), token).reason == "algorithm"
+    assert issuer.key_fetches == 0
