@@ -29,6 +29,7 @@ class Platform:
 
     def __init__(self, repo: Path, environment: dict[str, str], *options: str) -> None:
         self.lines: list[str] = []
+        self.feature_port = free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -36,7 +37,7 @@ class Platform:
                 "mlplat",
                 "up",
                 "--feature-port",
-                str(free_port()),
+                str(self.feature_port),
                 "--model-port",
                 str(free_port()),
                 *options,
@@ -116,6 +117,13 @@ def test_up_serves_a_decision_that_lands_in_the_decision_log_and_stops_on_ctrl_c
     decision = _decide_and_find_the_record(platform, tmp_path / "state")
     assert decision["model"] == "default_risk"
     assert decision["features"]["bureau_profile:fico_score"]["status"] == "PRESENT"
+    # The feature server checks the same tokens: the console reads the bureau view, checkout may not.
+    read = {"features": ["bureau_profile:fico_score"], "entities": {"applicant_id": ["a0000001"]}}
+    tokens = tmp_path / "state" / "identity" / "tokens"
+    url = f"http://127.0.0.1:{platform.feature_port}/get-online-features"
+    for caller, status in (("underwriting_console", 200), ("checkout_api", 403)):
+        headers = {"authorization": f"Bearer {(tokens / f'{caller}.token').read_text()}"}
+        assert httpx.post(url, json=read, headers=headers, timeout=10).status_code == status
     assert platform.interrupt() == 0
     assert "stopping" in "\n".join(platform.lines)
 
