@@ -101,10 +101,13 @@ class LocalIssuer:
         *,
         tls: ssl.SSLContext | None = None,
         keys_bearer: str | None = None,
+        keys_cache_control: str | None = None,
     ) -> None:
         """``tls`` serves HTTPS; ``keys_bearer`` makes the key set answer only that bearer token,
-        as the Kubernetes API server's ``/openid/v1/jwks`` answers only service accounts."""
+        as the Kubernetes API server's ``/openid/v1/jwks`` answers only service accounts;
+        ``keys_cache_control`` is the key set's ``Cache-Control`` header."""
         self._keys = [key]
+        self._keys_cache_control = keys_cache_control
         self._lock = threading.Lock()
         self.key_fetches = 0
         self._keys_bearer = keys_bearer
@@ -191,6 +194,7 @@ class LocalIssuer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                headers: dict[str, str] = {}
                 if self.path == "/.well-known/openid-configuration":
                     body: dict[str, Any] = {
                         "issuer": issuer.url,
@@ -206,11 +210,14 @@ class LocalIssuer:
                         return
                     issuer.key_fetches += 1
                     body = issuer.jwks()
+                    headers = {"cache-control": issuer._keys_cache_control} if issuer._keys_cache_control else {}
                 else:
                     self.send_error(404)
                     return
                 data = json.dumps(body).encode()
                 self.send_response(200)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()

@@ -176,6 +176,21 @@ def check_url(name: str, url: str) -> None:
     raise UsageError(f"{name}={url!r}: use an https:// URL (http:// only for a loopback address)")
 
 
+def cache_max_age(header: str | None, ceiling: float) -> float:
+    """How long to keep a key set: the response's ``Cache-Control: max-age``, at most ``ceiling``.
+
+    EKS asks clients of its OIDC endpoint to cache the keys and respect this header
+    (https://docs.aws.amazon.com/eks/latest/userguide/irsa-fetch-keys.html). Other
+    directives are ignored: refetches stay bounded by ``refetch_interval_s`` whatever the
+    header says.
+    """
+    for directive in (header or "").split(","):
+        name, _, value = directive.strip().partition("=")
+        if name.lower() == "max-age" and value.isdigit():
+            return min(float(value), ceiling)
+    return ceiling
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -200,6 +215,7 @@ class KeySet:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
+        self._max_age_s = settings.keys_max_age_s
         self._lock = asyncio.Lock()
         self.attempts = 0
         self.fetches = 0
@@ -207,7 +223,7 @@ class KeySet:
     async def key(self, kid: str) -> jwt.PyJWK:
         """The key ``kid``; :class:`AuthenticationError` if the issuer does not publish it."""
         now = self._clock()
-        stale = self._fetched_at is None or now - self._fetched_at > self._settings.keys_max_age_s
+        stale = self._fetched_at is None or now - self._fetched_at > self._max_age_s
         # Every fetch, due or not, waits out the interval after the last attempt: an issuer
         # outage costs one timed-out fetch per interval, not one per request.
         if stale and self._may_refetch(now):
@@ -232,7 +248,7 @@ class KeySet:
             self._attempted_at = self._clock()
             self.attempts += 1
             try:
-                self._keys = await self._fetch()
+                self._keys, self._max_age_s = await self._fetch()
                 self._fetched_at = self._clock()
             except (httpx.HTTPError, OSError, ValueError, jwt.PyJWKSetError) as error:
                 log.warning(
@@ -241,7 +257,8 @@ class KeySet:
                 if not self._keys:
                     raise IdentityUnavailableError(str(error)) from None
 
-    async def _fetch(self) -> dict[str, jwt.PyJWK]:
+    async def _fetch(self) -> tuple[dict[str, jwt.PyJWK], float]:
+        """The published keys by key id, and how long to keep them."""
         settings = self._settings
         timeout = httpx.Timeout(settings.fetch_timeout_s)
         verify: ssl.SSLContext | bool = True
@@ -258,7 +275,8 @@ class KeySet:
             response.raise_for_status()
             self.fetches += 1
             keys = jwt.PyJWKSet.from_dict(response.json()).keys
-        return {key.key_id: key for key in keys if key.key_id is not None}
+        max_age = cache_max_age(response.headers.get("cache-control"), settings.keys_max_age_s)
+        return {key.key_id: key for key in keys if key.key_id is not None}, max_age
 
     async def _discover(self, client: httpx.AsyncClient) -> str:
         issuer = self._settings.issuer

@@ -30,6 +30,7 @@ from services.identity import (
     KeySet,
     TokenVerifier,
     authorizer_for,
+    cache_max_age,
 )
 from tests.servers import free_port
 
@@ -283,3 +284,28 @@ def test_an_algorithm_other_than_rs256_is_refused_before_any_key_is_fetched(issu
     token = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "k"})
     assert refused(TokenVerifier(settings_of(issuer)), token).reason == "algorithm"
     assert issuer.key_fetches == 0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, 3600.0),
+        ("public, max-age=300", 300.0),
+        ("max-age=86400", 3600.0),  # never longer than the ceiling
+        ("no-store", 3600.0),
+        ("max-age=soon", 3600.0),
+    ],
+)
+def test_the_key_sets_cache_lifetime_follows_its_cache_control(header: str | None, expected: float) -> None:
+    assert cache_max_age(header, 3600.0) == expected
+
+
+def test_keys_are_refetched_when_their_cache_control_says_they_are_stale() -> None:
+    issuer = LocalIssuer(SigningKey.generate(), keys_cache_control="max-age=0").start()
+    try:
+        verifier = TokenVerifier(settings_of(issuer, refetch_interval_s=0.0))
+        verify(verifier, issuer.token("checkout", "a"))
+        verify(verifier, issuer.token("checkout", "b"))
+    finally:
+        issuer.stop()
+    assert issuer.key_fetches == 2
