@@ -100,7 +100,8 @@ class IdentitySettings:
         audience: ``MLPLAT_AUTH_AUDIENCE``: the ``aud`` tokens must carry. Default ``mlplat``.
         leeway_s: ``MLPLAT_AUTH_LEEWAY_SECONDS``: clock skew allowed on ``exp``/``nbf``/``iat``. Default 30.
         fetch_timeout_s: seconds one key-set (or discovery) fetch may take. Default 2.
-        keys_max_age_s: cached keys are fetched again after this long. Default 3600: EKS
+        keys_max_age_s: cached keys are fetched again after this long, or after the key set's
+            ``Cache-Control: max-age`` when that is shorter. Default 3600: EKS
             throttles its OIDC endpoint and asks clients to cache the keys, and rotates them
             every 7 days (https://docs.aws.amazon.com/eks/latest/userguide/irsa-fetch-keys.html);
             a token signed with a new key is met by a refetch anyway.
