@@ -25,7 +25,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from mlplat.catalog import Catalog
-from mlplat.spec.kinds import Caller
+from mlplat.spec.kinds import Caller, SourceType
 
 #: Label value for requests of a verified identity that no ``Caller`` names; metric
 #: labels stay bounded by the catalog's callers plus these.
@@ -104,6 +104,7 @@ class AccessPolicy:
     def __init__(self, catalog: Catalog) -> None:
         self._by_principal = {principal_of(c): name for name, c in catalog.callers.items()}
         self._grants = _grants(catalog)
+        self._batch_sources = frozenset(n for n, s in catalog.sources.items() if s.spec.type is SourceType.BATCH)
 
     @property
     def caller_names(self) -> tuple[str, ...]:
@@ -123,6 +124,11 @@ class AccessPolicy:
         """Why a request is refused, naming each missing grant and where it is written."""
         verb, field = GRANT_FIELDS[action]
         names = sorted(missing)
+        batch = [n for n in names if action is Action.PUSH and n in self._batch_sources]
+        if batch:
+            listed = ", ".join(repr(n) for n in batch)
+            what = "are batch sources" if len(batch) > 1 else "is a batch source"
+            return f"{listed} {what}, written by pipelines: nobody may push to it; push to a push source"
         listed = ", ".join(repr(n) for n in names)
         plural = "s" if len(names) > 1 else ""
         where = f"{field} of {listed}"

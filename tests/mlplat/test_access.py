@@ -69,6 +69,12 @@ def test_missing_grants(
             "'merchant_risk'; add it to spec.readers of 'application_velocity', 'merchant_risk'",
         ),
         (
+            CHECKOUT,
+            Action.PUSH,
+            ["bureau_snapshots"],
+            "'bureau_snapshots' is a batch source, written by pipelines: nobody may push to it; push to a push source",
+        ),
+        (
             Principal("x", "y"),
             Action.PUSH,
             ["application_stream"],

@@ -110,3 +110,11 @@ def test_probes_and_metrics_need_no_token_and_responses_count_callers(
         'mlplat_feature_server_responses_total{caller="underwriting_console",endpoint="get-online-features",'
         'status="200"} 1.0'
     ) in metrics
+
+
+def test_a_view_on_a_batch_source_takes_no_pushes(client: httpx.Client, issuer: LocalIssuer) -> None:
+    frame = {"applicant_id": ["a1"], "event_timestamp": [time.time()], "fico_score": [700]}
+    body = {"view": "bureau_profile", "df": frame}
+    response = client.post("/push", json=body, headers=bearer(issuer, "checkout", "checkout-api"))
+    assert response.status_code == 403
+    assert "'bureau_snapshots' is a batch source" in response.json()["error"]["message"]
