@@ -16,7 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/mlplat validate specs
+	$(BIN)/mlplat validate --specs specs
 	$(BIN)/mlplat up
 
 test: lint typecheck pytest

@@ -6,7 +6,7 @@ What runs, all in one go on the machine's Redis (127.0.0.1:6379, a private names
 
 * 3 online views x 10 features (int32, int64, float32, float64, bool) keyed by
   applicant, 5,000 applicants written through the online store module.
-* The real server: ``mlplat serve features`` in its own process, 1 uvicorn worker
+* The real server: ``mlplat-serve features`` in its own process, 1 uvicorn worker
   (uvloop + httptools). One worker because the machine has 2 cores and the load
   generator needs one of them: a second worker would only compete with the generator
   and Redis for the same cores. In production, scale with pod replicas instead.
@@ -266,7 +266,7 @@ def start_server(catalog: Catalog, url: str, namespace: str, workdir: Path) -> t
         "MLPLAT_AUTH": "off",
     }
     log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "mlplat", "serve", "features"], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen([sys.executable, "-m", "services.cli", "features"], env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -1,4 +1,8 @@
-"""The Pulumi program: reads specs/ and the stack's config, provisions the platform."""
+"""The platform stack's program (project ``mlplat``): reads specs/ and the stack's config, provisions AWS.
+
+The workloads stack (``infra/stacks/workloads``) deploys the Kubernetes objects onto the
+cluster this stack makes; see docs/infra.md for the order.
+"""
 
 import sys
 from pathlib import Path
@@ -17,4 +21,3 @@ catalog = load_catalog(REPO / "specs")
 platform = build_platform(catalog, stack_config_from_pulumi())
 for key, value in platform.outputs.items():
     pulumi.export(key, value)
-pulumi.export("catalogDigest", catalog.digest)

@@ -9,8 +9,10 @@ protected: :class:`StackConfig` refuses a ``prod`` stack that is not.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,12 +20,18 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from infra import aws_rules
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import UsageError
 
 CONFIG_KEY = "mlplat:platform"
 Environment = Literal["dev", "staging", "prod"]
 PositiveInt = Annotated[int, Field(ge=1)]
+#: Days CloudWatch Logs keeps a group's events: only the values PutRetentionPolicy accepts.
+LogRetentionDays = Annotated[int, AfterValidator(aws_rules.log_retention_days)]
+_RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+#: An IAM role ARN (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 
 
 class StackConfigError(UsageError):
@@ -49,8 +57,8 @@ class NetworkConfig(_Config):
     """IPv4 block of the VPC, /16 to /20; carved into one public and one private subnet per zone."""
     nat_gateways: Literal["single", "perAz"] = "perAz"
     """``perAz``: one NAT gateway per zone, so losing a zone keeps egress. ``single``: one shared NAT (cheaper, dev)."""
-    flow_log_retention_days: PositiveInt = 90
-    """Days VPC flow logs are kept in CloudWatch Logs."""
+    flow_log_retention_days: LogRetentionDays = 90
+    """Days VPC flow logs are kept in CloudWatch Logs: one of the periods CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, ... 3653)."""
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -64,14 +72,25 @@ class NetworkConfig(_Config):
 class NodeGroupConfig(_Config):
     """A managed node group. The cluster autoscaler moves the desired size between the bounds."""
 
-    instance_types: tuple[str, ...] = ("m7i.large",)
-    """EC2 instance types, in order of preference."""
+    instance_types: Annotated[tuple[str, ...], Field(min_length=1, max_length=20)] = ("m7i.large",)
+    """EC2 instance types, in order of preference: x86_64 types (the nodes run the x86_64 AL2023 AMI); at most 20
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html)."""
     min_size: PositiveInt = 2
     """Fewest nodes."""
     max_size: PositiveInt = 6
     """Most nodes."""
-    disk_gb: PositiveInt = 50
-    """Root volume size (encrypted gp3)."""
+    # gp3 volumes take 1-16384 GiB (https://docs.aws.amazon.com/ebs/latest/userguide/general-purpose.html);
+    # the AL2023 EKS AMI's own snapshot is 20 GiB, and a root volume cannot be smaller than its AMI's snapshot.
+    disk_gb: Annotated[int, Field(ge=20, le=16384)] = 50
+    """Root volume size in GiB (encrypted gp3), 20-16384."""
+
+    @field_validator("instance_types")
+    @classmethod
+    def _x86_64(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        arm = [t for t in value if aws_rules.instance_architecture(t) != "x86_64"]
+        if arm:
+            raise ValueError(f"{arm} are AWS Graviton (arm64) types; the nodes run x86_64, use e.g. m7i.large")
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> NodeGroupConfig:
@@ -93,60 +112,200 @@ class AddonVersions(_Config):
     """``eks-pod-identity-agent``."""
     cloudwatch_observability: str = "v4.4.0-eksbuild.1"
     """``amazon-cloudwatch-observability`` (Container Insights metrics for node alarms)."""
+    metrics_server: str = "v0.8.0-eksbuild.2"
+    """``metrics-server`` (EKS community add-on): the resource metrics the HorizontalPodAutoscalers read."""
+
+
+class NodeAutoscalerConfig(_Config):
+    """The Kubernetes cluster autoscaler (Helm chart ``cluster-autoscaler`` of kubernetes/autoscaler)."""
+
+    chart_version: str = "9.43.1"
+    """Pinned chart version."""
+    image_tag: str = "v1.33.0"
+    """Autoscaler release; its minor must equal ``kubernetesVersion``'s (the autoscaler supports one minor)."""
+
+
+_ADDON_NAMES = {
+    "vpc_cni": "vpc-cni",
+    "coredns": "coredns",
+    "kube_proxy": "kube-proxy",
+    "pod_identity_agent": "eks-pod-identity-agent",
+    "cloudwatch_observability": "amazon-cloudwatch-observability",
+    "metrics_server": "metrics-server",
+}
 
 
 class ClusterConfig(_Config):
     """The EKS cluster."""
 
     kubernetes_version: str = "1.33"
-    """Pinned Kubernetes minor version."""
+    """Pinned Kubernetes minor version: one EKS offers (1.32 to 1.35); upgrade the add-ons with it."""
     public_access_cidrs: tuple[str, ...] = ()
-    """CIDRs allowed to reach the public API endpoint. Left empty: the endpoint is private only."""
+    """Public CIDRs allowed to reach the API endpoint: the egress ranges of the runners that deploy the
+    workloads stack. Left empty: the endpoint is private only, and the workloads stack must be deployed
+    from inside the VPC."""
+    deploy_role_arn: str | None = None
+    """IAM role that runs ``pulumi up`` (the bootstrap stack's ``deployRoleArns.<stack>``); it gets
+    cluster-admin through its own access entry. Left out: the role or user running ``pulumi up`` is used
+    (its session's issuer), so whoever deploys next takes that entry over."""
     admin_role_arns: tuple[str, ...] = ()
-    """IAM roles given cluster-admin through access entries (e.g. the platform team's SSO role)."""
+    """More IAM roles given cluster-admin through access entries (e.g. the platform team's SSO role).
+    Never the deploy role: it has its entry already."""
+    viewer_role_arns: tuple[str, ...] = ()
+    """IAM roles given read-only cluster access (``AmazonEKSAdminViewPolicy``), e.g. the pull-request preview role."""
+    autoscaler: NodeAutoscalerConfig = Field(default_factory=NodeAutoscalerConfig)
+    """The node autoscaler."""
     system_nodes: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
     """Node group for cluster add-ons and the feature server."""
     serving_nodes: NodeGroupConfig = Field(default_factory=NodeGroupConfig)
     """Node group for model servers."""
     addons: AddonVersions = Field(default_factory=AddonVersions)
     """Pinned add-on versions."""
-    log_retention_days: PositiveInt = 90
-    """Days control-plane logs are kept."""
+    log_retention_days: LogRetentionDays = 90
+    """Days control-plane logs are kept: one of the periods CloudWatch Logs offers."""
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _offered(cls, value: str) -> str:
+        aws_rules.eks_version(value)
+        return value
+
+    @model_validator(mode="after")
+    def _addons_fit_the_version(self) -> ClusterConfig:
+        problems = [
+            f"addons.{to_camel(field)}: {problem}"
+            for field, addon in _ADDON_NAMES.items()
+            if (problem := aws_rules.addon_version_problem(addon, getattr(self.addons, field), self.kubernetes_version))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("public_access_cidrs")
     @classmethod
     def _no_world(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for cidr in value:
             network = ipaddress.ip_network(cidr, strict=True)
+            if network.version != 4:
+                raise ValueError(f"{cidr!r}: EKS takes IPv4 blocks here")
             if network.prefixlen == 0:
-                raise ValueError(f"{cidr!r} opens the API to the internet; list your office or VPN ranges instead")
+                raise ValueError(f"{cidr!r} opens the API to the internet; list the deploy runners' egress ranges")
+            # EKS accepts only public blocks here (UpdateClusterConfig, vpcConfig.publicAccessCidrs);
+            # private ranges reach the API through the private endpoint instead.
+            if any(network.subnet_of(block) for block in _RFC1918):
+                raise ValueError(
+                    f"{cidr!r} is a private range; it reaches the private endpoint, list public CIDRs only"
+                )
         return value
+
+    @field_validator("deploy_role_arn", "admin_role_arns", "viewer_role_arns")
+    @classmethod
+    def _role_arns(cls, value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        for arn in (value,) if isinstance(value, str) else value or ():
+            if not ROLE_ARN.fullmatch(arn):
+                raise ValueError(f"{arn!r} is not an IAM role ARN; write arn:aws:iam::<account id>:role/<name>")
+        if isinstance(value, tuple) and len(set(value)) != len(value):
+            raise ValueError(f"{list(value)} lists a role twice; EKS allows one access entry per principal")
+        return value
+
+    @model_validator(mode="after")
+    def _one_entry_per_principal(self) -> ClusterConfig:
+        # CreateAccessEntry fails with ResourceInUseException for a principal that has an entry.
+        if self.deploy_role_arn is not None and self.deploy_role_arn in self.admin_role_arns:
+            raise ValueError(
+                f"adminRoleArns lists the deploy role {self.deploy_role_arn!r}, which has its own access entry "
+                "(deployRoleArn); remove it from adminRoleArns"
+            )
+        both = sorted(set(self.viewer_role_arns) & {*self.admin_role_arns, self.deploy_role_arn or ""})
+        if both:
+            raise ValueError(f"viewerRoleArns repeats {both}, already an admin; a principal has one access entry")
+        if not self.autoscaler.image_tag.startswith(f"v{self.kubernetes_version}."):
+            raise ValueError(
+                f"autoscaler.imageTag {self.autoscaler.image_tag!r} does not match kubernetesVersion "
+                f"{self.kubernetes_version!r}; use the autoscaler release v{self.kubernetes_version}.<patch>"
+            )
+        return self
 
 
 class DatabaseConfig(_Config):
-    """The registry database (RDS MySQL 8.0)."""
+    """The registry database (RDS for MySQL 8.4 LTS)."""
 
     instance_class: str = "db.m7g.large"
-    """RDS instance class."""
-    engine_version: str = "8.0.42"
-    """Pinned MySQL 8.0 minor version."""
-    allocated_storage_gb: PositiveInt = 50
-    """Initial gp3 storage."""
-    max_allocated_storage_gb: PositiveInt = 200
-    """Ceiling for storage autoscaling."""
+    """RDS instance class: a current-generation class RDS for MySQL runs on (db.t4g, db.m7g, db.r7g, ...)."""
+    engine_version: str = "8.4"
+    """MySQL major version, ``8.4`` (LTS) or ``8.0``; RDS applies the minor versions itself. The parameter group
+    family follows it; changing it is a major version upgrade."""
+    performance_insights: bool | None = None
+    """Performance Insights. Left out: on wherever the instance class supports it (RDS for MySQL does not
+    on db.t2/t3/t4g micro and small)."""
+    # gp3 storage for RDS for MySQL: 20-65,536 GiB (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html).
+    allocated_storage_gb: Annotated[int, Field(ge=20, le=65536)] = 50
+    """Initial gp3 storage in GiB, 20-65536."""
+    max_allocated_storage_gb: Annotated[int, Field(ge=22, le=65536)] = 200
+    """Ceiling for storage autoscaling in GiB: at least 10% above ``allocatedStorageGb``."""
     multi_az: bool = True
     """A synchronous standby in another zone. Required in prod."""
+    # BackupRetentionPeriod: 0-35 days (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html);
+    # 0 turns automated backups off, which the baseline refuses (RDS.11).
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 14
-    """Days of automated backups (point-in-time recovery window)."""
+    """Days of automated backups (point-in-time recovery window), 1-35."""
+
+    @field_validator("instance_class")
+    @classmethod
+    def _instance_class(cls, value: str) -> str:
+        aws_rules.rds_instance_family(value)
+        return value
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str) -> str:
+        major = aws_rules.mysql_major_version(value)
+        # Auto minor version upgrades are on (FSBP RDS.13): once RDS has moved a pinned minor
+        # on, `pulumi up` would ask for the older one and RDS refuses downgrades. A major
+        # version lets the provider follow the minor RDS runs (engineVersionActual).
+        if value != major:
+            raise ValueError(
+                f"{value!r} pins a minor version, which RDS upgrades by itself (auto minor version upgrade); "
+                f"the next `pulumi up` would then try to downgrade. Write the major version {major!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _supported_together(self) -> DatabaseConfig:
+        if self.performance_insights and not aws_rules.performance_insights_supported(self.instance_class):
+            raise ValueError(
+                f"performanceInsights: RDS for MySQL has no Performance Insights on {self.instance_class}; "
+                "leave performanceInsights out (or false), or use db.t4g.medium or larger"
+            )
+        # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html: the maximum
+        # storage threshold must be at least 10% above the allocated storage.
+        if self.max_allocated_storage_gb * 10 < self.allocated_storage_gb * 11:
+            raise ValueError(
+                f"maxAllocatedStorageGb ({self.max_allocated_storage_gb}) must be at least 10% above "
+                f"allocatedStorageGb ({self.allocated_storage_gb}); raise it to {-(-self.allocated_storage_gb * 11 // 10)} or more"
+            )
+        return self
+
+    @property
+    def parameter_group_family(self) -> str:
+        """``mysql8.4`` or ``mysql8.0``: the family of the engine version."""
+        return aws_rules.mysql_parameter_group_family(self.engine_version)
+
+    @property
+    def performance_insights_enabled(self) -> bool:
+        """Whether Performance Insights is on: as configured, else wherever the class supports it."""
+        if self.performance_insights is not None:
+            return self.performance_insights
+        return aws_rules.performance_insights_supported(self.instance_class)
 
 
 class CacheConfig(_Config):
     """The online store (ElastiCache for Valkey, Redis-compatible)."""
 
     node_type: str = "cache.m7g.large"
-    """ElastiCache node type."""
+    """ElastiCache node type: a current-generation type (cache.t4g, cache.m7g, cache.r7g, ...)."""
     engine_version: str = "8.0"
-    """Pinned Valkey version."""
+    """Valkey version, major.minor: 7.2, 8.0, 8.1, 8.2 or 9.0 (upgrades only: ElastiCache never downgrades)."""
     replicas: Annotated[int, Field(ge=0, le=5)] = 1
     """Read replicas beside the primary. At least 1 for automatic failover."""
     snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
@@ -154,6 +313,19 @@ class CacheConfig(_Config):
     auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"  # noqa: S105 - a strategy, not a token
     """How a new AUTH token is applied: ``ROTATE`` keeps the previous one valid too (clients switch without
     errors); ``SET`` then revokes the previous one. See docs/infra.md, "Rotating secrets"."""
+
+    @field_validator("node_type")
+    @classmethod
+    def _node_type(cls, value: str) -> str:
+        aws_rules.cache_node_family(value)
+        return value
+
+    @field_validator("engine_version")
+    @classmethod
+    def _engine_version(cls, value: str) -> str:
+        if value not in aws_rules.VALKEY_VERSIONS:
+            raise ValueError(f"ElastiCache has no Valkey {value!r}; use one of {', '.join(aws_rules.VALKEY_VERSIONS)}")
+        return value
 
 
 class BatchConfig(_Config):
@@ -163,8 +335,9 @@ class BatchConfig(_Config):
     """Most vCPUs all running jobs may use together (a cost ceiling)."""
     max_memory_gb: PositiveInt = 256
     """Most memory all running jobs may use together."""
-    idle_stop_minutes: PositiveInt = 15
-    """Minutes without jobs before the application releases its workers."""
+    # AutoStopConfig.idleTimeoutMinutes: 1-10080 (https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_AutoStopConfig.html).
+    idle_stop_minutes: Annotated[int, Field(ge=1, le=10080)] = 15
+    """Minutes without jobs before the application releases its workers, 1-10080."""
 
 
 class DecisionLogConfig(_Config):
@@ -172,9 +345,11 @@ class DecisionLogConfig(_Config):
 
     shards: PositiveInt = 2
     """Kinesis shards (1 MB/s or 1,000 records/s of writes each)."""
+    # Kinesis keeps records 24-8760 hours (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_IncreaseStreamRetentionPeriod.html).
     stream_retention_hours: Annotated[int, Field(ge=24, le=8760)] = 24
-    """Hours records stay readable in the stream."""
-    object_lock_days: PositiveInt = 2555
+    """Hours records stay readable in the stream, 24-8760."""
+    # Object Lock default retention: at most 100 years (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html).
+    object_lock_days: Annotated[int, Field(ge=1, le=36500)] = 2555
     """Days each archived record is locked in compliance mode (nobody, root included, can delete it). 2555 ≈ 7 years."""
 
 
@@ -215,6 +390,16 @@ class ImagesConfig(_Config):
     """Model server image tag."""
 
 
+#: A Kubernetes resource quantity: the pattern of ``resource.Quantity`` in the Kubernetes OpenAPI
+#: schema (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/).
+Quantity = Annotated[
+    str,
+    Field(
+        pattern=r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    ),
+]
+
+
 class FeatureServerConfig(_Config):
     """The feature server Deployment."""
 
@@ -222,10 +407,10 @@ class FeatureServerConfig(_Config):
     """Fewest replicas; the autoscaler moves between the bounds."""
     max_replicas: Annotated[int, Field(ge=1, le=200)] = 6
     """Most replicas."""
-    cpu: str = "500m"
-    """CPU per replica (requests equal limits)."""
-    memory: str = "512Mi"
-    """Memory per replica."""
+    cpu: Quantity = "500m"
+    """CPU per replica (requests equal limits), a Kubernetes quantity such as ``500m`` or ``2``."""
+    memory: Quantity = "512Mi"
+    """Memory per replica, a Kubernetes quantity such as ``512Mi`` or ``1Gi``."""
 
 
 class ServicesConfig(_Config):
@@ -235,6 +420,11 @@ class ServicesConfig(_Config):
     """The feature server."""
     strict_zone_spread: bool = True
     """Refuse to schedule a replica rather than stack it in a zone that already has more. Off in dev, where nodes are few."""
+
+
+#: An availability zone name: region (``eu-west-1``, ``us-gov-west-1``) and one letter
+#: (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-regions-availability-zones.html).
+_ZONE_NAME = re.compile(r"[a-z]{2}(-[a-z]+)+-\d[a-z]")
 
 
 class StackConfig(_Config):
@@ -270,6 +460,10 @@ class StackConfig(_Config):
     @field_validator("availability_zones")
     @classmethod
     def _one_region(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Zone names (eu-west-1a), not zone ids (euw1-az1): subnets and node groups take names.
+        names = [zone for zone in value if _ZONE_NAME.fullmatch(zone) is None]
+        if names:
+            raise ValueError(f"{names} are not availability zone names; write them like 'eu-west-1a'")
         regions = {zone[:-1] for zone in value}
         if len(regions) != 1 or len(set(value)) != len(value):
             raise ValueError(f"{list(value)} must be three different zones of one region, e.g. eu-west-1a/b/c")
@@ -292,6 +486,12 @@ class StackConfig(_Config):
         if wrong:
             raise ValueError("prod must be highly available and protected: " + "; ".join(f"{k}: {f}" for k, f in wrong))
         return self
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the whole object: the workloads stack checks it equals the platform stack's."""
+        text = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def region(self) -> str:

@@ -116,23 +116,86 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
     ]
 
 
+def cluster_autoscaler(cluster_name: str) -> list[Statement]:
+    """The cluster autoscaler's rights: read every group, resize and shrink only this cluster's.
+
+    EKS tags the Auto Scaling group of every managed node group with
+    ``k8s.io/cluster-autoscaler/<cluster>=owned``; the write actions are limited to groups
+    with that tag, as the autoscaler's AWS guide recommends
+    (kubernetes/autoscaler ``cluster-autoscaler/cloudprovider/aws/README.md``, "Minimal IAM Permissions").
+    """
+    return [
+        {
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+        },
+        {
+            # Describe calls take no resource ARN: IAM allows only "*" for them.
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeTags",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+                "eks:DescribeNodegroup",
+            ],
+            "Resource": "*",
+        },
+    ]
+
+
 def write_logs(log_group_arn: str, *, key_arn: str | None = None) -> list[Statement]:
-    """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key."""
+    """Write log streams of one CloudWatch Logs group; with ``key_arn``, also encrypt with the group's key.
+
+    ``logs:DescribeLogGroups`` takes no log-group resource (the Service Authorization
+    Reference lists no resource type for it,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html),
+    so it is granted on the account's logs in the group's region, as the EMR Serverless
+    CloudWatch logging guide does
+    (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/logging.html); the
+    writes stay on the one group.
+    """
+    group = log_group_arn.removesuffix(":*")
+    partition, region, account = group.split(":")[1], group.split(":")[3], group.split(":")[4]
     statements: list[Statement] = [
         {
             "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
-                "logs:DescribeLogGroups",
-            ],
-            "Resource": [log_group_arn, f"{log_group_arn}:*"],
-        }
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [group, f"{group}:*"],
+        },
+        {
+            "Effect": "Allow",
+            "Action": "logs:DescribeLogGroups",
+            "Resource": f"arn:{partition}:logs:{region}:{account}:*",
+        },
     ]
     if key_arn is not None:
-        statements.append({"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn})
+        statements.append(encrypt_with(key_arn))
     return statements
+
+
+def envelope_encryption(key_arn: str) -> Statement:
+    """What the EKS cluster role needs to envelope-encrypt Kubernetes secrets with ``key_arn``
+    (https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html; terraform-aws-modules/eks
+    attaches the same statement): without it the cluster cannot use the key."""
+    return {
+        "Effect": "Allow",
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+        "Resource": key_arn,
+    }
+
+
+def encrypt_with(key_arn: str) -> Statement:
+    """Encrypt (and read back) data under one KMS key: what a writer of SSE-KMS objects or
+    encrypted logs needs (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/jobs-log-encryption.html)."""
+    return {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": key_arn}
 
 
 def bucket_policy(bucket_arn: str, *, log_delivery_account: str | None = None) -> str:

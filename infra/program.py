@@ -1,7 +1,10 @@
-"""The whole platform of one stack, composed from the catalog and the typed stack config.
+"""The platform stack: every AWS resource of one environment, from the catalog and the typed config.
 
-``__main__`` calls :func:`build_platform` under ``pulumi up``; tests and benchmarks call it
-directly under Pulumi mocks.
+``infra/__main__.py`` calls :func:`build_platform` under ``pulumi up``; tests and benchmarks
+call it directly under Pulumi mocks. The Kubernetes objects are the workloads stack's
+(:mod:`infra.workloads_program`): it reads this stack's outputs through a
+``StackReference``, so it runs once the cluster, the roles and the image repositories exist
+(and the images are pushed), from a runner that can reach the cluster's API.
 """
 
 from __future__ import annotations
@@ -25,19 +28,20 @@ from infra.components.models import ModelServing, ModelServingArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
-from infra.components.workloads import Workloads, WorkloadsArgs, placeholder
 from infra.config import StackConfig, parse_stack_config
 from infra.materialization import view_catalog
 from infra.naming import (
+    FEATURE_SERVER_IMAGE,
     FEATURE_SERVER_SERVICE_ACCOUNT,
+    MODEL_SERVER_IMAGE,
     SERVICES_NAMESPACE,
     bucket_name,
     physical_name,
     platform_tags,
     spec_tags,
 )
-from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
 from mlplat.catalog import Catalog
+from mlplat.name_limits import derived
 
 
 @dataclass
@@ -50,7 +54,6 @@ class Platform:
     batch: Batch
     feature_server_role: aws.iam.Role
     images: ImageRegistry | None = None
-    workloads: Workloads | None = None
     models: dict[str, ModelServing] = field(default_factory=dict)
     schedules: dict[str, MaterializationSchedule] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +81,7 @@ def stack_config_from_pulumi() -> StackConfig:
 
 
 def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
-    """Every resource of the stack: shared platform first, then one group per spec."""
+    """Every AWS resource of the stack: shared platform first, then one group per spec."""
     tags = platform_tags(config.environment)
     keys = _keys(config, tags)
     network = _network(config, keys, tags)
@@ -90,7 +93,7 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
         database.allow_from(label, group)
         online_store.allow_from(label, group)
-    feature_server_role, feature_server_identity = _feature_server_identity(config, cluster, online_store, tags)
+    feature_server_role = _feature_server_identity(config, cluster, online_store, tags)
     decision_log = _decision_log(config, keys, buckets, tags)
     alerts = _alerts(config, keys, tags, database, online_store, cluster, batch)
     platform = Platform(
@@ -103,8 +106,9 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     _models(platform, catalog, config, buckets, decision_log, alerts)
     _schedules(platform, catalog, config, buckets, database, online_store)
     platform.images = _images(config, keys, tags)
-    platform.workloads = _workloads(platform, catalog, config, buckets, decision_log, feature_server_identity)
     platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
+    platform.outputs["catalogDigest"] = catalog.digest
+    platform.outputs["stackConfigDigest"] = config.digest
     return platform
 
 
@@ -137,7 +141,9 @@ def _cluster(config: StackConfig, network: Network, keys: _Keys, tags: dict[str,
             addons=config.cluster.addons,
             log_retention_days=config.cluster.log_retention_days,
             public_access_cidrs=config.cluster.public_access_cidrs,
+            deploy_role_arn=config.cluster.deploy_role_arn,
             admin_role_arns=config.cluster.admin_role_arns,
+            viewer_role_arns=config.cluster.viewer_role_arns,
             protect=config.protect,
             tags=tags,
         ),
@@ -199,19 +205,15 @@ def _batch(
 
 def _feature_server_identity(
     config: StackConfig, cluster: Cluster, online_store: OnlineStore, tags: dict[str, str]
-) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation]:
-    """The feature server's role (it reads the online store's AUTH token, nothing else) and its binding."""
+) -> aws.iam.Role:
+    """The feature server's role (it reads the online store's AUTH token, nothing else), bound to its account."""
     name = physical_name(config.environment, "feature-server")
     role = cluster.pod_role(f"{name}-role", cluster, tags)
     online_store.grant_read_auth_token(f"{name}-read-auth-token", role, cluster)
-    association = cluster.bind_service_account(
+    cluster.bind_service_account(
         f"{name}-pod-identity", role, SERVICES_NAMESPACE, FEATURE_SERVER_SERVICE_ACCOUNT, cluster, tags
     )
-    return role, association
-
-
-FEATURE_SERVER_IMAGE = "feature-server"
-MODEL_SERVER_IMAGE = "model-server"
+    return role
 
 
 def _images(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> ImageRegistry:
@@ -219,68 +221,6 @@ def _images(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> ImageRegi
     repositories = [physical_name(env, FEATURE_SERVER_IMAGE), physical_name(env, MODEL_SERVER_IMAGE)]
     return ImageRegistry(
         physical_name(env, "images"), ImageRegistryArgs(repositories=repositories, key=keys.data, tags=tags)
-    )
-
-
-def _workload_settings(config: StackConfig) -> WorkloadSettings:
-    """The services' settings, with placeholders where AWS outputs go (see :mod:`infra.components.workloads`)."""
-    sizing = config.services.feature_server
-    return WorkloadSettings(
-        environment=config.environment,
-        feature_server_image=ServiceImage(placeholder("featureServerRepository"), config.images.feature_server),
-        model_server_image=ServiceImage(placeholder("modelServerRepository"), config.images.model_server),
-        online_store_url=f"rediss://{placeholder('onlineStoreHost')}:{REDIS_PORT}",
-        online_store_auth_secret_arn=placeholder("onlineStoreAuthSecretArn"),
-        artifact_root="s3://" + placeholder("artifactsBucket"),
-        decision_log_url="kinesis://" + placeholder("decisionStream"),
-        aws_region=config.region,
-        vpc_cidr=config.network.vpc_cidr,
-        oidc_issuer=placeholder("clusterOidcIssuer"),
-        namespace=SERVICES_NAMESPACE,
-        feature_server=FeatureServerSettings(
-            min_replicas=sizing.min_replicas,
-            max_replicas=sizing.max_replicas,
-            cpu=sizing.cpu,
-            memory=sizing.memory,
-        ),
-        spread_across_zones_strictly=config.services.strict_zone_spread,
-    )
-
-
-def _workloads(
-    platform: Platform,
-    catalog: Catalog,
-    config: StackConfig,
-    buckets: _Buckets,
-    decision_log: DecisionLog,
-    feature_server_identity: aws.eks.PodIdentityAssociation,
-) -> Workloads:
-    env, cluster, images = config.environment, platform.cluster, platform.images
-    assert images is not None
-    outputs: dict[str, pulumi.Input[str]] = {
-        "featureServerRepository": images.url(physical_name(env, FEATURE_SERVER_IMAGE)),
-        "modelServerRepository": images.url(physical_name(env, MODEL_SERVER_IMAGE)),
-        "onlineStoreHost": platform.online_store.primary_endpoint,
-        "onlineStoreAuthSecretArn": platform.online_store.auth_secret_arn,
-        "artifactsBucket": buckets.artifacts.bucket.bucket,
-        "decisionStream": decision_log.stream_name,
-        "clusterOidcIssuer": cluster.oidc_issuer,
-    }
-    # Pods get AWS credentials only if their Pod Identity association exists when they start.
-    identities: list[pulumi.Resource] = [feature_server_identity]
-    identities += [model.pod_identity for model in platform.models.values()]
-    return Workloads(
-        physical_name(env, "services"),
-        WorkloadsArgs(
-            catalog=catalog,
-            settings=_workload_settings(config),
-            outputs=outputs,
-            cluster_name=cluster.cluster.name,
-            cluster_endpoint=cluster.cluster.endpoint,
-            cluster_certificate_authority=cluster.certificate_authority,
-            region=config.region,
-            depends_on=[*cluster.node_groups, *identities],
-        ),
     )
 
 
@@ -445,7 +385,7 @@ def _schedules(
                 view=name,
                 every=view.spec.materialization.every,
                 environment=env,
-                schedule_name=physical_name(env, "materialize", name),
+                schedule_name=derived("materialization schedule").render(env, name),
                 view_catalog=view_catalog(catalog, name),
                 batch=platform.batch,
                 artifacts=buckets.artifacts,
@@ -473,6 +413,8 @@ def _outputs(
         "clusterName": cluster.cluster.name,
         "clusterEndpoint": cluster.cluster.endpoint,
         "clusterCertificateAuthority": cluster.certificate_authority,
+        "clusterOidcIssuer": cluster.oidc_issuer,
+        "clusterServiceIpv4Cidr": cluster.service_ipv4_cidr,
         "nodeSecurityGroupId": cluster.node_security_group.id,
         "servicesNamespace": SERVICES_NAMESPACE,
         "registryEndpoint": database.endpoint,
@@ -493,6 +435,8 @@ def _outputs(
         "imageRepositories": {name: repo.repository_url for name, repo in platform.images.repositories.items()}
         if platform.images
         else {},
+        "s3EndpointUrl": network.s3_endpoint_url,
+        "clusterAutoscalerRoleArn": cluster.autoscaler_role.arn,
         "featureServerRoleArn": platform.feature_server_role.arn,
         "featureServerServiceAccount": FEATURE_SERVER_SERVICE_ACCOUNT,
         "modelRoleArns": {name: model.role_arn for name, model in platform.models.items()},

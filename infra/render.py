@@ -1,26 +1,43 @@
-"""``python -m infra.render --stack prod --output FILE``: a stack rendered under mocks, as JSON.
+"""``python -m infra.render``: environments rendered under mocks, as JSON, for ``mlplat plan``.
 
-``mlplat plan`` runs this in a subprocess, once with the working tree's code and once
-with the base ref's, and compares the two files. Secret inputs are written as
-``"[secret]"``: the plan shows that a secret changed, never its value.
+An environment is both its stacks, in deploy order: the platform stack (AWS), then the
+workloads stack (Kubernetes) fed the platform's outputs; each resource names its project.
+
+One render per (tree, stack): ``--tree head=. --tree base=/tmp/base --stack prod
+--output-dir DIR`` writes ``DIR/<tree>-<stack>.json`` for each pair. Every tree is
+rendered with its own code. The provider SDKs (most of a render's time goes to importing
+them) are loaded once; each render then runs in a forked child, in parallel, and a line
+of JSON on stdout reports each finished one. ``--stack dev --output FILE`` renders the
+working tree alone.
+
+Secret inputs are written as ``"[secret]"``: the plan shows that a secret changed, never
+its value.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
 
-from infra.rendering import REPO, STACKS, is_secret, render, stack_config
+from infra.rendering import PLATFORM_PROJECT, REPO, STACKS, WORKLOADS_PROJECT, is_secret, render, stack_config
 from mlplat.loader import load_catalog
+from mlplat.plan.replacements import REPLACEMENTS
 
 SECRET = "[secret]"  # noqa: S105 - the placeholder written instead of a secret
+#: Packages whose modules belong to a tree, re-imported from each tree's own checkout.
+_TREE_PACKAGES = ("infra", "mlplat", "services")
 
 
 def _masked(value: Any, repo: Path) -> Any:
@@ -39,23 +56,126 @@ def _masked(value: Any, repo: Path) -> Any:
 
 
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:
-    """The render of ``stack`` from ``repo``'s specs and stack file, secrets masked."""
-    rendered = render(load_catalog(repo / "specs"), stack_config(stack))
+    """The render of ``stack``'s two stacks from ``repo``'s specs and stack file, secrets masked."""
+    rendered = render(load_catalog(repo / "specs"), stack_config(stack, repo))
     resources = [
-        {"type": r.type, "name": r.name, "inputs": _masked(r.inputs, repo), "protect": r.protect}
+        {
+            "type": r.type,
+            "name": r.name,
+            "project": r.project,
+            "inputs": _masked(r.inputs, repo),
+            "protect": r.protect,
+        }
         for r in rendered.resources
         if r.custom
     ]
-    return {"stack": stack, "resources": resources}
+    return {"stack": stack, "projects": [PLATFORM_PROJECT, WORKLOADS_PROJECT], "resources": resources}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One render: a stack of the checkout at ``tree``, written to ``output``."""
+
+    label: str
+    tree: Path
+    stack: str
+    output: Path
+
+
+def preload_providers() -> None:
+    """Import the class of every resource type the program creates, once, before forking."""
+    for token in REPLACEMENTS:
+        package, module, name = token.split(":")
+        if package == "aws":
+            path = f"pulumi_aws.{module.split('/')[0]}"
+        elif package == "kubernetes":
+            group, version = module.split("/")
+            path = f"pulumi_kubernetes.{group.split('.')[0]}.{version}"
+        elif package == "random":
+            path = "pulumi_random"
+        else:
+            path, name = "pulumi_kubernetes", "Provider"
+        getattr(importlib.import_module(path), name)
+
+
+def _use_tree(tree: Path) -> Any:
+    """The ``infra.render`` module of ``tree``: this one, or the checkout's own code."""
+    if tree.resolve() == REPO:
+        return sys.modules[__name__]
+    for name in [m for m in sys.modules if m.split(".")[0] in _TREE_PACKAGES]:
+        del sys.modules[name]
+    sys.path[:] = [str(tree), *(p for p in sys.path if Path(p or ".").resolve() != REPO)]
+    importlib.invalidate_caches()
+    return importlib.import_module("infra.render")
+
+
+def _run(job: Job) -> None:
+    module = _use_tree(job.tree)
+    data = module.render_json(job.stack, job.tree)
+    job.output.write_text(json.dumps(data, sort_keys=True, default=str))
+
+
+def _child(job: Job) -> int:
+    try:
+        _run(job)
+    except BaseException:  # a child reports every failure through its exit code
+        sys.stderr.write(f"rendering {job.stack} of {job.label} ({job.tree}) failed:\n{traceback.format_exc()}")
+        sys.stderr.flush()
+        return 1
+    return 0
+
+
+def run_jobs(jobs: Sequence[Job], parallel: int) -> Iterator[tuple[Job, bool, float]]:
+    """Run ``jobs`` in forked children, ``parallel`` at a time; yield each as it ends."""
+    pending, running = list(jobs), dict[int, tuple[Job, float]]()
+    while pending or running:
+        while pending and len(running) < parallel:
+            job = pending.pop(0)
+            pid = os.fork()
+            if pid == 0:  # the child
+                os._exit(_child(job))
+            running[pid] = (job, time.perf_counter())
+        pid, status = os.wait()
+        job, started = running.pop(pid)
+        yield job, os.waitstatus_to_exitcode(status) == 0, time.perf_counter() - started
+
+
+def _parse_trees(values: Sequence[str]) -> list[tuple[str, Path]]:
+    trees = []
+    for value in values:
+        label, sep, path = value.partition("=")
+        if not sep or not label or not path:
+            raise SystemExit(f"--tree {value!r}: write LABEL=PATH, e.g. head=.")
+        trees.append((label, Path(path).resolve()))
+    return trees
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.render", description=__doc__)
-    parser.add_argument("--stack", required=True, choices=STACKS)
-    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--stack", required=True, choices=STACKS, action="append")
+    parser.add_argument("--output", type=Path, help="With one --stack and no --tree: the file to write.")
+    parser.add_argument("--tree", action="append", default=[], help="LABEL=PATH of a checkout to render.")
+    parser.add_argument("--output-dir", type=Path, help="Where LABEL-STACK.json files go (with --tree).")
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    args.output.write_text(json.dumps(render_json(args.stack), sort_keys=True, default=str))
-    return 0
+    if args.output is not None:
+        args.output.write_text(json.dumps(render_json(args.stack[0]), sort_keys=True, default=str))
+        return 0
+    if not args.tree or args.output_dir is None:
+        parser.error("give --output FILE, or --tree LABEL=PATH (repeatable) and --output-dir DIR")
+    jobs = [
+        Job(label, tree, stack, args.output_dir / f"{label}-{stack}.json")
+        for label, tree in _parse_trees(args.tree)
+        for stack in args.stack
+    ]
+    preload_providers()
+    failed = False
+    for job, ok, seconds in run_jobs(jobs, max(1, args.parallel)):
+        failed |= not ok
+        line = {"tree": job.label, "stack": job.stack, "ok": ok, "seconds": round(seconds, 2)}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Renders a stack under Pulumi mocks and returns every resource it registers.
+"""Renders an environment's two stacks under Pulumi mocks and returns every resource they register.
 
-Reusable outside the tests (``mlplat plan``, benchmarks): :func:`render` builds the
-program with :func:`infra.program.build_platform`, waits for every registration and
-output, and returns plain data: type, logical name, inputs (secrets still wrapped, so a
-caller can tell them apart), ``protect``, and the resolved stack outputs.
+Reusable outside the tests (``mlplat plan``, benchmarks). :func:`render_platform` builds
+the platform stack (:func:`infra.program.build_platform`); :func:`render_workloads`
+builds the workloads stack (:func:`infra.workloads_program.build_workloads`) with its
+``StackReference`` answered by the platform render's outputs, as ``pulumi up`` of the
+second stack reads the first's. :func:`render` does both, in deploy order. Each returns
+plain data: type, logical name, project, inputs (secrets still wrapped, so a caller can
+tell them apart), ``protect``, and the resolved stack outputs.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +22,29 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc, settings
 
+from infra.bootstrap import BootstrapConfig, build_bootstrap
 from infra.config import StackConfig, load_stack_file
 from infra.policy.baseline import Violation, violations
 from infra.program import build_platform
+from infra.workloads_program import build_workloads
 from mlplat.catalog import Catalog
 
 REPO = Path(__file__).resolve().parents[1]
 ACCOUNT_ID = "123456789012"
 STACKS = ("dev", "staging", "prod")
+#: The two Pulumi projects of an environment, in deploy order.
+PLATFORM_PROJECT = "mlplat"
+WORKLOADS_PROJECT = "mlplat-workloads"
+#: The account's one-time project: the deploy identities and the Pulumi state.
+BOOTSTRAP_PROJECT = "mlplat-bootstrap"
+#: The role the mocks run as (what ``aws sts get-caller-identity`` would answer in CI).
+DEPLOY_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/mlplat-deploy"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+def platform_stack_name(stack: str) -> str:
+    """The fully qualified platform stack a workloads stack references (a DIY backend's ``organization``)."""
+    return f"organization/{PLATFORM_PROJECT}/{stack}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,10 @@ class Captured:
     parent_type: str | None
     taggable: bool
     """Whether the resource type takes ``tags``."""
+    depends_on: tuple[str, ...] = ()
+    """Logical names of the resources in its ``depends_on`` option."""
+    project: str = PLATFORM_PROJECT
+    """Which stack of the environment declares it: the platform (AWS) or the workloads (Kubernetes)."""
     ignore_changes: tuple[str, ...] = ()
 
     @property
@@ -56,12 +78,20 @@ class Captured:
 
 @dataclass
 class Rendered:
-    """Every resource and output of one rendered stack."""
+    """Every resource and output of one rendered stack (or of both, see :func:`render`)."""
 
     resources: list[Captured]
     outputs: dict[str, Any]
+    """The platform stack's outputs."""
     secret_values: list[str] = field(default_factory=list)
     """Values the mocks generated for secret outputs (random passwords)."""
+    workload_outputs: dict[str, Any] = field(default_factory=dict)
+    """The workloads stack's outputs."""
+    stack_references: dict[str, str] = field(default_factory=dict)
+    """Logical name -> referenced stack of each ``StackReference`` the program read."""
+
+    def of_project(self, project: str) -> list[Captured]:
+        return [r for r in self.resources if r.project == project]
 
     def of_type(self, type_: str) -> list[Captured]:
         return [r for r in self.resources if r.type == type_]
@@ -106,14 +136,28 @@ def plain_strings(value: Any) -> Iterator[str]:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, stack_outputs: dict[str, dict[str, Any]] | None = None) -> None:
         self.region = region
         self.registrations: list[pulumi.runtime.MockResourceArgs] = []
         self.secret_values: list[str] = []
+        self.stack_outputs = stack_outputs or {}
+        """Referenced stack name -> its outputs, answered to ``StackReference``."""
+        self.stack_references: dict[str, str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args)
         self.registrations.append(args)
         return f"{args.name}-id", {**args.inputs, **self._computed(args)}
+
+    def _stack_reference(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        name = str(args.inputs.get("name", args.name))
+        if name not in self.stack_outputs:
+            raise ValueError(
+                f"stack reference {name!r}: no rendered stack of that name; rendered: {list(self.stack_outputs)}"
+            )
+        self.stack_references[args.name] = name
+        return name, {"name": name, "outputs": self.stack_outputs[name], "secretOutputNames": []}
 
     def _computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         service = args.typ.split(":")[1].split("/")[0]
@@ -123,10 +167,17 @@ class _Mocks(pulumi.runtime.Mocks):
             secret = "MOCK-SECRET-" + hashlib.sha256(args.name.encode()).hexdigest()[:24]
             self.secret_values.append(secret)
             outputs["result"] = rpc.wrap_rpc_secret(secret)
+        elif args.typ == "random:index/randomId:RandomId":
+            outputs["hex"] = hashlib.sha256(args.name.encode()).hexdigest()[: 2 * int(args.inputs["byteLength"])]
         elif args.typ == "aws:eks/cluster:Cluster":
             outputs["endpoint"] = f"https://{args.name}.eks.example"
             outputs["certificateAuthority"] = {"data": "Q0EtREFUQQ=="}
             outputs["vpcConfig"] = {**args.inputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-cluster"}
+            issuer_id = hashlib.sha256(args.name.encode()).hexdigest()[:32].upper()
+            outputs["identities"] = [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{issuer_id}"}]}
+            ]
+            outputs["kubernetesNetworkConfig"] = {"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"}
         elif args.typ == "aws:rds/instance:Instance":
             outputs["endpoint"] = f"{args.inputs.get('identifier')}.rds.example:3306"
             outputs["address"] = f"{args.inputs.get('identifier')}.rds.example"
@@ -143,43 +194,105 @@ class _Mocks(pulumi.runtime.Mocks):
             outputs["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{self.region}.amazonaws.com/{args.inputs.get('name')}"
         elif args.typ == "aws:iam/role:Role":
             outputs["name"] = args.inputs.get("name", args.name)
+        elif args.typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            service = str(args.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+            dns = f"*.vpce-{args.name}.{service}.{self.region}.vpce.amazonaws.com"
+            outputs["dnsEntries"] = [{"dnsName": dns, "hostedZoneId": "ZVPCE"}]
         return outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":  # noqa: S105 - a function token
-            arn = f"arn:aws:iam::{ACCOUNT_ID}:user/deployer"
-            return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AIDA", "id": ACCOUNT_ID}
+            arn = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/mlplat-deploy/ci"
+            return {"accountId": ACCOUNT_ID, "arn": arn, "userId": "AROA:ci", "id": ACCOUNT_ID}
         if args.token == "aws:index/getPartition:getPartition":  # noqa: S105 - a function token
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if args.token == "aws:iam/getSessionContext:getSessionContext":  # noqa: S105 - a function token
+            arn = str(args.args.get("arn"))
+            return {"arn": arn, "issuerArn": DEPLOY_ROLE_ARN, "issuerName": "mlplat-deploy", "id": arn}
         raise NotImplementedError(f"the mocks do not answer {args.token}")
 
 
-def stack_config(stack: str) -> StackConfig:
-    """The config committed in ``Pulumi.<stack>.yaml``."""
-    return load_stack_file(REPO / f"Pulumi.{stack}.yaml")
+def stack_config(stack: str, repo: Path = REPO) -> StackConfig:
+    """The config committed in ``repo``'s ``Pulumi.<stack>.yaml``."""
+    return load_stack_file(repo / f"Pulumi.{stack}.yaml")
 
 
 def render(catalog: Catalog, config: StackConfig) -> Rendered:
-    """Build the platform under mocks and return what it registered."""
+    """Both stacks of the environment, in deploy order: the platform, then the workloads fed its outputs."""
+    platform = render_platform(catalog, config)
+    workloads = render_workloads(catalog, config, platform)
+    return Rendered(
+        resources=[*platform.resources, *workloads.resources],
+        outputs=platform.outputs,
+        secret_values=[*platform.secret_values, *workloads.secret_values],
+        workload_outputs=workloads.workload_outputs,
+        stack_references=workloads.stack_references,
+    )
+
+
+def render_platform(catalog: Catalog, config: StackConfig) -> Rendered:
+    """The platform stack (AWS) under mocks."""
     mocks = _Mocks(config.region)
+
+    def program() -> dict[str, Any]:
+        return build_platform(catalog, config).outputs
+
+    resources, outputs = _run(mocks, PLATFORM_PROJECT, config.environment, program)
+    return Rendered(resources=resources, outputs=outputs, secret_values=mocks.secret_values)
+
+
+def render_workloads(catalog: Catalog, config: StackConfig, platform: Rendered) -> Rendered:
+    """The workloads stack (Kubernetes) under mocks, its ``StackReference`` answered by ``platform``'s outputs."""
+    referenced = platform_stack_name(config.environment)
+    mocks = _Mocks(config.region, {referenced: platform.outputs})
+
+    def program() -> dict[str, Any]:
+        return build_workloads(catalog, config, referenced).outputs
+
+    resources, outputs = _run(mocks, WORKLOADS_PROJECT, config.environment, program)
+    return Rendered(
+        resources=resources,
+        outputs={},
+        secret_values=mocks.secret_values,
+        workload_outputs=outputs,
+        stack_references=mocks.stack_references,
+    )
+
+
+def render_bootstrap(config: BootstrapConfig) -> Rendered:
+    """The account's bootstrap stack under mocks."""
+    mocks = _Mocks(config.region)
+
+    def program() -> dict[str, Any]:
+        return build_bootstrap(config).outputs
+
+    resources, outputs = _run(mocks, BOOTSTRAP_PROJECT, "account", program)
+    return Rendered(resources=resources, outputs=outputs, secret_values=mocks.secret_values)
+
+
+def _run(
+    mocks: _Mocks, project: str, stack: str, build: Callable[[], dict[str, Any]]
+) -> tuple[list[Captured], dict[str, Any]]:
     _ensure_event_loop()
     # A fresh root stack per render: set_mocks keeps an existing one, and with it every
     # earlier render's transformation (and the resources those still hold).
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="mlplat", stack=config.environment, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
     created: list[pulumi.Resource] = []
     ignored: dict[tuple[str, str], tuple[str, ...]] = {}
+    dependencies: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def record(args: pulumi.ResourceTransformationArgs) -> None:
         created.append(args.resource)
         ignored[(args.type_, args.name)] = tuple(args.opts.ignore_changes or ())
+        depends_on = args.opts.depends_on if isinstance(args.opts.depends_on, list) else []
+        dependencies[(args.type_, args.name)] = tuple(d._name for d in depends_on if isinstance(d, pulumi.Resource))
 
     pulumi.runtime.register_stack_transformation(record)
     outputs: dict[str, Any] = {}
 
     def program() -> pulumi.Output[Any]:
-        platform = build_platform(catalog, config)
-        return pulumi.Output.from_input(platform.outputs).apply(outputs.update)
+        return pulumi.Output.from_input(build()).apply(outputs.update)
 
     pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
     protect = {(_type_of(r), r._name): bool(r._protect) for r in created}
@@ -194,10 +307,12 @@ def render(catalog: Catalog, config: StackConfig) -> Rendered:
             parent_type=parents.get((a.typ, a.name)),
             taggable=taggable.get((a.typ, a.name), False),
             ignore_changes=ignored.get((a.typ, a.name), ()),
+            depends_on=dependencies.get((a.typ, a.name), ()),
+            project=project,
         )
         for a in mocks.registrations
     ]
-    return Rendered(resources=resources, outputs=outputs, secret_values=mocks.secret_values)
+    return resources, outputs
 
 
 def _ensure_event_loop() -> None:

@@ -21,6 +21,7 @@ from mlplat.spec.kinds import (
     Entity,
     FeatureService,
     FeatureView,
+    Framework,
     Model,
     Source,
     SourceType,
@@ -360,6 +361,33 @@ def _check_decision(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
         )
 
 
+def _check_reasons(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
+    """Every decline comes with its reasons, and only frameworks that explain scores can give them.
+
+    A credit decline must tell the applicant why (adverse action notice), so a decision
+    policy with no reason codes is refused; reason codes are SHAP contributions of the
+    trees, which ONNX graphs do not give, so an ONNX model cannot take credit decisions.
+    """
+    decision = model.spec.decision
+    path: Path = ("spec", "decision", "reasonCodes")
+    if ("spec", "decision", "reasonCodes") not in doc.source.positions:
+        path = ("spec", "framework") if model.spec.framework is Framework.ONNX else ("spec", "decision")
+    if model.spec.framework is Framework.ONNX:
+        asked = f"{decision.reason_codes} reason code(s) asked" if decision.reason_codes else "no reason codes asked"
+        yield _error(
+            doc,
+            path,
+            f"{asked}, but onnx models cannot give reasons (the graph returns scores, not per-feature contributions), "
+            "and a credit decline must come with its reasons; train this model with xgboost or lightgbm",
+        )
+    elif decision.reason_codes == 0:
+        yield _error(
+            doc,
+            path,
+            "reasonCodes is 0, but a credit decline must come with its reasons; ask for at least 1 (the default is 4)",
+        )
+
+
 def _check_rollout(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
     versions: dict[str, int] = {}
     for i, version in enumerate(model.spec.versions):
@@ -403,6 +431,7 @@ def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[D
     for doc, model in _models(index):
         yield from _check_model_inputs(doc, model, index, features)
         yield from _check_decision(doc, model)
+        yield from _check_reasons(doc, model)
         yield from _check_rollout(doc, model)
         training = model.spec.training
         if training is not None:
@@ -503,9 +532,15 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def run_checks(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> list[Diagnostic]:
-    """Every cross-document diagnostic of ``documents``."""
+def build_index(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> Index:
+    """The valid ``documents`` by kind and name (the first of a name wins), and the invalid names."""
     index = Index(invalid_names=invalid_names)
     for doc in documents:
         index.by_kind[doc.kind].setdefault(doc.name, doc)
+    return index
+
+
+def run_checks(documents: Sequence[ValidDocument], invalid_names: set[tuple[str, str]]) -> list[Diagnostic]:
+    """Every cross-document diagnostic of ``documents``."""
+    index = build_index(documents, invalid_names)
     return [diagnostic for check in CHECKS for diagnostic in check(documents, index)]

@@ -14,29 +14,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 from rich.table import Table
+from rich.text import Text
 
 from mlplat.catalog import Catalog
+from mlplat.console import (
+    DEFAULT_SPECS,
+    ArtifactsOption,
+    RepoOption,
+    SpecsOption,
+    err,
+    fail,
+    load_specs,
+    out,
+    typer_app,
+)
 from mlplat.diagnostics import Severity
-from mlplat.errors import MlplatError, NotFoundError, UsageError, exit_code_of
-from mlplat.loader import ValidationResult, load_catalog, validate_directory
+from mlplat.errors import MlplatError, UsageError
+from mlplat.loader import ValidationResult, validate_directory
 from mlplat.offline_cli import generate_data, materialize_command, registry_app, train
 from mlplat.schema import json_schema_text, markdown_reference
 
 if TYPE_CHECKING:
     from mlplat.local_platform import LocalIdentity, LocalSettings
 
-app = typer.Typer(
-    name="mlplat",
-    help="mlplat: a machine-learning platform defined as code.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+app = typer_app("mlplat", "mlplat: a machine-learning platform defined as code.")
 
 
 class OutputFormat(StrEnum):
@@ -47,15 +51,6 @@ class OutputFormat(StrEnum):
 class SchemaFormat(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
-
-
-SpecDir = Annotated[Path, typer.Argument(help="Directory of spec files (searched recursively).")]
-
-
-def fail(error: MlplatError) -> typer.Exit:
-    """Print ``error`` for a person and return the exit carrying its code."""
-    err.print(f"[red]error:[/red] {escape(str(error))}", markup=True)
-    return typer.Exit(exit_code_of(error))
 
 
 def summary_table(catalog: Catalog) -> Table:
@@ -96,14 +91,22 @@ def _render_text(result: ValidationResult) -> None:
 
 @app.command()
 def validate(
-    directory: SpecDir = Path("specs"),
+    specs: SpecsOption = DEFAULT_SPECS,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts",
+            envvar="MLPLAT_ARTIFACT_ROOT",
+            help="Artifact root; local artifacts must be there with their sha256. Default: models/ beside the specs, if any.",
+        ),
+    ] = None,
     output: Annotated[
         OutputFormat, typer.Option("--format", help="text for people, json for machines.")
     ] = OutputFormat.TEXT,
 ) -> None:
-    """Check every spec below DIRECTORY; exit 1 on any error, listing all of them."""
+    """Check every spec below --specs as a deploy would; exit 1 on any error, listing all of them."""
     try:
-        result = validate_directory(directory)
+        result = validate_directory(specs, artifacts=_artifact_root(specs, artifacts))
     except MlplatError as error:
         raise fail(error) from None
     if output is OutputFormat.JSON:
@@ -118,6 +121,15 @@ def validate(
         _render_text(result)
     if result.catalog is None:
         raise typer.Exit(1)
+
+
+def _artifact_root(specs: Path, artifacts: Path | None) -> Path | None:
+    if artifacts is not None:
+        if not artifacts.is_dir():
+            raise fail(UsageError(f"--artifacts {str(artifacts)!r} is not a directory"))
+        return artifacts
+    beside = specs.resolve().parent / "models"
+    return beside if beside.is_dir() else None
 
 
 @app.command()
@@ -141,98 +153,18 @@ app.command()(train)
 app.command("materialize")(materialize_command)
 app.add_typer(registry_app, name="registry")
 
-serve_app = typer.Typer(help="Run the platform's services.", no_args_is_help=True)
-app.add_typer(serve_app, name="serve")
-
-
-@serve_app.command("models")
-def serve_models(
-    catalog: Annotated[Path | None, typer.Option(help="Spec directory or catalog snapshot (.json).")] = None,
-    model: Annotated[list[str] | None, typer.Option(help="Model to serve (repeatable). Default: all.")] = None,
-    artifacts: Annotated[str | None, typer.Option(help="Artifact root: a directory or s3://bucket[/prefix].")] = None,
-    store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite://).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-) -> None:
-    """Serve models: Open Inference Protocol (V2) and credit decisions. Options override MLPLAT_* variables."""
-    import os  # noqa: PLC0415 - the server's imports are paid only by `serve`
-
-    from services.model_server.server import serve  # noqa: PLC0415
-    from services.model_server.settings import Settings  # noqa: PLC0415
-
-    try:
-        settings = Settings.from_env(os.environ).overridden(
-            catalog=catalog,
-            models=tuple(model or ()),
-            artifact_root=artifacts,
-            online_store_url=store,
-            host=host,
-            port=port,
-        )
-        serve(settings)
-    except MlplatError as error:
-        raise fail(error) from None
-
-
-@serve_app.command("features")
-def serve_features(
-    catalog: Annotated[Path | None, typer.Option(help="Catalog snapshot (.json) or spec directory.")] = None,
-    store: Annotated[str | None, typer.Option(help="Online store URL (redis://, rediss://, sqlite:///).")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-) -> None:
-    """Serve online features (Feast-compatible HTTP). Options override MLPLAT_* variables."""
-    from services.feature_server.main import run, settings_from_environment  # noqa: PLC0415 - paid only by `serve`
-
-    try:
-        settings = settings_from_environment(
-            catalog=catalog, online_store_url=store, host=host, port=port, workers=workers
-        )
-        run(settings)
-    except MlplatError as error:
-        raise fail(error) from None
-
-
-@app.command("decisions")
-def decisions_command(
-    log: Annotated[
-        Path, typer.Argument(help="Decision log directory (MLPLAT_DECISION_LOG); `mlplat up` writes .mlplat/decisions.")
-    ] = Path(".mlplat/decisions"),
-    decision_id: Annotated[str | None, typer.Option("--id", help="Only the records of this decision id.")] = None,
-    caller: Annotated[
-        str | None, typer.Option("--caller", help="Only the records of this caller (a Caller name of the specs).")
-    ] = None,
-) -> None:
-    """Print decision records as JSON lines, oldest first (a running server's log too)."""
-    from services.model_server.segmented_log import read_decision_log  # noqa: PLC0415 - paid only here
-
-    if not log.is_dir():
-        raise fail(UsageError(f"{log} is not a decision log directory; pass the server's MLPLAT_DECISION_LOG"))
-    found = False
-    for record in read_decision_log(log):
-        if decision_id is not None and record.get("id") != decision_id:
-            continue
-        if caller is not None and (record.get("caller") or {}).get("name") != caller:
-            continue
-        found = True
-        sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
-    if decision_id is not None and not found:
-        raise fail(NotFoundError(f"no record of decision {decision_id} in {log}"))
-
-
-catalog_app = typer.Typer(help="Work with the catalog.", no_args_is_help=True)
+catalog_app = typer_app(None, "Work with the catalog.")
 app.add_typer(catalog_app, name="catalog")
 
 
 @catalog_app.command("snapshot")
 def catalog_snapshot(
-    directory: SpecDir = Path("specs"),
+    specs: SpecsOption = DEFAULT_SPECS,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; stdout when left out.")] = None,
 ) -> None:
     """Write the catalog's JSON snapshot, which the services start from (MLPLAT_CATALOG)."""
     try:
-        text = json.dumps(load_catalog(directory).to_snapshot(), indent=2, sort_keys=True) + "\n"
+        text = json.dumps(load_specs(specs).to_snapshot(), indent=2, sort_keys=True) + "\n"
     except MlplatError as error:
         raise fail(error) from None
     if output is None:
@@ -253,6 +185,9 @@ class PlanFormat(StrEnum):
     JSON = "json"
 
 
+_TONE_STYLES = {"danger": "bold red", "add": "green", "remove": "red", "change": "yellow", "plain": ""}
+
+
 @app.command("plan")
 def plan_command(
     stacks: Annotated[list[str], typer.Option("--stack", help="Stack to plan (dev, staging, prod); repeatable.")],
@@ -260,35 +195,41 @@ def plan_command(
     output: Annotated[
         PlanFormat, typer.Option("--format", help="text, markdown (PR comment) or json.")
     ] = PlanFormat.TEXT,
-    repo: Annotated[Path, typer.Option("--repo", help="Repository root.")] = Path(),
+    repo: RepoOption = Path(),
+    artifacts: ArtifactsOption = Path("models"),
 ) -> None:
-    """Show what the working tree changes in each stack compared with --base, without cloud credentials."""
-    from mlplat import plan as planning  # noqa: PLC0415 - keeps `mlplat validate` free of git and subprocesses
+    """Show what the working tree changes against --base: the spec changes, then each stack's resources.
 
+    Progress goes to stderr; invalid specs print their located errors and exit 1.
+    """
+    from mlplat.plan import report as reporting  # noqa: PLC0415 - keeps `mlplat validate` free of git and subprocesses
+    from mlplat.plan.runner import plan  # noqa: PLC0415
+
+    root = repo.resolve()
     try:
-        plans = [planning.plan(repo.resolve(), stack, base) for stack in stacks]
+        with err.status("planning ...") as status:
+            result = plan(
+                root, stacks, base, artifacts=root / artifacts, progress=lambda message: _progress(status, message)
+            )
     except MlplatError as error:
         raise fail(error) from None
     if output is PlanFormat.JSON:
-        sys.stdout.write(json.dumps([p.as_dict() for p in plans], indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps(reporting.to_json(result), indent=2, default=str) + "\n")
     elif output is PlanFormat.MARKDOWN:
-        sys.stdout.write(planning.to_markdown(plans))
+        sys.stdout.write(reporting.to_markdown(result) + "\n")
     else:
-        for item in plans:
-            out.print(f"[bold]stack {item.stack}[/bold] against {item.base}")
-            for change in item.changes:
-                colour = "red" if change.dangerous else {"add": "green", "remove": "red"}.get(change.action, "yellow")
-                flag = "  [bold red]STATEFUL[/bold red]" if change.dangerous else ""
-                out.print(f"  [{colour}]{change.action.value:8}[/{colour}] {change.type} {change.name}{flag}")
-                for prop in change.properties:
-                    out.print(f"             {prop.path}: {prop.before!r} -> {prop.after!r}")
-            if not item.changes:
-                out.print("  no changes")
+        for line, tone in reporting.to_text(result):
+            out.print(Text(line, style=_TONE_STYLES[tone.value]))
+
+
+def _progress(status: Status, message: str) -> None:
+    err.print(Text(message, style="dim"))
+    status.update(message)
 
 
 @app.command("up")
 def up(
-    repo: Annotated[Path, typer.Option("--repo", help="Repository root (specs/ and models/ below it).")] = Path(),
+    repo: RepoOption = Path(),
     feature_port: Annotated[int, typer.Option(help="Feature server port.")] = 6566,
     model_port: Annotated[int, typer.Option(help="Model server port.")] = 8080,
     no_auth: Annotated[
@@ -315,7 +256,7 @@ def up(
     running = None
     identity = None
     try:
-        catalog = load_catalog(settings.specs)
+        catalog = load_specs(settings.specs)
         out.print(f"[bold]mlplat[/bold] local platform · state in {settings.state_dir}")
         data = local.live_data(catalog, settings, local.today_utc())
         out.print(f"data        {data}")

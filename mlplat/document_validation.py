@@ -174,9 +174,16 @@ def _message(kind_model: type[BaseModel], error: ErrorDetails, loc: Path) -> str
         return f"expected {_TYPE_WORDS[kind]}, got {_describe(value)}"
     if kind in _RANGE_WORDS:
         return f"{_describe(value)} is out of range: it must be {_RANGE_WORDS[kind].format(**ctx)}"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    if kind in ("too_short", "string_too_long"):
+        return _length_message(kind, value, ctx)
     return f"{_describe(value)}: {error['msg'][0].lower()}{error['msg'][1:]}"
+
+
+def _length_message(kind: str, value: object, ctx: dict[str, Any]) -> str:
+    if kind == "string_too_long":
+        length = f"{len(value):,} characters" if isinstance(value, str) else "too long"
+        return f"is {length} long; write at most {ctx.get('max_length')} characters"
+    return f"needs at least {ctx.get('min_length', 1)} item(s)"
 
 
 def _header_problem(doc: YamlDocument) -> Diagnostic | None:

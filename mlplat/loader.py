@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlplat.catalog import Catalog, SpecValidationError, build_catalog
-from mlplat.catalog_checks import run_checks
+from mlplat.catalog_checks import build_index, run_checks
+from mlplat.deploy_checks import check_artifacts, check_name_lengths, check_slice_sizes
 from mlplat.diagnostics import Diagnostic, Location, Severity, has_errors
 from mlplat.document_validation import ValidDocument, raw_name, validate_document
 from mlplat.errors import UsageError
+from mlplat.partial_checks import check_invalid_documents
 from mlplat.yaml_reader import YamlDocument, read_yaml_file
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -45,8 +47,11 @@ def spec_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _check_documents(documents: Sequence[YamlDocument], diagnostics: list[Diagnostic]) -> Catalog | None:
+def _check_documents(
+    documents: Sequence[YamlDocument], diagnostics: list[Diagnostic], artifacts: Path | None = None
+) -> Catalog | None:
     valid: list[ValidDocument] = []
+    invalid: list[YamlDocument] = []
     invalid_names: set[tuple[str, str]] = set()
     for doc in documents:
         if not doc.complete:
@@ -57,17 +62,28 @@ def _check_documents(documents: Sequence[YamlDocument], diagnostics: list[Diagno
         diagnostics.extend(problems)
         if checked is not None:
             valid.append(checked)
-        elif (name := raw_name(doc)) is not None:
+            continue
+        invalid.append(doc)
+        if (name := raw_name(doc)) is not None:
             invalid_names.add(name)
     diagnostics.extend(run_checks(valid, invalid_names))
+    diagnostics.extend(check_invalid_documents(invalid, build_index(valid, invalid_names)))
+    diagnostics.extend(check_name_lengths(valid))
+    if artifacts is not None:
+        diagnostics.extend(check_artifacts(valid, artifacts))
+    catalog = None if has_errors(diagnostics) else build_catalog([doc.obj for doc in valid], diagnostics)
+    if catalog is not None:
+        diagnostics.extend(check_slice_sizes(catalog, valid))
     diagnostics.sort(key=lambda d: (d.location, d.severity != Severity.ERROR))
-    if has_errors(diagnostics):
-        return None
-    return build_catalog([doc.obj for doc in valid], diagnostics)
+    return None if has_errors(diagnostics) else catalog
 
 
-def validate_directory(root: Path) -> ValidationResult:
-    """Read, validate and cross-check every spec file below ``root``."""
+def validate_directory(root: Path, *, artifacts: Path | None = None) -> ValidationResult:
+    """Read, validate and cross-check every spec file below ``root``.
+
+    With ``artifacts`` (an artifact root), local model artifacts must be there with their
+    pinned sha256.
+    """
     files = spec_files(root)
     documents: list[YamlDocument] = []
     diagnostics: list[Diagnostic] = []
@@ -79,7 +95,7 @@ def validate_directory(root: Path) -> ValidationResult:
         diagnostics.append(
             Diagnostic(Location(str(root)), (), "no *.yaml or *.yml files here; point at the spec directory")
         )
-    catalog = _check_documents(documents, diagnostics)
+    catalog = _check_documents(documents, diagnostics, artifacts)
     return ValidationResult(catalog, tuple(diagnostics), len(files))
 
 

@@ -291,7 +291,7 @@ class RunningPlatform:
 
 
 def _server_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mlplat", "serve", *args]
+    return [sys.executable, "-m", "services.cli", *args]
 
 
 def _identity_environment(identity: LocalIdentity | None) -> dict[str, str]:
@@ -318,12 +318,12 @@ def start_services(settings: LocalSettings, identity: LocalIdentity | None = Non
     store, host = settings.online_store_url, settings.host
     commands = {
         "feature server": _server_command(
-            "features", "--catalog", str(settings.specs), "--store", store, "--host", host,
+            "features", "--specs", str(settings.specs), "--online-store", store, "--host", host,
             "--port", str(settings.feature_port), "--workers", "1",
         ),
         "model server": _server_command(
-            "models", "--catalog", str(settings.specs), "--artifacts", str(settings.artifact_root),
-            "--store", store, "--host", host, "--port", str(settings.model_port),
+            "models", "--specs", str(settings.specs), "--artifacts", str(settings.artifact_root),
+            "--online-store", store, "--host", host, "--port", str(settings.model_port),
         ),
     }  # fmt: skip
     running = RunningPlatform(settings, identity=identity)

@@ -13,47 +13,50 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from mlplat.catalog import Catalog
-from mlplat.errors import MlplatError, UsageError, exit_code_of
-from mlplat.loader import load_catalog
+from mlplat.console import (
+    DEFAULT_ARTIFACTS,
+    DEFAULT_DATA,
+    DEFAULT_ONLINE_STORE,
+    DEFAULT_REGISTRY,
+    DEFAULT_SPECS,
+    ArtifactsOption,
+    DataOption,
+    NamespaceOption,
+    OnlineStoreOption,
+    RegistryOption,
+    SpecsOption,
+    err,
+    fail,
+    load_specs,
+    out,
+    typer_app,
+)
+from mlplat.errors import MlplatError, UsageError
 from mlplat.offline.engine import DEFAULT_BATCH_ROWS, Engine
 from mlplat.online_store import DEFAULT_NAMESPACE
 
 if TYPE_CHECKING:
     from mlplat.offline.materialize import MaterializationResult, MaterializeOptions, OnlineTarget
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-SpecsOption = Annotated[Path, typer.Option("--specs", help="Directory of spec files.")]
-DataOption = Annotated[Path, typer.Option("--data", help="Offline root: where the sources' relative paths live.")]
-DEFAULT_DATA = Path(".mlplat/data")
-
-
-def _fail(error: MlplatError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {error}", markup=True)
-    return typer.Exit(exit_code_of(error))
+    from mlplat.training import TrainOptions
 
 
 def generate_data(
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="Offline root to write the parquet files into.")
-    ] = DEFAULT_DATA,
+    data: DataOption = DEFAULT_DATA,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes byte-identical files.")] = 7,
     applicants: Annotated[int, typer.Option(help="Number of applicants (50-200000).")] = 3000,
-    specs: SpecsOption = Path("specs"),
+    specs: SpecsOption = DEFAULT_SPECS,
 ) -> None:
-    """Write seeded synthetic sources and labelled loans for the example specs."""
+    """Write seeded synthetic sources and labelled loans for the example specs into --data."""
     from mlplat.synthetic import SyntheticConfig, generate  # noqa: PLC0415 - see the module docstring
 
     try:
-        written = generate(load_catalog(specs), out_dir, SyntheticConfig(seed=seed, applicants=applicants))
+        written = generate(load_specs(specs), data, SyntheticConfig(seed=seed, applicants=applicants))
     except MlplatError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     table = Table(title=f"synthetic data (seed {seed})")
     table.add_column("source")
     table.add_column("file")
@@ -63,38 +66,36 @@ def generate_data(
     out.print(table)
 
 
-DEFAULT_REGISTRY = "sqlite:///.mlplat/registry.db"
-RegistryOption = Annotated[
-    str,
-    typer.Option("--registry", help="Registry database URL (sqlite:///file.db or mysql+pymysql://user@host/db)."),
-]
-
-
 def train(
     model: Annotated[str, typer.Argument(help="Name of the Model spec to train.")],
     data: DataOption = DEFAULT_DATA,
-    out_dir: Annotated[
-        Path, typer.Option("--out", help="Artifact root; the spec's artifact URIs are below it.")
-    ] = Path("models"),
+    artifacts: ArtifactsOption = DEFAULT_ARTIFACTS,
     version: Annotated[str | None, typer.Option(help="Version to train. Default: the newest in the spec.")] = None,
     engine: Annotated[Engine, typer.Option(help="Engine of the point-in-time join.")] = Engine.DUCKDB,
     registry: RegistryOption = DEFAULT_REGISTRY,
-    specs: SpecsOption = Path("specs"),
+    specs: SpecsOption = DEFAULT_SPECS,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="Rebuild the version from its model card and check its sha256; write nothing."),
+    ] = False,
 ) -> None:
     """Train MODEL from its spec; write the artifact, its sha256, metrics and model card; record the version."""
     from mlplat.registry import Registry  # noqa: PLC0415 - see the module docstring
     from mlplat.training import TrainOptions, train_model  # noqa: PLC0415
 
     try:
-        catalog = load_catalog(specs)
-        options = TrainOptions(data_root=data, artifact_root=out_dir, version=version, engine=engine)
+        catalog = load_specs(specs)
+        options = TrainOptions(data_root=data, artifact_root=artifacts, version=version, engine=engine)
+        if verify:
+            _verify(catalog, model, options)
+            return
         opened = Registry.open(registry)
         try:
             trained = train_model(catalog, model, options, opened)
         finally:
             opened.close()
     except MlplatError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     table = Table(title=f"{trained.model} {trained.version} ({trained.framework})")
     table.add_column("set")
     table.add_column("events", justify="right")
@@ -113,6 +114,22 @@ def train(
         )
     out.print(table)
     out.print(f"artifact {trained.artifact_path}\nsha256   {trained.sha256}\ncard     {trained.card_path}")
+
+
+def _verify(catalog: Catalog, model: str, options: TrainOptions) -> None:
+    from mlplat.training.trainer import verify_model  # noqa: PLC0415 - see the module docstring
+
+    result = verify_model(catalog, model, options)
+    for difference in result.differences:
+        out.print(f"differs: {difference}")
+    if not result.reproduced:
+        err.print(
+            f"[red]{result.model} {result.version} not reproduced:[/red] the card records sha256 {result.card_sha256}, "
+            f"the rebuild gives {result.rebuilt_sha256}",
+            markup=True,
+        )
+        raise typer.Exit(1)
+    out.print(f"[green]{result.model} {result.version} reproduced[/green]: sha256 {result.rebuilt_sha256}", markup=True)
 
 
 def _moment(value: str | None, option: str) -> datetime | None:
@@ -149,6 +166,9 @@ def _results_table(results: list[MaterializationResult]) -> Table:
     for column in ("view", "window start", "window end", "rows", "applied", "watermark"):
         table.add_column(column, justify="right" if column in ("rows", "applied") else "left")
     for r in results:
+        if r.skipped is not None:
+            table.add_row(r.view, "-", "-", "skipped", "-", _utc(r.watermark))
+            continue
         table.add_row(
             r.view, _utc(r.window.start), _utc(r.window.end), f"{r.rows:,}", f"{r.applied:,}", _utc(r.watermark)
         )
@@ -194,10 +214,8 @@ def materialize_command(
     end: Annotated[str | None, typer.Option(help="Up to this ISO time (exclusive). Default: now.")] = None,
     engine: Annotated[Engine, typer.Option(help="duckdb on this machine, or spark (local).")] = Engine.DUCKDB,
     data: DataOption = DEFAULT_DATA,
-    online_store: Annotated[
-        str, typer.Option("--online-store", help="Online store URL (redis://, rediss://, sqlite:///).")
-    ] = "sqlite:///.mlplat/online.db",
-    namespace: Annotated[str, typer.Option(help="Online store key namespace.")] = DEFAULT_NAMESPACE,
+    online_store: OnlineStoreOption = DEFAULT_ONLINE_STORE,
+    namespace: NamespaceOption = DEFAULT_NAMESPACE,
     registry: RegistryOption = DEFAULT_REGISTRY,
     batch_rows: Annotated[int, typer.Option(help="Rows per online-store write.")] = DEFAULT_BATCH_ROWS,
     stack: Annotated[
@@ -206,7 +224,7 @@ def materialize_command(
     outputs: Annotated[
         Path | None, typer.Option(help="Stack outputs JSON. Default: .mlplat/stacks/STACK.json.")
     ] = None,
-    specs: SpecsOption = Path("specs"),
+    specs: SpecsOption = DEFAULT_SPECS,
 ) -> None:
     """Copy the latest feature values into the online store (locally, or on EMR with --stack)."""
     from mlplat.offline.materialize import (  # noqa: PLC0415 - see the module docstring
@@ -216,7 +234,7 @@ def materialize_command(
     )
 
     try:
-        catalog = load_catalog(specs)
+        catalog = load_specs(specs)
         views = materializable_views(catalog, view)
         window_start, window_end = _moment(start, "--start"), _moment(end, "--end")
         if stack is not None:
@@ -227,13 +245,16 @@ def materialize_command(
         target = OnlineTarget(online_store, namespace)
         results = _materialize_locally(catalog, views, target, registry, options)
     except MlplatError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     out.print(_results_table(results))
+    for result in results:
+        for run_id in result.failed_runs:
+            out.print(f"{result.view}: run {run_id} had died (left running); marked failed")
+        if result.skipped is not None:
+            out.print(f"{result.view}: skipped, {result.skipped}")
 
 
-registry_app = typer.Typer(
-    help="Read the registry database: materialization runs, model versions.", no_args_is_help=True
-)
+registry_app = typer_app(None, "Read the registry database: materialization runs, model versions.")
 
 
 @registry_app.command("runs")
@@ -253,7 +274,7 @@ def registry_runs(
         finally:
             opened.close()
     except MlplatError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     table = Table(title="materialization runs")
     for column in ("id", "view", "engine", "status", "window start", "window end", "rows", "finished"):
         table.add_column(column, justify="right" if column in ("id", "rows") else "left")
@@ -289,7 +310,7 @@ def registry_versions(
         finally:
             opened.close()
     except MlplatError as error:
-        raise _fail(error) from None
+        raise fail(error) from None
     table = Table(title=f"versions of {model}")
     for column in ("version", "sha256", "artifact", "holdout AUC", "recorded"):
         table.add_column(column)

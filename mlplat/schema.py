@@ -56,7 +56,7 @@ spec: {...}
 ```
 
 A file may hold several documents separated by `---`. Keys are camelCase; unknown keys
-are errors. `mlplat validate specs/` reports every problem of a run at once, each with
+are errors. `mlplat validate --specs specs/` reports every problem of a run at once, each with
 `file:line:column`, the field path, the bad value and what is accepted:
 
 ```

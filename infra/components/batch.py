@@ -121,6 +121,15 @@ class Batch(Component):
         args.offline.grant_read(self.child_name("job-read-offline"), role, "", self)
         args.artifacts.grant_read(self.child_name("job-read-jobs"), role, "_jobs/", self)
         args.logs.grant_write(self.child_name("job-write-logs"), role, LOG_PREFIX, self)
+        # The logs bucket itself is SSE-S3, but EMR encrypts the job logs it writes there with
+        # the application's key (s3_monitoring_configuration.encryption_key_arn): the job role
+        # must be able to generate data keys under it, or the jobs cannot write their logs.
+        aws.iam.RolePolicy(
+            self.child_name("job-encrypt-logs"),
+            role=role.id,
+            policy=args.key.arn.apply(lambda arn: iam_policies.document(iam_policies.encrypt_with(arn))),
+            opts=self.child_opts(),
+        )
         aws.iam.RolePolicy(
             self.child_name("job-write-cloudwatch-logs"),
             role=role.id,
@@ -153,6 +162,16 @@ class Batch(Component):
             role=role.id,
             policy=pulumi.Output.all(self.application.arn, self.job_role.arn).apply(
                 lambda v: iam_policies.document(*iam_policies.start_job_run(v[0], v[1]))
+            ),
+            opts=self.child_opts(),
+        )
+        # EMR Serverless refuses a job run whose submitter may not use the keys its logs are
+        # encrypted with (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/jobs-log-encryption.html).
+        aws.iam.RolePolicy(
+            self.child_name("scheduler-use-log-keys"),
+            role=role.id,
+            policy=pulumi.Output.all(self._args.key.arn, self._args.logs_key.arn).apply(
+                lambda arns: iam_policies.document(*(iam_policies.encrypt_with(arn) for arn in arns))
             ),
             opts=self.child_opts(),
         )

@@ -1,4 +1,4 @@
-"""The registry database: RDS MySQL 8.0, private, encrypted, TLS-only, password in Secrets Manager."""
+"""The registry database: RDS for MySQL 8.4 LTS, private, encrypted, TLS-only, password in Secrets Manager."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
-from infra import iam_policies
+from infra import iam_policies, naming
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -40,7 +41,12 @@ class DatabaseArgs:
 
 
 class Database(Component):
-    """A MySQL 8.0 instance reachable only from the security groups passed to :meth:`allow_from`."""
+    """A MySQL instance reachable only from the security groups passed to :meth:`allow_from`.
+
+    The subnet and parameter groups carry name prefixes and the final snapshot a unique
+    suffix, so a replacement is created beside what it replaces and a second deletion does
+    not collide with the first one's snapshot.
+    """
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("Database", name, args.tags, opts)
@@ -54,20 +60,25 @@ class Database(Component):
         )
         subnets = aws.rds.SubnetGroup(
             self.child_name("subnets"),
-            name=args.identifier,
+            name_prefix=naming.name_prefix("aws:rds/subnetGroup:SubnetGroup", args.identifier),
             subnet_ids=args.network.private_subnet_ids,
             tags=self.tags,
             opts=self.child_opts(),
         )
+        family = args.config.parameter_group_family
+        # A new family (a major version upgrade) replaces the group: the prefix lets the new one
+        # exist beside the old until the instance has moved to it.
         parameters = aws.rds.ParameterGroup(
             self.child_name("parameters"),
-            name=args.identifier,
-            family="mysql8.0",
+            name_prefix=naming.name_prefix(
+                "aws:rds/parameterGroup:ParameterGroup", f"{args.identifier}-{family.replace('.', '-')}"
+            ),
+            family=family,
             parameters=[{"name": k, "value": v} for k, v in PARAMETERS.items()],
             tags=self.tags,
             opts=self.child_opts(),
         )
-        self.instance = self._instance(subnets, parameters, self._monitoring_role())
+        self.instance = self._instance(subnets, parameters, *self._monitoring_role())
         self.endpoint = self.instance.endpoint
         self.address = self.instance.address
         #: ARN of the Secrets Manager secret RDS keeps the master password in (rotated by RDS).
@@ -76,23 +87,27 @@ class Database(Component):
         )
         self.register_outputs({"endpoint": self.instance.endpoint})
 
-    def _monitoring_role(self) -> aws.iam.Role:
+    def _monitoring_role(self) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         role = aws.iam.Role(
             self.child_name("monitoring-role"),
             assume_role_policy=iam_policies.assume_role("monitoring.rds.amazonaws.com"),
             tags=self.tags,
             opts=self.child_opts(),
         )
-        aws.iam.RolePolicyAttachment(
+        attachment = aws.iam.RolePolicyAttachment(
             self.child_name("monitoring-policy"),
             role=role.name,
             policy_arn=aws.iam.ManagedPolicy.AMAZON_RDS_ENHANCED_MONITORING_ROLE,
             opts=self.child_opts(),
         )
-        return role
+        return role, attachment
 
     def _instance(
-        self, subnets: aws.rds.SubnetGroup, parameters: aws.rds.ParameterGroup, monitoring: aws.iam.Role
+        self,
+        subnets: aws.rds.SubnetGroup,
+        parameters: aws.rds.ParameterGroup,
+        monitoring: aws.iam.Role,
+        monitoring_policy: aws.iam.RolePolicyAttachment,
     ) -> aws.rds.Instance:
         args, config = self._args, self._args.config
         return aws.rds.Instance(
@@ -100,6 +115,10 @@ class Database(Component):
             identifier=args.identifier,
             engine="mysql",
             engine_version=config.engine_version,
+            # engineVersion is the one pinned, reviewed statement of the major version: moving it
+            # (8.0 -> 8.4) is the upgrade, and RDS refuses a major upgrade without this flag
+            # (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ModifyDBInstance.html).
+            allow_major_version_upgrade=True,
             instance_class=config.instance_class,
             allocated_storage=config.allocated_storage_gb,
             max_allocated_storage=config.max_allocated_storage_gb,
@@ -123,15 +142,29 @@ class Database(Component):
             auto_minor_version_upgrade=True,
             deletion_protection=args.protect,
             skip_final_snapshot=not args.protect,
-            final_snapshot_identifier=f"{args.identifier}-final",
-            performance_insights_enabled=True,
-            performance_insights_kms_key_id=args.key.arn,
+            final_snapshot_identifier=self._final_snapshot_identifier(),
+            # Not every class has Performance Insights (see infra.aws_rules); a key is only valid with it on.
+            performance_insights_enabled=config.performance_insights_enabled,
+            performance_insights_kms_key_id=args.key.arn if config.performance_insights_enabled else None,
             monitoring_interval=60,
             monitoring_role_arn=monitoring.arn,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
             tags=self.tags,
-            opts=self.child_opts(protect=args.protect),
+            # RDS checks the monitoring role's permissions when it creates the instance: the
+            # managed policy must be attached first, or CreateDBInstance fails.
+            opts=self.child_opts(protect=args.protect, depends_on=[monitoring_policy]),
         )
+
+    def _final_snapshot_identifier(self) -> pulumi.Output[str]:
+        # Snapshot identifiers are unique in the account and region; a fixed one would make the
+        # deletion of a second instance under the same identifier fail.
+        suffix = random.RandomId(
+            self.child_name("final-snapshot-suffix"),
+            byte_length=4,
+            keepers={"identifier": self._args.identifier},
+            opts=self.child_opts(),
+        )
+        return suffix.hex.apply(lambda hex_: f"{self._args.identifier}-final-{hex_}")
 
     def allow_from(self, label: str, source: aws.ec2.SecurityGroup) -> aws.vpc.SecurityGroupIngressRule:
         """Admit MySQL connections from members of ``source`` (and nobody else)."""

@@ -14,9 +14,11 @@ from infra.cidrs import carve_subnets
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 
-#: Interface endpoints keep image pulls, role assumption, secret reads and log shipping off
-#: the NAT gateways (cheaper) and off the internet.
-INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "secretsmanager", "logs")
+#: Interface endpoints keep image pulls, role assumption, secret reads, decision records and
+#: log shipping off the NAT gateways (cheaper) and off the internet. With private DNS their
+#: regional names resolve to addresses inside the VPC, which is what lets the pods'
+#: NetworkPolicies allow HTTPS to the VPC's CIDR and nothing beyond it.
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "secretsmanager", "logs", "kinesis-streams")
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,22 @@ class Network(Component):
                 tags=self.tags,
                 opts=self.child_opts(),
             )
+        # S3 for pods: the gateway endpoint routes to S3's public prefix list, which a
+        # NetworkPolicy cannot name. An interface endpoint has addresses in the VPC; without
+        # private DNS the bulk S3 traffic (images, Spark) keeps the free gateway, and pods
+        # that need S3 are pointed at this endpoint's own name (s3_endpoint_url).
+        s3_interface = aws.ec2.VpcEndpoint(
+            self.child_name("s3-interface"),
+            vpc_id=self.vpc.id,
+            service_name=f"com.amazonaws.{self._args.region}.s3",
+            vpc_endpoint_type="Interface",
+            private_dns_enabled=False,
+            subnet_ids=self.private_subnet_ids,
+            security_group_ids=[endpoint_sg.id],
+            tags=self.tags,
+            opts=self.child_opts(),
+        )
+        self.s3_endpoint_url = s3_interface.dns_entries.apply(s3_interface_url)
 
     def _flow_logs(self) -> None:
         group = aws.cloudwatch.LogGroup(
@@ -211,3 +229,16 @@ class Network(Component):
             tags=self.tags,
             opts=self.child_opts(),
         )
+
+
+def s3_interface_url(dns_entries: Sequence[aws.ec2.outputs.VpcEndpointDnsEntry]) -> str:
+    """The SDK endpoint URL of an S3 interface endpoint: ``https://bucket.vpce-<id>.s3.<region>.vpce.amazonaws.com``.
+
+    The first DNS entry is the regional wildcard ``*.vpce-<id>.s3.<region>.vpce.amazonaws.com``;
+    SDKs take it with ``bucket`` in place of the wildcard
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/privatelink-interface-endpoints.html).
+    """
+    name = str(dns_entries[0].dns_name) if dns_entries else ""
+    if not name.startswith("*."):
+        raise ValueError(f"S3 interface endpoint DNS name {name!r} is not the regional wildcard '*.vpce-...'")
+    return "https://bucket." + name.removeprefix("*.")

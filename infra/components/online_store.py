@@ -9,13 +9,21 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra import iam_policies
+from infra import iam_policies, naming
+from infra.aws_rules import AUTH_TOKEN_SPECIALS
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
 from infra.config import CacheConfig
 
 REDIS_PORT = 6379
+#: Characters of the generated AUTH token (ElastiCache takes 16-128). It draws on letters,
+#: digits and only the specials ElastiCache accepts (:data:`infra.aws_rules.AUTH_TOKEN_SPECIALS`),
+#: at least one of each kind, as AWS recommends for a strong token.
+AUTH_TOKEN_CHARACTERS = 64
+#: Secrets Manager keeps a deleted secret's name for its recovery window
+#: (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_DeleteSecret.html).
+SECRET_RECOVERY_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -52,20 +60,26 @@ class OnlineStore(Component):
 
     def _auth_token(self) -> pulumi.Output[str]:
         # Generated, never typed: it lives in state only as a secret and is read by
-        # clients from Secrets Manager. ElastiCache allows printable ASCII except @ " /.
+        # clients from Secrets Manager.
         password = random.RandomPassword(
             self.child_name("auth-token"),
-            length=64,
+            length=AUTH_TOKEN_CHARACTERS,
             special=True,
-            override_special="!#$%^&*()-_=+[]{}<>:?",
+            override_special=AUTH_TOKEN_SPECIALS,
+            min_upper=1,
+            min_lower=1,
+            min_numeric=1,
+            min_special=1,
             opts=self.child_opts(),
         )
+        # A name prefix, not a name: a deleted secret keeps its name for the recovery window, so a
+        # replacement under the same name would fail until the window ends.
         self.auth_secret = aws.secretsmanager.Secret(
             self.child_name("auth-secret"),
-            name=f"{self._args.group_id}/auth-token",
+            name_prefix=naming.name_prefix("aws:secretsmanager/secret:Secret", f"{self._args.group_id}/auth-token"),
             description=f"AUTH token of {self._args.group_id}",
             kms_key_id=self._args.key.arn,
-            recovery_window_in_days=30,
+            recovery_window_in_days=SECRET_RECOVERY_DAYS,
             tags=self.tags,
             opts=self.child_opts(protect=self._args.protect),
         )
@@ -80,9 +94,9 @@ class OnlineStore(Component):
 
     def _replication_group(self, token: pulumi.Output[str]) -> aws.elasticache.ReplicationGroup:
         args, config = self._args, self._args.config
+        # No name: Pulumi auto-names the group (the provider takes no prefix), so a replacement never collides.
         subnets = aws.elasticache.SubnetGroup(
             self.child_name("subnets"),
-            name=args.group_id,
             description=f"Private subnets of {args.group_id}",
             subnet_ids=args.network.private_subnet_ids,
             tags=self.tags,
@@ -109,11 +123,22 @@ class OnlineStore(Component):
             automatic_failover_enabled=failover,
             multi_az_enabled=failover,
             snapshot_retention_limit=config.snapshot_retention_days,
-            final_snapshot_identifier=f"{args.group_id}-final" if args.protect else None,
+            final_snapshot_identifier=self._final_snapshot_identifier() if args.protect else None,
             auto_minor_version_upgrade=True,
             tags=self.tags,
             opts=self.child_opts(protect=args.protect),
         )
+
+    def _final_snapshot_identifier(self) -> pulumi.Output[str]:
+        # Unique per replication group: a snapshot name is unique in the account and region, so a
+        # fixed name would make the second deletion (or a replacement's) fail.
+        suffix = random.RandomId(
+            self.child_name("final-snapshot-suffix"),
+            byte_length=4,
+            keepers={"replicationGroupId": self._args.group_id},
+            opts=self.child_opts(),
+        )
+        return suffix.hex.apply(lambda hex_: f"{self._args.group_id}-final-{hex_}")
 
     def grant_read_auth_token(self, name: str, role: aws.iam.Role, parent: pulumi.Resource) -> aws.iam.RolePolicy:
         """Let ``role`` read the AUTH token from Secrets Manager (and decrypt it), nothing else."""

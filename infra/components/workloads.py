@@ -22,7 +22,7 @@ from infra.components.component import Component
 from infra.workloads.manifests import Manifest, WorkloadSettings, object_key, render_workloads
 from mlplat.catalog import Catalog
 
-_PLACEHOLDER = re.compile(r"(\{\{output:[a-zA-Z]+\}\})")
+_PLACEHOLDER = re.compile(r"(\{\{output:[a-zA-Z0-9]+\}\})")
 
 
 def placeholder(name: str) -> str:
@@ -82,13 +82,9 @@ class WorkloadsArgs:
     catalog: Catalog
     settings: WorkloadSettings
     outputs: Mapping[str, pulumi.Input[str]]
-    """Values of the placeholders used in ``settings``."""
-    cluster_name: pulumi.Input[str]
-    cluster_endpoint: pulumi.Input[str]
-    cluster_certificate_authority: pulumi.Input[str]
-    region: str
-    depends_on: list[pulumi.Resource]
-    """What must exist before pods start (node groups, Pod Identity associations)."""
+    """Values of the placeholders used in ``settings`` (the platform stack's outputs)."""
+    provider: k8s.Provider
+    """The cluster's provider (:func:`kubernetes_provider`)."""
 
 
 Factory = Callable[[str, Manifest, pulumi.ResourceOptions], pulumi.CustomResource]
@@ -116,26 +112,32 @@ def logical_name(manifest: Manifest) -> str:
     return f"{manifest['kind'].lower()}-{manifest['metadata']['name']}"
 
 
+def kubernetes_provider(name: str, kubeconfig_json: pulumi.Input[str]) -> k8s.Provider:
+    """The provider every Kubernetes object of the workloads stack goes through."""
+    return k8s.Provider(
+        name,
+        kubeconfig=kubeconfig_json,
+        # Deleting the namespace would delete everything in it; objects are removed one by one.
+        delete_unreachable=False,
+    )
+
+
 class Workloads(Component):
-    """Every Kubernetes object of the platform's services, through one provider."""
+    """Every Kubernetes object of the platform's services, through one provider.
+
+    Pulumi waits for each Deployment to roll out (no ``skipAwait``): the deploy order
+    pushes the images before this stack runs, so a Deployment that does not become ready
+    is a real failure to report, not a missing image.
+    """
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("Workloads", name, {}, opts)
-        config = pulumi.Output.all(args.cluster_name, args.cluster_endpoint, args.cluster_certificate_authority).apply(
-            lambda values: kubeconfig(str(values[0]), str(values[1]), str(values[2]), args.region)
-        )
-        self.provider = k8s.Provider(
-            self.child_name("provider"),
-            kubeconfig=config,
-            # Deleting the namespace would delete everything in it; objects are removed one by one.
-            delete_unreachable=False,
-            opts=self.child_opts(),
-        )
+        self.provider = args.provider
         self.objects: dict[str, pulumi.CustomResource] = {}
         namespace: pulumi.Resource | None = None
         for manifest in render_workloads(args.catalog, args.settings):
             resolved = resolve(manifest, args.outputs)
-            depends = [namespace] if namespace is not None else list(args.depends_on)
+            depends = [namespace] if namespace is not None else []
             options = self.child_opts(provider=self.provider, depends_on=depends)
             created = _FACTORIES[manifest["kind"]](logical_name(manifest), resolved, options)
             self.objects[object_key(manifest)] = created

@@ -2,15 +2,21 @@
 
 The policy pack (``__main__.py`` beside this file) wraps each :class:`Rule` in a
 mandatory ``ResourceValidationPolicy``; the infra tests run the very same rules on the
-resources the Pulumi mocks capture. Properties use the engine's camelCase names, as both
-the policy pack and the mocks see them. Each rule names the AWS Foundational Security
-Best Practices (FSBP) controls it covers.
+resources the Pulumi mocks capture, directly and through the analyzer's gRPC interface.
+Properties use the engine's camelCase names, as both the policy pack and the mocks see
+them. Each rule names the AWS Foundational Security Best Practices (FSBP) controls it covers.
+
+Under the analyzer, properties are not dicts and lists but read-only ``Mapping`` and
+``Sequence`` proxies (they raise on values unknown during a preview), which never equal a
+``dict`` or a ``list``. Rules therefore read properties only through the ``Mapping`` and
+``Sequence`` protocols (``get``, ``in``, iteration, :func:`_items`), never compare whole
+containers, and never concatenate them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +63,13 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.resource_type} {self.resource_name!r}: [{self.rule}] {self.message}"
+
+
+def _items(value: Any) -> list[Any]:
+    """The elements of a list property (a ``list`` or the analyzer's ``Sequence`` proxy); ``[]`` if absent."""
+    if value is None or isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return []
+    return list(value)
 
 
 def _require(props: Props, expectations: Iterable[tuple[str, Any, str]]) -> list[str]:
@@ -140,7 +153,7 @@ def _public_access_block(props: Props, context: Context) -> list[str]:
 
 
 def _bucket_encryption(props: Props, context: Context) -> list[str]:
-    rules = props.get("rules") or []
+    rules = _items(props.get("rules"))
     algorithms = [(r.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") for r in rules]
     if not algorithms or any(a not in ("aws:kms", "aws:kms:dsse", "AES256") for a in algorithms):
         return [f"default encryption is {algorithms}; encrypt at rest, with SSE-KMS for data (S3.4, S3.17)"]
@@ -150,7 +163,7 @@ def _bucket_encryption(props: Props, context: Context) -> list[str]:
 def _rds_parameters(props: Props, context: Context) -> list[str]:
     if not str(props.get("family", "")).startswith("mysql"):
         return []
-    values = {p.get("name"): str(p.get("value")) for p in props.get("parameters") or []}
+    values = {p.get("name"): str(p.get("value")) for p in _items(props.get("parameters"))}
     if values.get("require_secure_transport") not in ("1", "ON"):
         return ["require_secure_transport is not 1; clients must connect over TLS"]
     return []
@@ -161,7 +174,8 @@ def _bucket_policy(props: Props, context: Context) -> list[str]:
         policy = json.loads(props.get("policy") or "{}")
     except (TypeError, ValueError):
         return []  # not yet known (preview of a new bucket)
-    for statement in policy.get("Statement", []):
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
         condition = statement.get("Condition", {}).get("Bool", {})
         if statement.get("Effect") == "Deny" and condition.get("aws:SecureTransport") == "false":
             return []
@@ -180,14 +194,14 @@ def _bucket(props: Props, context: Context) -> list[str]:
 def _eks(props: Props, context: Context) -> list[str]:
     problems = []
     encryption = props.get("encryptionConfig") or {}
-    if "secrets" not in (encryption.get("resources") or []) or not (encryption.get("provider") or {}).get("keyArn"):
+    if "secrets" not in _items(encryption.get("resources")) or not (encryption.get("provider") or {}).get("keyArn"):
         problems.append("Kubernetes secrets are not envelope-encrypted with a KMS key (EKS.3)")
     vpc = props.get("vpcConfig") or {}
     if vpc.get("endpointPublicAccess") is not False:
-        cidrs = vpc.get("publicAccessCidrs") or []
+        cidrs = _items(vpc.get("publicAccessCidrs"))
         if not cidrs or any(c in WORLD for c in cidrs):
             problems.append("the API endpoint is open to the internet; turn public access off or list CIDRs (EKS.1)")
-    if "audit" not in (props.get("enabledClusterLogTypes") or []):
+    if "audit" not in _items(props.get("enabledClusterLogTypes")):
         problems.append("audit logs are off; enable control-plane logs including audit (EKS.8)")
     if _is_production(props) and props.get("deletionProtection") is not True:
         problems.append("prod clusters need deletion protection")
@@ -208,8 +222,8 @@ def _ingress_rule(props: Props, context: Context) -> list[str]:
 
 
 def _security_group(props: Props, context: Context) -> list[str]:
-    for rule in props.get("ingress") or []:
-        if any(c in WORLD for c in (rule.get("cidrBlocks") or []) + (rule.get("ipv6CidrBlocks") or [])):
+    for rule in _items(props.get("ingress")):
+        if any(c in WORLD for c in [*_items(rule.get("cidrBlocks")), *_items(rule.get("ipv6CidrBlocks"))]):
             return ["inline ingress from anywhere (EC2.18, EC2.19)"]
     return []
 
@@ -250,7 +264,7 @@ def _hardened_pod(props: Props, context: Context) -> list[str]:
     problems = []
     if (pod.get("securityContext") or {}).get("runAsNonRoot") is not True:
         problems.append("pod securityContext.runAsNonRoot is not true; run as a non-root user (EKS.pod-security)")
-    for container in pod.get("containers") or []:
+    for container in _items(pod.get("containers")):
         name = container.get("name", "?")
         security = container.get("securityContext") or {}
         expectations = [
@@ -258,7 +272,7 @@ def _hardened_pod(props: Props, context: Context) -> list[str]:
             ("allowPrivilegeEscalation", False, "forbid privilege escalation"),
         ]
         problems += [f"container {name!r}: {message}" for message in _require(security, expectations)]
-        if (security.get("capabilities") or {}).get("drop") != ["ALL"]:
+        if _items((security.get("capabilities") or {}).get("drop")) != ["ALL"]:
             problems.append(f"container {name!r}: capabilities.drop is not ['ALL']; drop every capability")
         if not (container.get("resources") or {}).get("limits"):
             problems.append(f"container {name!r}: no resource limits; set requests and limits")

@@ -13,12 +13,14 @@ decision log holds all of them side by side.
 
 from __future__ import annotations
 
-import json
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.naming import NODE_POOL_LABEL, SERVING_POOL, SYSTEM_POOL
 from mlplat.catalog import Catalog
+from mlplat.deploy_checks import feature_server_catalog, model_server_catalog, snapshot_text
 from mlplat.spec.kinds import Caller, Model, SourceType
 from mlplat.spec.types import kubernetes_name
 
@@ -41,6 +43,15 @@ CLUSTER_KEYS_URL = "https://kubernetes.default.svc/openid/v1/jwks"
 KUBE_API_MOUNT = "/var/run/secrets/mlplat/kube-api"
 HTTP_PORT = 8080
 RUN_AS_USER = 10001
+#: Where EKS Pod Identity serves credentials on every node (the agent's link-local address;
+#: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html).
+POD_IDENTITY_AGENT = ("169.254.170.23/32", 80)
+#: CoreDNS pods, as the coredns add-on labels them.
+KUBE_DNS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+HTTPS_PORT = 443
 
 
 @dataclass(frozen=True)
@@ -84,8 +95,12 @@ class WorkloadSettings:
     """Production decision sink, e.g. ``kinesis://<stream name>``."""
     aws_region: str
     vpc_cidr: str
+    s3_endpoint_url: str
+    """The S3 interface endpoint's URL (inside the VPC); the model servers read artifacts through it."""
     oidc_issuer: str
     """The cluster's OIDC issuer URL: the services verify callers' service account tokens against its keys."""
+    kubernetes_service_cidr: str
+    """The ``kubernetes`` Service's cluster IP as a /32 (:func:`kubernetes_service_block`): the API server."""
     namespace: str = "mlplat"
     feature_server: FeatureServerSettings = field(default_factory=FeatureServerSettings)
     prometheus_namespace: str = "monitoring"
@@ -134,7 +149,7 @@ def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manif
         "metadata": _metadata(
             f"{workload.name}-{CATALOG_CONFIGMAP}", settings, _labels(workload.component, workload.name)
         ),
-        "data": {"catalog.json": json.dumps(workload.catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))},
+        "data": {"catalog.json": snapshot_text(workload.catalog)},
     }
 
 
@@ -198,6 +213,8 @@ class _Workload:
     live_path: str
     ready_path: str
     catalog: Catalog
+    pool: str
+    """The node pool (``mlplat.io/pool`` label) the pods run on."""
 
 
 def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
@@ -227,8 +244,8 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
         "kind": "Deployment",
         "metadata": _metadata(workload.name, settings, labels),
         "spec": {
-            # The autoscaler owns the replica count; this is only the first rollout's.
-            "replicas": workload.min_replicas,
+            # No `replicas`: the HorizontalPodAutoscaler owns the count, and a `pulumi up` that
+            # set it would undo every scale-out (Kubernetes defaults to 1 until the HPA acts).
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
@@ -248,6 +265,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "automountServiceAccountToken": False,
                     "securityContext": _pod_security(),
                     "terminationGracePeriodSeconds": 30,
+                    "nodeSelector": {NODE_POOL_LABEL: workload.pool},
                     "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
                     "containers": [container],
                     "volumes": [
@@ -369,14 +387,65 @@ def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: li
             "podSelector": {"matchLabels": _selector(workload.component, workload.name)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"from": [*sources, scraper], "ports": [{"port": HTTP_PORT, "protocol": "TCP"}]}],
-            "egress": [
-                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
-                # Redis inside the VPC; AWS APIs (Secrets Manager, S3, Kinesis) through VPC endpoints.
-                {"to": [{"ipBlock": {"cidr": settings.vpc_cidr}}], "ports": [{"port": 6379, "protocol": "TCP"}]},
-                {"to": [{"ipBlock": {"cidr": settings.vpc_cidr}}], "ports": [{"port": 443, "protocol": "TCP"}]},
-            ],
+            "egress": egress_rules(settings),
         },
     }
+
+
+def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
+    """Where the services may connect, and nothing else, once the VPC CNI enforces policies.
+
+    * DNS to CoreDNS only.
+    * EKS Pod Identity's agent on the node, for the pods' AWS credentials.
+    * The online store's port inside the VPC (ElastiCache sits in the private subnets).
+    * HTTPS inside the VPC: Secrets Manager, Kinesis and STS through interface endpoints
+      with private DNS, S3 through its interface endpoint (``MLPLAT_S3_ENDPOINT_URL``).
+      The S3 gateway endpoint cannot be allowed here: it routes to S3's public prefix
+      list, which a NetworkPolicy cannot name, and allowing 443 to the internet would
+      let a compromised pod send data anywhere.
+    * HTTPS to the API server, for the issuer's keys (``CLUSTER_KEYS_URL``): pods dial the
+      ``kubernetes`` Service's cluster IP, which kube-proxy translates to the control
+      plane's cross-account ENIs in the cluster's subnets (port 443). Which of the two
+      addresses the VPC CNI's eBPF filter sees depends on where it sits relative to that
+      translation, and EKS offers no selector for the control plane (it is not a pod:
+      https://github.com/aws/aws-network-policy-agent/issues/281, whose answer is to
+      allow the endpoint IPs or their subnets), so both are allowed: the endpoints
+      through the VPC rule above (the ENIs move when the control plane is replaced, the
+      VPC does not), the cluster IP by its own /32.
+    """
+    agent_cidr, agent_port = POD_IDENTITY_AGENT
+    vpc = [{"ipBlock": {"cidr": settings.vpc_cidr}}]
+    return [
+        {"to": [KUBE_DNS], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+        {"to": [{"ipBlock": {"cidr": agent_cidr}}], "ports": [{"port": agent_port, "protocol": "TCP"}]},
+        {"to": vpc, "ports": [{"port": online_store_port(settings.online_store_url), "protocol": "TCP"}]},
+        {"to": vpc, "ports": [{"port": HTTPS_PORT, "protocol": "TCP"}]},
+        {
+            "to": [{"ipBlock": {"cidr": settings.kubernetes_service_cidr}}],
+            "ports": [{"port": HTTPS_PORT, "protocol": "TCP"}],
+        },
+    ]
+
+
+def kubernetes_service_block(service_cidr: str) -> str:
+    """The ``kubernetes`` Service's cluster IP as a /32: the first address of the Service range.
+
+    The API server allocates that address to the ``default/kubernetes`` Service
+    (https://kubernetes.io/docs/concepts/services-networking/cluster-ip-allocation/).
+    """
+    try:
+        network = ipaddress.ip_network(service_cidr)
+    except ValueError:
+        raise ValueError(f"the cluster's Service range {service_cidr!r} is not a CIDR such as 172.20.0.0/16") from None
+    return f"{network[1]}/{network.max_prefixlen}"
+
+
+def online_store_port(url: str) -> int:
+    """The port of a ``redis[s]://host:port`` URL (the host may still be a placeholder)."""
+    _, _, port = url.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"online store URL {url!r} names no port; write rediss://<host>:<port>")
+    return int(port)
 
 
 def _common_env(settings: WorkloadSettings) -> dict[str, str]:
@@ -402,7 +471,7 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         name=FEATURE_SERVER,
         component=FEATURE_SERVER,
         image=settings.feature_server_image,
-        args=["serve", "features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
+        args=["features", "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104 - pod network
         env=_common_env(settings),
         cpu=sizing.cpu,
         memory=sizing.memory,
@@ -410,7 +479,8 @@ def _feature_server(catalog: Catalog, settings: WorkloadSettings) -> _Workload:
         max_replicas=sizing.max_replicas,
         live_path="/health/live",
         ready_path="/health/ready",
-        catalog=catalog.subset(views=catalog.feature_views, with_feature_services=True),
+        catalog=feature_server_catalog(catalog),
+        pool=SYSTEM_POOL,
     )
 
 
@@ -425,13 +495,14 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         **_common_env(settings),
         "MLPLAT_MODEL": model.metadata.name,
         "MLPLAT_ARTIFACT_ROOT": settings.artifact_root,
+        "MLPLAT_S3_ENDPOINT_URL": settings.s3_endpoint_url,
         "MLPLAT_DECISION_LOG": settings.decision_log_url,
     }
     return _Workload(
         name=model_server_name(model.metadata.name),
         component=MODEL_SERVER,
         image=settings.model_server_image,
-        args=["serve", "models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
+        args=["models", "--model", model.metadata.name, "--host", "0.0.0.0", "--port", str(HTTP_PORT)],  # noqa: S104
         env=env,
         cpu=serving.resources.cpu,
         memory=serving.resources.memory,
@@ -439,7 +510,8 @@ def _model_server(model: Model, catalog: Catalog, settings: WorkloadSettings) ->
         max_replicas=serving.replicas.max,
         live_path="/v2/health/live",
         ready_path="/v2/health/ready",
-        catalog=catalog.subset(models=[model.metadata.name]),
+        catalog=model_server_catalog(catalog, model.metadata.name),
+        pool=SERVING_POOL,
     )
 
 

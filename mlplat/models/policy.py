@@ -102,6 +102,22 @@ def as_number(ref: str, value: object) -> float:
     raise TypeError(f"{ref} has value {value!r} of type {type(value).__name__}; models score numbers and bools")
 
 
+def missing_number(model_input: ModelInput, on_missing: MissingPolicy) -> float:
+    """What a missing value of ``model_input`` is scored as: one rule for training and serving.
+
+    A value is missing when its view has no row for the entity, the row is older than
+    the ttl, or the value itself is null. Under ``useDefault`` it becomes the feature's
+    ``default``, when it has one; otherwise NaN, which the trees send down their own
+    missing-value branch. Under ``refuse`` it is NaN too: serving never scores a row with
+    a missing or stale view, and a null value of a present row is the model's to handle.
+    ``mlplat train`` fills its training and evaluation rows with this function, the model
+    server its feature vectors, so a model never meets a missing value it was not trained on.
+    """
+    if on_missing is MissingPolicy.USE_DEFAULT and model_input.default is not None:
+        return as_number(model_input.ref, model_input.default)
+    return math.nan
+
+
 def assemble_inputs(
     inputs: Sequence[ModelInput],
     stored: Mapping[str, FeatureValue],
@@ -112,6 +128,7 @@ def assemble_inputs(
 
     ``stored`` maps ``view:feature`` to what the store returned; ``request_values`` maps
     request value names to numbers the caller sent (already checked to be present).
+    Missing values (no row, a stale row, a null value) become :func:`missing_number`.
     """
     values: list[InputValue] = []
     unusable: list[str] = []
@@ -121,14 +138,15 @@ def assemble_inputs(
             values.append(InputValue(model_input.ref, number, ValueSource.REQUEST, None, None))
             continue
         found = stored[model_input.ref]
-        if found.status is FeatureStatus.PRESENT:
+        present = found.status is FeatureStatus.PRESENT
+        if present and found.value is not None:
             number = as_number(model_input.ref, found.value)
             values.append(InputValue(model_input.ref, number, ValueSource.STORE, found.status, found.event_time))
             continue
-        unusable.append(model_input.ref)
-        default = None if on_missing is MissingPolicy.REFUSE else model_input.default
-        source = ValueSource.MISSING if default is None else ValueSource.DEFAULT
-        number = as_number(model_input.ref, default)
+        if not present:
+            unusable.append(model_input.ref)
+        number = missing_number(model_input, on_missing)
+        source = ValueSource.MISSING if math.isnan(number) else ValueSource.DEFAULT
         values.append(InputValue(model_input.ref, number, source, found.status, found.event_time))
     return Inputs(tuple(values), tuple(unusable))
 

@@ -8,6 +8,11 @@ is always safe: the online store never lets an older event overwrite a newer one
 an equal event time overwrites with the same bytes, so a window written twice, or
 written again after a crash, leaves the store as one clean run does. The watermark
 only moves forward, and only after every row of the window is written.
+
+Reruns after a failure or a kill pick up where the last run stopped: a view already
+materialized up to the run's end is skipped (the result says so), the others run, and
+a run left ``running`` by a process that died is marked ``failed``
+(:mod:`mlplat.offline.run_lease`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import pyarrow as pa
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
 from mlplat.offline.engine import DEFAULT_BATCH_ROWS, Engine
+from mlplat.offline.run_lease import Heartbeat, LeasePolicy, fail_dead_runs, this_owner
 from mlplat.offline.sources import OfflineTable, offline_table, resolve_uri
 from mlplat.online_store import DEFAULT_NAMESPACE, OnlineStore, Row, open_store
 from mlplat.registry import Registry
@@ -45,13 +51,18 @@ class MaterializationResult:
     """What one run of one view did."""
 
     view: str
-    run_id: int
+    run_id: int | None
+    """``None`` when the view was skipped."""
     window: Window
     rows: int
     """Entities whose latest row in the window was written."""
     applied: int
     """Of those, rows the store took (the others were older than what it held)."""
     watermark: datetime | None
+    skipped: str | None = None
+    """Why nothing ran (the view was already materialized up to the window's end), or ``None``."""
+    failed_runs: tuple[int, ...] = ()
+    """Earlier runs of the view found dead (left ``running``) and marked failed before this one."""
 
 
 def plan_window(
@@ -85,6 +96,14 @@ def plan_window(
             f"materialization window is empty: start {start.isoformat()} is not before end {end.isoformat()}"
         )
     return Window(start.astimezone(UTC), end.astimezone(UTC), advances)
+
+
+def already_done(*, watermark: datetime | None, start: datetime | None, end: datetime) -> bool:
+    """Whether an incremental run up to ``end`` has nothing to do: the watermark is at or past it.
+
+    A backfill (an explicit ``start``) always runs: it was asked for.
+    """
+    return start is None and watermark is not None and watermark >= end
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -147,6 +166,8 @@ class MaterializeOptions:
     """Left out: incremental from the watermark."""
     end: datetime | None = None
     """Left out: now."""
+    lease: LeasePolicy = field(default_factory=LeasePolicy)
+    """Heartbeat interval and lease of runs (see :mod:`mlplat.offline.run_lease`)."""
 
     def __post_init__(self) -> None:
         if self.batch_rows < 1:
@@ -162,11 +183,12 @@ def _write_embedded(
     window: Window,
     target: OnlineTarget,
     options: MaterializeOptions,
+    now: datetime,
     progress: Progress | None,
 ) -> tuple[int, int]:
     from mlplat.offline.duckdb_engine import latest_rows  # noqa: PLC0415 - keeps engines symmetrical
 
-    total, batches = latest_rows(table, path, window.start, window.end, options.batch_rows)
+    total, batches = latest_rows(table, path, window.start, window.end, options.batch_rows, now)
     store = target.open(catalog)
     written = applied = 0
     try:
@@ -188,11 +210,12 @@ def _write_spark(
     window: Window,
     target: OnlineTarget,
     options: MaterializeOptions,
+    now: datetime,
     progress: Progress | None,
 ) -> tuple[int, int]:
     from mlplat.offline.spark_materialize import write_latest  # noqa: PLC0415 - pyspark only when chosen
 
-    written, applied = write_latest(catalog, table, path, window.start, window.end, target, options.batch_rows)
+    written, applied = write_latest(catalog, table, path, window.start, window.end, target, options.batch_rows, now)
     if progress is not None:
         progress(written, written)
     return written, applied
@@ -208,30 +231,41 @@ def materialize_view(
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> MaterializationResult:
-    """Materialize one view's window into the store, recording the run and moving the watermark."""
+    """Materialize one view's window into the store, recording the run and moving the watermark.
+
+    Rows count as of ``now`` (their created time at or before it, :mod:`mlplat.point_in_time`).
+    """
+    now = now or datetime.now(UTC)
     spec = catalog.feature_view(view).spec
     table = offline_table(catalog, view)
+    failed = tuple(run_id for run_id, _ in fail_dead_runs(registry, view, now, options.lease))
+    watermark = registry.watermark(view)
+    if already_done(watermark=watermark, start=options.start, end=options.end or now):
+        assert watermark is not None
+        end = (options.end or now).astimezone(UTC)
+        reason = f"already materialized up to {watermark.isoformat()} (the watermark), at or past the end"
+        return MaterializationResult(view, None, Window(end, end, False), 0, 0, watermark, reason, failed)
     window = plan_window(
-        watermark=registry.watermark(view),
+        watermark=watermark,
         lateness=spec.materialization.lateness if spec.materialization else None,
         ttl=spec.ttl,
-        now=now or datetime.now(UTC),
+        now=now,
         start=options.start,
         end=options.end,
     )
-    run_id = registry.start_run(view, window.start, window.end, options.engine.value)
+    run_id = registry.start_run(view, window.start, window.end, options.engine.value, owner=this_owner())
     write = _write_spark if options.engine is Engine.SPARK else _write_embedded
+    path = resolve_uri(options.data_root, table.uri)
     try:
-        written, applied = write(
-            catalog, table, resolve_uri(options.data_root, table.uri), window, target, options, progress
-        )
+        with Heartbeat(registry, run_id, options.lease):
+            written, applied = write(catalog, table, path, window, target, options, now, progress)
     except BaseException as error:
         # record why (even for Ctrl-C), then let it end the run; the watermark stays put
         registry.fail_run(run_id, f"{type(error).__name__}: {error}")
         raise
     registry.finish_run(run_id, written)
     watermark = registry.advance_watermark(view, window.end) if window.advances_watermark else registry.watermark(view)
-    return MaterializationResult(view, run_id, window, written, applied, watermark)
+    return MaterializationResult(view, run_id, window, written, applied, watermark, None, failed)
 
 
 def materialize(

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
-from mlplat.spec.kinds import Source, SourceType
+from mlplat.spec.kinds import Availability, Source, SourceType
 from mlplat.spec.types import DType
 
 
@@ -32,6 +32,10 @@ class OfflineTable:
     key_columns: tuple[str, ...]
     features: tuple[tuple[str, DType], ...]
     ttl: timedelta
+    available_field: str | None = None
+    """The created timestamp a row must also be at or before to be available (the view's
+    ``availability: written``); ``None``: the event time alone decides
+    (:mod:`mlplat.point_in_time`)."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -65,6 +69,7 @@ def offline_table(catalog: Catalog, view: str) -> OfflineTable:
         key_columns=tuple(key.column for key in catalog.join_keys(view)),
         features=tuple((f.name, f.dtype) for f in spec.features),
         ttl=spec.ttl,
+        available_field=source.spec.created_timestamp_field if spec.availability is Availability.WRITTEN else None,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F  # noqa: N812 - the name every Spark reader knows
 
 from mlplat.offline.training_set import ROW_ID, TrainingSetPlan, ViewJoin
@@ -37,28 +37,39 @@ def local_session(app_name: str = "mlplat", cores: int = 2) -> SparkSession:
     )
 
 
-def latest_per_event(frame: DataFrame, view: ViewJoin) -> DataFrame:
-    """One row per (key, event time): the latest write, as in the DuckDB engine."""
-    table = view.table
-    order = [F.col(table.created_timestamp_field).desc_nulls_last()] if table.created_timestamp_field else [F.lit(1)]
-    window = Window.partitionBy(*table.key_columns, table.timestamp_field).orderBy(*order)
-    return frame.withColumn("__n", F.row_number().over(window)).where(F.col("__n") == 1).drop("__n")
+def _newest_first(event: str, created: str | None) -> list[Column]:
+    """The order that picks a label's row: latest event time, ties to the latest write."""
+    order = [F.col(event).desc()]
+    if created is not None:
+        order.append(F.col(created).desc_nulls_last())
+    return order
 
 
 def view_values(session: SparkSession, labels: DataFrame, view: ViewJoin, timestamp: str) -> DataFrame:
-    """Per label row id, the view's features as of the label's event time (nulls when none is fresh)."""
+    """Per label row id, the view's features as of the label's event time (nulls when none is fresh).
+
+    The rules are :mod:`mlplat.point_in_time`'s, as in the DuckDB engine: the row's event
+    time (and, with ``availability: written``, its created time) at or before the
+    label's, and age below the ttl.
+    """
     table = view.table
-    rows = latest_per_event(session.read.parquet(view.path), view).select(
+    tie_break = table.available_field or table.created_timestamp_field
+    source = session.read.parquet(view.path)
+    rows = source.select(
         *[F.col(k).alias(f"__k{i}") for i, k in enumerate(table.key_columns)],
-        F.col(table.timestamp_field).alias("__ts"),
+        F.unix_micros(F.col(table.timestamp_field)).alias("__ts"),
+        *([F.unix_micros(F.col(tie_break)).alias("__created")] if tie_break else []),
         *[F.col(f).alias(f"__f_{f}") for f in view.features],
     )
-    ttl_seconds = int(table.ttl.total_seconds())
+    label_ts = F.unix_micros(labels[timestamp])
+    ttl_micros = int(table.ttl.total_seconds() * 1_000_000)
     condition = [labels[label] == rows[f"__k{i}"] for i, label in enumerate(view.label_keys)]
-    condition.append(rows["__ts"] <= labels[timestamp])
-    condition.append(rows["__ts"] > labels[timestamp] - F.expr(f"INTERVAL {ttl_seconds} SECONDS"))
+    condition.append(rows["__ts"] <= label_ts)
+    condition.append(rows["__ts"] > label_ts - F.lit(ttl_micros))  # fresh while age < ttl
+    if table.available_field is not None:
+        condition.append(rows["__created"].isNull() | (rows["__created"] <= label_ts))
     joined = labels.select(ROW_ID, *view.label_keys, timestamp).join(rows, on=condition, how="inner")
-    newest = Window.partitionBy(ROW_ID).orderBy(F.col("__ts").desc())
+    newest = Window.partitionBy(ROW_ID).orderBy(*_newest_first("__ts", "__created" if tie_break else None))
     picked = joined.withColumn("__n", F.row_number().over(newest)).where(F.col("__n") == 1)
     return picked.select(ROW_ID, *[F.col(f"__f_{f}").alias(f) for f in view.features])
 

@@ -24,10 +24,15 @@ from mlplat.spec.types import DType
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def latest_frame(session: SparkSession, table: OfflineTable, path: str, start: datetime, end: datetime) -> DataFrame:
-    """Each entity's latest row in ``[start, end)``; timestamps as microseconds since the epoch."""
+def latest_frame(
+    session: SparkSession, table: OfflineTable, path: str, start: datetime, end: datetime, available_at: datetime
+) -> DataFrame:
+    """Each entity's latest row in ``[start, end)`` written by ``available_at``; timestamps as microseconds."""
     timestamp = F.col(table.timestamp_field)
     frame = session.read.parquet(path).where((timestamp >= F.lit(start)) & (timestamp < F.lit(end)))
+    if table.available_field is not None:  # the rule of mlplat.point_in_time.is_available
+        created = F.col(table.available_field)
+        frame = frame.where(created.isNull() | (created <= F.lit(available_at)))
     order = [timestamp.desc()]
     if table.created_timestamp_field:
         order.append(F.col(table.created_timestamp_field).desc_nulls_last())
@@ -88,13 +93,14 @@ def write_latest(
     end: datetime,
     target: OnlineTarget,
     batch_rows: int,
+    available_at: datetime,
     session: SparkSession | None = None,
 ) -> tuple[int, int]:
-    """Write every entity's latest row in ``[start, end)`` from the executors; (rows, applied)."""
+    """Write every entity's latest row in ``[start, end)`` written by ``available_at`` from the executors; (rows, applied)."""
     if session is None:
         from mlplat.offline.spark_engine import local_session  # noqa: PLC0415 - on EMR the session exists already
 
         session = SparkSession.getActiveSession() or local_session()
-    frame = latest_frame(session, table, path, start, end)
+    frame = latest_frame(session, table, path, start, end, available_at)
     counts = frame.rdd.mapPartitions(partition_writer(catalog.to_snapshot(), table, target, batch_rows)).collect()
     return sum(c[0] for c in counts), sum(c[1] for c in counts)

@@ -37,6 +37,7 @@ from mlplat.catalog import Catalog, JoinKey
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import MlplatError, NotFoundError
 from mlplat.online_store.base import EntityKey, FeatureStatus, ReadRequest, ReadResult, Row
+from mlplat.point_in_time import is_fresh
 from mlplat.spec.kinds import FeatureView
 from mlplat.spec.types import DType, JoinKeyType
 
@@ -406,8 +407,8 @@ def _missing(count: int) -> ReadResult:
 def freshness(codec: ViewCodec, features: Sequence[str], blob: bytes | None, now_micros: int) -> ReadResult:
     """The requested features of one stored blob, with their status as of ``now_micros``.
 
-    Older than ttl: OUTSIDE_MAX_AGE (value still given). Older than ttl plus the grace
-    period (the storage expiry, which SQLite does not enforce by itself), or a blob of
+    As old as the ttl or older: OUTSIDE_MAX_AGE (value still given; the rule is
+    :func:`mlplat.point_in_time.is_fresh`). As old as the ttl plus the grace period or older (the storage expiry, which SQLite does not enforce by itself), or a blob of
     another schema: NOT_FOUND.
     """
     decoded = None if blob is None else codec.decode(blob)
@@ -415,9 +416,10 @@ def freshness(codec: ViewCodec, features: Sequence[str], blob: bytes | None, now
         return _missing(len(features))
     event_micros, values = decoded
     age = now_micros - event_micros
-    if age > codec.ttl_micros * (1 + GRACE_FACTOR):
+    # The storage expiry: at age == ttl * (1 + grace) Redis has deleted the key (PXAT).
+    if age >= codec.ttl_micros * (1 + GRACE_FACTOR):
         return _missing(len(features))
-    status = FeatureStatus.OUTSIDE_MAX_AGE if age > codec.ttl_micros else FeatureStatus.PRESENT
+    status = FeatureStatus.PRESENT if is_fresh(age, codec.ttl_micros) else FeatureStatus.OUTSIDE_MAX_AGE
     picked = _picker(codec, features if isinstance(features, tuple) else tuple(features))(values)
     return ReadResult(status, from_micros(event_micros), picked)
 

@@ -51,6 +51,14 @@ class MaterializationRun:
     started_at: datetime
     finished_at: datetime | None
     error: str | None
+    owner: str | None = None
+    """``host:pid`` of the process running it (``None`` for runs recorded before owners were)."""
+    heartbeat_at: datetime | None = None
+    """When its owner last said it is alive; ``None`` for runs recorded before heartbeats were."""
+
+    @property
+    def last_sign_of_life(self) -> datetime:
+        return self.heartbeat_at or self.started_at
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,9 @@ class Registry:
 
     # --- materialization runs --------------------------------------------------------
 
-    def start_run(self, view: str, start: datetime, end: datetime, engine: str) -> int:
-        """Record a run of ``view`` over ``[start, end)`` as running; its id."""
+    def start_run(self, view: str, start: datetime, end: datetime, engine: str, *, owner: str | None = None) -> int:
+        """Record a run of ``view`` over ``[start, end)`` as running, owned by ``owner``; its id."""
+        now = _now()
         values = {
             "view": view,
             "window_start": start,
@@ -118,7 +127,9 @@ class Registry:
             "engine": engine,
             "status": RunStatus.RUNNING.value,
             "rows_written": 0,
-            "started_at": _now(),
+            "started_at": now,
+            "owner": owner,
+            "heartbeat_at": now,
         }
         with self._engine.begin() as connection:
             result = connection.execute(materialization_runs.insert().values(**values))
@@ -131,6 +142,44 @@ class Registry:
 
     def fail_run(self, run_id: int, error: str) -> None:
         self._update_run(run_id, status=RunStatus.FAILED.value, error=error[:4000])
+
+    def heartbeat(self, run_id: int) -> bool:
+        """Say run ``run_id`` is alive; ``False`` when it is no longer running (another run marked it failed)."""
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                materialization_runs.update()
+                .where(materialization_runs.c.id == run_id, materialization_runs.c.status == RunStatus.RUNNING.value)
+                .values(heartbeat_at=_now())
+            )
+        return bool(result.rowcount)
+
+    def running_runs(self, view: str) -> list[MaterializationRun]:
+        """The runs of ``view`` recorded as running, oldest first."""
+        query = (
+            sa.select(materialization_runs)
+            .where(materialization_runs.c.view == view, materialization_runs.c.status == RunStatus.RUNNING.value)
+            .order_by(materialization_runs.c.id)
+        )
+        return self._runs(query)
+
+    def fail_if_unchanged(self, run: MaterializationRun, error: str) -> bool:
+        """Mark ``run`` failed only if it is still running with the heartbeat it was read with.
+
+        One conditional ``UPDATE``, atomic on SQLite and MySQL alike: a run whose owner
+        heartbeats meanwhile is left alone, and of two processes reaping the same run one wins.
+        """
+        columns = materialization_runs.c
+        condition = [columns.id == run.id, columns.status == RunStatus.RUNNING.value]
+        condition.append(
+            columns.heartbeat_at.is_(None) if run.heartbeat_at is None else columns.heartbeat_at == run.heartbeat_at
+        )
+        with self._engine.begin() as connection:
+            result = connection.execute(
+                materialization_runs.update()
+                .where(*condition)
+                .values(status=RunStatus.FAILED.value, finished_at=_now(), error=error[:4000])
+            )
+        return bool(result.rowcount)
 
     def _update_run(self, run_id: int, **values: object) -> None:
         with self._engine.begin() as connection:
@@ -145,6 +194,9 @@ class Registry:
         query = sa.select(materialization_runs).order_by(materialization_runs.c.id.desc()).limit(limit)
         if view is not None:
             query = query.where(materialization_runs.c.view == view)
+        return self._runs(query)
+
+    def _runs(self, query: sa.Select[Any]) -> list[MaterializationRun]:
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
         return [MaterializationRun(**{**row, "status": RunStatus(row["status"])}) for row in rows]

@@ -48,6 +48,9 @@ materialization_runs = sa.Table(
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=True),
+    sa.Index("ix_materialization_runs_view_status", "view", "status"),
 )
 
 watermarks = sa.Table(

@@ -38,7 +38,11 @@ from mlplat.spec.types import (
     LabelValue,
     MemoryQuantity,
     Name,
+    Phrase,
+    ScheduleInterval,
     Sha256,
+    TagValue,
+    Text,
 )
 
 API_VERSION = "mlplat/v1"
@@ -90,9 +94,9 @@ class Metadata(SpecModel):
 
     name: Name
     """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names."""
-    owner: str | None = None
+    owner: TagValue | None = None
     """Team or person answering for the object (an email or a team handle). Tagged on its AWS resources."""
-    description: str | None = None
+    description: Text | None = None
     """What the object is, for people reading the catalog."""
     labels: dict[LabelValue, LabelValue] = Field(default_factory=dict)
     """Free-form key/value labels, copied onto Kubernetes labels."""
@@ -221,21 +225,28 @@ class Feature(SpecModel):
     """Column in the source, and the feature's name in ``view:feature`` references."""
     dtype: DType
     """Value type."""
-    description: str | None = None
+    description: Text | None = None
     """What the value means, for people and for reason codes that have no phrase of their own."""
     default: Scalar | None = None
     """Value a model uses when the feature is missing or stale and its decision policy says ``useDefault``."""
-    reason: str | None = None
+    reason: Phrase | None = None
     """Short phrase a credit analyst can use when this feature drives a decline (e.g. 'Too many recent credit inquiries')."""
 
 
 class Materialization(SpecModel):
     """How often the view's latest values are copied into the online store."""
 
-    every: Duration
-    """Interval between scheduled runs (e.g. ``1h``)."""
+    every: ScheduleInterval
+    """Interval between scheduled runs (e.g. ``1h``), in whole minutes: the scheduler's finest step."""
     lateness: Duration | None = None
     """How late rows may arrive after their event time; each run re-reads this much before its watermark. Left out: none."""
+
+
+class Availability(StrEnum):
+    """When a view's row could first be read, for point-in-time joins and materialization."""
+
+    WRITTEN = "written"
+    EVENT_TIME = "eventTime"
 
 
 class FeatureViewSpec(SpecModel):
@@ -246,7 +257,9 @@ class FeatureViewSpec(SpecModel):
     source: Name
     """The ``Source`` the rows come from."""
     ttl: Duration
-    """How long a value stays valid after its event time. Older values are served as ``OUTSIDE_MAX_AGE`` and not joined into training rows."""
+    """How long a value stays valid after its event time. A value ``ttl`` old or older is served as ``OUTSIDE_MAX_AGE`` and is null in training rows."""
+    availability: Availability = Availability.WRITTEN
+    """When a row counts as available at time t. ``written``: its event time is at or before t and, when the source has a ``createdTimestampField``, it was written at or before t (what the decision system could have read). ``eventTime``: its event time alone decides, for sources whose created timestamp is not when the row became readable (e.g. history rewritten by a backfill)."""
     online: StrictBool = True
     """Whether values are served from the online store. Models can only use online views."""
     materialization: Materialization | None = None
@@ -309,9 +322,9 @@ class Approval(SpecModel):
 
     state: ApprovalState = ApprovalState.PENDING
     """Only ``approved`` versions may take decisions (primary or canary); any version may run in shadow."""
-    by: str | None = None
+    by: TagValue | None = None
     """Approver."""
-    ticket: str | None = None
+    ticket: TagValue | None = None
     """Change or validation ticket."""
 
 
@@ -342,7 +355,7 @@ class RequestValue(SpecModel):
     """Referenced by ``features`` as ``request:<name>``; also a column of the training labels."""
     dtype: DType
     """Value type."""
-    description: str | None = None
+    description: Text | None = None
     """What the value means."""
 
 
@@ -386,10 +399,10 @@ class Decision(SpecModel):
     threshold: Annotated[StrictFloat, Field(gt=0, lt=1)]
     """Scores are probabilities of the bad outcome; at or above the threshold the decision is ``decline``."""
     reason_codes: Annotated[StrictInt, Field(ge=0, le=10)] = 4
-    """How many reasons (features pushing the score up most) are returned with each decision."""
+    """How many reasons (features pushing the score up most) are returned with each decision. At least 1: a credit decline must come with its reasons, so ``onnx`` models, which cannot give them, take no decisions."""
     on_missing: MissingPolicy = MissingPolicy.REFUSE
-    """``refuse``: no decision when a feature is missing or stale. ``useDefault``: use the feature's ``default`` (or let the model treat it as missing)."""
-    reason_phrases: dict[FeatureRef, str] = Field(default_factory=dict)
+    """``refuse``: no decision when a feature is missing or stale. ``useDefault``: use the feature's ``default`` (or let the model treat it as missing) for a missing, stale or null value. ``mlplat train`` fills its training rows the same way."""
+    reason_phrases: dict[FeatureRef, Phrase] = Field(default_factory=dict)
     """Phrases per feature that override the feature's own ``reason``."""
 
 
@@ -430,13 +443,15 @@ class Training(SpecModel):
     """How ``mlplat train`` builds this model."""
 
     label_source: Name
-    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label."""
+    """Batch ``Source`` of labelled events: entity keys, event time, request values and the label. Its timestamps may be in any parquet unit (ns are floored to µs) and naive (read as UTC) or zoned."""
     label: FeatureName
     """Label column (1 = bad outcome)."""
     params: dict[str, Scalar] = Field(default_factory=dict)
     """Parameters passed to the framework's trainer."""
     holdout: Duration = Field(default="30d", validate_default=True)
     """The most recent stretch of events kept out of training for evaluation."""
+    label_window: Duration | None = None
+    """How long after its event a label's outcome is known (``90d`` for a 90-day default label). Training events whose window runs past the holdout start are left out (an embargo), so no training label sees the holdout period. Left out: no embargo, for labels known at their event time."""
     seed: StrictInt = 7
     """Random seed; the same seed and data give the same artifact."""
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
 #: Longest object name. Derived names such as the IAM role
 #: ``mlplat-staging-model-<name>`` (64 characters at most) and the Kubernetes
@@ -68,8 +68,26 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RULE = "a whole number followed by s, m, h, d or w (e.g. '90s', '6h', '30d')"
 
 
+class WrittenDuration(timedelta):
+    """A duration that remembers how the spec wrote it, so it prints as written (``7d``, never ``1w``).
+
+    Arithmetic gives plain :class:`~datetime.timedelta` values; equality and hashing are
+    those of the duration, so ``7d`` equals ``1w``.
+    """
+
+    written: str
+
+    def __new__(cls, seconds: int, written: str) -> WrittenDuration:
+        duration = super().__new__(cls, seconds=seconds)
+        duration.written = written
+        return duration
+
+    def __reduce__(self) -> tuple[type[WrittenDuration], tuple[int, str]]:
+        return (WrittenDuration, (int(self.total_seconds()), self.written))
+
+
 def parse_duration(value: object) -> timedelta:
-    """Parse ``30d``, ``6h``, ``15m``, ``90s`` or ``2w`` into a positive timedelta."""
+    """Parse ``30d``, ``6h``, ``15m``, ``90s`` or ``2w`` into a positive duration that keeps its spelling."""
     if isinstance(value, timedelta):
         return value
     if not isinstance(value, str):
@@ -80,11 +98,13 @@ def parse_duration(value: object) -> timedelta:
     amount = int(match.group(1))
     if amount == 0:
         raise ValueError(f"{value!r} is zero; write a positive duration (e.g. '6h')")
-    return timedelta(seconds=amount * _DURATION_UNITS[match.group(2)])
+    return WrittenDuration(amount * _DURATION_UNITS[match.group(2)], value.strip())
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest spec spelling of ``value`` (inverse of :func:`parse_duration`)."""
+    """The spec spelling of ``value``: as written when it was parsed, else the shortest one."""
+    if isinstance(value, WrittenDuration):
+        return value.written
     seconds = int(value.total_seconds())
     for unit in ("w", "d", "h", "m"):
         size = _DURATION_UNITS[unit]
@@ -95,11 +115,54 @@ def format_duration(value: timedelta) -> str:
 
 Duration = Annotated[
     timedelta,
-    BeforeValidator(parse_duration),
+    PlainValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
     WithJsonSchema({"type": "string", "pattern": _DURATION_RE.pattern}),
 ]
-"""A positive duration written as ``<n><unit>``."""
+"""A positive duration written as ``<n><unit>``; it prints as written."""
+
+
+#: The finest schedule EventBridge Scheduler takes: ``rate(value unit)`` counts whole
+#: minutes, hours or days (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html#rate-based).
+SCHEDULE_GRANULARITY = timedelta(minutes=1)
+
+
+def parse_schedule_interval(value: object) -> timedelta:
+    """A duration a scheduled run can repeat at: whole minutes, at least one."""
+    every = parse_duration(value)
+    if every % SCHEDULE_GRANULARITY:
+        written = format_duration(every)
+        minutes = max(1, round(every / SCHEDULE_GRANULARITY))
+        raise ValueError(
+            f"{written!r} cannot be scheduled: runs repeat in whole minutes (the scheduler's rate() takes "
+            f"minutes, hours or days); write e.g. '{minutes}m'"
+        )
+    return every
+
+
+ScheduleInterval = Annotated[
+    timedelta,
+    PlainValidator(parse_schedule_interval),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION_RE.pattern}),
+]
+"""A repeat interval of a schedule: a duration in whole minutes (``90s`` is refused, ``120s`` is 2m)."""
+
+
+#: Longest free text (descriptions): the catalog travels in 1 MiB ConfigMaps.
+MAX_TEXT_LENGTH = 4096
+#: Longest reason phrase: phrases go back with every decision.
+MAX_PHRASE_LENGTH = 200
+#: Longest value that becomes an AWS tag value (the owner)
+#: (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html#tag-conventions).
+MAX_TAG_VALUE_LENGTH = 256
+
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH)]
+"""Free text for people, at most :data:`MAX_TEXT_LENGTH` characters."""
+Phrase = Annotated[str, Field(max_length=MAX_PHRASE_LENGTH)]
+"""A short phrase returned to callers, at most :data:`MAX_PHRASE_LENGTH` characters."""
+TagValue = Annotated[str, Field(max_length=MAX_TAG_VALUE_LENGTH)]
+"""Text that is also tagged on AWS resources, at most :data:`MAX_TAG_VALUE_LENGTH` characters."""
 
 
 class DType(StrEnum):

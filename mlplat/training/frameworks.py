@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,18 +63,43 @@ def _fit_xgboost(features: np.ndarray, labels: np.ndarray, names: Sequence[str],
     train = xgb.DMatrix(features, label=labels, feature_names=list(names), nthread=1)
     booster = xgb.train(params, train, num_boost_round=rounds)
     artifact = bytes(booster.save_raw(raw_format="ubj"))
-    loaded = xgb.Booster(params={"nthread": 1})
-    loaded.load_model(bytearray(artifact))
-
-    def predict(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(loaded.predict(xgb.DMatrix(rows, feature_names=list(names), nthread=1)), dtype=np.float64)
-
+    loaded, predict = _xgboost_predictor(artifact, names)
     gains = loaded.get_score(importance_type="total_gain")
     importance = {}
     for name in names:
         gain = gains.get(name, 0.0)
         importance[name] = round(float(gain if isinstance(gain, float) else sum(gain)), 4)
     return Fitted(artifact, predict, importance)
+
+
+def _xgboost_predictor(artifact: bytes, names: Sequence[str]) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
+    import xgboost as xgb  # noqa: PLC0415 - only the framework in use is loaded
+
+    loaded = xgb.Booster(params={"nthread": 1})
+    loaded.load_model(bytearray(artifact))
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(loaded.predict(xgb.DMatrix(rows, feature_names=list(names), nthread=1)), dtype=np.float64)
+
+    return loaded, predict
+
+
+def _lightgbm_predictor(artifact: bytes) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
+    import lightgbm as lgb  # noqa: PLC0415 - only the framework in use is loaded
+
+    loaded = lgb.Booster(model_str=artifact.decode())
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(loaded.predict(rows, num_threads=1), dtype=np.float64)
+
+    return loaded, predict
+
+
+def predictor(framework: Framework, artifact: bytes, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
+    """How training scores rows with a model read from its artifact bytes (evaluation, verification)."""
+    if framework is Framework.XGBOOST:
+        return _xgboost_predictor(artifact, names)[1]
+    return _lightgbm_predictor(artifact)[1]
 
 
 def _fit_lightgbm(
@@ -84,11 +110,7 @@ def _fit_lightgbm(
     train = lgb.Dataset(features, label=labels, feature_name=list(names), params={"verbosity": -1})
     booster = lgb.train(params, train, num_boost_round=rounds)
     artifact = booster.model_to_string().encode()
-    loaded = lgb.Booster(model_str=artifact.decode())
-
-    def predict(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(loaded.predict(rows, num_threads=1), dtype=np.float64)
-
+    loaded, predict = _lightgbm_predictor(artifact)
     gains = loaded.feature_importance(importance_type="gain")
     return Fitted(artifact, predict, {name: round(float(g), 4) for name, g in zip(names, gains, strict=True)})
 

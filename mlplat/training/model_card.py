@@ -34,6 +34,18 @@ def _feature_rows(model: Model, importance: Mapping[str, float]) -> list[str]:
     return rows
 
 
+def _lineage_rows(lineage: Mapping[str, Any]) -> list[str]:
+    libraries = ", ".join(f"{name} {version}" for name, version in sorted(lineage["libraries"].items()))
+    return [
+        "| what | value |",
+        "| --- | --- |",
+        f"| training set (sha256 of its {lineage['training_set_rows']:,} rows) | `{lineage['training_set_sha256']}` |",
+        f"| catalog digest (the model's training spec and what it reads) | `{lineage['catalog_sha256']}` |",
+        f"| libraries | {libraries} |",
+        f"| code revision | `{lineage['code_revision']}` |",
+    ]
+
+
 def render_model_card(
     model: Model, version: str, uri: str, sha256: str, metrics: Mapping[str, Any], data: Mapping[str, Any]
 ) -> str:
@@ -53,10 +65,12 @@ def render_model_card(
         "## Training data",
         "",
         f"Labels `{data['label']}` from source `{data['label_source']}`: {data['events']:,} events from "
-        f"{data['first_event']} to {data['last_event']}. Features are joined point in time (the latest value at or "
-        "before each event, within each view's ttl). Events from "
+        f"{data['first_event']} to {data['last_event']}. Features are joined point in time: the latest value "
+        "available at each event (in effect and written by then), within each view's ttl. A missing value is "
+        f"scored as the model server scores it (decision.onMissing `{spec.decision.on_missing.value}`). Events from "
         f"{data['holdout_start']} on ({data['holdout_events']:,}) are held out for evaluation; "
-        f"{data['train_events']:,} earlier events train.",
+        f"{data['train_events']:,} earlier events train, and {data['embargoed_events']:,} events whose label window "
+        f"({data['label_window']}) runs past the holdout start are left out.",
         "",
         "## Evaluation",
         "",
@@ -69,6 +83,13 @@ def render_model_card(
         "## Inputs",
         "",
         *_feature_rows(model, metrics["importance"]),
+        "",
+        "## Lineage",
+        "",
+        *_lineage_rows(metrics["lineage"]),
+        "",
+        "`mlplat train --verify` rebuilds this version from this record (`metrics.json` holds it for machines) "
+        "and checks the artifact's sha256.",
         "",
         "## Limits",
         "",

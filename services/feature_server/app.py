@@ -2,7 +2,8 @@
 
 Starlette with orjson, no middleware: every endpoint goes through :meth:`Server.answer`,
 which times it, counts it, and turns any exception into a response in one place
-(:func:`~services.feature_server.errors.error_body`). Reads and pings call the store on
+(:func:`services.errors.error_body`). Bodies are decoded into their typed request
+(:mod:`services.feature_server.schemas`) in one msgspec pass. Reads and pings call the store on
 the event loop, bounded by the store's timeout and a :class:`StoreGate` that fails fast
 for a while after a failure; push batches (CPU-heavy encoding) run in a small thread
 pool.
@@ -10,16 +11,15 @@ pool.
 
 from __future__ import annotations
 
-import base64
 import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import orjson
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -32,10 +32,12 @@ from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
 from mlplat.online_store.gate import StoreGate
-from services.feature_server.errors import BatchTooLargeError, RequestError, error_body
+from services.errors import error_body
+from services.feature_server.contract import feature_server_document
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
-from services.feature_server.pushes import parse_push
+from services.feature_server.pushes import latest_event_time, parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
+from services.feature_server.schemas import push_request_type, read_request_type
 from services.feature_server.settings import Settings
 from services.identity import (
     OPEN,
@@ -46,24 +48,11 @@ from services.identity import (
     authorizer_for,
     caller_of,
 )
-from services.request_body import read_bounded
+from services.request_body import decode, read_bounded
+from services.responses import document_route, http_error_handler, json_body_bytes, json_response
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[tuple[int, object]]]
-_JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def json_response(status: int, payload: object) -> Response:
-    """``payload`` as JSON: timestamps ISO 8601 in UTC with ``Z``, bytes as base64."""
-    return Response(
-        orjson.dumps(payload, default=_json_default, option=_JSON_OPTIONS), status, media_type="application/json"
-    )
 
 
 class Server:
@@ -80,11 +69,14 @@ class Server:
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
         self.gate = StoreGate(settings.store_retry_seconds)
         self._limiter: anyio.CapacityLimiter | None = None
+        self._read_request: msgspec.json.Decoder[Any] = msgspec.json.Decoder(read_request_type(catalog))
+        self._push_request: msgspec.json.Decoder[Any] = msgspec.json.Decoder(push_request_type(catalog))
 
     # --- endpoints -----------------------------------------------------------------------
 
     async def get_online_features(self, request: Request) -> tuple[int, object]:
-        parsed = parse_request(await self._body(request), self.catalog, self.settings.max_entities, self.plans)
+        body = decode(await self._body(request), self._read_request)
+        parsed = parse_request(body, self.catalog, self.settings.max_entities, self.plans)
         views = [read.view for read in parsed.plan.views]
         self.authorizer.require(caller_of(request.scope), Action.READ, views)
         reads = read_requests(parsed)
@@ -95,7 +87,9 @@ class Server:
         return 200, payload
 
     async def push(self, request: Request) -> tuple[int, object]:
-        pushes = parse_push(await self._body(request), self.catalog, self.settings.max_push_rows)
+        body = decode(await self._body(request), self._push_request)
+        latest = latest_event_time(self.settings.max_push_skew_seconds)
+        pushes = parse_push(body, self.catalog, self.settings.max_push_rows, latest)
         # A push is authorized by the source its views read from (writers of a push source).
         sources = [self.catalog.feature_views[push.view].spec.source for push in pushes]
         self.authorizer.require(caller_of(request.scope), Action.PUSH, sources)
@@ -106,11 +100,11 @@ class Server:
         return 200, {"written": written}
 
     async def live(self, request: Request) -> tuple[int, object]:
-        return 200, {"status": "live"}
+        return 200, {"live": True}
 
     async def ready(self, request: Request) -> tuple[int, object]:
         self._inline("ping", self.store.ping)
-        return 200, {"status": "ready", "catalog": self.catalog.digest[:12]}
+        return 200, {"ready": True, "catalog": self.catalog.digest[:12]}
 
     async def metrics_page(self, request: Request) -> Response:
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE)
@@ -128,7 +122,7 @@ class Server:
                 status, payload = error_body(error)
             caller = caller_of(request.scope).name
             self.metrics.observe_request(endpoint, status, time.perf_counter() - started, caller)
-            return json_response(status, payload)
+            return json_response(payload, status)
 
         return run
 
@@ -154,12 +148,8 @@ class Server:
         finally:
             self.metrics.observe_store(operation, time.perf_counter() - started)
 
-    async def _body(self, request: Request) -> object:
-        raw = await read_bounded(request, self.settings.max_body_bytes, BatchTooLargeError)
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise RequestError("body", f"is not valid JSON ({error})") from None
+    async def _body(self, request: Request) -> bytes:
+        return await read_bounded(request, self.settings.max_body_bytes)
 
 
 def create_app(
@@ -178,13 +168,12 @@ def create_app(
     """
     catalog = catalog if catalog is not None else settings.load_catalog()
     if store is None:
-        token = settings.auth_token()
         store = open_store(
             settings.online_store_url,
             catalog,
             namespace=settings.online_store_namespace,
             timeout=settings.online_store_timeout,
-            password=token,
+            password=settings.store_password(),
         )
     access = authorizer_for(catalog, identity)
     server = Server(settings, catalog, store, access)
@@ -206,16 +195,10 @@ def create_app(
         Route("/health/live", server.answer("live", server.live), methods=["GET"]),
         Route("/health/ready", server.answer("ready", server.ready), methods=["GET"]),
         Route("/metrics", server.metrics_page, methods=["GET"]),
+        document_route(feature_server_document(catalog, authenticated=access.enabled)),
     ]
-    endpoints = ", ".join(f"{'POST' if 'POST' in (r.methods or ()) else 'GET'} {r.path}" for r in routes)
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        status = error.status_code if isinstance(error, HTTPException) else 500
-        message = (
-            f"no such endpoint; this server has {endpoints}" if status == 404 else str(getattr(error, "detail", ""))
-        )
-        return json_response(status, {"error": {"status": status, "message": message}})
-
+    endpoints = ", ".join(f"{next(iter(sorted(r.methods or ())))} {r.path}" for r in routes)
+    not_found = f"no such endpoint; this server has {endpoints}"
     authentication = Middleware(
         CallerAuthentication,
         authorizer=access,
@@ -224,7 +207,10 @@ def create_app(
         failures=AuthFailures(server.metrics.registry),
     )
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}, middleware=[authentication]
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error_handler(not_found)},
+        middleware=[authentication],
     )
     app.state.server = server
     return app
@@ -236,7 +222,7 @@ _PUBLIC_PATHS = ("/health/live", "/health/ready", "/metrics", "/openapi.json")
 
 
 def _error_json(status: int, message: str) -> bytes:
-    return orjson.dumps({"error": {"status": status, "message": message}})
+    return json_body_bytes({"error": message})
 
 
 def app_from_environment() -> Starlette:

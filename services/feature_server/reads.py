@@ -19,20 +19,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import msgspec
 import orjson
+from msgspec import UNSET
 
 from mlplat.catalog import Catalog, JoinKey
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import NotFoundError
 from mlplat.online_store import FeatureStatus, ReadRequest, ReadResult
-from mlplat.spec.types import JoinKeyType
-from services.feature_server.errors import BatchTooLargeError, RequestError
+from services.errors import BodyTooLargeError, RequestError
 
 #: Event time Feast reports for join keys and for values that were not found.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_TEXT = "1970-01-01T00:00:00Z"
-_REQUEST_FIELDS = frozenset({"features", "feature_service", "entities", "full_feature_names"})
 
 
 @dataclass(frozen=True)
@@ -108,40 +109,27 @@ def plan_reads(catalog: Catalog, refs: Sequence[str], full_feature_names: bool) 
     return ReadPlan(tuple(join_keys) + tuple(output), tuple(join_keys.values()), views)
 
 
-def feature_refs(catalog: Catalog, body: Mapping[str, object]) -> list[str]:
+def feature_refs(catalog: Catalog, body: Any) -> list[str]:
     """The feature list of a request: ``features``, or the features of ``feature_service``."""
-    features, service = body.get("features"), body.get("feature_service")
-    if (features is None) == (service is None):
+    features, service = body.features, body.feature_service
+    if (features is UNSET) == (service is UNSET):
         raise RequestError("features", "give either 'features' (a list of 'view:feature') or 'feature_service'")
-    if service is not None:
-        if not isinstance(service, str):
-            raise RequestError("feature_service", f"must be a string; got {type(service).__name__}")
+    if service is not UNSET:
         if service not in catalog.feature_services:
             names = list(catalog.feature_services)
             raise NotFoundError(
                 f"feature service {service!r} does not exist; defined: {one_of(names)}{did_you_mean(service, names)}"
             )
         return list(catalog.feature_services[service].spec.features)
-    if not isinstance(features, list) or not features:
-        raise RequestError("features", "must be a non-empty list of 'view:feature' strings")
-    for position, ref in enumerate(features):
-        if not isinstance(ref, str):
-            raise RequestError(f"features[{position}]", f"must be a string; got {type(ref).__name__}")
-    return features
+    refs: list[str] = features
+    return refs
 
 
 def parse_request(
-    body: object, catalog: Catalog, max_entities: int, plans: dict[tuple[object, ...], ReadPlan]
+    body: Any, catalog: Catalog, max_entities: int, plans: dict[tuple[object, ...], ReadPlan]
 ) -> OnlineFeaturesRequest:
-    """Check a decoded JSON body; ``plans`` caches resolved feature lists between requests."""
-    if not isinstance(body, dict):
-        raise RequestError("body", "must be a JSON object")
-    unknown = sorted(set(body) - _REQUEST_FIELDS)
-    if unknown:
-        raise RequestError(unknown[0], f"is not a field of this request; use {one_of(sorted(_REQUEST_FIELDS))}")
-    full_names = body.get("full_feature_names", False)
-    if not isinstance(full_names, bool):
-        raise RequestError("full_feature_names", f"must be true or false; got {full_names!r}")
+    """Check a decoded body against the catalog; ``plans`` caches resolved feature lists between requests."""
+    full_names = body.full_feature_names is True
     refs = feature_refs(catalog, body)
     cache_key = (full_names, *refs)
     plan = plans.get(cache_key)
@@ -149,14 +137,15 @@ def parse_request(
         plan = plan_reads(catalog, refs, full_names)
         if len(plans) < 4096:  # bounded: clients send few distinct feature lists
             plans[cache_key] = plan
-    entities = body.get("entities")
-    if not isinstance(entities, dict) or not entities:
-        raise RequestError("entities", "must be an object mapping each join key to a list of values")
+    entities = {name: column for name, column in msgspec.structs.asdict(body.entities).items() if column is not UNSET}
+    if not entities:
+        raise RequestError("entities", "must map each join key to a list of values")
     rows = _check_entities(plan, entities, max_entities)
     return OnlineFeaturesRequest(plan, entities, rows)
 
 
-def _check_entities(plan: ReadPlan, entities: Mapping[str, object], max_entities: int) -> int:
+def _check_entities(plan: ReadPlan, entities: Mapping[str, list[str | int]], max_entities: int) -> int:
+    """Every join key the plan needs, columns of one length; values are typed by the decoder."""
     expected = [key.request_key for key in plan.join_keys]
     for name in entities:
         if name not in expected:
@@ -169,26 +158,12 @@ def _check_entities(plan: ReadPlan, entities: Mapping[str, object], max_entities
         field = f"entities.{key.request_key}"
         if column is None:
             raise RequestError(field, f"is missing; the requested views need {one_of(expected)}")
-        if not isinstance(column, list) or not column:
-            raise RequestError(field, "must be a non-empty list of values")
         if rows not in (-1, len(column)):
             raise RequestError(field, f"has {len(column)} values; every entity column needs the same count ({rows})")
         rows = len(column)
         if rows > max_entities:
-            raise BatchTooLargeError(f"{field}: {rows} entities; at most {max_entities} per request")
-        _check_key_values(field, key, column)
+            raise BodyTooLargeError(f"{field}: {rows} entities; at most {max_entities} per request")
     return rows
-
-
-def _check_key_values(field: str, key: JoinKey, column: list[object]) -> None:
-    if key.type is JoinKeyType.INT64:
-        for i, value in enumerate(column):
-            if type(value) is not int:
-                raise RequestError(f"{field}[{i}]", f"must be an integer; got {value!r}")
-    else:
-        for i, value in enumerate(column):
-            if type(value) is not str:
-                raise RequestError(f"{field}[{i}]", f"must be a string; got {value!r}")
 
 
 def read_requests(request: OnlineFeaturesRequest) -> list[ReadRequest]:

@@ -180,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "end": result.window.end.isoformat(),
                 "rows": result.rows,
                 "applied": result.applied,
+                "skipped": result.skipped,
+                "failed_runs": list(result.failed_runs),
             }
         )
         + "\n"

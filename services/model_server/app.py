@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,21 +19,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mlplat.catalog import Catalog
-from mlplat.errors import UsageError
-from mlplat.loader import load_catalog
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
-from mlplat.online_store.connect import auth_token
 from services.identity import OPEN, AuthFailures, Authorizer, CallerAuthentication, IdentitySettings, authorizer_for
+from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
 from services.model_server.decisions import DecisionApi
 from services.model_server.metrics import Metrics
 from services.model_server.registry import GatedStore, ServedModel, load_models
-from services.model_server.responses import error_response, json_response
 from services.model_server.segmented_log import SegmentedFileSink
 from services.model_server.settings import Settings
-from services.model_server.v2 import V2Api
+from services.model_server.v2 import SERVER_VERSION, V2Api
+from services.responses import document_route, error_response, http_error_handler
 
 log = logging.getLogger("mlplat.model_server")
 
@@ -50,6 +46,8 @@ class Components:
     store_retry_s: float = 1.0
     #: Threads that score and explain decisions off the event loop; 0 scores on the loop.
     scoring_threads: int = 0
+    #: Largest request body; more is 413.
+    max_body_bytes: int = 8 * 1024 * 1024
     #: Who may call: tokens verified and grants checked. Left out: no authentication (tests, embedding).
     authorizer: Authorizer = OPEN
 
@@ -59,9 +57,11 @@ def build_app(components: Components) -> Starlette:
     metrics = components.metrics
     gate = GatedStore(components.store, components.store_retry_s, metrics)
     access = components.authorizer
-    v2 = V2Api(components.models, metrics, access)
+    v2 = V2Api(components.models, metrics, components.max_body_bytes, access)
     executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
-    decisions = DecisionApi(components.models, gate, components.decision_log, metrics, executor, access)
+    decisions = DecisionApi(
+        components.models, gate, components.decision_log, metrics, executor, access, components.max_body_bytes
+    )
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -78,15 +78,16 @@ def build_app(components: Components) -> Starlette:
         if executor is not None:
             executor.shutdown()
 
-    async def http_error(request: Request, error: Exception) -> Response:
-        # Unknown paths and methods get the protocol's error object too.
-        assert isinstance(error, HTTPException)
-        return json_response({"error": error.detail}, error.status_code)
-
     async def internal_error(request: Request, error: Exception) -> Response:
         return error_response(error)  # logged there; the client reads "internal error"
 
-    routes = [*v2.routes(), *decisions.routes(), Route("/metrics", metrics_endpoint, methods=["GET"])]
+    document = model_server_document(components.models, SERVER_VERSION, authenticated=access.enabled)
+    routes = [
+        *v2.routes(),
+        *decisions.routes(),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        document_route(document),
+    ]
     authentication = Middleware(
         CallerAuthentication,
         authorizer=access,
@@ -94,10 +95,11 @@ def build_app(components: Components) -> Starlette:
         render=lambda status, message: orjson.dumps({"error": message}),
         failures=AuthFailures(metrics.registry),
     )
+    not_found = f"no such endpoint; GET /openapi.json lists the {len(document['paths'])} paths of this server"
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        exception_handlers={HTTPException: http_error_handler(not_found), Exception: internal_error},
         middleware=[authentication],
     )
 
@@ -118,17 +120,6 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def read_catalog(path: Path) -> Catalog:
-    """A catalog snapshot (``.json``, as mounted from the ConfigMap) or a spec directory."""
-    if path.suffix != ".json":
-        return load_catalog(path)
-    try:
-        snapshot = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UsageError(f"MLPLAT_CATALOG={str(path)!r} is not a readable catalog snapshot: {error}") from None
-    return Catalog.from_snapshot(snapshot)
-
-
 def decision_sink(settings: Settings) -> DecisionSink:
     """The sink the settings choose: the local file, or the platform's Kinesis stream."""
     stream = settings.kinesis_stream
@@ -142,17 +133,12 @@ def decision_sink(settings: Settings) -> DecisionSink:
     )
 
 
-def redis_password(settings: Settings) -> str | None:
-    """The online store's AUTH token: given directly, or read once from Secrets Manager."""
-    return auth_token(settings.redis_auth_token, settings.redis_auth_secret_arn, settings.aws_region)
-
-
 def create_app(settings: Settings, identity: IdentitySettings | None = None) -> Starlette:
     """Load the catalog and every serving model version, connect the store and the log.
 
     Callers are verified as ``identity`` says (``MLPLAT_AUTH*`` when left out).
     """
-    catalog = read_catalog(settings.catalog)
+    catalog = settings.load_catalog()
     access = authorizer_for(catalog, identity)
     metrics = Metrics()
     artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
@@ -161,10 +147,18 @@ def create_app(settings: Settings, identity: IdentitySettings | None = None) -> 
         settings.online_store_url,
         catalog,
         namespace=settings.online_store_namespace,
-        timeout=settings.online_store_timeout_s,
-        password=redis_password(settings),
+        timeout=settings.online_store_timeout,
+        password=settings.store_password(),
     )
     decision_log = DecisionLog(decision_sink(settings), on_flush=metrics.observe_flush)
-    return build_app(
-        Components(models, store, decision_log, metrics, settings.store_retry_s, settings.scoring_threads, access)
+    parts = Components(
+        models,
+        store,
+        decision_log,
+        metrics,
+        settings.store_retry_seconds,
+        settings.scoring_threads,
+        settings.max_body_bytes,
+        access,
     )
+    return build_app(parts)

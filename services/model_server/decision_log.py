@@ -20,8 +20,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from mlplat.errors import MlplatError
+from services.log_limit import RateLimitedLog
 
 log = logging.getLogger("mlplat.model_server.decision_log")
+#: During an outage of the sink every batch fails: one line per kind per 10 s.
+_failures = RateLimitedLog(log, interval_seconds=10.0)
 
 
 class DecisionLogError(MlplatError):
@@ -85,7 +88,7 @@ class KinesisSink:
             try:
                 result = self._client.put_records(StreamName=self._stream, Records=records)
             except Exception as error:  # botocore's errors; a retry decides
-                log.warning("PutRecords to %s failed (attempt %d): %s", self._stream, attempt + 1, error)
+                _failures.warning("put", "PutRecords to %s failed (attempt %d): %s", self._stream, attempt + 1, error)
             else:
                 pending = [e for e, r in zip(pending, result["Records"], strict=True) if "ErrorCode" in r]
                 if not pending:
@@ -162,7 +165,7 @@ class DecisionLog:
         try:
             self._sink.write_batch([entry for entry, _, _ in batch])
         except Exception as failure:  # any sink failure fails the batch's decisions, never the writer
-            log.error("decision log write of %d record(s) failed: %s", len(batch), failure)
+            _failures.error("write", "decision log write of %d record(s) failed: %s", len(batch), failure)
             error = failure if isinstance(failure, DecisionLogError) else DecisionLogError(str(failure))
         if self._on_flush is not None:
             self._on_flush(len(batch), time.perf_counter() - started)

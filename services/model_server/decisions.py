@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+import msgspec
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mlplat.access import Action
-from mlplat.errors import MlplatError, NotFoundError, http_status_of
+from mlplat.errors import MlplatError, NotFoundError
 from mlplat.models import VersionState
 from mlplat.models.policy import (
     Inputs,
@@ -35,24 +34,17 @@ from mlplat.models.policy import (
     reason_codes,
 )
 from mlplat.online_store import FeatureValue, ReadRequest
-from mlplat.spec.types import DType, JoinKeyType
+from services.errors import ServiceNotReadyError, error_body
 from services.identity import OPEN, Authorizer, caller_of
 from services.model_server.decision_ids import canary_bucket, new_decision_id
 from services.model_server.decision_log import DecisionLog
 from services.model_server.metrics import Metrics
 from services.model_server.registry import GatedStore, ServedModel
-from services.model_server.responses import (
-    InvalidFieldError,
-    ModelNotReadyError,
-    RequestError,
-    error_response,
-    json_body,
-    json_response,
-    public_message,
-)
+from services.model_server.schemas import decision_request_type
+from services.request_body import decode, read_bounded
+from services.responses import error_response, json_body_bytes, json_response
 
 log = logging.getLogger("mlplat.model_server")
-_INTEGER_DTYPES = frozenset({DType.INT32, DType.INT64})
 
 
 class DecisionApi:
@@ -66,9 +58,12 @@ class DecisionApi:
         metrics: Metrics,
         executor: Executor | None = None,
         authorizer: Authorizer = OPEN,
+        max_body_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._models = models
         self._authorizer = authorizer
+        self._max_body_bytes = max_body_bytes
+        self._decoders = {name: msgspec.json.Decoder(decision_request_type(m)) for name, m in models.items()}
         self._executor = executor
         self._gate = gate
         self._log = log
@@ -92,21 +87,20 @@ class DecisionApi:
         shadow: BackgroundTask | None = None
         try:
             self._authorizer.require(caller, Action.DECIDE, (name,))
-            body = await json_body(request)
-            record["request"] = body
             model = self._model(name)
+            raw = await read_bounded(request, self._max_body_bytes)
+            body = decode(raw, self._decoders[name])
+            record["request"] = msgspec.to_builtins(body)
             content, shadow = await self._decide(model, body, decision_id, record)
             status = 200
         except Exception as error:  # every failure is recorded, then answered without internals
-            status = http_status_of(error)
+            status, content = error_body(error)
             # Ours say what was wrong; anything else keeps only its type (its text may hold secrets).
             detail = str(error) if isinstance(error, MlplatError) else f"internal: {type(error).__name__}"
             record.update(kind="error", status=status, error=detail)
-            content = {"error": public_message(error), "decision_id": decision_id}
-            if status >= 500 and not isinstance(error, MlplatError):
-                log.error("decision %s failed", decision_id, exc_info=error)
+            content["decision_id"] = decision_id
         try:
-            await self._log.append(decision_id, orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
+            await self._log.append(decision_id, json_body_bytes(record))
         except MlplatError as error:
             # No decision leaves without its record.
             return error_response(error, decision_id=decision_id)
@@ -121,15 +115,15 @@ class DecisionApi:
         if model is None:
             raise NotFoundError(f"model {name!r} is not served here; served: {', '.join(self._models)}")
         if not model.ready:
-            raise ModelNotReadyError(f"model {name} is not ready for decisions")
+            raise ServiceNotReadyError(f"model {name} is not ready for decisions")
         return model
 
     async def _decide(
-        self, model: ServedModel, body: Mapping[str, Any], decision_id: str, record: dict[str, Any]
+        self, model: ServedModel, body: Any, decision_id: str, record: dict[str, Any]
     ) -> tuple[dict[str, Any], BackgroundTask | None]:
         policy = model.spec.decision
-        entities = parse_entities(model, body.get("entities"))
-        values = parse_values(model, body.get("values", {}))
+        entities: dict[str, str | int] = msgspec.structs.asdict(body.entities)
+        values = {} if body.values is msgspec.UNSET else request_numbers(body.values)
         stored = self._read(model, entities)
         inputs = assemble_inputs(model.inputs, stored, values, policy.on_missing)
         features = {v.ref: v.as_record() for v in inputs.values}
@@ -245,7 +239,7 @@ class DecisionApi:
         }
         self._metrics.shadow.labels(model.name, shadow.version, str(outcome is returned).lower()).inc()
         try:
-            await self._log.append(decision_id, orjson.dumps(record))
+            await self._log.append(decision_id, json_body_bytes(record))
         except MlplatError as error:
             log.error("shadow record of decision %s not written: %s", decision_id, error)
 
@@ -272,57 +266,6 @@ def _version_for(model: ServedModel, decision_id: str) -> tuple[VersionState, bo
     return model.primary, False
 
 
-def parse_entities(model: ServedModel, raw: object) -> dict[str, str | int]:
-    """The entity keys the model's views need, typed; errors name the field."""
-    keys = {key.request_key: key for read in model.reads for key in read.keys}
-    if not isinstance(raw, dict):
-        raise RequestError(f"entities: send an object with {', '.join(sorted(keys))}")
-    for name in raw:
-        if name not in keys:
-            raise InvalidFieldError(
-                f"entities.{name}: not a key of model {model.name}; its keys are {', '.join(sorted(keys))}"
-            )
-    parsed: dict[str, str | int] = {}
-    for name, key in keys.items():
-        value = raw.get(name)
-        if value is None:
-            raise InvalidFieldError(f"entities.{name}: required (the {key.entity} key)")
-        if key.type is JoinKeyType.INT64:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise InvalidFieldError(f"entities.{name}: {value!r} is not an integer")
-        elif not isinstance(value, str) or not value:
-            raise InvalidFieldError(f"entities.{name}: {value!r} is not a non-empty string")
-        parsed[name] = value
-    return parsed
-
-
-def parse_values(model: ServedModel, raw: object) -> dict[str, float]:
-    """The request-time values the model scores, as numbers; errors name the field."""
-    if not isinstance(raw, dict):
-        raise RequestError("values: send an object of request values")
-    wanted = {v.name: v.dtype for v in model.spec.request_values}
-    for name in raw:
-        if name not in wanted:
-            names = ", ".join(sorted(wanted)) or "none"
-            raise InvalidFieldError(f"values.{name}: not a request value of model {model.name}; it takes {names}")
-    parsed: dict[str, float] = {}
-    for name, dtype in wanted.items():
-        value = raw.get(name)
-        if value is None:
-            raise InvalidFieldError(f"values.{name}: required ({dtype.value})")
-        parsed[name] = _number(f"values.{name}", value, dtype)
-    return parsed
-
-
-def _number(field: str, value: object, dtype: DType) -> float:
-    if dtype is DType.BOOL:
-        if not isinstance(value, bool):
-            raise InvalidFieldError(f"{field}: {value!r} is not a bool")
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidFieldError(f"{field}: {value!r} is not a number ({dtype.value})")
-    if dtype in _INTEGER_DTYPES and not float(value).is_integer():
-        raise InvalidFieldError(f"{field}: {value!r} is not a whole number ({dtype.value})")
-    if not math.isfinite(value):
-        raise InvalidFieldError(f"{field}: {value!r} is not finite")
-    return float(value)
+def request_numbers(values: msgspec.Struct) -> dict[str, float]:
+    """A decoded ``values`` object as the numbers the model scores (bools are 0/1)."""
+    return {name: float(value) for name, value in msgspec.structs.asdict(values).items()}

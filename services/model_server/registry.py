@@ -60,7 +60,9 @@ class ServedModel:
             return primary.problem
         if not primary.approved:
             return f"version {primary.version} is not approved for decisions (spec.versions[].approval.state)"
-        if self.spec.decision.reason_codes and primary.scorer is not None and not primary.scorer.explains:
+        if not self.spec.decision.reason_codes:
+            return "decision.reasonCodes is 0, but a credit decline must come with its reasons"
+        if primary.scorer is not None and not primary.scorer.explains:
             return f"version {primary.version} cannot explain its scores, but decision.reasonCodes asks for reasons"
         return None
 

@@ -7,7 +7,6 @@ scoring behind them) finish, then the app's shutdown flushes and fsyncs the deci
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import uvicorn
@@ -29,7 +28,7 @@ def serve(settings: Settings) -> None:
         http="httptools",
         lifespan="on",
         access_log=False,
-        timeout_graceful_shutdown=int(settings.graceful_shutdown_s),
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
         log_level="info",
     )
     uvicorn.Server(config).run()
@@ -37,7 +36,7 @@ def serve(settings: Settings) -> None:
 
 def main() -> None:
     try:
-        serve(Settings.from_env(os.environ))
+        serve(Settings.from_environment())
     except MlplatError as error:
         logging.getLogger("mlplat.model_server").error("cannot start: %s", error)
         sys.exit(exit_code_of(error))

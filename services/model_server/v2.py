@@ -2,7 +2,10 @@
 
 Each served model takes one tensor ``input`` of shape ``[-1, F]`` whose columns are the
 spec's ``features`` in order, and returns one tensor ``score`` of shape ``[-1]``: the
-probability of the bad outcome. Errors are the protocol's ``{"error": "..."}``.
+probability of the bad outcome. Health answers the protocol's objects (``{"live": true}``,
+``{"ready": true}``, ``{"name": ..., "ready": true}``), 200 when true and 503 when not.
+Errors are the protocol's ``{"error": "..."}`` and, as the protocol has it, a request
+the server cannot use is 400 (with ``field`` naming what is wrong).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 import numpy as np
 from numpy.typing import NDArray
 from starlette.requests import Request
@@ -21,16 +25,13 @@ from mlplat.access import Action
 from mlplat.errors import NotFoundError
 from mlplat.models import VersionState
 from mlplat.spec.kinds import Framework
+from services.errors import RequestError, ServiceNotReadyError
 from services.identity import OPEN, Authorizer, ForbiddenError, caller_of
 from services.model_server.metrics import Metrics
 from services.model_server.registry import ServedModel
-from services.model_server.responses import (
-    ModelNotReadyError,
-    RequestError,
-    error_response,
-    json_body,
-    json_response,
-)
+from services.model_server.schemas import InferenceRequest, RequestInput
+from services.request_body import decode, read_bounded
+from services.responses import error_response, json_response
 
 SERVER_NAME = "mlplat-model-server"
 SERVER_VERSION = "0.1.0"
@@ -44,16 +45,23 @@ NUMERIC_DATATYPES = frozenset(
 PLATFORMS = {Framework.XGBOOST: "xgboost", Framework.LIGHTGBM: "lightgbm", Framework.ONNX: "onnxruntime_onnx"}
 
 
-def _health(ok: bool) -> Response:
-    # The protocol: 200 is true, 4xx is false; bodies are empty.
-    return Response(status_code=200 if ok else 400)
+_INFER_REQUEST = msgspec.json.Decoder(InferenceRequest)
+#: Values a float32 tensor holds: a larger number would be scored as infinity.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _health(body: dict[str, object], ok: bool) -> Response:
+    return json_response(body, 200 if ok else 503)
 
 
 class V2Api:
     """Handlers of the V2 REST endpoints over the served models."""
 
-    def __init__(self, models: Mapping[str, ServedModel], metrics: Metrics, authorizer: Authorizer = OPEN) -> None:
+    def __init__(
+        self, models: Mapping[str, ServedModel], metrics: Metrics, max_body_bytes: int, authorizer: Authorizer = OPEN
+    ) -> None:
         self._models = models
+        self._max_body_bytes = max_body_bytes
         self._authorizer = authorizer
         self._infer_latency = metrics.latency.labels("v2_infer")
         self._requests = metrics.requests
@@ -74,10 +82,11 @@ class V2Api:
         ]
 
     async def live(self, request: Request) -> Response:
-        return _health(True)
+        return _health({"live": True}, True)
 
     async def ready(self, request: Request) -> Response:
-        return _health(all(model.ready for model in self._models.values()))
+        ready = all(model.ready for model in self._models.values())
+        return _health({"ready": ready}, ready)
 
     async def server_metadata(self, request: Request) -> Response:
         return json_response({"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": []})
@@ -87,40 +96,31 @@ class V2Api:
             model, _ = self._resolve(request)
         except (NotFoundError, ForbiddenError) as error:
             return error_response(error)
-        width = len(model.spec.features)
-        return json_response(
-            {
-                "name": model.name,
-                "versions": list(model.versions),
-                "platform": PLATFORMS[model.spec.framework],
-                "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, width]}],
-                "outputs": [{"name": OUTPUT_NAME, "datatype": "FP64", "shape": [-1]}],
-            }
-        )
+        return json_response(model_metadata(model))
 
     async def model_ready(self, request: Request) -> Response:
         try:
-            _, state = self._resolve(request)
+            model, state = self._resolve(request)
         except (NotFoundError, ForbiddenError) as error:
             return error_response(error)
-        return _health(state.ready)
+        return _health({"name": model.name, "ready": state.ready}, state.ready)
 
     async def infer(self, request: Request) -> Response:
         started = time.perf_counter()
         try:
             model, state = self._resolve(request)
             if state.scorer is None:
-                raise ModelNotReadyError(f"model {model.name} version {state.version} is not ready")
-            body = await json_body(request)
-            rows = parse_input(body, len(model.spec.features))
+                raise ServiceNotReadyError(f"model {model.name} version {state.version} is not ready")
+            body = decode(await read_bounded(request, self._max_body_bytes), _INFER_REQUEST, status=400)
+            rows = parse_input(body.inputs, len(model.spec.features))
             check_outputs(body)
             scores = state.scorer.score(rows)
         except Exception as error:  # every failure becomes the protocol's error object
             response = error_response(error)
         else:
             reply: dict[str, Any] = {"model_name": model.name, "model_version": state.version}
-            if "id" in body:
-                reply["id"] = body["id"]
+            if body.id is not msgspec.UNSET:
+                reply["id"] = body.id
             reply["outputs"] = [
                 {"name": OUTPUT_NAME, "datatype": "FP64", "shape": [len(scores)], "data": scores.tolist()}
             ]
@@ -142,37 +142,57 @@ class V2Api:
         return model, state
 
 
-def parse_input(body: Mapping[str, Any], width: int) -> NDArray[np.float32]:
+def model_metadata(model: ServedModel) -> dict[str, object]:
+    """``$metadata_model_response``: the one input tensor and the one output tensor."""
+    return {
+        "name": model.name,
+        "versions": list(model.versions),
+        "platform": PLATFORMS[model.spec.framework],
+        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, len(model.spec.features)]}],
+        "outputs": [{"name": OUTPUT_NAME, "datatype": "FP64", "shape": [-1]}],
+    }
+
+
+def _bad(field: str, problem: str) -> RequestError:
+    return RequestError(field, problem, status=400)
+
+
+def parse_input(inputs: list[RequestInput], width: int) -> NDArray[np.float32]:
     """The rows of a V2 inference request: one tensor ``input`` of shape ``[n, width]`` (or ``[width]``)."""
-    inputs = body.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise RequestError(f"inputs: send a list of one tensor {{'name': '{INPUT_NAME}', 'shape': [n, {width}], ...}}")
+    if len(inputs) != 1:
+        raise _bad("inputs", f"send a list of one tensor {{'name': '{INPUT_NAME}', 'shape': [n, {width}], ...}}")
     tensor = inputs[0]
-    datatype = tensor.get("datatype")
-    if datatype not in NUMERIC_DATATYPES:
-        raise RequestError(f"inputs[0].datatype: {datatype!r} is not a numeric V2 datatype; send FP32")
-    shape = tensor.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-        raise RequestError(f"inputs[0].shape: send a list of integers, e.g. [1, {width}]")
-    if shape not in ([width],) and (len(shape) != 2 or shape[1] != width or shape[0] < 1):
-        raise RequestError(f"inputs[0].shape: {shape} does not fit this model; send [n, {width}]")
-    try:
-        data = np.asarray(tensor.get("data"), dtype=np.float32).reshape(-1)
-    except (TypeError, ValueError):
-        raise RequestError("inputs[0].data: send numbers, flat or nested in row-major order") from None
+    if tensor.name != INPUT_NAME:
+        raise _bad("inputs[0].name", f"{tensor.name!r} is not an input of this model; its one input is {INPUT_NAME!r}")
+    if tensor.datatype not in NUMERIC_DATATYPES:
+        raise _bad("inputs[0].datatype", f"{tensor.datatype!r} is not a numeric V2 datatype; send FP32")
+    shape = tensor.shape
+    if shape != [width] and (len(shape) != 2 or shape[1] != width or shape[0] < 1):
+        raise _bad("inputs[0].shape", f"{shape} does not fit this model; send [n, {width}]")
+    data = _numbers(tensor.data)
     if data.size != int(np.prod(shape)):
-        raise RequestError(f"inputs[0].data: {data.size} values do not fill shape {shape}")
+        raise _bad("inputs[0].data", f"{data.size} values do not fill shape {shape}")
     return data.reshape(-1, width)
 
 
-def check_outputs(body: Mapping[str, Any]) -> None:
+def _numbers(data: list[Any]) -> NDArray[np.float32]:
+    """``data`` (flat or nested) as float32; anything but finite numbers and bools is refused."""
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        array = np.asarray([], dtype=object)
+    if array.dtype.kind not in "biuf" or (array.size == 0 and data):
+        raise _bad("inputs[0].data", "send numbers, flat or nested in row-major order")
+    values = array.astype(np.float64).reshape(-1)
+    if values.size and not np.all(np.abs(values) <= _FLOAT32_MAX):
+        raise _bad("inputs[0].data", "holds a value that is not a finite float32 number")
+    return values.astype(np.float32)
+
+
+def check_outputs(body: InferenceRequest) -> None:
     """Only ``score`` can be asked for; the protocol lets a request name its outputs."""
-    outputs = body.get("outputs")
-    if outputs is None:
+    if body.outputs is msgspec.UNSET:
         return
-    if not isinstance(outputs, list):
-        raise RequestError("outputs: send a list of {'name': ...} objects")
-    for index, output in enumerate(outputs):
-        name = output.get("name") if isinstance(output, dict) else None
-        if name != OUTPUT_NAME:
-            raise RequestError(f"outputs[{index}].name: {name!r} is not an output of this model; use {OUTPUT_NAME!r}")
+    for index, output in enumerate(body.outputs):
+        if output.name != OUTPUT_NAME:
+            raise _bad(f"outputs[{index}].name", f"{output.name!r} is not an output of this model; use {OUTPUT_NAME!r}")

@@ -113,3 +113,66 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
     finally:
         pulumi.runtime.set_all_config({})
     assert (config.environment, config.cache.replicas, config.protect) == ("staging", 1, True)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            {"network": {"flowLogRetentionDays": 10}},
+            "network.flowLogRetentionDays: CloudWatch Logs keeps logs for one of",
+        ),
+        ({"cluster": {"logRetentionDays": 100}}, "(nearest: 90 or 120)"),
+        ({"cluster": {"kubernetesVersion": "1.29"}}, "cluster.kubernetesVersion: EKS does not offer Kubernetes '1.29'"),
+        (
+            {"cluster": {"kubernetesVersion": "1.34"}},
+            "addons.kubeProxy: kube-proxy v1.33.3-eksbuild.6 is not for Kubernetes 1.34",
+        ),
+        ({"cluster": {"systemNodes": {"instanceTypes": ["m7g.large"]}}}, "AWS Graviton (arm64)"),
+        ({"cluster": {"servingNodes": {"instanceTypes": []}}}, "cluster.servingNodes.instanceTypes"),
+        ({"cluster": {"systemNodes": {"diskGb": 8}}}, "cluster.systemNodes.diskGb"),
+        ({"database": {"instanceClass": "db.t2.micro"}}, "database.instanceClass: RDS for MySQL does not run on"),
+        ({"database": {"engineVersion": "5.7.44"}}, "database.engineVersion: '5.7.44' is not an RDS for MySQL version"),
+        ({"database": {"engineVersion": "8.4.6"}}, "'8.4.6' pins a minor version, which RDS upgrades by itself"),
+        (
+            {"database": {"instanceClass": "db.t4g.micro", "performanceInsights": True}},
+            "RDS for MySQL has no Performance Insights on db.t4g.micro",
+        ),
+        (
+            {"database": {"allocatedStorageGb": 100, "maxAllocatedStorageGb": 105}},
+            "raise it to 110 or more",
+        ),
+        ({"database": {"backupRetentionDays": 36}}, "database.backupRetentionDays"),
+        ({"database": {"allocatedStorageGb": 10}}, "database.allocatedStorageGb"),
+        ({"cache": {"nodeType": "cache.t2.micro"}}, "cache.nodeType: ElastiCache for Valkey"),
+        ({"cache": {"engineVersion": "7.0"}}, "cache.engineVersion: ElastiCache has no Valkey '7.0'"),
+        ({"cache": {"snapshotRetentionDays": 36}}, "cache.snapshotRetentionDays"),
+        ({"batch": {"idleStopMinutes": 20000}}, "batch.idleStopMinutes"),
+        ({"decisionLog": {"streamRetentionHours": 10}}, "decisionLog.streamRetentionHours"),
+        ({"decisionLog": {"objectLockDays": 40000}}, "decisionLog.objectLockDays"),
+        ({"availabilityZones": ["euw1-az1", "euw1-az2", "euw1-az3"]}, "are not availability zone names"),
+        ({"services": {"featureServer": {"memory": "512MB"}}}, "services.featureServer.memory"),
+        ({"services": {"featureServer": {"cpu": "half"}}}, "services.featureServer.cpu"),
+    ],
+)
+def test_values_aws_would_refuse_fail_at_parse_time_naming_the_key(values: dict[str, Any], expected: str) -> None:
+    assert expected in _error(_config(**values))
+
+
+def test_the_database_defaults_to_mysql_8_4_and_derives_its_family() -> None:
+    database = parse_stack_config(_config()).database
+    assert (database.engine_version, database.parameter_group_family) == ("8.4", "mysql8.4")
+    older = parse_stack_config(_config(database={"engineVersion": "8.0"})).database
+    assert older.parameter_group_family == "mysql8.0"
+
+
+@pytest.mark.parametrize(
+    ("database", "enabled"),
+    [
+        ({"instanceClass": "db.t4g.micro"}, False),
+        ({"instanceClass": "db.t4g.medium"}, True),
+        ({"instanceClass": "db.m7g.large", "performanceInsights": False}, False),
+    ],
+)
+def test_performance_insights_is_on_wherever_the_class_supports_it(database: dict[str, Any], enabled: bool) -> None:
+    assert parse_stack_config(_config(database=database)).database.performance_insights_enabled is enabled

@@ -25,3 +25,23 @@ def test_key_policies_let_only_named_services_use_the_key_for_our_account() -> N
     assert "kms:*" not in logs["Action"]
     only_admin = json.loads(iam_policies.key_policy("123456789012", "aws", "eu-west-1", []))
     assert len(only_admin["Statement"]) == 1
+
+
+def test_log_writers_describe_groups_on_the_accounts_logs_and_write_only_to_their_group() -> None:
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/mlplat/jobs"
+    write, describe, key = iam_policies.write_logs(f"{group}:*", key_arn="arn:key")
+    assert write["Resource"] == [group, f"{group}:*"]
+    assert "logs:DescribeLogGroups" not in write["Action"]
+    # DescribeLogGroups takes no log-group resource: the account's logs in the region.
+    assert describe == {
+        "Effect": "Allow",
+        "Action": "logs:DescribeLogGroups",
+        "Resource": "arn:aws:logs:eu-west-1:123456789012:*",
+    }
+    assert key == {"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "arn:key"}
+    assert len(iam_policies.write_logs(group)) == 2
+
+
+def test_a_china_partition_group_keeps_its_partition() -> None:
+    _, describe = iam_policies.write_logs("arn:aws-cn:logs:cn-north-1:123456789012:log-group:g")
+    assert describe["Resource"] == "arn:aws-cn:logs:cn-north-1:123456789012:*"

@@ -1,8 +1,32 @@
-"""Physical names and tags."""
+"""Physical names and tags, and the AWS rules each name, description and tag of a stack follows."""
 
 from __future__ import annotations
 
-from infra.naming import bucket_name, model_service_account, physical_name, spec_tags
+import re
+import typing
+from typing import Any
+
+import pytest
+
+from infra.config import Environment
+from infra.naming import (
+    NAME_RULES,
+    SECURITY_GROUP_DESCRIPTION,
+    SECURITY_GROUP_RULE_DESCRIPTION,
+    bucket_name,
+    model_service_account,
+    name_prefix,
+    name_problems,
+    physical_name,
+    physical_name_of,
+    resource_name_problems,
+    spec_tags,
+    tag_problems,
+)
+from infra.rendering import STACKS, Rendered, render, stack_config
+from mlplat.catalog import Catalog
+from mlplat.name_limits import AUTONAME_SUFFIX, DERIVED_NAMES, ENVIRONMENTS, NAME_LIMITS, longest_name, too_long
+from mlplat.spec.types import MAX_NAME_LENGTH
 
 
 def test_names_are_deterministic_and_fit_aws_limits() -> None:
@@ -18,3 +42,183 @@ def test_names_are_deterministic_and_fit_aws_limits() -> None:
         "environment": "dev",
         "mlplat-spec": "Model/fraud",
     }
+
+
+# --- what AWS accepts as a name ------------------------------------------------------------
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+ROLE = "aws:iam/role:Role"
+
+
+@pytest.mark.parametrize(
+    ("type_", "logical", "inputs", "name"),
+    [
+        (NODE_GROUP, "g", {"nodeGroupName": "mlplat-prod-system"}, "mlplat-prod-system"),
+        (NODE_GROUP, "g", {"nodeGroupNamePrefix": "mlplat-prod-system-"}, "mlplat-prod-system-" + "0" * 26),
+        (NODE_GROUP, "g", {}, None),  # EKS would name it; nothing to check
+        (ROLE, "mlplat-prod-feature-server-role", {}, "mlplat-prod-feature-server-role-aaaaaaa"),
+        (ROLE, "r", {"name": "fixed"}, "fixed"),
+    ],
+)
+def test_the_physical_name_counts_the_generated_suffix(
+    type_: str, logical: str, inputs: dict[str, str], name: str | None
+) -> None:
+    assert physical_name_of(NAME_RULES[type_], logical, inputs) == name
+
+
+@pytest.mark.parametrize(
+    ("type_", "name", "problem"),
+    [
+        (NODE_GROUP, "a" * 63, None),
+        (NODE_GROUP, "a" * 64, "is 64 characters; AWS allows 1-63"),
+        (NODE_GROUP, "-starts-with-a-dash", "does not match"),
+        (ROLE, "r" * 64, None),
+        (ROLE, "r" * 65, "is 65 characters; AWS allows 1-64"),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "mlplat-staging-online", None),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "a" * 41, "AWS allows 1-40"),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "two--dashes", "does not match"),
+        ("aws:rds/instance:Instance", "mlplat-prod-registry", None),
+        ("aws:rds/instance:Instance", "1-starts-with-a-digit", "does not match"),
+        ("aws:rds/instance:Instance", "ends-with-dash-", "does not match"),
+        ("aws:rds/parameterGroup:ParameterGroup", "mlplat-prod-registry-mysql8.4", "does not match"),
+        ("aws:kms/alias:Alias", "alias/mlplat-prod-data", None),
+        ("aws:kms/alias:Alias", "alias/aws/mine", "does not match"),
+        ("aws:kms/alias:Alias", "mlplat-prod-data", "does not match"),
+        ("aws:scheduler/schedule:Schedule", "s" * 65, "AWS allows 1-64"),
+        ("aws:emrserverless/application:Application", "mlplat-prod-materialize", None),
+        ("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "f" * 65, "AWS allows 1-64"),
+        ("aws:sns/topic:Topic", "alerts.fifo.x", "does not match"),
+        ("aws:ecr/repository:Repository", "mlplat-prod-model-server", None),
+        ("aws:ecr/repository:Repository", "Mlplat", "does not match"),
+        ("aws:s3/bucket:Bucket", "mlplat-prod-logs-123456789012-eu-west-1", None),
+        ("aws:s3/bucket:Bucket", "Upper-Case", "does not match"),
+        ("aws:s3/bucket:Bucket", "ab", "AWS allows 3-63"),
+        ("aws:secretsmanager/secret:Secret", "mlplat-prod-online/auth-token-" + "0" * 26, None),
+        ("aws:cloudwatch/logGroup:LogGroup", "/aws/eks/mlplat-prod/cluster", None),
+        ("aws:cloudwatch/logGroup:LogGroup", "/with space", "does not match"),
+    ],
+)
+def test_name_rules(type_: str, name: str, problem: str | None) -> None:
+    found = name_problems(NAME_RULES[type_], name)
+    assert found == [] if problem is None else any(problem in p for p in found), found
+
+
+def test_a_prefix_is_checked_with_the_26_characters_the_provider_adds() -> None:
+    assert name_prefix(NODE_GROUP, "mlplat-staging-serving") == "mlplat-staging-serving-"
+    assert len(name_prefix(NODE_GROUP, "a" * 36)) + 26 == 63
+    with pytest.raises(ValueError, match="is 64 characters; AWS allows 1-63"):
+        name_prefix(NODE_GROUP, "a" * 37)
+
+
+@pytest.mark.parametrize(
+    ("tags", "problem"),
+    [
+        ({"owner": "fraud@bnpl.example", "mlplat-spec": "Model/fraud"}, None),
+        ({"k" * 129: "v"}, "tag key"),
+        ({"aws:managed": "x"}, "tag key"),
+        ({"owner": "v" * 257}, "tag owner="),
+        ({"owner": "a,b"}, "tag owner="),
+    ],
+)
+def test_tag_rules(tags: dict[str, str], problem: str | None) -> None:
+    found = tag_problems(tags)
+    assert found == [] if problem is None else any(problem in p for p in found), found
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_name_description_and_tag_of_a_stack_is_one_aws_accepts(stacks: dict[str, Rendered], stack: str) -> None:
+    problems = []
+    for resource in stacks[stack].resources:
+        inputs = resource.plain
+        problems += resource_name_problems(resource.type, resource.name, inputs)
+        tags = inputs.get("tags")
+        if isinstance(tags, dict) and resource.type.startswith("aws:"):
+            problems += [f"{resource.name}: {p}" for p in tag_problems(tags)]
+        description = inputs.get("description")
+        if resource.type == "aws:ec2/securityGroup:SecurityGroup":
+            pattern = SECURITY_GROUP_DESCRIPTION
+        elif resource.type.startswith("aws:vpc/securityGroup"):
+            pattern = SECURITY_GROUP_RULE_DESCRIPTION
+        else:
+            continue
+        if description is not None and re.fullmatch(pattern, description) is None:
+            problems.append(f"{resource.name}: description {description!r} does not match {pattern}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_names_that_collide_on_replacement_are_prefixes(stacks: dict[str, Rendered], stack: str) -> None:
+    rendered = stacks[stack]
+    for group in rendered.of_type(NODE_GROUP):
+        assert "nodeGroupName" not in group.plain
+        assert group.plain["nodeGroupNamePrefix"].startswith(f"mlplat-{stack}-")
+    for type_ in ("aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup"):
+        (group,) = rendered.of_type(type_)
+        assert "name" not in group.plain
+        assert group.plain["namePrefix"].startswith(f"mlplat-{stack}-registry-")
+    (secret,) = rendered.of_type("aws:secretsmanager/secret:Secret")
+    assert "name" not in secret.plain
+    assert secret.plain["namePrefix"] == f"mlplat-{stack}-online/auth-token-"
+    (cache_subnets,) = rendered.of_type("aws:elasticache/subnetGroup:SubnetGroup")
+    assert "name" not in cache_subnets.plain  # auto-named
+    for template in rendered.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert "name" not in template.plain  # auto-named
+
+
+NAMING_INPUTS = {"name", "namePrefix", "identifier", "replicationGroupId", "nodeGroupName", "nodeGroupNamePrefix"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_aws_resource_the_stack_names_has_a_name_rule(stacks: dict[str, Rendered], stack: str) -> None:
+    unruled = {
+        r.type for r in stacks[stack].resources if r.type.startswith("aws:") and NAMING_INPUTS & set(r.plain)
+    } - set(NAME_RULES)
+    assert unruled == set()
+
+
+def test_the_longest_names_validate_accepts_deploy_within_every_limit(example_catalog: Catalog) -> None:
+    # The names `mlplat validate` lets through at the edge of mlplat.name_limits, rendered for real.
+    model = longest_name("Model")
+    view = min(longest_name("FeatureView"), MAX_NAME_LENGTH)
+    long_model, long_view = "m" * model, "v" * view
+    models = [_renamed(m, long_model) if m.metadata.name == "fraud" else m for m in example_catalog.models.values()]
+    views = list(example_catalog.feature_views.values())
+    scheduled = next(v for v in views if v.spec.materialization is not None)
+    catalog = Catalog(
+        [
+            *example_catalog.entities.values(),
+            *example_catalog.sources.values(),
+            *views,
+            *models,
+            _renamed(scheduled, long_view),
+        ]
+    )
+    rendered = render(catalog, stack_config("staging"))
+    checked = 0
+    for resource in rendered.resources:
+        limit = NAME_LIMITS.get(resource.type)
+        if limit is None or not ({long_model, long_view} & {resource.name.replace("-", "_"), *_parts(resource.name)}):
+            continue
+        explicit = resource.plain.get("name")
+        length = len(explicit) if isinstance(explicit, str) else len(resource.name) + AUTONAME_SUFFIX
+        assert length <= limit.limit, (resource.type, resource.name, length)
+        checked += 1
+    assert checked >= 4
+    for derived_name in DERIVED_NAMES:
+        assert (
+            derived_name.length("staging", long_model if derived_name.kind == "Model" else long_view)
+            <= derived_name.limit
+        )
+    assert too_long("Model", long_model + "m")
+
+
+def _parts(name: str) -> set[str]:
+    return {part for part in name.split("-") if part}
+
+
+def _renamed(obj: Any, name: str) -> Any:
+    return obj.model_copy(update={"metadata": obj.metadata.model_copy(update={"name": name})})
+
+
+def test_the_environments_of_the_name_table_are_the_stack_config_ones() -> None:
+    assert typing.get_args(Environment) == ENVIRONMENTS

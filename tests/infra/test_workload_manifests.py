@@ -9,10 +9,12 @@ import kubernetes_validate
 import pytest
 
 from infra.workloads.manifests import (
+    KUBE_DNS,
     FeatureServerSettings,
     ServiceImage,
     WorkloadSettings,
     caller_peer,
+    kubernetes_service_block,
     model_server_name,
     object_key,
     render_workloads,
@@ -44,6 +46,8 @@ def settings() -> WorkloadSettings:
         aws_region="eu-west-1",
         vpc_cidr="10.40.0.0/16",
         oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
+        s3_endpoint_url="https://bucket.vpce-0abc-def.s3.eu-west-1.vpce.amazonaws.com",
+        kubernetes_service_cidr="172.20.0.1/32",
         feature_server=FeatureServerSettings(),
         spread_across_zones_strictly=True,
     )
@@ -131,6 +135,13 @@ def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scra
     ]
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
+    peers = [peer for rule in policy["egress"] for peer in rule["to"]]
+    assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {
+        settings.vpc_cidr,
+        "169.254.170.23/32",
+        settings.kubernetes_service_cidr,
+    }
+    assert [peer for peer in peers if "ipBlock" not in peer] == [KUBE_DNS]
 
 
 def test_each_model_server_admits_the_callers_of_its_model_only(catalog: Catalog, settings: WorkloadSettings) -> None:
@@ -169,6 +180,18 @@ def test_a_model_without_callers_admits_only_the_scraper(catalog: Catalog, setti
     manifests = {object_key(m): m for m in render_workloads(Catalog(objects), settings)}
     [rule] = manifests[f"NetworkPolicy/mlplat/{model_server_name('fraud')}"]["spec"]["ingress"]
     assert rule["from"] == [SCRAPER]
+
+
+@pytest.mark.parametrize(
+    ("service_cidr", "block"), [("172.20.0.0/16", "172.20.0.1/32"), ("10.100.0.0/16", "10.100.0.1/32")]
+)
+def test_the_api_server_is_the_first_address_of_the_service_range(service_cidr: str, block: str) -> None:
+    assert kubernetes_service_block(service_cidr) == block
+
+
+def test_a_service_range_that_is_no_cidr_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="'pending' is not a CIDR"):
+        kubernetes_service_block("pending")
 
 
 def test_services_verify_callers_against_the_cluster_issuer(catalog: Catalog, settings: WorkloadSettings) -> None:
@@ -254,10 +277,14 @@ def test_each_service_accepts_the_environment_its_deployment_sets(
     assert features.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
     assert str(features.catalog) == "/etc/mlplat/catalog.json"
 
+    for key in feature_env:
+        monkeypatch.delenv(key)
     model_env = _env(manifests, model_server_name("fraud"))
-    models = ModelServerSettings.from_env(model_env)
+    for key, value in model_env.items():
+        monkeypatch.setenv(key, value)
+    models = ModelServerSettings.from_environment()
     assert models.models == ("fraud",)
     assert models.artifact_root == settings.artifact_root
     assert models.kinesis_stream == settings.decision_log_url.removeprefix("kinesis://")
-    assert models.redis_auth_secret_arn == settings.online_store_auth_secret_arn
+    assert models.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
     assert models.aws_region == settings.aws_region

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,3 +24,13 @@ def small_data(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> Pa
     root = tmp_path_factory.mktemp("offline")
     generate(catalog, root, SyntheticConfig(seed=7, applicants=400))
     return root
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    from mlplat.offline.spark_engine import local_session
+
+    session = local_session("mlplat-tests")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

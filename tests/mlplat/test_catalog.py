@@ -56,7 +56,7 @@ apiVersion: mlplat/v1
 kind: Model
 metadata: {name: risk}
 spec:
-  framework: onnx
+  framework: xgboost
   features:
     - profile:utilization
     - request:amount
@@ -67,10 +67,10 @@ spec:
     - {name: amount, dtype: float64, description: Order amount}
   versions:
     - name: v1
-      artifact: {uri: risk/v1.onnx, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
+      artifact: {uri: risk/v1.json, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
       approval: {state: approved}
     - name: v2
-      artifact: {uri: risk/v2.onnx, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
+      artifact: {uri: risk/v2.json, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
   rollout: {primary: v1, shadow: {version: v2}}
   decision:
     threshold: 0.4

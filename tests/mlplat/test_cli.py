@@ -18,7 +18,7 @@ runner = CliRunner()
 
 def test_mistakes_in_three_files_are_all_reported_with_lines() -> None:
     directory = FIXTURES / "three_broken_files"
-    result = runner.invoke(app, ["validate", str(directory)])
+    result = runner.invoke(app, ["validate", "--specs", str(directory)])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{directory}/entities.yaml:7:3: error: spec.tpye: unknown field 'tpye'; accepted here: 'joinKey', 'type' (did you mean 'type'?)",
@@ -29,7 +29,7 @@ def test_mistakes_in_three_files_are_all_reported_with_lines() -> None:
 
 
 def test_clean_specs_exit_0_with_a_summary(specs_dir: Path) -> None:
-    result = runner.invoke(app, ["validate", str(specs_dir)])
+    result = runner.invoke(app, ["validate", "--specs", str(specs_dir)])
     assert result.exit_code == 0, result.output
     assert "default_risk, fraud" in result.stdout
     files = len(list(specs_dir.rglob("*.yaml")))
@@ -38,33 +38,33 @@ def test_clean_specs_exit_0_with_a_summary(specs_dir: Path) -> None:
 
 def test_warnings_alone_exit_0_and_are_shown() -> None:
     directory = FIXTURES / "warnings_only"
-    result = runner.invoke(app, ["validate", str(directory)])
+    result = runner.invoke(app, ["validate", "--specs", str(directory)])
     assert result.exit_code == 0, result.output
     assert f"{directory}/specs.yaml:23:8: warning: spec.ttl: ttl 1h is shorter" in result.stdout
     assert result.stdout.splitlines()[-1].startswith("ok: 1 file(s), 1 warning(s), catalog ")
 
 
 def test_missing_directory_is_a_usage_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
+    result = runner.invoke(app, ["validate", "--specs", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert f"spec directory '{tmp_path / 'nope'}' does not exist or is not a directory" in result.stderr
     assert result.stdout == ""
 
 
 def test_a_file_instead_of_a_directory_is_a_usage_error(specs_dir: Path) -> None:
-    result = runner.invoke(app, ["validate", str(specs_dir / "models" / "fraud.yaml")])
+    result = runner.invoke(app, ["validate", "--specs", str(specs_dir / "models" / "fraud.yaml")])
     assert result.exit_code == 2
 
 
 def test_unknown_format_is_a_usage_error(specs_dir: Path) -> None:
-    result = runner.invoke(app, ["validate", str(specs_dir), "--format", "xml"])
+    result = runner.invoke(app, ["validate", "--specs", str(specs_dir), "--format", "xml"])
     assert result.exit_code == 2
     assert "Invalid value for '--format'" in result.stderr
     assert "'xml'" in result.stderr
 
 
 def test_empty_directory_is_a_spec_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["validate", str(tmp_path)])
+    result = runner.invoke(app, ["validate", "--specs", str(tmp_path)])
     assert result.exit_code == 1
     assert f"{tmp_path}: error: no *.yaml or *.yml files here; point at the spec directory" in result.stdout
 
@@ -73,7 +73,7 @@ def test_spec_text_is_printed_as_written_not_as_markup(tmp_path: Path) -> None:
     (tmp_path / "specs.yaml").write_text(
         "apiVersion: mlplat/v1\nkind: Entity\nmetadata:\n  name: x\n  labels: {'[bold]a': b}\nspec: {joinKey: a}\n"
     )
-    result = runner.invoke(app, ["validate", str(tmp_path)])
+    result = runner.invoke(app, ["validate", "--specs", str(tmp_path)])
     assert result.exit_code == 1
     assert result.stdout.splitlines()[0] == (
         f"{tmp_path}/specs.yaml:5:12: error: metadata.labels['[bold]a']: '[bold]a' is not a Kubernetes label key "
@@ -83,7 +83,7 @@ def test_spec_text_is_printed_as_written_not_as_markup(tmp_path: Path) -> None:
 
 def test_json_output_of_errors() -> None:
     directory = FIXTURES / "three_broken_files"
-    result = runner.invoke(app, ["validate", str(directory), "--format", "json"])
+    result = runner.invoke(app, ["validate", "--specs", str(directory), "--format", "json"])
     assert result.exit_code == 1
     payload = json.loads(result.stdout)
     assert payload["ok"] is False
@@ -105,7 +105,7 @@ def test_json_output_of_errors() -> None:
 
 
 def test_json_output_of_clean_specs_with_warnings() -> None:
-    result = runner.invoke(app, ["validate", str(FIXTURES / "warnings_only"), "--format", "json"])
+    result = runner.invoke(app, ["validate", "--specs", str(FIXTURES / "warnings_only"), "--format", "json"])
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
     assert set(payload) == {"ok", "files", "digest", "diagnostics"}
@@ -127,6 +127,6 @@ def test_module_entry_point_exits_with_the_codes(tmp_path: Path) -> None:
     def run(*args: str) -> int:
         return subprocess.run([sys.executable, "-m", "mlplat", *args], capture_output=True, check=False).returncode
 
-    assert run("validate", str(FIXTURES / "warnings_only")) == 0
-    assert run("validate", str(FIXTURES / "three_broken_files")) == 1
-    assert run("validate", str(tmp_path / "nope")) == 2
+    assert run("validate", "--specs", str(FIXTURES / "warnings_only")) == 0
+    assert run("validate", "--specs", str(FIXTURES / "three_broken_files")) == 1
+    assert run("validate", "--specs", str(tmp_path / "nope")) == 2

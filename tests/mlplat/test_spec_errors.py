@@ -197,6 +197,14 @@ CASES = [
         "specs.yaml:49:16: error: spec.decision.threshold: 50 (a number) is out of range: it must be less than 1.0",
     ),
     Case(
+        "onnx_reason_codes",
+        "specs.yaml:50:18: error: spec.decision.reasonCodes: 2 reason code(s) asked, but onnx models cannot give reasons (the graph returns scores, not per-feature contributions), and a credit decline must come with its reasons; train this model with xgboost or lightgbm",
+    ),
+    Case(
+        "decline_without_reasons",
+        "specs.yaml:50:18: error: spec.decision.reasonCodes: reasonCodes is 0, but a credit decline must come with its reasons; ask for at least 1 (the default is 4)",
+    ),
+    Case(
         "too_many_reason_codes",
         "specs.yaml:50:18: error: spec.decision.reasonCodes: 3 reason codes asked, but the model has 2 feature(s); ask for at most 2",
     ),
@@ -222,7 +230,7 @@ CASES = [
     ),
     Case(
         "unknown_field",
-        "specs.yaml:24:3: error: spec.onlin: unknown field 'onlin'; accepted here: 'entities', 'features', 'materialization', 'online', 'readers', 'source', 'ttl' (did you mean 'online'?)",
+        "specs.yaml:24:3: error: spec.onlin: unknown field 'onlin'; accepted here: 'availability', 'entities', 'features', 'materialization', 'online', 'readers', 'source', 'ttl' (did you mean 'online'?)",
     ),
     Case(
         "unknown_kind",

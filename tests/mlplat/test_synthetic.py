@@ -93,7 +93,7 @@ def test_refuses_a_size_out_of_range(catalog: Catalog, tmp_path: Path) -> None:
 
 def test_cli_writes_the_files(tmp_path: Path, specs_dir: Path) -> None:
     result = CliRunner().invoke(
-        app, ["generate-data", "--out", str(tmp_path), "--seed", "3", "--applicants", "60", "--specs", str(specs_dir)]
+        app, ["generate-data", "--data", str(tmp_path), "--seed", "3", "--applicants", "60", "--specs", str(specs_dir)]
     )
     assert result.exit_code == 0, result.output
     assert "loan_outcomes" in result.output

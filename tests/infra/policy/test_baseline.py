@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from pulumi_policy import PolicyResourceOptions, ResourceValidationArgs
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from infra.policy.baseline import RULES, controls_covered, violations
 from infra.policy.pack import policies
@@ -137,3 +138,24 @@ def test_the_pack_wraps_every_rule_and_reports_through_pulumi_policy() -> None:
 def test_the_pack_covers_the_fsbp_controls_of_each_service() -> None:
     services = {control.split(".")[0] for control in controls_covered()}
     assert services == {"RDS", "ElastiCache", "S3", "EKS", "EC2", "KMS", "SNS", "Kinesis"}
+
+
+@pytest.mark.parametrize(("type_", "props", "rule", "control"), INSECURE)
+def test_rules_judge_the_analyzers_proxies_as_they_judge_plain_data(
+    type_: str, props: dict[str, Any], rule: str, control: str
+) -> None:
+    # The analyzer hands rules read-only Mapping/Sequence proxies, never dicts and lists.
+    proxied = unknown_checking_proxy(props)
+    assert not isinstance(proxied, dict)
+    assert violations(type_, "r", proxied, protect=False) == violations(type_, "r", props, protect=False)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_rendered_resource_passes_as_proxies_too(stacks: dict[str, Rendered], stack: str) -> None:
+    found = [
+        str(v)
+        for r in stacks[stack].resources
+        if r.custom
+        for v in violations(r.type, r.name, unknown_checking_proxy(r.plain), protect=r.protect)
+    ]
+    assert found == []

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
+import sqlalchemy as sa
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
@@ -23,13 +24,17 @@ from mlplat.offline.materialize import (
     OnlineTarget,
     Window,
     materializable_views,
+    materialize,
     materialize_view,
     plan_window,
 )
+from mlplat.offline.run_lease import LeasePolicy
 from mlplat.offline.sources import TIMESTAMP
 from mlplat.online_store import ReadRequest
 from mlplat.registry import Registry, RunStatus
+from mlplat.registry.schema import materialization_runs
 from mlplat.synthetic import SyntheticConfig, generate
+from tests.mlplat.offline.test_training_set import SPARK_SOCKETS, write_bureau
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 D = timedelta(days=1)
@@ -234,6 +239,12 @@ def test_a_run_killed_midway_and_rerun_leaves_the_store_as_a_clean_run(
     rerun = materialize_view(catalog, "bureau_profile", OnlineTarget(redis_url, crashed), registry, options)
     assert rerun.window.start == NOW - 45 * D
     assert registry.watermark("bureau_profile") == NOW
+    # The killed run's process is gone: the rerun marked it failed, saying why.
+    (killed,) = rerun.failed_runs
+    record = next(r for r in registry.runs("bureau_profile") if r.id == killed)
+    assert record.status is RunStatus.FAILED
+    assert record.error is not None
+    assert "no longer exists" in record.error
     fresh = Registry.open(f"sqlite:///{tmp_path}/clean.db")
     materialize_view(catalog, "bureau_profile", OnlineTarget(redis_url, clean), fresh, options)
     after_crash, after_clean = stored(redis_client, crashed), stored(redis_client, clean)
@@ -288,6 +299,9 @@ def test_cli_materializes_with_a_results_table(recent_data: Path, tmp_path: Path
     result = CliRunner().invoke(app, ["materialize", "--view", "merchant_risk", "--end", NOW.isoformat(), *common])
     assert result.exit_code == 0, result.output
     assert "merchant_risk" in result.output
+    again = CliRunner().invoke(app, ["materialize", "--view", "merchant_risk", "--end", NOW.isoformat(), *common])
+    assert again.exit_code == 0, again.output
+    assert "merchant_risk: skipped, already materialized up to" in again.output
     assert NOW.strftime("%H:%M:%SZ") in result.output  # the narrow test console wraps the date
     bad = CliRunner().invoke(app, ["materialize", "--end", "yesterday", *common])
     assert bad.exit_code == 2
@@ -298,3 +312,81 @@ def test_targets_keep_the_password_out_of_logs() -> None:
     assert "s3cret" not in repr(OnlineTarget("rediss://cache:6379/0", password="s3cret"))
     with pytest.raises(UsageError, match="batch rows is 0"):
         MaterializeOptions("data", batch_rows=0)
+
+
+def test_a_rerun_skips_views_already_done_and_runs_the_rest(
+    catalog: Catalog, recent_data: Path, tmp_path: Path, redis_url: str, namespace: str, redis_client: redis.Redis
+) -> None:
+    """A run of every view that died after its first views is rerun with the same end: those are skipped."""
+    registry = Registry.open(f"sqlite:///{tmp_path}/registry.db")
+    target = OnlineTarget(redis_url, namespace)
+    options = MaterializeOptions(recent_data, end=NOW)
+    done = ["application_velocity", "bureau_profile"]  # no lateness, and a lateness of 3d
+    for view in done:
+        materialize_view(catalog, view, target, registry, options)
+    views = materializable_views(catalog)
+    results = materialize(catalog, views, target, registry, options)
+    by_view = {r.view: r for r in results}
+    for view in done:
+        assert by_view[view].skipped is not None
+        assert "already materialized up to" in by_view[view].skipped
+        assert by_view[view].run_id is None
+    for view in set(views) - set(done):
+        assert by_view[view].skipped is None
+        assert by_view[view].rows > 0
+        assert registry.watermark(view) == NOW
+    assert len(registry.runs()) == len(views)  # skipped views record no run
+    # A backfill of a finished window runs: it was asked for.
+    backfill = MaterializeOptions(recent_data, start=NOW - D, end=NOW)
+    assert materialize_view(catalog, "bureau_profile", target, registry, backfill).skipped is None
+    registry.close()
+    drop(redis_client, namespace)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mysql"])
+def test_a_run_on_another_host_that_stopped_heartbeating_is_marked_failed(
+    request: pytest.FixtureRequest, backend: str, catalog: Catalog, recent_data: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/registry.db" if backend == "sqlite" else str(request.getfixturevalue("mysql_url"))
+    registry = Registry.open(url)
+    silent = registry.start_run("merchant_risk", NOW - D, NOW, "spark", owner="emr-driver-1:4242")
+    alive = registry.start_run("merchant_risk", NOW - D, NOW, "spark", owner="emr-driver-2:4242")
+    options = MaterializeOptions(recent_data, end=NOW, lease=LeasePolicy(heartbeat=15, lease=120))
+    target = OnlineTarget(f"sqlite:///{tmp_path}/online.db")
+    later = datetime.now(UTC) + timedelta(seconds=121)  # 121 s after both started
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # the second owner heartbeated 10 s before "later"
+        connection.execute(
+            materialization_runs.update()
+            .where(materialization_runs.c.id == alive)
+            .values(heartbeat_at=later - timedelta(seconds=10))
+        )
+    engine.dispose()
+    result = materialize_view(catalog, "merchant_risk", target, registry, options, now=later)
+    assert result.failed_runs == (silent,)
+    runs = {r.id: r for r in registry.runs("merchant_risk")}
+    assert runs[silent].status is RunStatus.FAILED
+    assert runs[silent].error is not None
+    assert "no heartbeat from emr-driver-1:4242" in runs[silent].error
+    assert runs[alive].status is RunStatus.RUNNING
+    assert runs[result.run_id].status is RunStatus.SUCCEEDED  # type: ignore[index]
+    registry.close()
+
+
+@pytest.mark.parametrize("engine", [Engine.DUCKDB, pytest.param(Engine.SPARK, marks=[pytest.mark.slow, SPARK_SOCKETS])])
+def test_a_run_writes_only_rows_written_by_its_clock(catalog: Catalog, tmp_path: Path, engine: Engine) -> None:
+    """A row in the window but written after the run's now was not there to copy (mlplat.point_in_time)."""
+    t0 = NOW - 20 * D  # recent enough for the store to serve what the run wrote
+    write_bureau(tmp_path, [("a1", 0, 0, 600), ("a1", 5, 30, 650), ("a2", 1, 1, 700)], base=t0)
+    registry = Registry.open(f"sqlite:///{tmp_path}/registry.db")
+    target = OnlineTarget(f"sqlite:///{tmp_path}/online.db")
+    options = MaterializeOptions(tmp_path, engine=engine, start=t0 - D, end=t0 + 10 * D)
+    result = materialize_view(catalog, "bureau_profile", target, registry, options, now=t0 + 10 * D)
+    assert result.rows == 2
+    store = target.open(catalog)
+    found = store.read([ReadRequest("bureau_profile", (a,), ["fico_score"]) for a in ("a1", "a2")])
+    store.close()
+    registry.close()
+    # a1's day-5 row was written on day 30: at day 10 its day-0 row is the latest there was.
+    assert [f["fico_score"].value for f in found] == [600, 700]
+    assert found[0]["fico_score"].event_time == t0

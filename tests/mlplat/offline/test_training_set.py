@@ -17,7 +17,7 @@ from mlplat.offline.engine import Engine
 from mlplat.offline.sources import TIMESTAMP
 from mlplat.offline.spark_engine import spark_training_set
 from mlplat.offline.training_set import build_training_set, plan_training_set
-from mlplat.synthetic import as_of_rows
+from mlplat.spec.kinds import Availability, FeatureView
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 # py4j leaves sockets of collect() to the garbage collector
@@ -39,12 +39,12 @@ def day(n: float) -> datetime:
     return T0 + timedelta(days=n)
 
 
-def write_bureau(root: Path, rows: list[tuple[str, float, float, int]]) -> None:
-    """Bureau rows as (applicant, event day, created day, fico); other features fixed."""
+def write_bureau(root: Path, rows: list[tuple[str, float, float, int]], base: datetime = T0) -> None:
+    """Bureau rows as (applicant, event day, created day, fico), days after ``base``; other features fixed."""
     columns: dict[str, Any] = {
         "applicant_id": pa.array([r[0] for r in rows]),
-        "event_timestamp": pa.array([day(r[1]) for r in rows], TIMESTAMP),
-        "created_at": pa.array([day(r[2]) for r in rows], TIMESTAMP),
+        "event_timestamp": pa.array([base + timedelta(days=r[1]) for r in rows], TIMESTAMP),
+        "created_at": pa.array([base + timedelta(days=r[2]) for r in rows], TIMESTAMP),
     }
     for name, kind in BUREAU_COLUMNS.items():
         value = {"fico_score": None, "has_bankruptcy": False, "thin_file": False}.get(name, 1)
@@ -70,7 +70,7 @@ PLANTED = [
     ("a1", 15.5, 15.5, 111),  # after the label at day 15: must never appear
     ("a2", 0, 0, 700),
     ("a3", 20, 20, 720),  # exactly at the label time: usable
-    ("a5", 5, 30, 750),  # arrived late, but its event is before the label
+    ("a5", 5, 30, 750),  # written late: not available before day 30
 ]
 CASES = [
     ("a1", 15, 660),
@@ -81,7 +81,9 @@ CASES = [
     ("a2", 50, None),
     ("a3", 20, 720),
     ("a4", 20, None),  # no history
-    ("a5", 10, 750),
+    ("a5", 10, None),  # its only row was written on day 30
+    ("a5", 30, 750),  # written exactly at the label time: available
+    ("a1", 10.5, 650),  # the restatement of day 10 was written on day 11: the original counts
 ]
 
 
@@ -108,6 +110,24 @@ def test_spark_gives_the_same_planted_rows(catalog: Catalog, planted: Path, spar
     duck = build_training_set(catalog, request, refs, planted)
     plan = plan_training_set(catalog, request.schema, refs, planted, "event_timestamp")
     assert spark_training_set(plan, request, spark).equals(duck)
+    # By event time alone (DuckDB's ASOF path), the engines agree too, and the late row counts early.
+    by_event = event_time_catalog(catalog)
+    duck_by_event = build_training_set(by_event, request, refs, planted)
+    plan = plan_training_set(by_event, request.schema, refs, planted, "event_timestamp")
+    assert spark_training_set(plan, request, spark).equals(duck_by_event)
+    assert duck_by_event["fico_score"].to_pylist()[CASES.index(("a5", 10, None))] == 750
+
+
+def event_time_catalog(catalog: Catalog) -> Catalog:
+    """``catalog`` with every view's ``availability: eventTime``."""
+    return Catalog(
+        [
+            obj.model_copy(update={"spec": obj.spec.model_copy(update={"availability": Availability.EVENT_TIME})})
+            if isinstance(obj, FeatureView)
+            else obj
+            for obj in catalog.objects()
+        ]
+    )
 
 
 def _all_features(catalog: Catalog) -> list[str]:
@@ -166,22 +186,40 @@ def test_future_values_never_leak(catalog: Catalog, small_data: Path, tmp_path: 
     assert planted > 0
 
 
-def test_duckdb_agrees_with_an_independent_as_of_lookup(catalog: Catalog, small_data: Path) -> None:
+def _available_as_of(
+    rows: dict[str, list[tuple[datetime, datetime, int]]], key: str, at: datetime, ttl: timedelta
+) -> int | None:
+    """Brute force: the row written and in effect at ``at`` within ``ttl``, latest event then latest write."""
+    candidates = [row for row in rows.get(key, []) if row[0] <= at and row[1] <= at and at - row[0] < ttl]
+    return max(candidates)[2] if candidates else None
+
+
+def test_duckdb_agrees_with_an_independent_point_in_time_lookup(catalog: Catalog, small_data: Path) -> None:
     request = pq.read_table(small_data / "loan_outcomes.parquet")
     result = build_training_set(catalog, request, ["repayment_history:on_time_rate"], small_data)
     rows = pq.read_table(small_data / "repayment_rollups.parquet")
-    ids = {key: i for i, key in enumerate(sorted(set(rows["applicant_id"].to_pylist())))}
-    table = {
-        "_entity": np.array([ids[k] for k in rows["applicant_id"].to_pylist()]),
-        "event_timestamp": rows["event_timestamp"].to_numpy().astype(np.int64),
-        "created_at": rows["created_at"].to_numpy().astype(np.int64),
-    }
-    entity = np.array([ids.get(k, -1) for k in request["applicant_id"].to_pylist()])
-    found = as_of_rows(table, entity, request["event_timestamp"].to_numpy().astype(np.int64), timedelta(days=7))
-    values = rows["on_time_rate"].to_numpy()
-    expected = [float(values[i]) if i >= 0 else None for i in found]
-    assert result.column("on_time_rate").to_pylist() == expected
+    values = rows["on_time_rate"].to_pylist()
+    by_key: dict[str, list[tuple[datetime, datetime, int]]] = {}
+    columns = (rows[name].to_pylist() for name in ("applicant_id", "event_timestamp", "created_at"))
+    for index, (key, event, created) in enumerate(zip(*columns, strict=True)):
+        by_key.setdefault(key, []).append((event, created, index))
+    found = [
+        _available_as_of(by_key, key, at, timedelta(days=7))
+        for key, at in zip(request["applicant_id"].to_pylist(), request["event_timestamp"].to_pylist(), strict=True)
+    ]
+    assert result.column("on_time_rate").to_pylist() == [None if i is None else values[i] for i in found]
     assert 0 < result.column("on_time_rate").null_count < request.num_rows
+
+
+def test_generated_late_rows_are_left_out_until_written(catalog: Catalog, small_data: Path) -> None:
+    """The synthetic sources write 5% of rows days late: the event-time join would use them early."""
+    request = pq.read_table(small_data / "loan_outcomes.parquet")
+    written = build_training_set(catalog, request, ["bureau_profile:fico_score"], small_data)
+    by_event_time = build_training_set(event_time_catalog(catalog), request, ["bureau_profile:fico_score"], small_data)
+    differ = sum(
+        a != b for a, b in zip(written["fico_score"].to_pylist(), by_event_time["fico_score"].to_pylist(), strict=True)
+    )
+    assert differ > 0
 
 
 def test_request_values_pass_through_and_are_checked(catalog: Catalog, planted: Path) -> None:

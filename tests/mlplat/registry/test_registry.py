@@ -38,7 +38,7 @@ def test_opening_migrates_an_empty_database_to_the_current_schema(registry_url: 
     for table in metadata.sorted_tables:
         assert [c["name"] for c in inspector.get_columns(table.name)] == [c.name for c in table.columns]
     with engine.connect() as connection:
-        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     engine.dispose()
     Registry.open(registry_url).close()  # a second open finds nothing to do
 

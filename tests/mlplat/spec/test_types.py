@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from mlplat.spec.types import (
     format_duration,
     kubernetes_name,
     parse_duration,
+    parse_schedule_interval,
 )
 
 DURATION_RULE = "a whole number followed by s, m, h, d or w (e.g. '90s', '6h', '30d')"
@@ -229,3 +231,26 @@ def test_labels_refused(value: str) -> None:
 )
 def test_which_dtypes_a_model_can_score(dtype: DType, numeric: bool) -> None:
     assert dtype.is_numeric is numeric
+
+
+@pytest.mark.parametrize("text", ["7d", "1w", "168h", "90s", "14d"])
+def test_durations_print_as_written(text: str) -> None:
+    parsed = TypeAdapter(Duration).validate_python(text)
+    assert TypeAdapter(Duration).dump_python(parsed, mode="json") == text
+    assert format_duration(parsed) == text
+
+
+def test_written_durations_compare_by_length_of_time() -> None:
+    assert parse_duration("7d") == parse_duration("1w")
+    assert pickle.loads(pickle.dumps(parse_duration("7d"))) == timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    ("text", "fits"), [("90s", False), ("30s", False), ("60s", True), ("120s", True), ("15m", True), ("1d", True)]
+)
+def test_schedule_intervals_are_whole_minutes(text: str, fits: bool) -> None:
+    if fits:
+        assert parse_schedule_interval(text) == parse_duration(text)
+        return
+    with pytest.raises(ValueError, match=rf"'{text}' cannot be scheduled: runs repeat in whole minutes"):
+        parse_schedule_interval(text)

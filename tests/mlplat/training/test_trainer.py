@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -15,6 +19,7 @@ from mlplat.errors import UsageError
 from mlplat.registry import Registry, RegistryError
 from mlplat.synthetic import SyntheticConfig, generate
 from mlplat.training import TrainOptions, train_model
+from mlplat.training.trainer import time_split, verify_model
 
 
 @pytest.mark.parametrize(("model", "artifact"), [("default_risk", "model.ubj"), ("fraud", "model.txt")])
@@ -72,7 +77,7 @@ def test_cli_trains_and_prints_the_digest(small_data: Path, tmp_path: Path, spec
             "fraud",
             "--data",
             str(small_data),
-            "--out",
+            "--artifacts",
             str(tmp_path / "models"),
             "--registry",
             f"sqlite:///{tmp_path}/r.db",
@@ -118,3 +123,84 @@ def test_registry_commands_show_versions_and_runs(catalog: Catalog, small_data: 
     runs = CliRunner().invoke(app, ["registry", "runs", "--registry", url])
     assert runs.exit_code == 0, runs.output
     assert "materialization runs" in runs.output
+
+
+def test_the_split_embargoes_label_windows_that_reach_into_the_holdout() -> None:
+    times = np.array([0, 10, 20, 30, 40, 50, 60, 61, 100])
+    split = time_split(times, holdout_micros=40, label_window_micros=25)  # holdout after 60
+    assert times[split.train].tolist() == [0, 10, 20, 30]  # outcomes known by 60
+    assert times[split.holdout].tolist() == [61, 100]
+    assert split.embargoed == 3  # 40, 50, 60: their windows end after the holdout starts
+    assert time_split(times, 40).embargoed == 0  # no label window: no embargo
+
+
+def test_no_training_label_window_runs_past_the_holdout_start(
+    catalog: Catalog, small_data: Path, tmp_path: Path
+) -> None:
+    trained = train_model(catalog, "default_risk", TrainOptions(small_data, tmp_path))
+    metrics = json.loads(trained.metrics_path.read_text())
+    window = catalog.model("default_risk").spec.training.label_window  # type: ignore[union-attr]
+    assert window is not None
+    labels = pq.read_table(small_data / "loan_outcomes.parquet")["event_timestamp"].to_pylist()
+    trained_on = [t for t in labels if t + window <= trained.holdout_start]
+    assert metrics["train"]["count"] == len(trained_on) > 0
+    assert metrics["embargoed_events"] == len(labels) - len(trained_on) - metrics["holdout"]["count"] > 0
+    assert f"{metrics['embargoed_events']:,} events whose label window (90d)" in trained.card_path.read_text()
+
+
+def test_the_card_records_lineage_and_verify_rebuilds_from_it(
+    catalog: Catalog, small_data: Path, tmp_path: Path, specs_dir: Path
+) -> None:
+    options = TrainOptions(small_data, tmp_path / "models", version="v7")
+    trained = train_model(catalog, "fraud", options)
+    lineage = json.loads(trained.metrics_path.read_text())["lineage"]
+    assert set(lineage) == {"training_set_sha256", "training_set_rows", "catalog_sha256", "libraries", "code_revision"}
+    assert {"lightgbm", "numpy", "pyarrow", "duckdb", "python"} <= set(lineage["libraries"])
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?|unknown", lineage["code_revision"])
+    card = trained.card_path.read_text()
+    assert f"`{lineage['training_set_sha256']}`" in card
+    assert f"`{lineage['catalog_sha256']}`" in card
+    verified = verify_model(catalog, "fraud", options)
+    assert verified.reproduced
+    assert verified.rebuilt_sha256 == trained.sha256
+    assert verified.differences == ()
+    command = [
+        "train",
+        "--verify",
+        "fraud",
+        "--version",
+        "v7",
+        "--data",
+        str(small_data),
+        "--artifacts",
+        str(tmp_path / "models"),
+    ]
+    result = CliRunner().invoke(app, [*command, "--specs", str(specs_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"fraud v7 reproduced: sha256 {trained.sha256}" in result.output
+    # Other data: the training set differs, and so do the bytes.
+    changed = tmp_path / "changed"
+    shutil.copytree(small_data, changed)
+    outcomes = pq.read_table(changed / "loan_outcomes.parquet")
+    pq.write_table(outcomes.slice(0, outcomes.num_rows - 50), changed / "loan_outcomes.parquet")
+    mismatch = verify_model(catalog, "fraud", TrainOptions(changed, tmp_path / "models", version="v7"))
+    assert not mismatch.reproduced
+    assert any(d.startswith("training set: card ") for d in mismatch.differences)
+    failed = CliRunner().invoke(
+        app, [*command[:-4], "--data", str(changed), "--artifacts", str(tmp_path / "models"), "--specs", str(specs_dir)]
+    )
+    assert failed.exit_code == 1
+    assert "not reproduced" in failed.output
+
+
+def test_verify_refuses_cards_without_lineage(catalog: Catalog, repo: Path, small_data: Path) -> None:
+    with pytest.raises(UsageError, match="records no lineage"):
+        verify_model(catalog, "fraud", TrainOptions(small_data, repo / "models", version="v1"))
+
+
+def test_the_committed_models_carry_the_card_their_pin_names(catalog: Catalog, repo: Path) -> None:
+    for name in ("default_risk", "fraud"):
+        newest = catalog.model(name).spec.versions[-1]
+        card = json.loads((repo / "models" / newest.artifact.uri).with_name("metrics.json").read_text())
+        assert card["sha256"] == newest.artifact.sha256
+        assert re.fullmatch(r"[0-9a-f]{40}", card["lineage"]["code_revision"])  # trained from committed code

@@ -145,22 +145,27 @@ def test_push_by_view_converts_json_to_dtypes_and_stays_monotonic(client: AppCli
 
 
 BAD_READS = [
-    (b"{not json", 422, "body", "is not valid JSON"),
-    (b"[]", 422, "body", "must be a JSON object"),
+    (b"{not json", 400, "body", "is not valid JSON"),
+    (b"[]", 422, "body", "must be an object; got a list"),
     (b'{"entities": {"applicant_id": ["a"]}}', 422, "features", "either 'features'"),
-    (b'{"features": "typed:count64", "entities": {"applicant_id": ["a"]}}', 422, "features", "non-empty list"),
+    (
+        b'{"features": "typed:count64", "entities": {"applicant_id": ["a"]}}',
+        422,
+        "features",
+        "must be a list; got a string",
+    ),
     (b'{"features": ["count64"], "entities": {"applicant_id": ["a"]}}', 422, "features[0]", "write 'view:feature'"),
     (
         b'{"features": ["typed:count64"], "entities": {"applicant_id": ["a", 1]}}',
         422,
         "entities.applicant_id[1]",
-        "must be a string",
+        "must be a string; got an integer",
     ),
     (
         b'{"features": ["typed:count64"], "entities": {"applicant_id": "a"}}',
         422,
         "entities.applicant_id",
-        "non-empty list",
+        "must be a list; got a string",
     ),
     (
         b'{"features": ["merchant_stats:orders_7d"], "entities": {"applicant_id": ["a"]}}',
@@ -210,14 +215,15 @@ def test_bad_reads_are_answered_with_the_field_and_the_fix(
 ) -> None:
     got = client.post("/get-online-features", content=body)
 
-    assert got.status_code == status
-    error = got.json()["error"]
+    assert got.status_code == status, got.text
+    error = got.json()
     assert error.get("field") == field
-    assert message in error["message"]
+    assert message in error["error"]
 
 
 BAD_PUSHES = [
-    ({"df": {}}, 422, "push_source_name"),
+    ({"df": {"applicant_id": ["a"]}}, 422, "push_source_name"),
+    ({"view": "typed", "df": {}}, 422, "df"),
     (
         {"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "count32": [2**40]}},
         422,
@@ -234,6 +240,16 @@ BAD_PUSHES = [
     ({"view": "nope", "df": {"applicant_id": ["a"]}}, 404, None),
     ({"push_source_name": "events", "df": {"applicant_id": ["a"]}}, 404, None),
     ({"view": "typed", "df": {"applicant_id": ["a"] * 51, "event_timestamp": [1] * 51}}, 413, None),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "ratio32": [1e39]}}, 422, "df.ratio32[0]"),
+    (
+        {"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "count64": [2**64]}},
+        422,
+        "df.count64[0]",
+    ),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1e300]}}, 422, "df.event_timestamp[0]"),
+    ({"view": "typed", "df": {"applicant_id": [""], "event_timestamp": [1]}}, 422, "df.applicant_id[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1], "label": [{"x": 1}]}}, 422, "df.label[0]"),
+    ({"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [1]}, "pad": "x" * 9999}, 422, "pad"),
 ]
 
 
@@ -243,9 +259,86 @@ def test_bad_pushes_are_refused_before_writing(
 ) -> None:
     got = client.post("/push", json=body)
 
-    assert got.status_code == status
-    assert got.json()["error"].get("field") == field
+    assert got.status_code == status, got.text
+    assert got.json().get("field") == field
     assert store.read([ReadRequest("typed", ("a",), ["count32"])])[0]["count32"].value is None
+
+
+@pytest.mark.parametrize(
+    "event_time",
+    ["2030-01-01T00:00:00Z", timedelta(minutes=10), 1893456000],
+    ids=["2030", "ten minutes ahead", "2030 in epoch seconds"],
+)
+def test_a_push_dated_past_the_clock_is_refused_so_it_cannot_block_later_writes(
+    client: AppClient, store: OnlineStore, event_time: object
+) -> None:
+    if isinstance(event_time, timedelta):  # ahead of the clock when the test runs, not when it was collected
+        event_time = (datetime.now(UTC) + event_time).isoformat()
+    future = client.post(
+        "/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [event_time], "count32": [9]}}
+    )
+
+    assert future.status_code == 422
+    assert future.json()["field"] == "df.event_timestamp[0]"
+    assert "later than the server's clock allows" in future.json()["error"]
+    now = datetime.now(UTC).isoformat()
+    honest = client.post(
+        "/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [now], "count32": [1]}}
+    )
+    assert honest.json() == {"written": [{"view": "typed", "rows": 1, "applied": 1}]}
+
+
+def test_a_push_within_the_allowed_skew_is_written(client: AppClient) -> None:
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    pushed = client.post("/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [soon]}})
+    assert pushed.status_code == 200, pushed.text
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        (
+            b'{"features": ["typed:flag"], "features": ["typed:label"], "entities": {"applicant_id": ["a"]}}',
+            "features",
+            "appears twice",
+        ),
+        (
+            b'{"features": ["typed:flag"], "entities": {"applicant_id": ["a"], "applicant_id": ["b"]}}',
+            "applicant_id",
+            "appears twice",
+        ),
+        (
+            b'{"features": ["typed:flag"], "entities": {"merchant_id": [123456789012345678901234567890]}}',
+            "entities.merchant_id[0]",
+            "must be an integer <= 9223372036854775807",
+        ),
+        (
+            b'{"features": ["merchant_stats:orders_7d"], "entities": {"merchant_id": [1.5]}}',
+            "entities.merchant_id[0]",
+            "must be an integer; got a number",
+        ),
+        (
+            b'{"features": ["typed:flag"], "entities": {"applicant_id": [' + b"[" * 5000 + b"]" * 5000 + b"]}}",
+            "entities.applicant_id[0]",
+            "must be a string",
+        ),
+    ],
+    ids=["duplicate top-level key", "duplicate join key", "huge integer", "float key", "deep nesting"],
+)
+def test_json_edge_cases_are_4xx_naming_the_field(client: AppClient, body: bytes, field: str, problem: str) -> None:
+    got = client.post("/get-online-features", content=body)
+    assert got.status_code == 422, got.text
+    assert got.json()["field"] == field
+    assert problem in got.json()["error"]
+
+
+def test_the_document_is_served(client: AppClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["info"]["title"] == "mlplat feature server"
+    assert set(document["paths"]) == {"/get-online-features", "/push", "/health/live", "/health/ready", "/metrics"}
+    push = document["components"]["schemas"]["PushRequest"]
+    assert push["additionalProperties"] is False
+    assert document["components"]["schemas"]["PushColumns"]["additionalProperties"] is False
 
 
 def test_batches_over_the_limits_are_413(client: AppClient) -> None:
@@ -255,14 +348,14 @@ def test_batches_over_the_limits_are_413(client: AppClient) -> None:
     huge = client.post("/get-online-features", content=b" " * (65 * 1024))
 
     assert (many.status_code, huge.status_code) == (413, 413)
-    assert "at most 100" in many.json()["error"]["message"]
+    assert "at most 100" in many.json()["error"]
 
 
 def test_health(client: AppClient) -> None:
-    assert client.get("/health/live").json() == {"status": "live"}
+    assert client.get("/health/live").json() == {"live": True}
     ready = client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["catalog"] == CATALOG.digest[:12]
+    assert ready.json() == {"ready": True, "catalog": CATALOG.digest[:12]}
 
 
 class BrokenStore:
@@ -305,7 +398,7 @@ def test_failures_never_show_their_internals(error: Exception, status: int, mess
 
     for answer in answers:
         assert answer.status_code == status
-        assert answer.json() == {"error": {"status": status, "message": message}}
+        assert answer.json() == {"error": message}
         assert "secret" not in answer.text
 
 
@@ -314,5 +407,6 @@ def test_unknown_paths_and_methods_answer_json(client: AppClient) -> None:
     wrong = client.get("/push")
 
     assert missing.status_code == 404
-    assert "POST /get-online-features" in missing.json()["error"]["message"]
-    assert (wrong.status_code, wrong.json()["error"]["message"]) == (405, "Method Not Allowed")
+    assert "POST /get-online-features" in missing.json()["error"]
+    assert (wrong.status_code, wrong.json()["error"]) == (405, "Method Not Allowed")
+    assert wrong.headers["allow"] == "POST"

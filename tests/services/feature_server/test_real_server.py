@@ -1,4 +1,4 @@
-"""The feature server as deployed: `mlplat serve features` in its own process, over real HTTP."""
+"""The feature server as deployed: `mlplat-serve features` in its own process, over real HTTP."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def feature_server(
     }
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlplat", "serve", "features"], env=env, cwd=tmp_path, stdout=log, stderr=log
+        [sys.executable, "-m", "services.cli", "features"], env=env, cwd=tmp_path, stdout=log, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,8 +84,13 @@ def test_a_store_outage_is_503_within_the_timeout_and_heals_itself(tmp_path: Pat
         down = client.post("/get-online-features", json=READ)
         elapsed = time.monotonic() - started
 
-        assert (down.status_code, down.json()) == (503, {"error": {"status": 503, "message": "store unavailable"}})
+        assert (down.status_code, down.json()) == (503, {"error": "store unavailable"})
         assert elapsed < 1.0
+        for _ in range(20):
+            assert client.post("/get-online-features", json=READ).status_code == 503
+        # One line per kind of failure per interval, however many requests fail.
+        logged = (tmp_path / "server.log").read_text().count("StoreUnavailableError")
+        assert logged == 1
         assert client.get("/health/ready").status_code == 503
         assert client.get("/health/live").status_code == 200
 
@@ -106,8 +111,8 @@ def test_malformed_requests_over_http_and_sigterm_drains(tmp_path: Path) -> None
         wrong_method = client.get("/get-online-features")
         metrics = client.get("/metrics")
 
-        assert (bad_json.status_code, bad_json.json()["error"]["field"]) == (422, "body")
-        assert wrong_method.status_code == 405
+        assert (bad_json.status_code, bad_json.json()["field"]) == (400, "body")
+        assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
         assert "mlplat_feature_server_request_seconds_bucket" in metrics.text
         client.close()
 

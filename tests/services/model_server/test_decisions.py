@@ -168,31 +168,31 @@ def test_refuse_policy_returns_a_logged_refusal_naming_the_missing_features(
             "fraud",
             {"entities": {"merchant_id": MERCHANT}, "values": {"order_amount": 1.0}},
             422,
-            "entities.applicant_id: required (the applicant key)",
+            "entities.applicant_id: is required",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": 7, "merchant_id": MERCHANT}, "values": {"order_amount": 1.0}},
             422,
-            "entities.applicant_id: 7 is not a non-empty string",
+            "entities.applicant_id: must be a string; got an integer",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": "a", "merchant_id": "m", "shop": "x"}, "values": {"order_amount": 1.0}},
             422,
-            "entities.shop: not a key of model fraud",
+            "entities.shop: is not a field of this request",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {}},
             422,
-            "values.order_amount: required (float64)",
+            "values.order_amount: is required",
         ),
         (
             "fraud",
             {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {"order_amount": "ten"}},
             422,
-            "values.order_amount: 'ten' is not a number (float64)",
+            "values.order_amount: must be a number; got a string",
         ),
         (
             "default_risk",
@@ -201,9 +201,30 @@ def test_refuse_policy_returns_a_logged_refusal_naming_the_missing_features(
                 "values": {"order_amount": 1.0, "instalments": 2.5},
             },
             422,
-            "values.instalments: 2.5 is not a whole number (int32)",
+            "values.instalments: must be an integer; got a number",
         ),
-        ("fraud", {"entities": "a"}, 400, "entities: send an object with applicant_id, merchant_id"),
+        ("fraud", {"entities": "a"}, 422, "entities: must be an object; got a string"),
+        (
+            "default_risk",
+            {
+                "entities": {"applicant_id": "a", "merchant_id": "m"},
+                "values": {"order_amount": 1.0, "instalments": 10**12},
+            },
+            422,
+            "values.instalments: must be an integer <= 2147483647",
+        ),
+        (
+            "fraud",
+            {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {"order_amount": 1.0}, "pad": "x" * 9999},
+            422,
+            "pad: is not a field of this request",
+        ),
+        (
+            "fraud",
+            {"entities": {"applicant_id": "a" * 300, "merchant_id": "m"}, "values": {"order_amount": 1.0}},
+            422,
+            "entities.applicant_id: must be a string of length <= 256",
+        ),
         ("nope", {}, 404, "model 'nope' is not served here; served: default_risk, fraud"),
     ],
 )
@@ -356,7 +377,7 @@ def test_unexpected_failures_answer_500_without_internals_and_are_logged(
     assert (record["kind"], record["status"], record["error"]) == ("error", 500, "internal: RuntimeError")
 
 
-def test_an_onnx_model_serves_v2_and_decides_without_reasons(
+def test_an_onnx_model_serves_v2_but_declines_no_one_without_reasons(
     serve: Any, catalog: Catalog, store: OnlineStore, artifact_root: Path
 ) -> None:
     from mlplat.spec.kinds import Framework
@@ -383,10 +404,8 @@ def test_an_onnx_model_serves_v2_and_decides_without_reasons(
         json={"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}]},
     )
     assert infer.json()["outputs"][0]["data"] == pytest.approx([sigmoid(-1.0)], abs=1e-6)
-    body = client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).json()
-    row = expected_row(onnx_catalog, "fraud", REQUEST["fraud"]["values"])[0]
-    assert body["score"] == pytest.approx(sigmoid(float(np.dot(weights, row)) - 1.0), abs=1e-5)
-    assert body["reasons"] == []
+    # A credit decline must come with reasons: with reasonCodes 0 the model takes no decisions.
+    assert client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).status_code == 503
 
 
 def test_an_onnx_model_asked_for_reasons_is_not_ready_for_decisions(

@@ -25,10 +25,12 @@ def client(catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: 
         yield client
 
 
-def test_health_is_an_empty_200(client: httpx.Client) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/fraud/ready", "/v2/models/fraud/versions/v1/ready"):
+def test_health_answers_the_protocol_objects(client: httpx.Client) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    for path in ("/v2/models/fraud/ready", "/v2/models/fraud/versions/v1/ready"):
         response = client.get(path)
-        assert (response.status_code, response.content) == (200, b""), path
+        assert (response.status_code, response.json()) == (200, {"name": "fraud", "ready": True}), path
 
 
 def test_server_metadata(client: httpx.Client) -> None:
@@ -87,7 +89,32 @@ def test_infer_accepts_nested_data_and_a_single_row_shape(client: httpx.Client) 
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({}, 400, "inputs: send a list of one tensor"),
+        ({}, 400, "inputs: is required"),
+        (
+            {"inputs": [{"name": "input", "shape": [13], "datatype": "FP32", "data": [0] * 13}] * 2},
+            400,
+            "inputs: send a list of one tensor",
+        ),
+        (
+            {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}]},
+            400,
+            "inputs[0].name: 'features' is not an input of this model; its one input is 'input'",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": [1e39] * 13}]},
+            400,
+            "inputs[0].data: holds a value that is not a finite float32 number",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}], "pad": 1},
+            400,
+            "pad: is not a field of this request",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": [0] * 13}], "id": 7},
+            400,
+            "id: must be a string; got an integer",
+        ),
         (
             {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "BYTES", "data": ["x"] * 13}]},
             400,
@@ -123,14 +150,19 @@ def test_bad_infer_requests_get_the_protocol_error_object(
 ) -> None:
     response = client.post("/v2/models/fraud/infer", json=body)
     assert response.status_code == status
-    assert list(response.json()) == ["error"]
+    assert list(response.json()) == ["error", "field"]
     assert response.json()["error"].startswith(message)
+    assert message.startswith(response.json()["field"] + ":")
 
 
 def test_unknown_paths_and_methods_get_the_error_object(client: httpx.Client) -> None:
-    assert client.get("/v3").json() == {"error": "Not Found"}
+    missing = client.get("/v3")
+    assert missing.status_code == 404
+    assert "GET /openapi.json lists the" in missing.json()["error"]
     response = client.get("/v2/models/fraud/infer")
     assert (response.status_code, response.json()) == (405, {"error": "Method Not Allowed"})
+    assert response.headers["allow"] == "POST"
+    assert set(client.post("/v2/health/live").headers["allow"].split(", ")) == {"GET", "HEAD"}
 
 
 def test_unknown_models_and_versions_are_404(client: httpx.Client) -> None:
@@ -144,7 +176,9 @@ def test_unknown_models_and_versions_are_404(client: httpx.Client) -> None:
         response = client.request(method, path, json={})
         assert response.status_code == 404, path
         assert "error" in response.json()
-    assert client.post("/v2/models/fraud/infer", content=b"{not json").json() == {"error": "body: not valid JSON"}
+    not_json = client.post("/v2/models/fraud/infer", content=b"{not json")
+    assert (not_json.status_code, not_json.json()["field"]) == (400, "body")
+    assert not_json.json()["error"].startswith("body: is not valid JSON")
 
 
 def test_a_model_with_a_bad_checksum_is_not_ready_and_says_so(
@@ -154,9 +188,11 @@ def test_a_model_with_a_bad_checksum_is_not_ready_and_says_so(
     app = build_app(components(tampered, artifact_root, store, tmp_path / "decisions"))
     with running(app) as url, httpx.Client(base_url=url) as client:
         assert client.get("/v2/health/live").status_code == 200
-        assert client.get("/v2/health/ready").status_code == 400
-        assert client.get("/v2/models/fraud/ready").status_code == 400
-        assert client.get("/v2/models/default_risk/ready").status_code == 200
+        ready = client.get("/v2/health/ready")
+        assert (ready.status_code, ready.json()) == (503, {"ready": False})
+        fraud = client.get("/v2/models/fraud/ready")
+        assert (fraud.status_code, fraud.json()) == (503, {"name": "fraud", "ready": False})
+        assert client.get("/v2/models/default_risk/ready").json() == {"name": "default_risk", "ready": True}
         infer = client.post("/v2/models/fraud/infer", json={"inputs": []})
         assert infer.status_code == 503
         assert infer.json() == {"error": "model fraud version v1 is not ready"}
@@ -180,8 +216,9 @@ def test_objects_loaded_at_startup_are_kept_out_of_garbage_collections_while_ser
 
 
 def test_an_oversized_body_is_413_before_it_is_read(client: httpx.Client) -> None:
-    from services.model_server.responses import MAX_BODY_BYTES
+    from services.model_server.app import Components
 
+    MAX_BODY_BYTES = Components.max_body_bytes  # noqa: N806 - the default limit
     too_large = b" " * (MAX_BODY_BYTES + 1)
     message = f"body: {MAX_BODY_BYTES + 1} bytes; at most {MAX_BODY_BYTES}"
     infer = client.post("/v2/models/fraud/infer", content=too_large)

@@ -1,4 +1,4 @@
-"""`mlplat plan` end to end: two real renders (working tree and a git base), compared."""
+"""`mlplat plan` end to end: the spec changes and two real renders (working tree and a git base), compared."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlplat.catalog import SpecValidationError
 from mlplat.errors import UsageError
-from mlplat.plan import Action, PlanError, plan
+from mlplat.plan import Action
+from mlplat.plan.runner import plan
 
 COPIED = ("mlplat", "infra", "specs", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml")
 GIT_ENV = {
@@ -54,7 +56,9 @@ def tree(base_repo: Path) -> Iterator[Path]:
 def test_adding_a_model_plans_exactly_its_role_alarm_and_kubernetes_objects(tree: Path) -> None:
     spec = (tree / "specs/models/fraud.yaml").read_text().replace("name: fraud\n", "name: fraud_challenger\n", 1)
     (tree / "specs/models/fraud_challenger.yaml").write_text(spec)
-    result = plan(tree, "prod", "main")
+    report = plan(tree, ["prod"], "main")
+    assert [(c.object, c.path) for c in report.spec_changes] == [("Model/fraud_challenger", "")]
+    (result,) = report.plans
     assert {c.action for c in result.changes} == {Action.ADD}
     assert result.dangerous == ()
     added = {(c.type, c.name) for c in result.changes}
@@ -76,14 +80,14 @@ def test_adding_a_model_plans_exactly_its_role_alarm_and_kubernetes_objects(tree
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("key", "value", "action"),
-    [("instanceClass", "db.m7g.xlarge", Action.UPDATE), ("engineVersion", "8.4", Action.UPDATE)],
+    [("instanceClass", "db.m7g.xlarge", Action.UPDATE), ("engineVersion", "8.0", Action.UPDATE)],
 )
 def test_database_changes_are_flagged_as_stateful(tree: Path, key: str, value: str, action: Action) -> None:
     path = tree / "Pulumi.prod.yaml"
     document = yaml.safe_load(path.read_text())
     document["config"]["mlplat:platform"]["database"][key] = value
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-    result = plan(tree, "prod", "main")
+    (result,) = plan(tree, ["prod"], "main").plans
     database = [c for c in result.changes if c.type == "aws:rds/instance:Instance"]
     assert [c.action for c in database] == [action]
     assert database[0].dangerous
@@ -91,12 +95,50 @@ def test_database_changes_are_flagged_as_stateful(tree: Path, key: str, value: s
     assert key in {p.path for p in database[0].properties}
 
 
+def _set_config(tree: Path, section: str, key: str, value: object) -> None:
+    path = tree / "Pulumi.prod.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["mlplat:platform"][section][key] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.mark.slow
+def test_new_node_instance_types_replace_the_node_group_beside_the_old_one(tree: Path) -> None:
+    cluster = yaml.safe_load((tree / "Pulumi.prod.yaml").read_text())["config"]["mlplat:platform"]["cluster"]
+    nodes = {**cluster["servingNodes"], "instanceTypes": ["m7i.2xlarge"]}
+    _set_config(tree, "cluster", "servingNodes", nodes)
+    (result,) = plan(tree, ["prod"], "main").plans
+    (replaced,) = [c for c in result.changes if c.type == "aws:eks/nodeGroup:NodeGroup"]
+    assert replaced.action is Action.REPLACE
+    assert replaced.forcing
+    assert replaced.forcing[0].startswith("instanceTypes")
+    # The group is named from a prefix, so the new one is created beside the old one.
+    assert not any("collides" in note for note in replaced.notes)
+
+
+@pytest.mark.slow
+def test_a_ttl_change_leads_with_the_spec_change_and_rolls_the_pods_that_read_the_view(tree: Path) -> None:
+    path = tree / "specs/features/repayment_history.yaml"
+    path.write_text(path.read_text().replace("ttl: 7d", "ttl: 14d", 1))
+    progress: list[str] = []
+    report = plan(tree, ["dev"], "main", progress=progress.append)
+    assert [(c.object, c.path, c.before, c.after) for c in report.spec_changes] == [
+        ("FeatureView/repayment_history", "spec.ttl", "7d", "14d")
+    ]
+    (result,) = report.plans
+    rolled = {c.name for c in result.of(Action.ROLL)}
+    assert "deployment-feature-server" in rolled
+    assert any(message.startswith("rendered dev at main in") for message in progress)
+
+
 def test_an_unknown_base_is_a_usage_error(tree: Path) -> None:
     with pytest.raises(UsageError, match="no-such-ref"):
-        plan(tree, "dev", "no-such-ref")
+        plan(tree, ["dev"], "no-such-ref")
 
 
-def test_a_broken_working_tree_fails_with_the_render_error(tree: Path) -> None:
+def test_broken_specs_fail_with_their_located_errors_before_rendering(tree: Path) -> None:
     (tree / "specs/models/broken.yaml").write_text("apiVersion: mlplat/v1\nkind: Model\n")
-    with pytest.raises(PlanError, match="rendering stack 'dev'"):
-        plan(tree, "dev", "main")
+    progress: list[str] = []
+    with pytest.raises(SpecValidationError, match=r"broken.yaml:1:1: error: metadata: required field 'metadata'"):
+        plan(tree, ["dev"], "main", progress=progress.append)
+    assert progress == []

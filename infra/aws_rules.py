@@ -1,0 +1,239 @@
+"""What the AWS APIs accept, as tables and pure checks: each cites the AWS page it comes from.
+
+Mocks accept any value; AWS does not. The stack config (:mod:`infra.config`) runs these
+checks when it is parsed, so a value AWS would refuse fails before anything is created,
+with the key, the value and what is accepted. Tables hold what AWS documents today;
+when AWS adds a version or an instance family, add it here (and its test row).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+# --- ElastiCache AUTH token ---------------------------------------------------------------
+# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth.html and the AuthToken
+# parameter of CreateReplicationGroup: 16-128 printable ASCII characters; the only
+# non-alphanumeric characters allowed are ! & # $ ^ < > -.
+
+AUTH_TOKEN_SPECIALS = "!&#$^<>-"  # noqa: S105 - the characters AWS allows, not a token
+AUTH_TOKEN_LENGTH = (16, 128)
+
+
+def auth_token_problems(token: str) -> list[str]:
+    """Why ElastiCache would refuse ``token`` as an AUTH token (empty: it accepts it)."""
+    low, high = AUTH_TOKEN_LENGTH
+    problems = []
+    if not low <= len(token) <= high:
+        problems.append(f"is {len(token)} characters; ElastiCache takes {low}-{high}")
+    allowed = set(string.ascii_letters + string.digits + AUTH_TOKEN_SPECIALS)
+    refused = sorted({c for c in token if c not in allowed})
+    if refused:
+        problems.append(f"contains {''.join(refused)!r}; the only specials allowed are {AUTH_TOKEN_SPECIALS!r}")
+    return problems
+
+
+# --- RDS for MySQL: engine versions and parameter group families ---------------------------
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.VersionMgmt.html:
+# a MySQL version is X.Y.Z, X.Y the major version. A DB parameter group belongs to one
+# family, ``mysql<major>`` (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_WorkingWithParamGroups.html),
+# and an instance can only use a group of its own major version's family. 8.4 is the
+# current long-term-support major version; 8.0 left standard support on 2026-07-31 (RDS
+# Extended Support, billed per vCPU-hour, after that).
+MYSQL_MAJOR_VERSIONS = ("8.0", "8.4")
+_MYSQL_VERSION = re.compile(r"^(?P<major>\d+\.\d+)(?:\.\d+)?$")
+
+
+def mysql_major_version(engine_version: str) -> str:
+    """``8.4`` for ``8.4`` or ``8.4.6``; :class:`ValueError` naming the accepted versions otherwise."""
+    match = _MYSQL_VERSION.match(engine_version)
+    if match is None or match["major"] not in MYSQL_MAJOR_VERSIONS:
+        raise ValueError(
+            f"{engine_version!r} is not an RDS for MySQL version mlplat supports; "
+            f"use a major version ({', '.join(repr(v) for v in MYSQL_MAJOR_VERSIONS)}), e.g. '8.4'"
+        )
+    return match["major"]
+
+
+def mysql_parameter_group_family(engine_version: str) -> str:
+    """The parameter group family of an RDS for MySQL version: ``mysql8.4`` for ``8.4`` or ``8.4.6``."""
+    return f"mysql{mysql_major_version(engine_version)}"
+
+
+# --- RDS instance classes -----------------------------------------------------------------
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
+# ("Supported DB engines for DB instance classes"): the current-generation classes RDS for
+# MySQL 8.0 and 8.4 run on. Previous generations (db.t2, db.m4, db.r4, ...) are refused.
+MYSQL_INSTANCE_FAMILIES = frozenset(
+    {
+        *("t3", "t4g"),
+        *("m5", "m5d", "m6g", "m6gd", "m6i", "m6id", "m6idn", "m6in", "m7g", "m7i", "m8g"),
+        *("r5", "r5b", "r5d", "r6g", "r6gd", "r6i", "r6id", "r6idn", "r6in", "r7g", "r7i", "r8g"),
+        *("x2g", "x2idn", "x2iedn", "x2iezn", "z1d"),
+    }
+)
+_RDS_CLASS = re.compile(r"^db\.(?P<family>[a-z0-9]+)\.(?P<size>[a-z0-9]+)$")
+
+
+def rds_instance_family(instance_class: str) -> str:
+    """``m7g`` of ``db.m7g.large``; :class:`ValueError` if RDS for MySQL has no such class."""
+    match = _RDS_CLASS.match(instance_class)
+    if match is None:
+        raise ValueError(f"{instance_class!r} is not an RDS instance class; write it like 'db.m7g.large'")
+    if match["family"] not in MYSQL_INSTANCE_FAMILIES:
+        raise ValueError(
+            f"RDS for MySQL does not run on {instance_class!r}; use a current-generation class "
+            f"({', '.join(sorted(MYSQL_INSTANCE_FAMILIES))})"
+        )
+    return match["family"]
+
+
+# --- Performance Insights ---------------------------------------------------------------
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PerfInsights.Overview.Engines.html
+# ("Supported DB engines and instance classes for Performance Insights", now "Amazon RDS DB
+# engine, Region, and instance class support for Database Insights"): for RDS for MySQL it
+# is not supported on these classes; CreateDBInstance with it enabled fails on them.
+PERFORMANCE_INSIGHTS_UNSUPPORTED_MYSQL = frozenset(
+    {"db.t2.micro", "db.t2.small", "db.t3.micro", "db.t3.small", "db.t4g.micro", "db.t4g.small"}
+)
+
+
+def performance_insights_supported(instance_class: str) -> bool:
+    """Whether RDS for MySQL can turn Performance Insights on for ``instance_class``."""
+    return instance_class not in PERFORMANCE_INSIGHTS_UNSUPPORTED_MYSQL
+
+
+# --- ElastiCache for Valkey ---------------------------------------------------------------
+# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/engine-versions.html: node-based
+# Valkey clusters run 7.2, 8.0, 8.1, 8.2 and 9.0, named by major.minor; a replication group
+# can be upgraded but never downgraded (SelectEngine.html).
+VALKEY_VERSIONS = ("7.2", "8.0", "8.1", "8.2", "9.0")
+# https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheNodes.SupportedTypes.html:
+# Valkey runs on the current-generation node types; in-transit encryption (which AUTH and
+# this platform require, see https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/in-transit-encryption.html)
+# is supported on all of them. Previous generations (cache.t2, cache.m4, cache.r4, ...) are refused.
+CACHE_NODE_FAMILIES = frozenset({"t3", "t4g", "m5", "m6g", "m7g", "r5", "r6g", "r6gd", "r7g", "c7gn"})
+_CACHE_NODE = re.compile(r"^cache\.(?P<family>[a-z0-9]+)\.(?P<size>[a-z0-9]+)$")
+
+
+def cache_node_family(node_type: str) -> str:
+    """``m7g`` of ``cache.m7g.large``; :class:`ValueError` if Valkey has no such node type."""
+    match = _CACHE_NODE.match(node_type)
+    if match is None:
+        raise ValueError(f"{node_type!r} is not an ElastiCache node type; write it like 'cache.m7g.large'")
+    if match["family"] not in CACHE_NODE_FAMILIES:
+        raise ValueError(
+            f"ElastiCache for Valkey with in-transit encryption does not run on {node_type!r}; "
+            f"use a current-generation type ({', '.join(sorted(CACHE_NODE_FAMILIES))})"
+        )
+    return match["family"]
+
+
+# --- EKS --------------------------------------------------------------------------------
+# https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html: a minor version
+# has 14 months of standard support and 12 more of extended support (billed extra); after
+# that EKS upgrades the cluster itself. The versions EKS offers, with the end of extended support:
+
+
+@dataclass(frozen=True)
+class EksVersion:
+    """One Kubernetes minor version on EKS."""
+
+    version: str
+    end_of_standard_support: str
+    end_of_extended_support: str
+
+
+EKS_VERSIONS = {
+    v.version: v
+    for v in (
+        EksVersion("1.32", "2026-03-23", "2027-03-23"),
+        EksVersion("1.33", "2026-07-29", "2027-07-29"),
+        EksVersion("1.34", "2026-12-02", "2027-12-02"),
+        EksVersion("1.35", "2027-03-27", "2028-03-27"),
+    )
+}
+
+
+def eks_version(version: str) -> EksVersion:
+    """The EKS support window of ``version``; :class:`ValueError` if EKS does not offer it."""
+    if version not in EKS_VERSIONS:
+        raise ValueError(f"EKS does not offer Kubernetes {version!r}; use one of {', '.join(EKS_VERSIONS)}")
+    return EKS_VERSIONS[version]
+
+
+_ADDON_VERSION = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.\d+-eksbuild\.\d+$")
+
+
+def addon_version_problem(addon: str, version: str, kubernetes_version: str) -> str | None:
+    """Why EKS would refuse add-on ``version`` on a cluster of ``kubernetes_version`` (``None``: it accepts it).
+
+    Add-on versions read ``v<major>.<minor>.<patch>-eksbuild.<n>``
+    (https://docs.aws.amazon.com/eks/latest/userguide/creating-an-add-on.html). kube-proxy
+    follows the cluster: its minor version must be the cluster's
+    (https://docs.aws.amazon.com/eks/latest/userguide/managing-kube-proxy.html).
+    """
+    match = _ADDON_VERSION.match(version)
+    if match is None:
+        return f"{version!r} is not an EKS add-on version; write it like 'v1.20.4-eksbuild.1'"
+    if addon == "kube-proxy" and f"{match['major']}.{match['minor']}" != kubernetes_version:
+        return f"kube-proxy {version} is not for Kubernetes {kubernetes_version}; use a v{kubernetes_version}.x build"
+    return None
+
+
+# --- EC2 instance types of the node groups ------------------------------------------------
+# https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html: a type is
+# <series><generation><options>.<size>; the option letter ``g`` means an AWS Graviton (arm64)
+# processor. The node groups run the x86_64 AL2023 AMI (AL2023_x86_64_STANDARD), on which an
+# arm64 type cannot boot: EKS refuses the node group.
+_INSTANCE_TYPE = re.compile(r"^(?P<series>[a-z]+)(?P<generation>\d+)(?P<options>[a-z-]*)\.(?P<size>[a-z0-9]+)$")
+
+
+def instance_architecture(instance_type: str) -> str:
+    """``arm64`` for Graviton types (``m7g.large``), ``x86_64`` otherwise; :class:`ValueError` if malformed."""
+    match = _INSTANCE_TYPE.match(instance_type)
+    if match is None:
+        raise ValueError(f"{instance_type!r} is not an EC2 instance type; write it like 'm7i.large'")
+    return "arm64" if "g" in match["options"].split("-")[0] else "x86_64"
+
+
+# --- CloudWatch Logs retention ------------------------------------------------------------
+# PutRetentionPolicy / the RetentionInDays of a log group
+# (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html)
+# takes only these values.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+
+def log_retention_days(days: int) -> int:
+    """``days`` if CloudWatch Logs accepts it as a retention period; :class:`ValueError` naming the nearest values."""
+    if days not in LOG_RETENTION_DAYS:
+        below = max((d for d in LOG_RETENTION_DAYS if d < days), default=None)
+        above = min((d for d in LOG_RETENTION_DAYS if d > days), default=None)
+        nearest = " or ".join(str(d) for d in (below, above) if d is not None)
+        raise ValueError(
+            f"CloudWatch Logs keeps logs for one of {', '.join(map(str, LOG_RETENTION_DAYS))} days; "
+            f"{days} is not one of them (nearest: {nearest})"
+        )
+    return days
+
+
+# --- CloudWatch alarms --------------------------------------------------------------------
+# PutMetricAlarm (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html):
+# Period is 10, 20, 30 or a multiple of 60 seconds; EvaluationPeriods x Period is at most
+# 7 days, and at most 1 day when Period is under an hour.
+
+
+def metric_alarm_problems(period: int, evaluation_periods: int) -> list[str]:
+    """Why CloudWatch would refuse an alarm evaluating ``evaluation_periods`` periods of ``period`` seconds."""
+    problems = []
+    if period not in (10, 20, 30) and (period <= 0 or period % 60):
+        problems.append(f"period {period}s: CloudWatch takes 10, 20, 30 or a multiple of 60 seconds")
+    limit = 86_400 if period < 3600 else 604_800
+    if evaluation_periods < 1 or period * evaluation_periods > limit:
+        problems.append(
+            f"{evaluation_periods} periods of {period}s: the evaluation range must be 1 to {limit // 86_400} day(s)"
+        )
+    return problems

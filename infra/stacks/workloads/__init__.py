@@ -1,0 +1,1 @@
+"""The workloads project (``mlplat-workloads``): ``pulumi up`` here after the platform stack's."""

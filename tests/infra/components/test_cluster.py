@@ -1,0 +1,32 @@
+"""The EKS cluster as each stack renders it: what CreateCluster and CreateNodegroup need to succeed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.rendering import STACKS, Rendered
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_cluster_role_may_use_the_secrets_key_before_the_cluster_is_created(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    rendered = stacks[stack]
+    cluster = rendered.one("aws:eks/cluster:Cluster", f"mlplat-{stack}-cluster-eks")
+    key = cluster.plain["encryptionConfig"]["provider"]["keyArn"]
+    policy = rendered.one("aws:iam/rolePolicy:RolePolicy", f"mlplat-{stack}-cluster-cluster-encrypt-secrets")
+    assert policy.plain["role"] == f"mlplat-{stack}-cluster-cluster-role-id"
+    (statement,) = json.loads(policy.plain["policy"])["Statement"]
+    assert statement["Resource"] == key
+    assert set(statement["Action"]) == {"kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"}
+    assert policy.name in cluster.depends_on
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_node_groups_are_named_by_prefix_and_wait_for_their_role(stacks: dict[str, Rendered], stack: str) -> None:
+    for pool in ("system", "serving"):
+        group = stacks[stack].one("aws:eks/nodeGroup:NodeGroup", f"mlplat-{stack}-cluster-{pool}")
+        assert group.plain["nodeGroupNamePrefix"] == f"mlplat-{stack}-{pool}-"
+        assert {f"mlplat-{stack}-cluster-node-policy-{i}" for i in range(3)} <= set(group.depends_on)

@@ -1,0 +1,62 @@
+"""The registry database as each stack renders it: values RDS accepts for the class and version it has."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra.aws_rules import performance_insights_supported
+from infra.rendering import STACKS, Rendered, render, stack_config
+from mlplat.catalog import Catalog
+
+INSTANCE = "aws:rds/instance:Instance"
+PARAMETERS = "aws:rds/parameterGroup:ParameterGroup"
+
+
+def _instance(rendered: Rendered, stack: str) -> dict[str, object]:
+    return rendered.one(INSTANCE, f"mlplat-{stack}-registry-mysql").plain
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_performance_insights_is_on_only_where_the_instance_class_has_it(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    instance = _instance(stacks[stack], stack)
+    supported = performance_insights_supported(str(instance["instanceClass"]))
+    assert instance.get("performanceInsightsEnabled") is supported
+    assert ("performanceInsightsKmsKeyId" in instance) is supported
+
+
+def test_dev_on_db_t4g_micro_has_no_performance_insights(stacks: dict[str, Rendered]) -> None:
+    instance = _instance(stacks["dev"], "dev")
+    assert (instance["instanceClass"], instance["performanceInsightsEnabled"]) == ("db.t4g.micro", False)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_parameter_group_family_is_the_engine_versions(stacks: dict[str, Rendered], stack: str) -> None:
+    rendered = stacks[stack]
+    instance = _instance(rendered, stack)
+    (group,) = rendered.of_type(PARAMETERS)
+    assert (instance["engine"], instance["engineVersion"], group.plain["family"]) == ("mysql", "8.4", "mysql8.4")
+    assert group.plain["namePrefix"] == f"mlplat-{stack}-registry-mysql8-4-"
+    assert instance["allowMajorVersionUpgrade"] is True
+
+
+def test_moving_to_another_major_version_moves_the_family_and_the_group_name(example_catalog: Catalog) -> None:
+    config = stack_config("staging")
+    older = config.model_copy(update={"database": config.database.model_copy(update={"engine_version": "8.0"})})
+    (group,) = render(example_catalog, older).of_type(PARAMETERS)
+    assert (group.plain["family"], group.plain["namePrefix"]) == ("mysql8.0", "mlplat-staging-registry-mysql8-0-")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_final_snapshot_identifier_is_unique_per_instance(stacks: dict[str, Rendered], stack: str) -> None:
+    instance = _instance(stacks[stack], stack)
+    assert re.fullmatch(rf"mlplat-{stack}-registry-final-[0-9a-f]{{8}}", str(instance["finalSnapshotIdentifier"]))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_instance_waits_for_its_monitoring_role_to_have_its_policy(stacks: dict[str, Rendered], stack: str) -> None:
+    instance = stacks[stack].one(INSTANCE, f"mlplat-{stack}-registry-mysql")
+    assert f"mlplat-{stack}-registry-monitoring-policy" in instance.depends_on

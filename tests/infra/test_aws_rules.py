@@ -1,0 +1,181 @@
+"""The tables and checks of what AWS accepts, row by row."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from infra import aws_rules
+
+
+@pytest.mark.parametrize(
+    ("token", "accepted"),
+    [
+        ("Abcdefgh12345678", True),
+        ("A!&#$^<>-" + "b1" * 4, True),
+        ("x" * 128, True),
+        ("short1A!", False),  # under 16
+        ("x" * 129, False),
+        ("Abcdefgh12345678%", False),  # % is printable but not allowed
+        ("Abcdefgh12345678@", False),
+        ('Abcdefgh12345678"', False),
+        ("Abcdefgh1234567/", False),
+        ("Abcdefgh1234567*", False),  # in the old generator's specials
+        ("Abcdefgh 2345678", False),
+    ],
+)
+def test_auth_tokens_follow_the_elasticache_rule(token: str, accepted: bool) -> None:
+    assert (aws_rules.auth_token_problems(token) == []) is accepted
+
+
+@pytest.mark.parametrize(
+    ("version", "family"),
+    [("8.4", "mysql8.4"), ("8.4.6", "mysql8.4"), ("8.0", "mysql8.0"), ("8.0.42", "mysql8.0")],
+)
+def test_the_parameter_group_family_follows_the_major_version(version: str, family: str) -> None:
+    assert aws_rules.mysql_parameter_group_family(version) == family
+
+
+@pytest.mark.parametrize("version", ["5.7", "5.7.44", "9.0", "8", "8.4.x", "latest", ""])
+def test_unsupported_mysql_versions_are_refused_naming_the_accepted_ones(version: str) -> None:
+    with pytest.raises(ValueError, match=re.escape("'8.0', '8.4'")):
+        aws_rules.mysql_major_version(version)
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "supported"),
+    [
+        ("db.t4g.micro", False),
+        ("db.t4g.small", False),
+        ("db.t3.micro", False),
+        ("db.t3.small", False),
+        ("db.t2.micro", False),
+        ("db.t4g.medium", True),
+        ("db.t3.medium", True),
+        ("db.m7g.large", True),
+        ("db.r7g.xlarge", True),
+    ],
+)
+def test_performance_insights_support_by_instance_class(instance_class: str, supported: bool) -> None:
+    assert aws_rules.performance_insights_supported(instance_class) is supported
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "error"),
+    [
+        ("db.m7g.large", None),
+        ("db.t4g.micro", None),
+        ("db.r8g.2xlarge", None),
+        ("db.t2.micro", "does not run on 'db.t2.micro'"),
+        ("db.m4.large", "does not run on"),
+        ("m7g.large", "not an RDS instance class"),
+        ("cache.m7g.large", "not an RDS instance class"),
+    ],
+)
+def test_rds_instance_classes(instance_class: str, error: str | None) -> None:
+    if error is None:
+        aws_rules.rds_instance_family(instance_class)
+    else:
+        with pytest.raises(ValueError, match=error):
+            aws_rules.rds_instance_family(instance_class)
+
+
+@pytest.mark.parametrize(
+    ("node_type", "error"),
+    [
+        ("cache.t4g.micro", None),
+        ("cache.m7g.large", None),
+        ("cache.r7g.xlarge", None),
+        ("cache.t2.micro", "does not run on 'cache.t2.micro'"),
+        ("cache.m4.large", "does not run on"),
+        ("db.m7g.large", "not an ElastiCache node type"),
+    ],
+)
+def test_cache_node_types(node_type: str, error: str | None) -> None:
+    if error is None:
+        aws_rules.cache_node_family(node_type)
+    else:
+        with pytest.raises(ValueError, match=error):
+            aws_rules.cache_node_family(node_type)
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "architecture"),
+    [
+        ("m7i.large", "x86_64"),
+        ("m7i-flex.large", "x86_64"),
+        ("c7a.xlarge", "x86_64"),
+        ("t3.large", "x86_64"),
+        ("g5.xlarge", "x86_64"),  # GPU series g, no Graviton option
+        ("m5dn.large", "x86_64"),
+        ("m7g.large", "arm64"),
+        ("c7gn.large", "arm64"),
+        ("t4g.medium", "arm64"),
+        ("x2gd.large", "arm64"),
+        ("g5g.xlarge", "arm64"),
+        ("im4gn.large", "arm64"),
+    ],
+)
+def test_instance_architecture_reads_the_processor_option(instance_type: str, architecture: str) -> None:
+    assert aws_rules.instance_architecture(instance_type) == architecture
+
+
+def test_a_malformed_instance_type_is_refused() -> None:
+    with pytest.raises(ValueError, match="not an EC2 instance type"):
+        aws_rules.instance_architecture("large")
+
+
+@pytest.mark.parametrize("version", ["1.32", "1.33", "1.34", "1.35"])
+def test_offered_eks_versions(version: str) -> None:
+    window = aws_rules.eks_version(version)
+    assert window.end_of_standard_support < window.end_of_extended_support
+
+
+@pytest.mark.parametrize("version", ["1.29", "1.31", "1.99", "1.33.0", "v1.33"])
+def test_eks_versions_it_does_not_offer_are_refused(version: str) -> None:
+    with pytest.raises(ValueError, match="EKS does not offer"):
+        aws_rules.eks_version(version)
+
+
+@pytest.mark.parametrize(
+    ("addon", "version", "problem"),
+    [
+        ("kube-proxy", "v1.33.3-eksbuild.6", None),
+        ("vpc-cni", "v1.20.4-eksbuild.1", None),
+        ("kube-proxy", "v1.32.6-eksbuild.2", "not for Kubernetes 1.33"),
+        ("coredns", "1.12.3", "not an EKS add-on version"),
+    ],
+)
+def test_addon_versions(addon: str, version: str, problem: str | None) -> None:
+    found = aws_rules.addon_version_problem(addon, version, "1.33")
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+@pytest.mark.parametrize("days", aws_rules.LOG_RETENTION_DAYS)
+def test_every_cloudwatch_retention_period_is_accepted(days: int) -> None:
+    assert aws_rules.log_retention_days(days) == days
+
+
+@pytest.mark.parametrize(("days", "nearest"), [(2, "1 or 3"), (10, "7 or 14"), (366, "365 or 400"), (4000, "3653")])
+def test_other_retention_periods_are_refused_naming_the_nearest(days: int, nearest: str) -> None:
+    with pytest.raises(ValueError, match=f"nearest: {nearest}"):
+        aws_rules.log_retention_days(days)
+
+
+@pytest.mark.parametrize(
+    ("period", "evaluation_periods", "problem"),
+    [
+        (60, 5, None),
+        (10, 3, None),
+        (300, 288, None),  # exactly one day
+        (3600, 168, None),  # exactly seven days
+        (45, 1, "multiple of 60"),
+        (300, 289, "1 day"),
+        (3600, 169, "7 day"),
+        (60, 0, "evaluation range"),
+    ],
+)
+def test_metric_alarm_periods(period: int, evaluation_periods: int, problem: str | None) -> None:
+    found = aws_rules.metric_alarm_problems(period, evaluation_periods)
+    assert found == [] if problem is None else any(problem in p for p in found), found

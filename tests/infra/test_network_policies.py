@@ -1,0 +1,219 @@
+"""Each service's real destinations, derived from what its rendered Deployment is configured to
+use, walked against its rendered NetworkPolicy (which the VPC CNI enforces).
+
+The destinations come from the program, not from the policy: DNS for every name, the Pod
+Identity agent for credentials, and every host in the container's environment, resolved
+the way the VPC resolves it (an interface endpoint with private DNS answers with an
+address in the private subnets; anything else, S3's gateway endpoint included, is a public
+address; the API server's in-cluster name is the ``kubernetes`` Service's cluster IP, which
+kube-proxy translates to the control plane's ENIs in the cluster's private subnets, and both
+addresses are walked). The Spark jobs that use MySQL run on EMR Serverless, outside the cluster, so no
+NetworkPolicy applies to them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from infra.cidrs import carve_subnets
+from infra.rendering import STACKS, WORKLOADS_PROJECT, Captured, Rendered, stack_config
+
+#: What EKS Pod Identity injects into every pod it serves (AWS_CONTAINER_CREDENTIALS_FULL_URI).
+CREDENTIALS_URL = "http://169.254.170.23/v1/credentials"
+#: A public address: where a name without an in-VPC endpoint resolves (S3's prefix list, say).
+PUBLIC_ADDRESS = "52.218.0.10"
+#: The regional DNS name each interface endpoint answers for, when it differs from the service name.
+ENDPOINT_HOST = {"kinesis-streams": "kinesis"}
+#: CoreDNS's pods, as the coredns add-on labels them, and their namespace.
+KUBE_DNS_POD = (("k8s-app", "kube-dns"),)
+KUBE_SYSTEM = (("kubernetes.io/metadata.name", "kube-system"),)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a pod connects: an address, or pods selected by labels."""
+
+    why: str
+    port: int
+    protocol: str = "TCP"
+    address: str | None = None
+    pod_labels: tuple[tuple[str, str], ...] = ()
+    namespace_labels: tuple[tuple[str, str], ...] = ()
+
+
+class Vpc:
+    """Name resolution inside the rendered VPC."""
+
+    def __init__(self, rendered: Rendered, stack: str) -> None:
+        config = stack_config(stack)
+        self.region = config.region
+        first_private = ipaddress.ip_network(carve_subnets(config.network.vpc_cidr, 3).private[0])
+        self.private_address = str(first_private.network_address + 10)
+        self.private_names: set[str] = set()
+        for endpoint in rendered.of_type("aws:ec2/vpcEndpoint:VpcEndpoint"):
+            inputs = endpoint.plain
+            if inputs["vpcEndpointType"] != "Interface":
+                continue
+            service = inputs["serviceName"].removeprefix(f"com.amazonaws.{self.region}.")
+            if inputs["privateDnsEnabled"]:
+                self.private_names.add(f"{ENDPOINT_HOST.get(service, service)}.{self.region}.amazonaws.com")
+        self.endpoint_suffix = ".vpce.amazonaws.com"
+        self.cache_hosts = {str(rendered.outputs["onlineStoreEndpoint"])}
+        # The first address of the Service range is the `kubernetes` Service's cluster IP.
+        self.kubernetes_service_address = str(ipaddress.ip_network(rendered.outputs["clusterServiceIpv4Cidr"])[1])
+
+    def resolve(self, host: str) -> str:
+        if host in self.private_names or host in self.cache_hosts or host.endswith(self.endpoint_suffix):
+            return self.private_address
+        return PUBLIC_ADDRESS
+
+
+def destinations(env: dict[str, str], vpc: Vpc) -> list[Destination]:
+    """Every connection a service with environment ``env`` opens."""
+    credentials = urlsplit(CREDENTIALS_URL)
+    found = [
+        Destination("DNS over UDP", 53, "UDP", pod_labels=KUBE_DNS_POD, namespace_labels=KUBE_SYSTEM),
+        Destination("DNS over TCP", 53, "TCP", pod_labels=KUBE_DNS_POD, namespace_labels=KUBE_SYSTEM),
+        Destination("Pod Identity credentials", credentials.port or 80, address=credentials.hostname),
+    ]
+    store = urlsplit(env["MLPLAT_ONLINE_STORE_URL"])
+    assert store.hostname
+    assert store.port
+    found.append(Destination("online store", store.port, address=vpc.resolve(store.hostname)))
+    if "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN" in env:
+        host = f"secretsmanager.{vpc.region}.amazonaws.com"
+        found.append(Destination("AUTH token from Secrets Manager", 443, address=vpc.resolve(host)))
+    if env.get("MLPLAT_ARTIFACT_ROOT", "").startswith("s3://"):
+        endpoint = env.get("MLPLAT_S3_ENDPOINT_URL") or f"https://s3.{vpc.region}.amazonaws.com"
+        host = urlsplit(endpoint).hostname
+        assert host
+        found.append(Destination("model artifacts from S3", 443, address=vpc.resolve(host)))
+    if env.get("MLPLAT_AUTH") == "on":
+        keys = urlsplit(env["MLPLAT_AUTH_JWKS_URL"])
+        assert keys.hostname == "kubernetes.default.svc", keys.hostname
+        port = keys.port or 443
+        # Before kube-proxy's DNAT the packet is bound to the cluster IP, after it to the
+        # control plane's cross-account ENIs: whichever the policy agent sees, it must pass.
+        found.append(Destination("issuer keys: the kubernetes Service", port, address=vpc.kubernetes_service_address))
+        found.append(Destination("issuer keys: the API server's ENIs", port, address=vpc.private_address))
+    if env.get("MLPLAT_DECISION_LOG", "").startswith("kinesis://"):
+        host = f"kinesis.{vpc.region}.amazonaws.com"
+        found.append(Destination("decision records to Kinesis", 443, address=vpc.resolve(host)))
+    return found
+
+
+def allows(policy: dict[str, Any], destination: Destination, namespace: str) -> bool:
+    """Whether the egress rules of ``policy`` let a selected pod reach ``destination``."""
+    if "Egress" not in policy.get("policyTypes", []):
+        return True
+    return any(_rule_allows(rule, destination, namespace) for rule in policy.get("egress", []))
+
+
+def _rule_allows(rule: dict[str, Any], destination: Destination, namespace: str) -> bool:
+    ports = rule.get("ports")
+    if ports and not any(
+        int(p["port"]) == destination.port and p.get("protocol", "TCP") == destination.protocol for p in ports
+    ):
+        return False
+    peers = rule.get("to")
+    return not peers or any(_peer_matches(peer, destination, namespace) for peer in peers)
+
+
+def _peer_matches(peer: dict[str, Any], destination: Destination, namespace: str) -> bool:
+    if "ipBlock" in peer:
+        if destination.address is None:
+            return False
+        address = ipaddress.ip_address(destination.address)
+        block = peer["ipBlock"]
+        excluded = any(address in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
+        return address in ipaddress.ip_network(block["cidr"]) and not excluded
+    if not destination.pod_labels:
+        return False
+    namespace_labels = dict(destination.namespace_labels)
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], namespace_labels):
+            return False
+    elif namespace_labels.get("kubernetes.io/metadata.name") != namespace:
+        return False
+    return _selects(peer.get("podSelector", {}), dict(destination.pod_labels))
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+
+
+def _services(rendered: Rendered) -> list[tuple[Captured, Captured]]:
+    objects = rendered.of_project(WORKLOADS_PROJECT)
+    policies = {
+        r.plain["metadata"]["name"]: r for r in objects if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+    }
+    deployments = [r for r in objects if r.type == "kubernetes:apps/v1:Deployment"]
+    assert deployments
+    assert len(policies) == len(deployments)
+    return [(d, policies[d.plain["metadata"]["name"]]) for d in deployments]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_service_reaches_each_of_its_destinations_and_nothing_public(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    vpc = Vpc(stacks[stack], stack)
+    walked = 0
+    for deployment, policy in _services(stacks[stack]):
+        pod = deployment.plain["spec"]["template"]
+        namespace = deployment.plain["metadata"]["namespace"]
+        spec = policy.plain["spec"]
+        assert _selects(spec["podSelector"], pod["metadata"]["labels"]), policy.name
+        env = {item["name"]: item["value"] for item in pod["spec"]["containers"][0]["env"]}
+        blocked = [d.why for d in destinations(env, vpc) if not allows(spec, d, namespace)]
+        assert blocked == [], f"{deployment.name}: its NetworkPolicy blocks {blocked}"
+        for port in (443, 80, 3306):
+            assert not allows(spec, Destination("the internet", port, address=PUBLIC_ADDRESS), namespace)
+        walked += 1
+    assert walked == 3  # the feature server and the two example models
+
+
+def test_the_model_servers_reach_s3_and_kinesis_through_addresses_inside_the_vpc(stacks: dict[str, Rendered]) -> None:
+    vpc = Vpc(stacks["prod"], "prod")
+    fraud = next(d for d, _ in _services(stacks["prod"]) if d.name == "deployment-model-fraud")
+    env = {item["name"]: item["value"] for item in fraud.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    by_why = {d.why: d for d in destinations(env, vpc)}
+    assert by_why["model artifacts from S3"].address == vpc.private_address
+    assert by_why["decision records to Kinesis"].address == vpc.private_address
+    assert env["MLPLAT_S3_ENDPOINT_URL"] == stacks["prod"].outputs["s3EndpointUrl"]
+
+
+def test_the_walk_catches_a_policy_that_forgets_the_pod_identity_agent(stacks: dict[str, Rendered]) -> None:
+    vpc = Vpc(stacks["dev"], "dev")
+    deployment, policy = _services(stacks["dev"])[0]
+    spec = dict(policy.plain["spec"])
+    spec["egress"] = [rule for rule in spec["egress"] if "169.254.170.23/32" not in str(rule)]
+    env = {item["name"]: item["value"] for item in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    blocked = [d.why for d in destinations(env, vpc) if not allows(spec, d, "mlplat")]
+    assert blocked == ["Pod Identity credentials"]
+
+
+def test_every_service_fetches_the_issuer_keys_from_the_api_server(stacks: dict[str, Rendered]) -> None:
+    vpc = Vpc(stacks["prod"], "prod")
+    assert vpc.kubernetes_service_address == "172.20.0.1"
+    for deployment, _ in _services(stacks["prod"]):
+        env = {i["name"]: i["value"] for i in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+        whys = {d.why for d in destinations(env, vpc)}
+        assert {"issuer keys: the kubernetes Service", "issuer keys: the API server's ENIs"} <= whys, deployment.name
+        assert env["MLPLAT_AUTH_ISSUER"] == stacks["prod"].outputs["clusterOidcIssuer"]
+
+
+def test_the_walk_catches_a_policy_that_forgets_the_kubernetes_service(stacks: dict[str, Rendered]) -> None:
+    vpc = Vpc(stacks["dev"], "dev")
+    deployment, policy = _services(stacks["dev"])[0]
+    spec = dict(policy.plain["spec"])
+    spec["egress"] = [rule for rule in spec["egress"] if "172.20.0.1/32" not in str(rule)]
+    assert len(spec["egress"]) == len(policy.plain["spec"]["egress"]) - 1
+    env = {item["name"]: item["value"] for item in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    blocked = [d.why for d in destinations(env, vpc) if not allows(spec, d, "mlplat")]
+    assert blocked == ["issuer keys: the kubernetes Service"]
