@@ -187,6 +187,7 @@ def test_the_longest_names_validate_accepts_deploy_within_every_limit(example_ca
     catalog = Catalog(
         [
             *example_catalog.entities.values(),
+            *example_catalog.callers.values(),
             *example_catalog.sources.values(),
             *views,
             *models,
