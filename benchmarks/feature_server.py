@@ -262,6 +262,8 @@ def start_server(catalog: Catalog, url: str, namespace: str, workdir: Path) -> t
         "MLPLAT_HOST": "127.0.0.1",
         "MLPLAT_PORT": str(port),
         "MLPLAT_WORKERS": "1",
+        # The benchmark catalog names no callers; benchmarks/identity.py times token checks.
+        "MLPLAT_AUTH": "off",
     }
     log = (workdir / "server.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "features"], env=env, stdout=log, stderr=log)

@@ -414,8 +414,6 @@ class FeatureServerConfig(_Config):
     """CPU per replica (requests equal limits), a Kubernetes quantity such as ``500m`` or ``2``."""
     memory: Quantity = "512Mi"
     """Memory per replica, a Kubernetes quantity such as ``512Mi`` or ``1Gi``."""
-    callers: tuple[str, ...] = ()
-    """In-cluster workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
 
 
 class ServicesConfig(_Config):

@@ -440,6 +440,8 @@ def _outputs(
         "clusterName": cluster.cluster.name,
         "clusterEndpoint": cluster.cluster.endpoint,
         "clusterCertificateAuthority": cluster.certificate_authority,
+        "clusterOidcIssuer": cluster.oidc_issuer,
+        "clusterServiceIpv4Cidr": cluster.service_ipv4_cidr,
         "nodeSecurityGroupId": cluster.node_security_group.id,
         "servicesNamespace": SERVICES_NAMESPACE,
         "registryEndpoint": database.endpoint,

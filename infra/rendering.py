@@ -173,6 +173,11 @@ class _Mocks(pulumi.runtime.Mocks):
             outputs["endpoint"] = f"https://{args.name}.eks.example"
             outputs["certificateAuthority"] = {"data": "Q0EtREFUQQ=="}
             outputs["vpcConfig"] = {**args.inputs.get("vpcConfig", {}), "clusterSecurityGroupId": "sg-cluster"}
+            issuer_id = hashlib.sha256(args.name.encode()).hexdigest()[:32].upper()
+            outputs["identities"] = [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{issuer_id}"}]}
+            ]
+            outputs["kubernetesNetworkConfig"] = {"ipFamily": "ipv4", "serviceIpv4Cidr": "172.20.0.0/16"}
         elif args.typ == "aws:rds/instance:Instance":
             outputs["endpoint"] = f"{args.inputs.get('identifier')}.rds.example:3306"
             outputs["address"] = f"{args.inputs.get('identifier')}.rds.example"

@@ -22,7 +22,7 @@ from infra.components.online_store import REDIS_PORT
 from infra.components.workloads import Workloads, WorkloadsArgs, kubeconfig, kubernetes_provider, placeholder
 from infra.config import StackConfig, StackConfigError
 from infra.naming import FEATURE_SERVER_IMAGE, MODEL_SERVER_IMAGE, SERVICES_NAMESPACE, physical_name
-from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings
+from infra.workloads.manifests import FeatureServerSettings, ServiceImage, WorkloadSettings, kubernetes_service_block
 from mlplat.catalog import Catalog
 
 #: The platform stack's outputs this stack reads.
@@ -38,6 +38,8 @@ PLATFORM_OUTPUTS = (
     "buckets",
     "decisionStreamName",
     "s3EndpointUrl",
+    "clusterOidcIssuer",
+    "clusterServiceIpv4Cidr",
 )
 
 
@@ -93,13 +95,14 @@ def workload_settings(config: StackConfig) -> WorkloadSettings:
         aws_region=config.region,
         vpc_cidr=config.network.vpc_cidr,
         s3_endpoint_url=placeholder("s3EndpointUrl"),
+        oidc_issuer=placeholder("clusterOidcIssuer"),
+        kubernetes_service_cidr=placeholder("kubernetesServiceAddress"),
         namespace=SERVICES_NAMESPACE,
         feature_server=FeatureServerSettings(
             min_replicas=sizing.min_replicas,
             max_replicas=sizing.max_replicas,
             cpu=sizing.cpu,
             memory=sizing.memory,
-            callers=sizing.callers,
         ),
         spread_across_zones_strictly=config.services.strict_zone_spread,
     )
@@ -137,6 +140,8 @@ def build_workloads(catalog: Catalog, config: StackConfig, platform_stack: str) 
         "artifactsBucket": buckets.apply(lambda b: str(b["artifacts"])),
         "decisionStream": output("decisionStreamName").apply(str),
         "s3EndpointUrl": output("s3EndpointUrl").apply(str),
+        "clusterOidcIssuer": output("clusterOidcIssuer").apply(str),
+        "kubernetesServiceAddress": output("clusterServiceIpv4Cidr").apply(lambda c: kubernetes_service_block(str(c))),
     }
     services = Workloads(
         physical_name(env, "services"),

@@ -19,6 +19,7 @@ from mlplat.errors import NotFoundError, SpecError
 from mlplat.spec.kinds import (
     API_VERSION,
     REQUEST_VIEW,
+    Caller,
     Entity,
     Feature,
     FeatureService,
@@ -69,6 +70,7 @@ class Catalog:
         self.feature_views: Mapping[str, FeatureView] = _by_name(objects, FeatureView)
         self.feature_services: Mapping[str, FeatureService] = _by_name(objects, FeatureService)
         self.models: Mapping[str, Model] = _by_name(objects, Model)
+        self.callers: Mapping[str, Caller] = _by_name(objects, Caller)
         self.warnings: tuple[Diagnostic, ...] = tuple(warnings)
 
     # --- lookups ------------------------------------------------------------------------
@@ -160,6 +162,7 @@ class Catalog:
                 sources.add(batch)
         objects += [self.entities[name] for name in sorted(entities)]
         objects += [self.sources[name] for name in sorted(sources)]
+        objects += [self.callers[name] for name in sorted(_granted(objects)) if name in self.callers]
         return Catalog([*objects, *services])
 
     # --- snapshot -----------------------------------------------------------------------
@@ -172,6 +175,7 @@ class Catalog:
             self.feature_views,
             self.feature_services,
             self.models,
+            self.callers,
         ]
         return [group[name] for group in groups for name in sorted(group)]
 
@@ -200,6 +204,19 @@ class Catalog:
                 f"not a catalog snapshot: format is {snapshot.get('format')!r}, expected {SNAPSHOT_FORMAT!r}"
             )
         return catalog_from_values(list(snapshot.get("documents", [])), "<catalog snapshot>")
+
+
+def _granted(objects: Iterable[SpecObject]) -> set[str]:
+    """Names of the callers that ``objects`` grant anything to."""
+    names: set[str] = set()
+    for obj in objects:
+        if isinstance(obj, Model):
+            names |= {*obj.spec.serving.callers, *obj.spec.serving.inference_callers}
+        elif isinstance(obj, FeatureView):
+            names |= set(obj.spec.readers)
+        elif isinstance(obj, Source):
+            names |= set(obj.spec.writers)
+    return names
 
 
 def _digest(documents: list[dict[str, Any]]) -> str:

@@ -11,11 +11,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from mlplat.access import RESERVED_CALLER_NAMES
 from mlplat.diagnostics import Diagnostic, Location, Path, Severity, did_you_mean, one_of
 from mlplat.document_validation import UNKNOWN_KIND, ValidDocument
 from mlplat.spec.kinds import (
     REQUEST_VIEW,
     ApprovalState,
+    Caller,
     Entity,
     FeatureService,
     FeatureView,
@@ -457,6 +459,77 @@ def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[D
                 )
 
 
+def _check_grant(doc: ValidDocument, path: Path, names: Sequence[str], index: Index) -> Iterator[Diagnostic]:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            yield _error(
+                doc,
+                (*path, i),
+                f"caller {name!r} is already listed at {'.'.join(map(str, path))}[{seen[name]}]; remove one of them",
+            )
+        seen.setdefault(name, i)
+        yield from _unknown(doc, (*path, i), "Caller", name, index)
+
+
+def _grant_lists(doc: ValidDocument) -> Iterator[tuple[Path, Sequence[str]]]:
+    obj = doc.obj
+    if isinstance(obj, Model):
+        yield ("spec", "serving", "callers"), obj.spec.serving.callers
+        yield ("spec", "serving", "inferenceCallers"), obj.spec.serving.inference_callers
+    elif isinstance(obj, FeatureView):
+        yield ("spec", "readers"), obj.spec.readers
+    elif isinstance(obj, Source):
+        yield ("spec", "writers"), obj.spec.writers
+
+
+def _check_grant_targets(doc: ValidDocument) -> Iterator[Diagnostic]:
+    obj = doc.obj
+    if isinstance(obj, Source) and obj.spec.writers and obj.spec.type is not SourceType.PUSH:
+        yield _error(
+            doc,
+            ("spec", "writers"),
+            "only push sources take 'writers' (batch sources are written by their pipelines); "
+            "remove it or set 'type: push'",
+        )
+    if isinstance(obj, FeatureView) and obj.spec.readers and not obj.spec.online:
+        yield _error(
+            doc,
+            ("spec", "readers"),
+            "the view is not online, so the feature server serves nothing to read; remove 'readers' or set 'online: true'",
+        )
+
+
+def check_callers(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
+    """Grants name defined callers once each; no two callers share a service account."""
+    for kind in ("Model", "FeatureView", "Source"):
+        for doc in index.by_kind[kind].values():
+            for path, names in _grant_lists(doc):
+                yield from _check_grant(doc, path, names, index)
+            yield from _check_grant_targets(doc)
+    accounts: dict[tuple[str, str], ValidDocument] = {}
+    for doc in index.by_kind["Caller"].values():
+        assert isinstance(doc.obj, Caller)
+        if doc.name in RESERVED_CALLER_NAMES:
+            yield _error(
+                doc,
+                ("metadata", "name"),
+                f"{doc.name!r} is reserved: the services label requests by unnamed or unauthenticated "
+                f"callers {one_of(sorted(RESERVED_CALLER_NAMES))}; choose another name",
+            )
+        account = doc.obj.spec.service_account
+        key = (account.namespace, account.name)
+        first = accounts.setdefault(key, doc)
+        if first is not doc:
+            where = _where(doc, first.source.value_location(("spec", "serviceAccount")))
+            yield _error(
+                doc,
+                ("spec", "serviceAccount"),
+                f"service account {account.namespace}/{account.name} already identifies caller {first.name!r} "
+                f"({where}); one service account is one caller, so grant that caller instead",
+            )
+
+
 Check = Callable[[Sequence[ValidDocument], Index], Iterator[Diagnostic]]
 
 CHECKS: tuple[Check, ...] = (
@@ -465,6 +538,7 @@ CHECKS: tuple[Check, ...] = (
     check_feature_views,
     check_feature_services,
     check_models,
+    check_callers,
 )
 
 

@@ -38,7 +38,7 @@ from mlplat.offline_cli import generate_data, materialize_command, registry_app,
 from mlplat.schema import json_schema_text, markdown_reference
 
 if TYPE_CHECKING:
-    from mlplat.local_platform import LocalSettings
+    from mlplat.local_platform import LocalIdentity, LocalSettings
 
 app = typer_app("mlplat", "mlplat: a machine-learning platform defined as code.")
 
@@ -66,6 +66,7 @@ def summary_table(catalog: Catalog) -> Table:
         (f"FeatureView ({features} features)", catalog.feature_views),
         ("FeatureService", catalog.feature_services),
         ("Model", catalog.models),
+        ("Caller", catalog.callers),
     ]
     for kind, objects in rows:
         table.add_row(kind, str(len(objects)), ", ".join(objects))
@@ -262,6 +263,9 @@ def up(
     feature_port: Annotated[int, typer.Option(help="Feature server port.")] = 6566,
     model_port: Annotated[int, typer.Option(help="Model server port.")] = 8080,
     prometheus_port: Annotated[int, typer.Option(help="Local Prometheus port (when prometheus is on PATH).")] = 9090,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without verifying callers' tokens (anyone may call anything).")
+    ] = False,
 ) -> None:
     """Run the whole platform locally: data, models, online store, feature and model servers. Ctrl-C stops it.
 
@@ -269,7 +273,9 @@ def up(
     SLO rules and alerts.
 
     Embedded stores by default; MLPLAT_ONLINE_STORE_URL (redis://...) and MLPLAT_REGISTRY_URL
-    (mysql+pymysql://...) use real servers instead.
+    (mysql+pymysql://...) use real servers instead. Callers authenticate as on a cluster: a
+    local issuer signs one service account token per Caller of the specs
+    (.mlplat/identity/tokens/<caller>.token) and the services verify them.
     """
     import os  # noqa: PLC0415 - `up` pulls in the offline engines; other commands stay light
     import signal  # noqa: PLC0415
@@ -279,9 +285,15 @@ def up(
     # SIGTERM (a supervisor, a test) stops the platform as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     settings = local.LocalSettings.from_environment(
-        repo.resolve(), os.environ, feature_port=feature_port, model_port=model_port, prometheus_port=prometheus_port
+        repo.resolve(),
+        os.environ,
+        feature_port=feature_port,
+        model_port=model_port,
+        prometheus_port=prometheus_port,
+        authenticate=not no_auth,
     )
     running = None
+    identity = None
     try:
         catalog = load_specs(settings.specs)
         out.print(f"[bold]mlplat[/bold] local platform · state in {settings.state_dir}")
@@ -292,7 +304,8 @@ def up(
             out.print(f"model       {artifact.model} {artifact.version} {how} sha256 {artifact.sha256[:12]}")
         for result in local.fill_online_store(catalog, settings, data):
             out.print(f"materialize {result.view}: {result.rows:,} rows into {settings.online_store_url}")
-        running = local.start_services(settings)
+        identity = _start_identity(catalog, settings)
+        running = local.start_services(settings, identity)
         running.wait_ready()
         prometheus = local.start_monitoring(running, catalog)
         if prometheus is None:
@@ -300,7 +313,8 @@ def up(
         else:
             out.print(f"prometheus  {prometheus}/alerts  (the platform's SLO rules and alerts)")
         model = next(iter(catalog.models))
-        _print_endpoints(settings, model, local.sample_decision(catalog, data, model))
+        token = local.decision_caller(catalog, model, identity)
+        _print_endpoints(settings, model, local.sample_decision(catalog, data, model), token)
         code = running.wait()
         raise typer.Exit(code or 0)
     except KeyboardInterrupt:
@@ -310,19 +324,40 @@ def up(
     finally:
         if running is not None:
             running.stop()
+        elif identity is not None:
+            identity.issuer.stop()
+
+
+def _start_identity(catalog: Catalog, settings: LocalSettings) -> LocalIdentity | None:
+    from mlplat import local_platform as local  # noqa: PLC0415 - `up` only
+
+    if not settings.authenticate:
+        err.print(
+            "[bold red]WARNING: caller authentication is OFF (--no-auth). Anyone who can reach these ports "
+            "may take decisions, read every feature and push values. Never expose them.[/bold red]",
+            markup=True,
+        )
+        return None
+    identity = local.start_identity(catalog, settings)
+    out.print(f"identity    issuer {identity.issuer.url}, tokens in {settings.identity_dir / 'tokens'}")
+    for caller, path in identity.tokens.items():
+        out.print(f"            {caller}: {path}")
+    return identity
 
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _print_endpoints(settings: LocalSettings, model: str, request: dict[str, Any]) -> None:
+def _print_endpoints(settings: LocalSettings, model: str, request: dict[str, Any], token: Path | None) -> None:
     body = json.dumps(request)
+    # The command reads the token file: no token is printed.
+    auth = f' -H "authorization: Bearer $(cat {token})"' if token is not None else ""
     out.print(f"[green]ready[/green]\nfeature server  {settings.feature_url}  (POST /get-online-features, /push)")
     out.print(f"model server    {settings.model_url}  (Open Inference Protocol /v2, decisions /v1/decisions/<model>)")
     out.print(f"decision log    {settings.decision_log}\n\ntry a credit decision:\n")
     out.print(
-        f"curl -s -X POST {settings.model_url}/v1/decisions/{model} -H 'content-type: application/json' -d '{body}'",
+        f"curl -s -X POST {settings.model_url}/v1/decisions/{model}{auth} -H 'content-type: application/json' -d '{body}'",
         markup=False,
     )
     out.print("\nCtrl-C stops the platform.")

@@ -7,8 +7,11 @@ can run the steps on their own:
    committed models were trained on the same generator with fixed dates);
 2. models: the committed artifacts when they match the specs' sha256, else trained;
 3. materialization of every online view into the online store;
-4. the feature server and the model server as child processes, until stopped;
-5. a Prometheus from PATH, when installed, scraping both and running the platform's
+4. a local issuer of service account tokens (:mod:`mlplat.local_identity`): its keys
+   under the state directory, its key set served on loopback, one token per ``Caller``;
+5. the feature server and the model server as child processes, verifying every
+   caller's token against that issuer as they do on a cluster, until stopped;
+6. a Prometheus from PATH, when installed, scraping both and running the platform's
    SLO rules and alerts (:mod:`mlplat.operations.local_prometheus`).
 
 Stores default to files under the state directory (SQLite online store and registry);
@@ -33,6 +36,7 @@ import pyarrow.parquet as pq
 
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError
+from mlplat.local_identity import LocalIssuer, load_or_make_key
 from mlplat.offline.materialize import MaterializationResult, MaterializeOptions, OnlineTarget, materialize
 from mlplat.operations.local_prometheus import LocalPrometheus, prometheus_binary, start_prometheus
 from mlplat.operations.rules import DEFAULT_POLICY, FEATURE_SERVER_JOB, MODEL_SERVER_JOB, AlertPolicy, catalog_rules
@@ -67,6 +71,8 @@ class LocalSettings:
     namespace: str = "mlplat"
     applicants: int = 3000
     seed: int = 7
+    authenticate: bool = True
+    """Whether the services verify callers' tokens (``mlplat up --no-auth`` turns it off)."""
 
     @classmethod
     def from_environment(cls, repo: Path, environ: Mapping[str, str], **overrides: Any) -> LocalSettings:
@@ -92,6 +98,11 @@ class LocalSettings:
     @property
     def decision_log(self) -> Path:
         return self.state_dir / "decisions"
+
+    @property
+    def identity_dir(self) -> Path:
+        """The local issuer's key and the callers' tokens."""
+        return self.state_dir / "identity"
 
     @property
     def feature_url(self) -> str:
@@ -210,16 +221,43 @@ def fill_online_store(catalog: Catalog, settings: LocalSettings, data: Path) -> 
         registry.close()
 
 
-# --- 4. services ------------------------------------------------------------------------
+# --- 4. identity ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LocalIdentity:
+    """The running local issuer and the token file of each caller."""
+
+    issuer: LocalIssuer
+    tokens: Mapping[str, Path]
+
+
+def start_identity(catalog: Catalog, settings: LocalSettings) -> LocalIdentity:
+    """The local issuer, serving its keys on loopback, and a fresh token per caller of the specs."""
+    issuer = LocalIssuer(load_or_make_key(settings.identity_dir), host=settings.host).start()
+    tokens = issuer.write_tokens(catalog.callers.values(), settings.identity_dir / "tokens")
+    return LocalIdentity(issuer, tokens)
+
+
+def decision_caller(catalog: Catalog, model: str, identity: LocalIdentity | None) -> Path | None:
+    """The token file of a caller allowed to take decisions with ``model`` (None when auth is off or none is)."""
+    if identity is None:
+        return None
+    granted = [name for name in catalog.model(model).spec.serving.callers if name in identity.tokens]
+    return identity.tokens[granted[0]] if granted else None
+
+
+# --- 5. services ------------------------------------------------------------------------
 
 
 @dataclass
 class RunningPlatform:
-    """The two server processes (and Prometheus, when started); :meth:`stop` ends them gracefully."""
+    """The two server processes, the issuer they trust and Prometheus, when started; :meth:`stop` ends them gracefully."""
 
     settings: LocalSettings
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     prometheus: subprocess.Popen[bytes] | None = None
+    identity: LocalIdentity | None = None
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Block until both servers answer their readiness probes."""
@@ -269,18 +307,34 @@ class RunningPlatform:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if self.identity is not None:
+            self.identity.issuer.stop()
 
 
 def _server_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli", *args]
 
 
-def start_services(settings: LocalSettings) -> RunningPlatform:
-    """Start the feature server and the model server on ``settings``' ports."""
+def _identity_environment(identity: LocalIdentity | None) -> dict[str, str]:
+    if identity is None:
+        return {"MLPLAT_AUTH": "off"}
+    # Keys by discovery from the local issuer; nothing of a cluster's key-set settings applies.
+    cluster_only = dict.fromkeys(
+        ("MLPLAT_AUTH_JWKS_URL", "MLPLAT_AUTH_JWKS_TOKEN_FILE", "MLPLAT_AUTH_JWKS_CA_FILE"), ""
+    )
+    return {"MLPLAT_AUTH": "on", "MLPLAT_AUTH_ISSUER": identity.issuer.url, **cluster_only}
+
+
+def start_services(settings: LocalSettings, identity: LocalIdentity | None = None) -> RunningPlatform:
+    """Start the feature server and the model server on ``settings``' ports, trusting ``identity``'s issuer.
+
+    Without ``identity`` the services run with authentication off.
+    """
     environment = {
         **os.environ,
         "MLPLAT_ONLINE_STORE_NAMESPACE": settings.namespace,
         "MLPLAT_DECISION_LOG": str(settings.decision_log),
+        **_identity_environment(identity),
     }
     store, host = settings.online_store_url, settings.host
     commands = {
@@ -293,7 +347,7 @@ def start_services(settings: LocalSettings) -> RunningPlatform:
             "--online-store", store, "--host", host, "--port", str(settings.model_port),
         ),
     }  # fmt: skip
-    running = RunningPlatform(settings)
+    running = RunningPlatform(settings, identity=identity)
     for name, command in commands.items():
         running.processes[name] = subprocess.Popen(command, env=environment, cwd=settings.repo)  # noqa: S603
     return running

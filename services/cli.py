@@ -94,6 +94,9 @@ def decisions_command(
         ),
     ] = Path(".mlplat/decisions"),
     decision_id: Annotated[str | None, typer.Option("--id", help="Only the records of this decision id.")] = None,
+    caller: Annotated[
+        str | None, typer.Option("--caller", help="Only the records of this caller (a Caller name of the specs).")
+    ] = None,
 ) -> None:
     """Print a model server's decision records as JSON lines, oldest first (a running server's log too)."""
     from services.model_server.segmented_log import read_decision_log  # noqa: PLC0415 - see serve_models
@@ -102,6 +105,8 @@ def decisions_command(
         raise fail(UsageError(f"{log} is not a decision log directory; pass the server's MLPLAT_DECISION_LOG"))
     found = False
     for record in read_decision_log(log):
+        if caller is not None and (record.get("caller") or {}).get("name") != caller:
+            continue
         if decision_id is None or record.get("id") == decision_id:
             found = True
             sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")

@@ -20,14 +20,17 @@ import redis
 from services.model_server.segmented_log import read_decision_log
 from tests.servers import free_port
 
-CURL = re.compile(r"curl -s -X POST (\S+) -H 'content-type: application/json' -d '(.*)'$")
+CURL = re.compile(
+    r"curl -s -X POST (\S+)(?: -H \"authorization: Bearer \$\(cat (\S+)\)\")? -H 'content-type: application/json' -d '(.*)'$"
+)
 
 
 class Platform:
     """`python -m mlplat up` in a child process, its output collected line by line."""
 
-    def __init__(self, repo: Path, environment: dict[str, str]) -> None:
+    def __init__(self, repo: Path, environment: dict[str, str], *options: str) -> None:
         self.lines: list[str] = []
+        self.feature_port = free_port()
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -35,11 +38,12 @@ class Platform:
                 "mlplat",
                 "up",
                 "--feature-port",
-                str(free_port()),
+                str(self.feature_port),
                 "--model-port",
                 str(free_port()),
                 "--prometheus-port",
                 str(free_port()),
+                *options,
             ],
             cwd=repo,
             env={**os.environ, **environment},
@@ -90,15 +94,22 @@ def platform(repo: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 
 
 def _decide_and_find_the_record(platform: Platform, state: Path) -> dict[str, object]:
-    url, body = platform.wait_for(CURL, timeout=240).groups()
-    response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=10)
+    url, token_file, body = platform.wait_for(CURL, timeout=240).groups()
+    headers = {"content-type": "application/json"}
+    # The services verify callers' tokens locally too: without one the decision is refused.
+    assert token_file is not None, "mlplat up must print the caller token the decision needs"
+    assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401
+    token = Path(token_file).read_text()
+    assert token not in "\n".join(platform.lines)  # the token file is named, the token never printed
+    assert Path(token_file).stat().st_mode & 0o077 == 0
+    response = httpx.post(url, content=body, headers={**headers, "authorization": f"Bearer {token}"}, timeout=10)
     assert response.status_code == 200, response.text
     decision = response.json()
     assert decision["decision"] in {"approve", "decline"}
     assert 0.0 <= decision["score"] <= 1.0
     assert decision["reasons"]
-    records = list(read_decision_log(state / "decisions"))
-    assert decision["decision_id"] in {record["id"] for record in records}
+    records = {record["id"]: record for record in read_decision_log(state / "decisions")}
+    assert records[decision["decision_id"]]["caller"] == {"name": "checkout_api", "principal": "checkout/checkout-api"}
     return decision
 
 
@@ -129,6 +140,13 @@ def test_up_serves_a_decision_that_lands_in_the_decision_log_and_stops_on_ctrl_c
         assert "slo-alerts" in _rule_groups(url)
     else:
         assert "not on PATH" in said
+    # The feature server checks the same tokens: the console reads the bureau view, checkout may not.
+    read = {"features": ["bureau_profile:fico_score"], "entities": {"applicant_id": ["a0000001"]}}
+    tokens = tmp_path / "state" / "identity" / "tokens"
+    url = f"http://127.0.0.1:{platform.feature_port}/get-online-features"
+    for caller, status in (("underwriting_console", 200), ("checkout_api", 403)):
+        headers = {"authorization": f"Bearer {(tokens / f'{caller}.token').read_text()}"}
+        assert httpx.post(url, json=read, headers=headers, timeout=10).status_code == status
     assert platform.interrupt() == 0
     assert "stopping" in "\n".join(platform.lines)
 
@@ -158,6 +176,22 @@ def test_up_uses_redis_and_mysql_when_their_urls_are_set(
         assert not (tmp_path / "state" / "online.db").exists()
         assert not (tmp_path / "state" / "registry.db").exists()
         assert any(redis.Redis.from_url(redis_url).scan_iter(match=f"{redis_namespace}*", count=10_000))
+        assert platform.interrupt() == 0
+    finally:
+        platform.close()
+
+
+@pytest.mark.slow
+def test_up_without_auth_says_so_loudly_and_serves_anonymous_callers(repo: Path, tmp_path: Path) -> None:
+    platform = Platform(repo, {"MLPLAT_STATE_DIR": str(tmp_path / "state")}, "--no-auth")
+    try:
+        url, token_file, body = platform.wait_for(CURL, timeout=240).groups()
+        assert token_file is None
+        assert "WARNING: caller authentication is OFF" in "\n".join(platform.lines)
+        response = httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=10)
+        assert response.status_code == 200, response.text
+        records = {r["id"]: r for r in read_decision_log(tmp_path / "state" / "decisions")}
+        assert records[response.json()["decision_id"]]["caller"] == {"name": "anonymous", "principal": None}
         assert platform.interrupt() == 0
     finally:
         platform.close()

@@ -73,6 +73,13 @@ class Cluster(Component):
         self._args = args
         self.cluster = self._control_plane()
         self.cluster_name = self.cluster.name
+        # The issuer of the cluster's service account tokens; the services verify callers against its keys.
+        self.oidc_issuer: pulumi.Output[str] = self.cluster.identities.apply(_oidc_issuer)
+        # The range EKS picked for Service cluster IPs (10.100.0.0/16 or 172.20.0.0/16 when none is set:
+        # https://docs.aws.amazon.com/eks/latest/APIReference/API_KubernetesNetworkConfigRequest.html).
+        self.service_ipv4_cidr: pulumi.Output[str] = self.cluster.kubernetes_network_config.apply(
+            lambda network: (network.service_ipv4_cidr or "") if network else ""
+        )
         self.node_security_group = self._node_security_group()
         self.node_role = self._node_role()
         node_groups = [
@@ -367,3 +374,11 @@ def _session_issuer(admin_role_arns: Sequence[str]) -> pulumi.Output[str]:
     caller = aws.get_caller_identity_output()
     issuer = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
     return issuer.apply(lambda arn: deployer_entry_conflict(arn, admin_role_arns))
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    for identity in identities or ():
+        for oidc in identity.oidcs or ():
+            if oidc.issuer:
+                return oidc.issuer
+    return ""

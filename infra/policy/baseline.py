@@ -279,6 +279,21 @@ def _hardened_pod(props: Props, context: Context) -> list[str]:
     return problems
 
 
+def _ingress_by_namespace(props: Props, context: Context) -> list[str]:
+    problems = []
+    for i, rule in enumerate((props.get("spec") or {}).get("ingress") or []):
+        peers = rule.get("from")
+        if not peers:
+            problems.append(f"ingress[{i}] admits every source; name the callers' namespaces and pods")
+        for j, peer in enumerate(peers or []):
+            namespaces = peer.get("namespaceSelector")
+            if namespaces is not None and not (namespaces.get("matchLabels") or namespaces.get("matchExpressions")):
+                problems.append(
+                    f"ingress[{i}].from[{j}] admits every namespace; select the caller's by kubernetes.io/metadata.name"
+                )
+    return problems
+
+
 # --- protection in prod -----------------------------------------------------------------------
 
 
@@ -418,6 +433,13 @@ RULES: tuple[Rule, ...] = (
         "Kubernetes: pods non-root, read-only root, no privilege escalation, no capabilities, limits",
         frozenset({"kubernetes:apps/v1:Deployment"}),
         _hardened_pod,
+        (),
+    ),
+    Rule(
+        "k8s-ingress-by-namespace",
+        "Kubernetes: NetworkPolicy ingress names its source namespaces; none admits every namespace or source",
+        frozenset({"kubernetes:networking.k8s.io/v1:NetworkPolicy"}),
+        _ingress_by_namespace,
         (),
     ),
 )

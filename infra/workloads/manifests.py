@@ -14,14 +14,15 @@ decision log holds all of them side by side.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.naming import NODE_POOL_LABEL, SERVING_POOL, SYSTEM_POOL
 from mlplat.catalog import Catalog
 from mlplat.deploy_checks import feature_server_catalog, model_server_catalog, snapshot_text
-from mlplat.spec.kinds import Model
+from mlplat.spec.kinds import Caller, Model, SourceType
 from mlplat.spec.types import kubernetes_name
 
 Manifest = dict[str, Any]
@@ -34,6 +35,15 @@ CATALOG_CONFIGMAP = "catalog"
 CATALOG_HASH_LENGTH = 10
 CATALOG_MOUNT = "/etc/mlplat"
 CALLER_LABEL = "mlplat.dev/caller"
+#: The audience of the service account tokens callers send; the services accept no other.
+CALLER_AUDIENCE = "mlplat"
+#: The issuer's keys, from the API server inside the VPC: the same keys the EKS OIDC
+#: endpoint publishes, which pods could reach only over the internet. The API server
+#: admits every service account to them (the default ``system:service-account-issuer-discovery``
+#: binding), so each pod presents its own token, projected for the API server, and checks
+#: the server against the cluster CA.
+CLUSTER_KEYS_URL = "https://kubernetes.default.svc/openid/v1/jwks"
+KUBE_API_MOUNT = "/var/run/secrets/mlplat/kube-api"
 HTTP_PORT = 8080
 RUN_AS_USER = 10001
 #: Where EKS Pod Identity serves credentials on every node (the agent's link-local address;
@@ -66,8 +76,6 @@ class FeatureServerSettings:
     max_replicas: int = 6
     cpu: str = "500m"
     memory: str = "512Mi"
-    callers: Sequence[str] = ()
-    """Workloads (pods labelled ``mlplat.dev/caller=<name>``) allowed to call it besides the model servers."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,10 @@ class WorkloadSettings:
     vpc_cidr: str
     s3_endpoint_url: str
     """The S3 interface endpoint's URL (inside the VPC); the model servers read artifacts through it."""
+    oidc_issuer: str
+    """The cluster's OIDC issuer URL: the services verify callers' service account tokens against its keys."""
+    kubernetes_service_cidr: str
+    """The ``kubernetes`` Service's cluster IP as a /32 (:func:`kubernetes_service_block`): the API server."""
     namespace: str = "mlplat"
     feature_server: FeatureServerSettings = field(default_factory=FeatureServerSettings)
     prometheus_namespace: str = "monitoring"
@@ -239,6 +251,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
         "volumeMounts": [
             {"name": "catalog", "mountPath": CATALOG_MOUNT, "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
+            {"name": "kube-api", "mountPath": KUBE_API_MOUNT, "readOnly": True},
         ],
     }
     return {
@@ -273,9 +286,27 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "volumes": [
                         {"name": "catalog", "configMap": {"name": catalog_config_map_name(workload)}},
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                        _kube_api_volume(),
                     ],
                 },
             },
+        },
+    }
+
+
+def _kube_api_volume() -> dict[str, Any]:
+    """The pod's own service account token (for the API server, renewed by the kubelet) and the cluster CA.
+
+    The only credential the pods get, and only to fetch the issuer's keys; the service
+    accounts hold no role, and ``automountServiceAccountToken`` stays off.
+    """
+    return {
+        "name": "kube-api",
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            ]
         },
     }
 
@@ -332,11 +363,31 @@ def _disruption_budget(workload: _Workload, settings: WorkloadSettings) -> Manif
     }
 
 
-def _callers_from(callers: Sequence[str]) -> list[dict[str, Any]]:
-    return [
-        {"namespaceSelector": {}, "podSelector": {"matchLabels": {CALLER_LABEL: kubernetes_name(caller)}}}
-        for caller in sorted(callers)
-    ]
+def caller_peer(caller: Caller) -> dict[str, Any]:
+    """The NetworkPolicy peer of a caller's pods: its namespace (by name) and its pods' labels."""
+    network = caller.spec.network
+    namespace = network.namespace or caller.spec.service_account.namespace
+    labels = network.pod_labels or {CALLER_LABEL: kubernetes_name(caller.metadata.name)}
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "podSelector": {"matchLabels": dict(sorted(labels.items()))},
+    }
+
+
+def _peers(catalog: Catalog, names: Iterable[str]) -> list[dict[str, Any]]:
+    return [caller_peer(catalog.callers[name]) for name in sorted(set(names))]
+
+
+def feature_server_callers(catalog: Catalog) -> set[str]:
+    """Callers granted anything on the feature server: readers of its views, writers of push sources."""
+    readers = {name for view in catalog.feature_views.values() for name in view.spec.readers}
+    push = [source for source in catalog.sources.values() if source.spec.type is SourceType.PUSH]
+    return readers | {name for source in push for name in source.spec.writers}
+
+
+def model_server_callers(model: Model) -> set[str]:
+    """Callers granted decisions or inference on ``model``."""
+    return {*model.spec.serving.callers, *model.spec.serving.inference_callers}
 
 
 def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: list[dict[str, Any]]) -> Manifest:
@@ -367,6 +418,15 @@ def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
       The S3 gateway endpoint cannot be allowed here: it routes to S3's public prefix
       list, which a NetworkPolicy cannot name, and allowing 443 to the internet would
       let a compromised pod send data anywhere.
+    * HTTPS to the API server, for the issuer's keys (``CLUSTER_KEYS_URL``): pods dial the
+      ``kubernetes`` Service's cluster IP, which kube-proxy translates to the control
+      plane's cross-account ENIs in the cluster's subnets (port 443). Which of the two
+      addresses the VPC CNI's eBPF filter sees depends on where it sits relative to that
+      translation, and EKS offers no selector for the control plane (it is not a pod:
+      https://github.com/aws/aws-network-policy-agent/issues/281, whose answer is to
+      allow the endpoint IPs or their subnets), so both are allowed: the endpoints
+      through the VPC rule above (the ENIs move when the control plane is replaced, the
+      VPC does not), the cluster IP by its own /32.
     """
     agent_cidr, agent_port = POD_IDENTITY_AGENT
     vpc = [{"ipBlock": {"cidr": settings.vpc_cidr}}]
@@ -375,7 +435,24 @@ def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
         {"to": [{"ipBlock": {"cidr": agent_cidr}}], "ports": [{"port": agent_port, "protocol": "TCP"}]},
         {"to": vpc, "ports": [{"port": online_store_port(settings.online_store_url), "protocol": "TCP"}]},
         {"to": vpc, "ports": [{"port": HTTPS_PORT, "protocol": "TCP"}]},
+        {
+            "to": [{"ipBlock": {"cidr": settings.kubernetes_service_cidr}}],
+            "ports": [{"port": HTTPS_PORT, "protocol": "TCP"}],
+        },
     ]
+
+
+def kubernetes_service_block(service_cidr: str) -> str:
+    """The ``kubernetes`` Service's cluster IP as a /32: the first address of the Service range.
+
+    The API server allocates that address to the ``default/kubernetes`` Service
+    (https://kubernetes.io/docs/concepts/services-networking/cluster-ip-allocation/).
+    """
+    try:
+        network = ipaddress.ip_network(service_cidr)
+    except ValueError:
+        raise ValueError(f"the cluster's Service range {service_cidr!r} is not a CIDR such as 172.20.0.0/16") from None
+    return f"{network[1]}/{network.max_prefixlen}"
 
 
 def online_store_port(url: str) -> int:
@@ -393,6 +470,13 @@ def _common_env(settings: WorkloadSettings) -> dict[str, str]:
         "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
         "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
         "AWS_REGION": settings.aws_region,
+        # Callers' tokens are verified against the issuer's keys, fetched from the API server.
+        "MLPLAT_AUTH": "on",
+        "MLPLAT_AUTH_ISSUER": settings.oidc_issuer,
+        "MLPLAT_AUTH_AUDIENCE": CALLER_AUDIENCE,
+        "MLPLAT_AUTH_JWKS_URL": CLUSTER_KEYS_URL,
+        "MLPLAT_AUTH_JWKS_TOKEN_FILE": f"{KUBE_API_MOUNT}/token",
+        "MLPLAT_AUTH_JWKS_CA_FILE": f"{KUBE_API_MOUNT}/ca.crt",
     }
 
 
@@ -459,13 +543,18 @@ def _workload_objects(workload: _Workload, settings: WorkloadSettings, sources: 
 
 
 def render_workloads(catalog: Catalog, settings: WorkloadSettings) -> list[Manifest]:
-    """Every Kubernetes object of the platform's services, in apply order."""
-    model_servers = {"podSelector": {"matchLabels": {"app.kubernetes.io/component": MODEL_SERVER}}}
+    """Every Kubernetes object of the platform's services, in apply order.
+
+    Each NetworkPolicy admits the callers the specs grant something on that service
+    (their namespace by name and their pods by label) and the metrics scraper; the
+    model servers read the online store directly, so nothing of the platform's own
+    calls the feature server.
+    """
     objects = [namespace(settings)]
-    feature_sources = [model_servers, *_callers_from(settings.feature_server.callers)]
+    feature_sources = _peers(catalog, feature_server_callers(catalog))
     objects += _workload_objects(_feature_server(catalog, settings), settings, feature_sources)
     for model in catalog.models.values():
-        sources = _callers_from(model.spec.serving.callers)
+        sources = _peers(catalog, model_server_callers(model))
         objects += _workload_objects(_model_server(model, catalog, settings), settings, sources)
     return objects
 

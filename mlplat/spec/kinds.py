@@ -33,6 +33,8 @@ from mlplat.spec.types import (
     Duration,
     FeatureName,
     JoinKeyType,
+    KubernetesName,
+    LabelKey,
     LabelValue,
     MemoryQuantity,
     Name,
@@ -100,6 +102,47 @@ class Metadata(SpecModel):
     """Free-form key/value labels, copied onto Kubernetes labels."""
 
 
+# --- Caller -----------------------------------------------------------------------------
+
+CallerName = Annotated[Name, Field(description="A `Caller` object's name.")]
+
+
+class ServiceAccountRef(SpecModel):
+    """The Kubernetes service account whose tokens identify a caller."""
+
+    namespace: KubernetesName
+    """Namespace of the service account (the token's ``kubernetes.io.namespace`` claim)."""
+    name: KubernetesName
+    """Name of the service account (the token's ``kubernetes.io.serviceaccount.name`` claim)."""
+
+
+class CallerNetwork(SpecModel):
+    """Where a caller's connections come from, for the services' NetworkPolicies."""
+
+    namespace: KubernetesName | None = None
+    """Namespace of the pods that connect. Left out: the service account's namespace. For a caller outside the cluster, the namespace of the ingress gateway it comes through."""
+    pod_labels: Annotated[dict[LabelKey, LabelValue], Field(min_length=1)] | None = None
+    """Labels of the pods that connect. Left out: ``mlplat.dev/caller: <name with - for _>``."""
+
+
+class CallerSpec(SpecModel):
+    """A caller's identity and where it connects from."""
+
+    service_account: ServiceAccountRef
+    """The service account whose projected tokens (audience of the platform) the caller sends."""
+    network: CallerNetwork = Field(default_factory=CallerNetwork)
+    """Where its connections come from. Left out: its service account's namespace, pods labelled ``mlplat.dev/caller``."""
+
+
+class Caller(SpecModel):
+    """A workload that calls the platform's services, named by the grants of models, views and push sources."""
+
+    api_version: Literal["mlplat/v1"]
+    kind: Literal["Caller"]
+    metadata: Metadata
+    spec: CallerSpec
+
+
 # --- Entity -----------------------------------------------------------------------------
 
 
@@ -144,6 +187,8 @@ class SourceSpec(SpecModel):
     """Batch only. Column holding when the row was written; breaks ties between rows with the same event time."""
     batch_source: Name | None = None
     """Push only. The batch source that keeps the offline history of pushed rows."""
+    writers: list[CallerName] = Field(default_factory=list)
+    """Push only. Callers allowed to push rows to this source. Left out: nobody."""
 
 
 class Source(SpecModel):
@@ -238,6 +283,8 @@ class FeatureViewSpec(SpecModel):
     """The view's features."""
     objectives: FeatureViewObjectives = Field(default_factory=FeatureViewObjectives)
     """Freshness and materialization objectives (online views only). Left out: the defaults of each field."""
+    readers: list[CallerName] = Field(default_factory=list)
+    """Callers allowed to read the view's features from the feature server. Left out: nobody (models served by the platform read their views directly)."""
 
 
 class FeatureView(SpecModel):
@@ -414,8 +461,10 @@ class Serving(SpecModel):
     """Decisions slower than this count against the latency objective (``objectives.latency``: by default 99% answer within it)."""
     objectives: ModelObjectives = Field(default_factory=ModelObjectives)
     """Availability and latency objectives. Left out: the defaults of each field."""
-    callers: list[Name] = Field(default_factory=list)
-    """Names of the in-cluster workloads allowed to call this model (network policy). Left out: none but the platform's own."""
+    callers: list[CallerName] = Field(default_factory=list)
+    """Callers allowed to take decisions with this model (``POST /v1/decisions/<model>``). Left out: nobody."""
+    inference_callers: list[CallerName] = Field(default_factory=list)
+    """Callers allowed to score raw vectors and read model metadata over the Open Inference Protocol (``/v2/models/<model>``), which records no decision. Left out: nobody."""
 
 
 class Training(SpecModel):
@@ -465,11 +514,12 @@ class Model(SpecModel):
     spec: ModelSpec
 
 
-SpecObject = Entity | Source | FeatureView | FeatureService | Model
+SpecObject = Entity | Source | FeatureView | FeatureService | Model | Caller
 KINDS: dict[str, type[SpecObject]] = {
     "Entity": Entity,
     "Source": Source,
     "FeatureView": FeatureView,
     "FeatureService": FeatureService,
     "Model": Model,
+    "Caller": Caller,
 }

@@ -273,3 +273,45 @@ LabelValue = Annotated[
     WithJsonSchema({"type": "string", "pattern": _LABEL_RE.pattern, "maxLength": 63}),
 ]
 """A Kubernetes label key (without prefix) or value."""
+
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes name: use at most 63 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit (e.g. 'checkout-api')"
+        )
+    return value
+
+
+KubernetesName = Annotated[
+    str,
+    AfterValidator(_dns_label),
+    WithJsonSchema({"type": "string", "pattern": _DNS_LABEL_RE.pattern, "maxLength": 63}),
+]
+"""A Kubernetes namespace or service account name (a DNS-1123 label)."""
+
+_LABEL_KEY_RE = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9](?:[A-Za-z0-9_.\-]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def _label_key(value: str) -> str:
+    prefix, _, _ = value.rpartition("/")
+    if not _LABEL_KEY_RE.fullmatch(value) or len(prefix) > 253:
+        raise ValueError(
+            f"{value!r} is not a Kubernetes label key: an optional DNS prefix and '/', then at most 63 letters, "
+            "digits, '-', '_' or '.' (e.g. 'app.kubernetes.io/name')"
+        )
+    return value
+
+
+LabelKey = Annotated[
+    str,
+    AfterValidator(_label_key),
+    WithJsonSchema({"type": "string", "pattern": _LABEL_KEY_RE.pattern, "maxLength": 317}),
+]
+"""A Kubernetes label key, prefix allowed (``app.kubernetes.io/name``)."""

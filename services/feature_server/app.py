@@ -23,10 +23,12 @@ import anyio.to_thread
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlplat.access import Action
 from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
@@ -38,8 +40,17 @@ from services.feature_server.pushes import latest_event_time, parse_push
 from services.feature_server.reads import ReadPlan, parse_request, read_requests, response
 from services.feature_server.schemas import push_request_type, read_request_type
 from services.feature_server.settings import Settings
+from services.identity import (
+    OPEN,
+    AuthFailures,
+    Authorizer,
+    CallerAuthentication,
+    IdentitySettings,
+    authorizer_for,
+    caller_of,
+)
 from services.request_body import decode, read_bounded
-from services.responses import document_route, http_error_handler, json_response
+from services.responses import document_route, http_error_handler, json_body_bytes, json_response
 
 T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[tuple[int, object]]]
@@ -48,10 +59,13 @@ Handler = Callable[[Request], Awaitable[tuple[int, object]]]
 class Server:
     """The state of one app: catalog, store, limits, metrics."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, store: BulkOnlineStore) -> None:
+    def __init__(
+        self, settings: Settings, catalog: Catalog, store: BulkOnlineStore, authorizer: Authorizer | None = None
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.store = store
+        self.authorizer = authorizer if authorizer is not None else OPEN
         self.metrics = Metrics([name for name, view in catalog.feature_views.items() if view.spec.online])
         self.plans: dict[tuple[object, ...], ReadPlan] = {}
         self.gate = StoreGate(settings.store_retry_seconds)
@@ -64,6 +78,8 @@ class Server:
     async def get_online_features(self, request: Request) -> tuple[int, object]:
         body = decode(await self._body(request), self._read_request)
         parsed = parse_request(body, self.catalog, self.settings.max_entities, self.plans)
+        views = [read.view for read in parsed.plan.views]
+        self.authorizer.require(caller_of(request.scope), Action.READ, views)
         reads = read_requests(parsed)
         results = self._inline("read", lambda: self.store.read_bulk(reads))
         tally: dict[tuple[str, str], int] = {}
@@ -75,6 +91,9 @@ class Server:
         body = decode(await self._body(request), self._push_request)
         latest = latest_event_time(self.settings.max_push_skew_seconds)
         pushes = parse_push(body, self.catalog, self.settings.max_push_rows, latest)
+        # A push is authorized by the source its views read from (writers of a push source).
+        sources = [self.catalog.feature_views[push.view].spec.source for push in pushes]
+        self.authorizer.require(caller_of(request.scope), Action.PUSH, sources)
         written = []
         for push in pushes:
             applied = await self._in_thread("write", self.store.write, push.view, push.rows)
@@ -105,7 +124,8 @@ class Server:
                 status, payload = await handler(request)
             except Exception as error:  # the one place exceptions become answers
                 status, payload = error_body(error)
-            self.metrics.observe_request(endpoint, status, time.perf_counter() - started)
+            caller = caller_of(request.scope).name
+            self.metrics.observe_request(endpoint, status, time.perf_counter() - started, caller)
             return json_response(payload, status)
 
         return run
@@ -137,13 +157,18 @@ class Server:
 
 
 def create_app(
-    settings: Settings, *, catalog: Catalog | None = None, store: BulkOnlineStore | None = None
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    store: BulkOnlineStore | None = None,
+    identity: IdentitySettings | None = None,
 ) -> Starlette:
     """The feature server for ``settings``.
 
     The catalog is read from ``settings.catalog`` and the store opened from
     ``settings.online_store_url`` unless given (tests, embedding). A catalog that does
     not load or a store URL that is wrong fails here, before the server listens.
+    Callers are verified as ``identity`` says (``MLPLAT_AUTH*`` when left out).
     """
     catalog = catalog if catalog is not None else settings.load_catalog()
     if store is None:
@@ -154,7 +179,8 @@ def create_app(
             timeout=settings.online_store_timeout,
             password=settings.store_password(),
         )
-    server = Server(settings, catalog, store)
+    access = authorizer_for(catalog, identity)
+    server = Server(settings, catalog, store, access)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -173,13 +199,34 @@ def create_app(
         Route("/health/live", server.answer("live", server.live), methods=["GET"]),
         Route("/health/ready", server.answer("ready", server.ready), methods=["GET"]),
         Route("/metrics", server.metrics_page, methods=["GET"]),
-        document_route(feature_server_document(catalog)),
+        document_route(feature_server_document(catalog, authenticated=access.enabled)),
     ]
     endpoints = ", ".join(f"{next(iter(sorted(r.methods or ())))} {r.path}" for r in routes)
     not_found = f"no such endpoint; this server has {endpoints}"
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error_handler(not_found)})
+    authentication = Middleware(
+        CallerAuthentication,
+        authorizer=access,
+        public_paths=_PUBLIC_PATHS,
+        render=_error_json,
+        failures=AuthFailures(server.metrics.registry),
+    )
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error_handler(not_found)},
+        middleware=[authentication],
+    )
     app.state.server = server
     return app
+
+
+#: Paths served without a token: the kubelet's probes, the Prometheus scrape (which the
+#: NetworkPolicy admits from the monitoring namespace only) and the API contract.
+_PUBLIC_PATHS = ("/health/live", "/health/ready", "/metrics", "/openapi.json")
+
+
+def _error_json(status: int, message: str) -> bytes:
+    return json_body_bytes({"error": message})
 
 
 def app_from_environment() -> Starlette:

@@ -26,8 +26,9 @@ DESCRIPTION = (
 _FAILURES: dict[int, type | None] = {400: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody}
 
 
-def feature_server_document(catalog: Catalog) -> dict[str, Any]:
-    """The OpenAPI document of a feature server over ``catalog`` (its join keys type the reads)."""
+def feature_server_document(catalog: Catalog, *, authenticated: bool = True) -> dict[str, Any]:
+    """The OpenAPI document of a feature server over ``catalog`` (its join keys type the reads);
+    ``authenticated``: it verifies callers' tokens."""
     operations = [
         Operation(
             "POST",
@@ -47,11 +48,18 @@ def feature_server_document(catalog: Catalog) -> dict[str, Any]:
             tags=("features",),
             example=push_example(catalog),
         ),
-        Operation("GET", "/health/live", "The process is up", {200: Live}, tags=("health",)),
-        Operation("GET", "/health/ready", "The online store answers", {200: Ready, 503: ErrorBody}, tags=("health",)),
-        Operation("GET", "/metrics", "Prometheus metrics", {200: None}, media_type="text/plain"),
+        Operation("GET", "/health/live", "The process is up", {200: Live}, tags=("health",), public=True),
+        Operation(
+            "GET",
+            "/health/ready",
+            "The online store answers",
+            {200: Ready, 503: ErrorBody},
+            tags=("health",),
+            public=True,
+        ),
+        Operation("GET", "/metrics", "Prometheus metrics", {200: None}, media_type="text/plain", public=True),
     ]
-    return openapi_document(TITLE, VERSION, DESCRIPTION, operations)
+    return openapi_document(TITLE, VERSION, DESCRIPTION, operations, authenticated=authenticated)
 
 
 def _first_online_view(catalog: Catalog) -> str | None:

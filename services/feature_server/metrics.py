@@ -71,8 +71,8 @@ class Metrics:
         )
         self.responses = Counter(
             names.FEATURE_SERVER_RESPONSES,
-            "Answers by endpoint and HTTP status.",
-            ["endpoint", "status"],
+            "Answers by endpoint, HTTP status and caller (a Caller of the specs, 'unknown' or 'anonymous').",
+            ["endpoint", "status", "caller"],
             registry=self.registry,
         )
         self.store_seconds = Histogram(
@@ -99,9 +99,9 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
+    def observe_request(self, endpoint: str, status: int, seconds: float, caller: str) -> None:
         self._child(self.request_seconds, endpoint).observe(seconds)
-        self._child(self.responses, endpoint, str(status)).inc()
+        self._child(self.responses, endpoint, str(status), caller).inc()
 
     def observe_store(self, operation: str, seconds: float) -> None:
         self._child(self.store_seconds, operation).observe(seconds)

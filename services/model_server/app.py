@@ -10,15 +10,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
+from services.identity import OPEN, AuthFailures, Authorizer, CallerAuthentication, IdentitySettings, authorizer_for
 from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
 from services.model_server.decisions import DecisionApi
@@ -45,16 +48,19 @@ class Components:
     scoring_threads: int = 0
     #: Largest request body; more is 413.
     max_body_bytes: int = 8 * 1024 * 1024
+    #: Who may call: tokens verified and grants checked. Left out: no authentication (tests, embedding).
+    authorizer: Authorizer = OPEN
 
 
 def build_app(components: Components) -> Starlette:
     """The ASGI app over ready-made components; shutting it down closes the log and the store."""
     metrics = components.metrics
     gate = GatedStore(components.store, components.store_retry_s, metrics)
-    v2 = V2Api(components.models, metrics, components.max_body_bytes)
+    access = components.authorizer
+    v2 = V2Api(components.models, metrics, components.max_body_bytes, access)
     executor = ThreadPoolExecutor(components.scoring_threads, "scoring") if components.scoring_threads else None
     decisions = DecisionApi(
-        components.models, gate, components.decision_log, metrics, executor, components.max_body_bytes
+        components.models, gate, components.decision_log, metrics, executor, access, components.max_body_bytes
     )
 
     async def metrics_endpoint(request: Request) -> Response:
@@ -75,19 +81,32 @@ def build_app(components: Components) -> Starlette:
     async def internal_error(request: Request, error: Exception) -> Response:
         return error_response(error)  # logged there; the client reads "internal error"
 
-    document = model_server_document(components.models, SERVER_VERSION)
+    document = model_server_document(components.models, SERVER_VERSION, authenticated=access.enabled)
     routes = [
         *v2.routes(),
         *decisions.routes(),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         document_route(document),
     ]
+    authentication = Middleware(
+        CallerAuthentication,
+        authorizer=access,
+        public_paths=PUBLIC_PATHS,
+        render=lambda status, message: orjson.dumps({"error": message}),
+        failures=AuthFailures(metrics.registry),
+    )
     not_found = f"no such endpoint; GET /openapi.json lists the {len(document['paths'])} paths of this server"
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error_handler(not_found), Exception: internal_error},
+        middleware=[authentication],
     )
+
+
+#: Paths served without a token: the probes, the server metadata, the Prometheus scrape
+#: (which the NetworkPolicy admits from the monitoring namespace only) and the API contract.
+PUBLIC_PATHS = ("/v2/health/live", "/v2/health/ready", "/v2", "/metrics", "/openapi.json")
 
 
 def freeze_startup_objects() -> None:
@@ -114,9 +133,13 @@ def decision_sink(settings: Settings) -> DecisionSink:
     )
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Load the catalog and every serving model version, connect the store and the log."""
+def create_app(settings: Settings, identity: IdentitySettings | None = None) -> Starlette:
+    """Load the catalog and every serving model version, connect the store and the log.
+
+    Callers are verified as ``identity`` says (``MLPLAT_AUTH*`` when left out).
+    """
     catalog = settings.load_catalog()
+    access = authorizer_for(catalog, identity)
     served = settings.models or list(catalog.models)
     metrics = Metrics(slo_seconds=[catalog.model(name).spec.serving.latency_slo_ms / 1000 for name in served])
     artifacts = ArtifactStore(settings.artifact_root, settings.s3_endpoint_url, settings.aws_region)
@@ -137,5 +160,6 @@ def create_app(settings: Settings) -> Starlette:
         settings.store_retry_seconds,
         settings.scoring_threads,
         settings.max_body_bytes,
+        access,
     )
     return build_app(parts)

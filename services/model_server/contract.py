@@ -35,19 +35,22 @@ DESCRIPTION = (
 _V2 = ("open inference protocol",)
 
 
-def model_server_document(models: Mapping[str, ServedModel], version: str) -> dict[str, Any]:
-    """The OpenAPI document of a server serving ``models``."""
+def model_server_document(
+    models: Mapping[str, ServedModel], version: str, *, authenticated: bool = True
+) -> dict[str, Any]:
+    """The OpenAPI document of a server serving ``models``; ``authenticated``: it verifies callers' tokens."""
     operations = [
-        Operation("GET", "/v2/health/live", "Server live", {200: ServerLive}, tags=_V2),
+        Operation("GET", "/v2/health/live", "Server live", {200: ServerLive}, tags=_V2, public=True),
         Operation(
             "GET",
             "/v2/health/ready",
             "Server ready: every model can serve",
             {200: ServerReady, 503: ServerReady},
             tags=_V2,
+            public=True,
         ),
-        Operation("GET", "/v2", "Server metadata", {200: ServerMetadata}, tags=_V2),
-        Operation("GET", "/metrics", "Prometheus metrics", {200: None}, media_type="text/plain"),
+        Operation("GET", "/v2", "Server metadata", {200: ServerMetadata}, tags=_V2, public=True),
+        Operation("GET", "/metrics", "Prometheus metrics", {200: None}, media_type="text/plain", public=True),
     ]
     for name, model in models.items():
         operations.append(
@@ -55,7 +58,7 @@ def model_server_document(models: Mapping[str, ServedModel], version: str) -> di
                 "POST",
                 f"/v1/decisions/{name}",
                 f"A credit decision with {name}: features read, scored, policy applied, recorded",
-                {200: DecisionResponse, 400: DecisionError, 404: DecisionError, 413: DecisionError,
+                {200: DecisionResponse, 400: DecisionError, 403: DecisionError, 404: DecisionError, 413: DecisionError,
                  422: DecisionError, 503: DecisionError},
                 request=decision_request_type(model),
                 tags=("decisions",),
@@ -64,7 +67,7 @@ def model_server_document(models: Mapping[str, ServedModel], version: str) -> di
         )  # fmt: skip
         for base in [f"/v2/models/{name}", *(f"/v2/models/{name}/versions/{v}" for v in model.versions)]:
             operations += _v2_model_operations(name, base, len(model.spec.features))
-    return openapi_document(TITLE, version, DESCRIPTION, operations)
+    return openapi_document(TITLE, version, DESCRIPTION, operations, authenticated=authenticated)
 
 
 def _v2_model_operations(name: str, base: str, width: int) -> list[Operation]:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlplat.access import Action
 from mlplat.errors import MlplatError, NotFoundError
 from mlplat.models import VersionState
 from mlplat.models.policy import (
@@ -35,6 +36,7 @@ from mlplat.models.policy import (
 from mlplat.online_store import FeatureValue, ReadRequest
 from mlplat.operations.metric_names import DECISION_ROUTE, NO_VERSION, UNKNOWN_MODEL
 from services.errors import ServiceNotReadyError, error_body
+from services.identity import OPEN, Authorizer, caller_of
 from services.model_server.decision_ids import canary_bucket, new_decision_id
 from services.model_server.decision_log import DecisionLog
 from services.model_server.metrics import ERROR_OUTCOME, Metrics
@@ -56,9 +58,11 @@ class DecisionApi:
         log: DecisionLog,
         metrics: Metrics,
         executor: Executor | None = None,
+        authorizer: Authorizer = OPEN,
         max_body_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self._models = models
+        self._authorizer = authorizer
         self._max_body_bytes = max_body_bytes
         self._decoders = {name: msgspec.json.Decoder(decision_request_type(m)) for name, m in models.items()}
         self._executor = executor
@@ -73,9 +77,16 @@ class DecisionApi:
         started = time.perf_counter()
         decision_id = new_decision_id()
         name = request.path_params["model_name"]
-        record: dict[str, Any] = {"id": decision_id, "time": datetime.now(UTC).isoformat(), "model": name}
+        caller = caller_of(request.scope)
+        record: dict[str, Any] = {
+            "id": decision_id,
+            "time": datetime.now(UTC).isoformat(),
+            "model": name,
+            "caller": caller.as_record(),
+        }
         shadow: BackgroundTask | None = None
         try:
+            self._authorizer.require(caller, Action.DECIDE, (name,))
             model = self._model(name)
             raw = await read_bounded(request, self._max_body_bytes)
             body = decode(raw, self._decoders[name])
@@ -96,14 +107,15 @@ class DecisionApi:
         else:
             response = json_response(content, status)
             response.background = shadow
-        self._observe(name, record, response.status_code, started)
+        self._observe(name, record, response.status_code, started, caller.name)
         return response
 
-    def _observe(self, name: str, record: Mapping[str, Any], status: int, started: float) -> None:
+    def _observe(self, name: str, record: Mapping[str, Any], status: int, started: float, caller: str) -> None:
         model = name if name in self._models else UNKNOWN_MODEL
         outcome = str(record.get("decision", ERROR_OUTCOME)) if status == 200 else ERROR_OUTCOME
         version = str(record.get("version", NO_VERSION))
-        self._metrics.observe_request(DECISION_ROUTE, model, version, outcome, status, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._metrics.observe_request(DECISION_ROUTE, model, version, outcome, status, seconds, caller)
 
     def _model(self, name: str) -> ServedModel:
         model = self._models.get(name)
@@ -148,7 +160,7 @@ class DecisionApi:
         shadow = model.shadow
         task = None
         if shadow is not None and shadow is not version:
-            task = BackgroundTask(self._score_shadow, model, shadow, inputs, decision_id, outcome)
+            task = BackgroundTask(self._score_shadow, model, shadow, inputs, decision_id, outcome, record["caller"])
         return content, task
 
     def _refusal(
@@ -200,7 +212,13 @@ class DecisionApi:
         return stored
 
     async def _score_shadow(
-        self, model: ServedModel, shadow: VersionState, inputs: Inputs, decision_id: str, returned: Outcome
+        self,
+        model: ServedModel,
+        shadow: VersionState,
+        inputs: Inputs,
+        decision_id: str,
+        returned: Outcome,
+        caller: dict[str, str | None],
     ) -> None:
         scorer = shadow.scorer
         assert scorer is not None
@@ -219,6 +237,7 @@ class DecisionApi:
             "time": datetime.now(UTC).isoformat(),
             "kind": "shadow",
             "model": model.name,
+            "caller": caller,
             "version": shadow.version,
             "sha256": shadow.sha256,
             "score": score,

@@ -14,9 +14,10 @@ from mlplat.operations import metric_names as names
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 #: Labels of every request: which model and version answered, and how. All bounded: models and
 #: versions come from the catalog (:data:`~mlplat.operations.metric_names.UNKNOWN_MODEL` for any
-#: other name), outcomes from the decision policy, statuses from the server. The authenticated
-#: caller joins them here, and only here, once requests carry a verified identity.
-REQUEST_LABELS = ("route", "model", "version", "outcome", "status")
+#: other name), outcomes from the decision policy, statuses from the server, callers from the
+#: specs' ``Caller`` objects (``unknown`` for a verified identity no Caller names, ``anonymous``
+#: when identity is off).
+REQUEST_LABELS = ("route", "model", "version", "outcome", "status", "caller")
 #: ``outcome`` of a request that failed (any status but 200), and of a scored V2 inference.
 ERROR_OUTCOME = "error"
 SCORED_OUTCOME = "scored"
@@ -39,7 +40,7 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             names.MODEL_REQUESTS,
-            "Requests by route, model, version that answered, outcome and HTTP status.",
+            "Requests by route, model, version that answered, outcome, HTTP status and caller (a Caller of the specs, 'unknown' or 'anonymous').",
             REQUEST_LABELS,
             registry=r,
         )
@@ -84,9 +85,11 @@ class Metrics:
         )
         self.store_up.set(1)
 
-    def observe_request(self, route: str, model: str, version: str, outcome: str, status: int, seconds: float) -> None:
+    def observe_request(
+        self, route: str, model: str, version: str, outcome: str, status: int, seconds: float, caller: str
+    ) -> None:
         """Count and time one request; the one place request labels are set."""
-        key = (route, model, version, outcome, str(status))
+        key = (route, model, version, outcome, str(status), caller)
         counter = self._children.get(key)
         if counter is None:
             counter = self._children[key] = self.requests.labels(*key)

@@ -21,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mlplat.access import Action
 from mlplat.errors import NotFoundError
 from mlplat.models import VersionState
 from mlplat.operations.metric_names import NO_VERSION, UNKNOWN_MODEL
 from mlplat.spec.kinds import Framework
 from services.errors import RequestError, ServiceNotReadyError
+from services.identity import OPEN, Authorizer, ForbiddenError, caller_of
 from services.model_server.metrics import ERROR_OUTCOME, SCORED_OUTCOME, Metrics
 from services.model_server.registry import ServedModel
 from services.model_server.schemas import InferenceRequest, RequestInput
@@ -56,10 +58,13 @@ def _health(body: dict[str, object], ok: bool) -> Response:
 class V2Api:
     """Handlers of the V2 REST endpoints over the served models."""
 
-    def __init__(self, models: Mapping[str, ServedModel], metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, models: Mapping[str, ServedModel], metrics: Metrics, max_body_bytes: int, authorizer: Authorizer = OPEN
+    ) -> None:
         self._models = models
         self._metrics = metrics
         self._max_body_bytes = max_body_bytes
+        self._authorizer = authorizer
 
     def routes(self) -> list[Route]:
         model = "/v2/models/{model_name}"
@@ -89,14 +94,14 @@ class V2Api:
     async def model_metadata(self, request: Request) -> Response:
         try:
             model, _ = self._resolve(request)
-        except NotFoundError as error:
+        except (NotFoundError, ForbiddenError) as error:
             return error_response(error)
         return json_response(model_metadata(model))
 
     async def model_ready(self, request: Request) -> Response:
         try:
             model, state = self._resolve(request)
-        except NotFoundError as error:
+        except (NotFoundError, ForbiddenError) as error:
             return error_response(error)
         return _health({"name": model.name, "ready": state.ready}, state.ready)
 
@@ -131,11 +136,13 @@ class V2Api:
             SCORED_OUTCOME if status == 200 else ERROR_OUTCOME,
             status,
             time.perf_counter() - started,
+            caller_of(request.scope).name,
         )
         return response
 
     def _resolve(self, request: Request) -> tuple[ServedModel, VersionState]:
         name = request.path_params["model_name"]
+        self._authorizer.require(caller_of(request.scope), Action.INFER, (name,))
         model = self._models.get(name)
         if model is None:
             raise NotFoundError(f"model {name!r} is not served here; served: {', '.join(self._models)}")

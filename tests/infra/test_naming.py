@@ -191,6 +191,7 @@ def _catalog_named(example_catalog: Catalog, names: dict[str, str]) -> Catalog:
     return Catalog(
         [
             *example_catalog.entities.values(),
+            *example_catalog.callers.values(),
             *example_catalog.sources.values(),
             *views,
             *models,

@@ -5,7 +5,9 @@ The destinations come from the program, not from the policy: DNS for every name,
 Identity agent for credentials, and every host in the container's environment, resolved
 the way the VPC resolves it (an interface endpoint with private DNS answers with an
 address in the private subnets; anything else, S3's gateway endpoint included, is a public
-address). The Spark jobs that use MySQL run on EMR Serverless, outside the cluster, so no
+address; the API server's in-cluster name is the ``kubernetes`` Service's cluster IP, which
+kube-proxy translates to the control plane's ENIs in the cluster's private subnets, and both
+addresses are walked). The Spark jobs that use MySQL run on EMR Serverless, outside the cluster, so no
 NetworkPolicy applies to them.
 """
 
@@ -62,6 +64,8 @@ class Vpc:
                 self.private_names.add(f"{ENDPOINT_HOST.get(service, service)}.{self.region}.amazonaws.com")
         self.endpoint_suffix = ".vpce.amazonaws.com"
         self.cache_hosts = {str(rendered.outputs["onlineStoreEndpoint"])}
+        # The first address of the Service range is the `kubernetes` Service's cluster IP.
+        self.kubernetes_service_address = str(ipaddress.ip_network(rendered.outputs["clusterServiceIpv4Cidr"])[1])
 
     def resolve(self, host: str) -> str:
         if host in self.private_names or host in self.cache_hosts or host.endswith(self.endpoint_suffix):
@@ -89,6 +93,14 @@ def destinations(env: dict[str, str], vpc: Vpc) -> list[Destination]:
         host = urlsplit(endpoint).hostname
         assert host
         found.append(Destination("model artifacts from S3", 443, address=vpc.resolve(host)))
+    if env.get("MLPLAT_AUTH") == "on":
+        keys = urlsplit(env["MLPLAT_AUTH_JWKS_URL"])
+        assert keys.hostname == "kubernetes.default.svc", keys.hostname
+        port = keys.port or 443
+        # Before kube-proxy's DNAT the packet is bound to the cluster IP, after it to the
+        # control plane's cross-account ENIs: whichever the policy agent sees, it must pass.
+        found.append(Destination("issuer keys: the kubernetes Service", port, address=vpc.kubernetes_service_address))
+        found.append(Destination("issuer keys: the API server's ENIs", port, address=vpc.private_address))
     if env.get("MLPLAT_DECISION_LOG", "").startswith("kinesis://"):
         host = f"kinesis.{vpc.region}.amazonaws.com"
         found.append(Destination("decision records to Kinesis", 443, address=vpc.resolve(host)))
@@ -184,3 +196,24 @@ def test_the_walk_catches_a_policy_that_forgets_the_pod_identity_agent(stacks: d
     env = {item["name"]: item["value"] for item in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
     blocked = [d.why for d in destinations(env, vpc) if not allows(spec, d, "mlplat")]
     assert blocked == ["Pod Identity credentials"]
+
+
+def test_every_service_fetches_the_issuer_keys_from_the_api_server(stacks: dict[str, Rendered]) -> None:
+    vpc = Vpc(stacks["prod"], "prod")
+    assert vpc.kubernetes_service_address == "172.20.0.1"
+    for deployment, _ in _services(stacks["prod"]):
+        env = {i["name"]: i["value"] for i in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+        whys = {d.why for d in destinations(env, vpc)}
+        assert {"issuer keys: the kubernetes Service", "issuer keys: the API server's ENIs"} <= whys, deployment.name
+        assert env["MLPLAT_AUTH_ISSUER"] == stacks["prod"].outputs["clusterOidcIssuer"]
+
+
+def test_the_walk_catches_a_policy_that_forgets_the_kubernetes_service(stacks: dict[str, Rendered]) -> None:
+    vpc = Vpc(stacks["dev"], "dev")
+    deployment, policy = _services(stacks["dev"])[0]
+    spec = dict(policy.plain["spec"])
+    spec["egress"] = [rule for rule in spec["egress"] if "172.20.0.1/32" not in str(rule)]
+    assert len(spec["egress"]) == len(policy.plain["spec"]["egress"]) - 1
+    env = {item["name"]: item["value"] for item in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
+    blocked = [d.why for d in destinations(env, vpc) if not allows(spec, d, "mlplat")]
+    assert blocked == ["issuer keys: the kubernetes Service"]

@@ -15,12 +15,15 @@ from infra.workloads.manifests import (
     FeatureServerSettings,
     ServiceImage,
     WorkloadSettings,
+    caller_peer,
+    kubernetes_service_block,
     model_server_name,
     object_key,
     render_workloads,
 )
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
+from mlplat.spec.kinds import Caller
 
 KUBERNETES_VERSION = "1.33.0"
 
@@ -44,8 +47,10 @@ def settings() -> WorkloadSettings:
         decision_log_url="kinesis://mlplat-prod-decisions",
         aws_region="eu-west-1",
         vpc_cidr="10.40.0.0/16",
+        oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
         s3_endpoint_url="https://bucket.vpce-0abc-def.s3.eu-west-1.vpce.amazonaws.com",
-        feature_server=FeatureServerSettings(callers=("checkout_api",)),
+        kubernetes_service_cidr="172.20.0.1/32",
+        feature_server=FeatureServerSettings(),
         spread_across_zones_strictly=True,
     )
 
@@ -108,19 +113,111 @@ def test_no_manifest_carries_the_store_secret(catalog: Catalog, settings: Worklo
     assert "Secret" not in {m["kind"] for m in render_workloads(catalog, settings)}
 
 
-def test_feature_server_admits_only_model_servers_named_callers_and_the_scraper(
+def _peer(namespace: str, labels: dict[str, str]) -> dict[str, object]:
+    return {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "podSelector": {"matchLabels": labels},
+    }
+
+
+SCRAPER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+
+
+def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scraper(
     catalog: Catalog, settings: WorkloadSettings
 ) -> None:
     manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
     policy = manifests["NetworkPolicy/mlplat/feature-server"]["spec"]
-    sources = policy["ingress"][0]["from"]
-    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "model-server"}}} in sources
-    assert {"namespaceSelector": {}, "podSelector": {"matchLabels": {"mlplat.dev/caller": "checkout-api"}}} in sources
-    assert len(sources) == 3
+    [rule] = policy["ingress"]
+    # checkout_api writes application_stream; underwriting_console reads two views.
+    assert rule["from"] == [
+        _peer("checkout", {"mlplat.dev/caller": "checkout-api"}),
+        _peer("underwriting", {"mlplat.dev/caller": "underwriting-console"}),
+        SCRAPER,
+    ]
+    assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     peers = [peer for rule in policy["egress"] for peer in rule["to"]]
-    assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {settings.vpc_cidr, "169.254.170.23/32"}
+    assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {
+        settings.vpc_cidr,
+        "169.254.170.23/32",
+        settings.kubernetes_service_cidr,
+    }
     assert [peer for peer in peers if "ipBlock" not in peer] == [KUBE_DNS]
+
+
+def test_each_model_server_admits_the_callers_of_its_model_only(catalog: Catalog, settings: WorkloadSettings) -> None:
+    manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
+    for model in ("default_risk", "fraud"):
+        [rule] = manifests[f"NetworkPolicy/mlplat/{model_server_name(model)}"]["spec"]["ingress"]
+        assert rule["from"] == [
+            _peer("checkout", {"mlplat.dev/caller": "checkout-api"}),
+            _peer("model-risk", {"mlplat.dev/caller": "model-validation"}),
+            SCRAPER,
+        ]
+        # No peer admits every namespace.
+        assert all(peer.get("namespaceSelector") != {} for peer in rule["from"])
+
+
+def test_a_caller_outside_the_cluster_is_admitted_through_its_gateway(catalog: Catalog) -> None:
+    gateway = Caller.model_validate(
+        {
+            "apiVersion": "mlplat/v1",
+            "kind": "Caller",
+            "metadata": {"name": "partner_portal"},
+            "spec": {
+                "serviceAccount": {"namespace": "partners", "name": "portal"},
+                "network": {"namespace": "ingress", "podLabels": {"app.kubernetes.io/name": "ingress-nginx"}},
+            },
+        }
+    )
+    assert caller_peer(gateway) == _peer("ingress", {"app.kubernetes.io/name": "ingress-nginx"})
+
+
+def test_a_model_without_callers_admits_only_the_scraper(catalog: Catalog, settings: WorkloadSettings) -> None:
+    fraud = catalog.models["fraud"]
+    serving = fraud.spec.serving.model_copy(update={"callers": [], "inference_callers": []})
+    closed = fraud.model_copy(update={"spec": fraud.spec.model_copy(update={"serving": serving})})
+    objects = [*(m for m in catalog.objects() if m is not fraud), closed]
+    manifests = {object_key(m): m for m in render_workloads(Catalog(objects), settings)}
+    [rule] = manifests[f"NetworkPolicy/mlplat/{model_server_name('fraud')}"]["spec"]["ingress"]
+    assert rule["from"] == [SCRAPER]
+
+
+@pytest.mark.parametrize(
+    ("service_cidr", "block"), [("172.20.0.0/16", "172.20.0.1/32"), ("10.100.0.0/16", "10.100.0.1/32")]
+)
+def test_the_api_server_is_the_first_address_of_the_service_range(service_cidr: str, block: str) -> None:
+    assert kubernetes_service_block(service_cidr) == block
+
+
+def test_a_service_range_that_is_no_cidr_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match="'pending' is not a CIDR"):
+        kubernetes_service_block("pending")
+
+
+def test_services_verify_callers_against_the_cluster_issuer(catalog: Catalog, settings: WorkloadSettings) -> None:
+    for manifest in render_workloads(catalog, settings):
+        if manifest["kind"] != "Deployment":
+            continue
+        [container] = manifest["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert env["MLPLAT_AUTH"] == "on"
+        assert env["MLPLAT_AUTH_ISSUER"] == settings.oidc_issuer
+        assert env["MLPLAT_AUTH_AUDIENCE"] == "mlplat"
+        # The keys come from the API server inside the VPC, with the pod's own token and the cluster CA.
+        assert env["MLPLAT_AUTH_JWKS_URL"] == "https://kubernetes.default.svc/openid/v1/jwks"
+        pod = manifest["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        [volume] = [v for v in pod["volumes"] if v["name"] == "kube-api"]
+        token, ca = volume["projected"]["sources"]
+        assert "audience" not in token["serviceAccountToken"]  # the API server's own
+        assert ca["configMap"]["name"] == "kube-root-ca.crt"
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        mount = mounts["/var/run/secrets/mlplat/kube-api"]
+        assert mount["readOnly"] is True
+        assert env["MLPLAT_AUTH_JWKS_TOKEN_FILE"] == f"{mount['mountPath']}/token"
+        assert env["MLPLAT_AUTH_JWKS_CA_FILE"] == f"{mount['mountPath']}/ca.crt"
 
 
 def test_zone_spread_is_strict_in_production_only(catalog: Catalog, settings: WorkloadSettings) -> None:

@@ -198,3 +198,13 @@ def test_subset_of_a_view_is_independent_of_other_views(specs_dir: Path) -> None
     assert set(merchant.entities) == {"merchant"}
     assert set(merchant.sources) == {"merchant_stats"}
     assert not merchant.models
+
+
+def test_a_slice_keeps_the_callers_its_objects_grant(specs_dir: Path) -> None:
+    catalog = load_catalog(specs_dir)
+    fraud = catalog.subset(models=["fraud"])
+    # The model's callers, and the readers of the views it reads: the slice validates on its own.
+    assert set(fraud.callers) == {"checkout_api", "model_validation", "underwriting_console"}
+    assert Catalog.from_snapshot(fraud.to_snapshot()).callers.keys() == fraud.callers.keys()
+    velocity = catalog.subset(views=["application_velocity"])
+    assert set(velocity.callers) == {"checkout_api"}  # the writer of its push source

@@ -29,6 +29,26 @@ class Case:
 
 CASES = [
     Case(
+        "reserved_caller_name",
+        "specs.yaml:48:9: error: metadata.name: 'anonymous' is reserved: the services label requests by unnamed or unauthenticated callers 'anonymous', 'unknown'; choose another name",
+    ),
+    Case(
+        "unknown_caller",
+        "specs.yaml:33:13: error: spec.readers[0]: Caller 'underwriting_consol' does not exist; defined: 'checkout_api', 'underwriting_console' (did you mean 'underwriting_console'?)",
+    ),
+    Case(
+        "caller_listed_twice",
+        "specs.yaml:33:27: error: spec.readers[1]: caller 'checkout_api' is already listed at spec.readers[0]; remove one of them",
+    ),
+    Case(
+        "writers_on_batch_source",
+        "specs.yaml:15:12: error: spec.writers: only push sources take 'writers' (batch sources are written by their pipelines); remove it or set 'type: push'",
+    ),
+    Case(
+        "shared_service_account",
+        "specs.yaml:50:19: error: spec.serviceAccount: service account checkout/checkout-api already identifies caller 'checkout_api' (line 43); one service account is one caller, so grant that caller instead",
+    ),
+    Case(
         "bad_cpu_quantity",
         "specs.yaml:53:12: error: spec.serving.resources.cpu: '2 cores' is not a CPU quantity: write millicores ('500m') or cores ('2')",
     ),
@@ -110,7 +130,7 @@ CASES = [
     ),
     Case(
         "missing_kind",
-        "specs.yaml:8:1: error: kind: required field 'kind' is missing; use one of 'Entity', 'FeatureService', 'FeatureView', 'Model', 'Source'",
+        "specs.yaml:8:1: error: kind: required field 'kind' is missing; use one of 'Caller', 'Entity', 'FeatureService', 'FeatureView', 'Model', 'Source'",
     ),
     Case(
         "missing_required_field",
@@ -214,11 +234,11 @@ CASES = [
     ),
     Case(
         "unknown_field",
-        "specs.yaml:24:3: error: spec.onlin: unknown field 'onlin'; accepted here: 'availability', 'entities', 'features', 'materialization', 'objectives', 'online', 'source', 'ttl' (did you mean 'online'?)",
+        "specs.yaml:24:3: error: spec.onlin: unknown field 'onlin'; accepted here: 'availability', 'entities', 'features', 'materialization', 'objectives', 'online', 'readers', 'source', 'ttl' (did you mean 'online'?)",
     ),
     Case(
         "unknown_kind",
-        "specs.yaml:17:7: error: kind: unknown kind 'FeatureVeiw'; use one of 'Entity', 'FeatureService', 'FeatureView', 'Model', 'Source' (did you mean 'FeatureView'?)",
+        "specs.yaml:17:7: error: kind: unknown kind 'FeatureVeiw'; use one of 'Caller', 'Entity', 'FeatureService', 'FeatureView', 'Model', 'Source' (did you mean 'FeatureView'?)",
     ),
     Case(
         "unknown_request_value",

@@ -44,6 +44,18 @@ SECURE: dict[str, dict[str, Any]] = {
 }
 INSECURE: list[tuple[str, dict[str, Any], str, str]] = [
     (
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        {"spec": {"ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"a": "b"}}}]}]}},
+        "k8s-ingress-by-namespace",
+        "every namespace",
+    ),
+    (
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        {"spec": {"ingress": [{"ports": [{"port": 8080}]}]}},
+        "k8s-ingress-by-namespace",
+        "every source",
+    ),
+    (
         "kubernetes:apps/v1:Deployment",
         {"spec": {"template": {"spec": {"containers": [{"name": "app", "securityContext": {}}]}}}},
         "k8s-hardened-pods",

@@ -103,7 +103,10 @@ def test_served_values_are_counted_per_view_and_status(client: AppClient, store:
     assert 'mlplat_feature_server_values_total{status="NOT_FOUND",view="typed"} 2.0' in metrics
     assert 'mlplat_feature_server_request_seconds_count{endpoint="get-online-features"} 1.0' in metrics
     assert 'mlplat_online_store_call_seconds_count{operation="read"} 1.0' in metrics
-    assert 'mlplat_feature_server_responses_total{endpoint="get-online-features",status="200"} 1.0' in metrics
+    assert (
+        'mlplat_feature_server_responses_total{caller="anonymous",endpoint="get-online-features",status="200"} 1.0'
+        in metrics
+    )
 
 
 def test_view_freshness_and_runs_are_exported_from_the_store(client: AppClient, store: OnlineStore) -> None:

@@ -52,3 +52,23 @@ def test_decisions_prints_the_records_of_a_running_log_and_finds_one_by_id(tmp_p
     wrong = CliRunner().invoke(app, ["decisions", "--decision-log", str(tmp_path / "elsewhere")])
     assert wrong.exit_code == 2
     assert "is not a decision log directory" in wrong.output
+
+
+def test_decisions_filters_by_caller(tmp_path: Path) -> None:
+    from services.model_server.decision_log import LogEntry
+    from services.model_server.segmented_log import MIN_SEGMENT_BYTES, SegmentedFileSink
+
+    sink = SegmentedFileSink(tmp_path / "decisions", segment_bytes=MIN_SEGMENT_BYTES)
+    callers = ["checkout_api", "model_validation", "checkout_api"]
+    sink.write_batch(
+        [
+            LogEntry(f"d-{i}", b'{"id": "d-%d", "caller": {"name": "%s"}}' % (i, c.encode()))
+            for i, c in enumerate(callers)
+        ]
+    )
+    sink.close()
+    found = CliRunner().invoke(
+        app, ["decisions", "--decision-log", str(tmp_path / "decisions"), "--caller", "checkout_api"]
+    )
+    assert found.exit_code == 0, found.output
+    assert [line.split('"id": ')[1] for line in found.stdout.splitlines()] == ['"d-0"}', '"d-2"}']

@@ -288,6 +288,7 @@ def test_shadow_is_scored_and_logged_but_never_returned(
     assert (shadow["version"], shadow["sha256"]) == ("v2", digests["fraud"]["v2"])
     assert shadow["score"] == pytest.approx(float(shadow_scorer.score(row)[0]), abs=1e-9)
     assert shadow["agrees"] == (shadow["decision"] == body["decision"])
+    assert shadow["caller"] == kinds["decision"]["caller"] == {"name": "anonymous", "principal": None}
 
 
 def test_store_down_answers_503_fast_then_recovers(

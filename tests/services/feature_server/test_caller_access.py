@@ -1,0 +1,120 @@
+"""Who may read and push: real tokens from a loopback issuer, the feature server over real HTTP.
+
+The repository's grants: ``underwriting_console`` reads ``bureau_profile`` and
+``repayment_history``; ``checkout_api`` pushes to ``application_stream`` (which feeds
+``application_velocity``) and reads nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlplat.catalog import Catalog
+from mlplat.loader import load_catalog
+from mlplat.local_identity import LocalIssuer, SigningKey
+from services.feature_server import create_app
+from services.identity import IdentitySettings
+from tests.servers import running
+from tests.services.feature_server.conftest import settings_for
+
+READ = {"features": ["bureau_profile:fico_score"], "entities": {"applicant_id": ["a1"]}}
+READ_VELOCITY = {"features": ["application_velocity:applications_1h"], "entities": {"applicant_id": ["a1"]}}
+
+
+def push_body(**target: str) -> dict[str, object]:
+    frame = {"applicant_id": ["a1"], "event_timestamp": [time.time()], "applications_1h": [2]}
+    return {**target, "df": frame}
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LocalIssuer]:
+    issuer = LocalIssuer(SigningKey.generate()).start()
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="module")
+def catalog(specs_dir: Path) -> Catalog:
+    return load_catalog(specs_dir)
+
+
+@pytest.fixture
+def client(catalog: Catalog, issuer: LocalIssuer, tmp_path: Path) -> Iterator[httpx.Client]:
+    settings = settings_for(f"sqlite:///{tmp_path / 'online.db'}", "access")
+    app = create_app(settings, catalog=catalog, identity=IdentitySettings(issuer=issuer.url))
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        yield client
+
+
+def bearer(issuer: LocalIssuer, namespace: str, account: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {issuer.token(namespace, account)}"}
+
+
+def test_a_reader_reads_its_views(client: httpx.Client, issuer: LocalIssuer) -> None:
+    response = client.post("/get-online-features", json=READ, headers=bearer(issuer, "underwriting", "console"))
+    assert response.status_code == 200, response.text
+
+
+def test_reading_a_view_without_the_grant_is_403_naming_it(client: httpx.Client, issuer: LocalIssuer) -> None:
+    headers = bearer(issuer, "checkout", "checkout-api")
+    response = client.post("/get-online-features", json=READ, headers=headers)
+    assert response.status_code == 403
+    assert response.json()["error"] == (
+        "caller 'checkout_api' (checkout/checkout-api) may not read feature view 'bureau_profile'; "
+        "add it to spec.readers of 'bureau_profile'"
+    )
+
+
+def test_a_feature_service_needs_every_view_it_reads(client: httpx.Client, issuer: LocalIssuer) -> None:
+    body = {"feature_service": "checkout_risk", "entities": {"applicant_id": ["a1"], "merchant_id": ["m1"]}}
+    response = client.post("/get-online-features", json=body, headers=bearer(issuer, "underwriting", "console"))
+    assert response.status_code == 403
+    assert "'merchant_risk'" in response.json()["error"]
+
+
+def test_pushes_are_granted_separately_from_reads(client: httpx.Client, issuer: LocalIssuer) -> None:
+    checkout = bearer(issuer, "checkout", "checkout-api")
+    pushed = client.post("/push", json=push_body(push_source_name="application_stream"), headers=checkout)
+    assert pushed.status_code == 200, pushed.text
+    by_view = client.post("/push", json=push_body(view="application_velocity"), headers=checkout)
+    assert by_view.status_code == 200, by_view.text
+    # The writer may not read what it wrote; the reader may not write.
+    assert client.post("/get-online-features", json=READ_VELOCITY, headers=checkout).status_code == 403
+    console = bearer(issuer, "underwriting", "console")
+    refused = client.post("/push", json=push_body(push_source_name="application_stream"), headers=console)
+    assert refused.status_code == 403
+    assert "spec.writers of 'application_stream'" in refused.json()["error"]
+
+
+def test_no_token_or_a_wrong_audience_is_401(client: httpx.Client, issuer: LocalIssuer) -> None:
+    assert client.post("/push", json=push_body(push_source_name="application_stream")).status_code == 401
+    token = issuer.token("checkout", "checkout-api", audience="https://kubernetes.default.svc")
+    response = client.post("/get-online-features", json=READ, headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert "audience" in response.json()["error"]
+
+
+def test_probes_and_metrics_need_no_token_and_responses_count_callers(
+    client: httpx.Client, issuer: LocalIssuer
+) -> None:
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/ready").status_code == 200
+    client.post("/get-online-features", json=READ, headers=bearer(issuer, "underwriting", "console"))
+    metrics = client.get("/metrics").text
+    assert (
+        'mlplat_feature_server_responses_total{caller="underwriting_console",endpoint="get-online-features",'
+        'status="200"} 1.0'
+    ) in metrics
+
+
+def test_a_view_on_a_batch_source_takes_no_pushes(client: httpx.Client, issuer: LocalIssuer) -> None:
+    frame = {"applicant_id": ["a1"], "event_timestamp": [time.time()], "fico_score": [700]}
+    body = {"view": "bureau_profile", "df": frame}
+    response = client.post("/push", json=body, headers=bearer(issuer, "checkout", "checkout-api"))
+    assert response.status_code == 403
+    assert "'bureau_snapshots' is a batch source" in response.json()["error"]
