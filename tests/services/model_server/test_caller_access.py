@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlplat.access import AccessPolicy
 from mlplat.catalog import Catalog
@@ -125,5 +126,13 @@ def test_probes_and_metrics_need_no_token_and_count_callers(
     client.post("/v1/decisions/fraud", json=DECISION, headers=bearer(issuer, "checkout", "checkout-api"))
     client.post("/v1/decisions/fraud", json=DECISION)
     metrics = client.get("/metrics").text
-    assert 'mlplat_model_requests_total{caller="checkout_api",route="decision",status="200"} 1.0' in metrics
+    decided = [
+        sample
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "mlplat_model_requests_total"
+        and sample.labels.get("caller") == "checkout_api"
+        and (sample.labels["route"], sample.labels["model"], sample.labels["status"]) == ("decision", "fraud", "200")
+    ]
+    assert [sample.value for sample in decided] == [1.0]
     assert 'mlplat_auth_failures_total{reason="missing"} 1.0' in metrics
