@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
+from services.admission import DECISION_CPU_MS, AdmissionControl, in_flight_limit
 from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
 from services.model_server.decisions import DecisionApi
@@ -45,6 +46,8 @@ class Components:
     scoring_threads: int = 0
     #: Largest request body; more is 413.
     max_body_bytes: int = 8 * 1024 * 1024
+    #: Requests in flight before a fast 503; ``None`` derives it from the models' latency objectives.
+    max_in_flight: int | None = None
 
 
 def build_app(components: Components) -> Starlette:
@@ -83,11 +86,26 @@ def build_app(components: Components) -> Starlette:
         document_route(document),
     ]
     not_found = f"no such endpoint; GET /openapi.json lists the {len(document['paths'])} paths of this server"
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error_handler(not_found), Exception: internal_error},
     )
+    limit = components.max_in_flight or decision_in_flight_limit(components.models)
+    app.add_middleware(
+        AdmissionControl, limit=limit, on_shed=metrics.shed.inc, exempt=PROBES, exempt_suffixes=("/ready",)
+    )
+    return app
+
+
+#: Paths never shed: the kubelet's probes and Prometheus' scrape (and every model's ``.../ready``).
+PROBES = ("/v2/health/live", "/v2/health/ready", "/metrics")
+
+
+def decision_in_flight_limit(models: Mapping[str, ServedModel]) -> int:
+    """The cap that keeps a decision of the strictest model within its ``serving.latencySloMs``."""
+    objective = min((m.spec.serving.latency_slo_ms for m in models.values()), default=50)
+    return in_flight_limit(objective, DECISION_CPU_MS)
 
 
 def freeze_startup_objects() -> None:
@@ -136,5 +154,6 @@ def create_app(settings: Settings) -> Starlette:
         settings.store_retry_seconds,
         settings.scoring_threads,
         settings.max_body_bytes,
+        settings.max_in_flight,
     )
     return build_app(parts)

@@ -24,6 +24,11 @@ class Metrics:
         self.latency = Histogram(
             "mlplat_model_request_seconds", "Request latency by route.", ["route"], buckets=LATENCY_BUCKETS, registry=r
         )
+        self.shed = Counter(
+            "mlplat_model_shed_requests",
+            "Requests answered 503 at once because the in-flight cap (MLPLAT_MAX_IN_FLIGHT) was reached.",
+            registry=r,
+        )
         self.decisions = Counter(
             "mlplat_model_decisions",
             "Decisions by model, version, outcome and whether the canary took them.",
