@@ -39,13 +39,16 @@ def assert_shed_then_recovered(
         while (answer := client.post(path, json=body)).status_code != 503:
             assert time.monotonic() < deadline, "the held requests never filled the cap"
             time.sleep(0.05)
-        started = time.perf_counter()
-        answer = client.post(path, json=body)
-        seconds = time.perf_counter() - started
-        assert answer.status_code == 503
-        assert answer.headers["retry-after"] == "1"
-        assert "too many requests in flight" in answer.json()["error"]
-        assert seconds < 0.05, f"a shed request took {seconds * 1000:.1f} ms"
+        seconds = []
+        for _ in range(5):
+            started = time.perf_counter()
+            answer = client.post(path, json=body)
+            seconds.append(time.perf_counter() - started)
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "1"
+            assert "too many requests in flight" in answer.json()["error"]
+        # A few milliseconds on loopback; the median's bound leaves room for a busy shared host.
+        assert sorted(seconds)[2] < 0.05, f"shed answers took {[round(s * 1000, 1) for s in seconds]} ms"
         for probe in probes:
             assert client.get(probe).status_code == 200, probe
         metrics = client.get("/metrics").text
