@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -92,11 +93,12 @@ class OneRowPredictor:
                 self._handle, matrix, config, ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(result)
             )
         )
-        total = int(np.prod([shape[i] for i in range(dims.value)]))
+        total = math.prod(shape[i] for i in range(dims.value))
         if total != size:
             raise NativeError(f"libxgboost returned {total} values where {size} were expected")
         # The result lives in the library's per-thread buffer until the next call: copy it.
-        return np.ctypeslib.as_array(result, shape=(size,)).astype(np.float64)
+        values = (ctypes.c_float * size).from_address(ctypes.addressof(result.contents))
+        return np.frombuffer(memoryview(values), np.float32).astype(np.float64)
 
     def _check(self, status: int) -> None:
         if status != 0:

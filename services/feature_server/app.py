@@ -33,6 +33,7 @@ from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
 from mlplat.online_store.gate import StoreGate
+from services.admission import FEATURE_READ_CPU_MS, FEATURE_READ_OBJECTIVE_MS, AdmissionControl, in_flight_limit
 from services.errors import error_body
 from services.feature_server.contract import feature_server_document
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
@@ -216,6 +217,9 @@ def create_app(
         exception_handlers={HTTPException: http_error_handler(not_found)},
         middleware=[authentication],
     )
+    app.add_middleware(
+        AdmissionControl, limit=feature_in_flight_limit(settings), on_shed=server.metrics.shed.inc, exempt=PROBES
+    )
     app.state.server = server
     return app
 
@@ -227,6 +231,17 @@ _PUBLIC_PATHS = ("/health/live", "/health/ready", "/metrics", "/openapi.json")
 
 def _error_json(status: int, message: str) -> bytes:
     return json_body_bytes({"error": message})
+
+
+#: Paths never shed: the kubelet's probes and Prometheus' scrape.
+PROBES = ("/health/live", "/health/ready", "/metrics")
+
+
+def feature_in_flight_limit(settings: Settings) -> int:
+    """``MLPLAT_MAX_IN_FLIGHT``, else the cap that keeps a read within the feature server's objective."""
+    if settings.max_in_flight is not None:
+        return settings.max_in_flight
+    return in_flight_limit(FEATURE_READ_OBJECTIVE_MS, FEATURE_READ_CPU_MS)
 
 
 def app_from_environment() -> Starlette:

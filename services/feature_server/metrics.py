@@ -88,6 +88,11 @@ class Metrics:
             ["view", "status"],
             registry=self.registry,
         )
+        self.shed = Counter(
+            "mlplat_feature_server_shed_requests",
+            "Requests answered 503 at once because the in-flight cap (MLPLAT_MAX_IN_FLIGHT) was reached.",
+            registry=self.registry,
+        )
 
         # Bound children by label values: looking labels up costs more than observing.
         self._children: dict[tuple[str, ...], Any] = {}

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
+from services.admission import DECISION_CPU_MS, AdmissionControl, in_flight_limit
 from services.identity import OPEN, AuthFailures, Authorizer, CallerAuthentication, IdentitySettings, authorizer_for
 from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
@@ -50,6 +51,8 @@ class Components:
     max_body_bytes: int = 8 * 1024 * 1024
     #: Who may call: tokens verified and grants checked. Left out: no authentication (tests, embedding).
     authorizer: Authorizer = OPEN
+    #: Requests in flight before a fast 503; ``None`` derives it from the models' latency objectives.
+    max_in_flight: int | None = None
 
 
 def build_app(components: Components) -> Starlette:
@@ -96,12 +99,27 @@ def build_app(components: Components) -> Starlette:
         failures=AuthFailures(metrics.registry),
     )
     not_found = f"no such endpoint; GET /openapi.json lists the {len(document['paths'])} paths of this server"
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error_handler(not_found), Exception: internal_error},
         middleware=[authentication],
     )
+    limit = components.max_in_flight or decision_in_flight_limit(components.models)
+    app.add_middleware(
+        AdmissionControl, limit=limit, on_shed=metrics.shed.inc, exempt=PROBES, exempt_suffixes=("/ready",)
+    )
+    return app
+
+
+#: Paths never shed: the kubelet's probes and Prometheus' scrape (and every model's ``.../ready``).
+PROBES = ("/v2/health/live", "/v2/health/ready", "/metrics")
+
+
+def decision_in_flight_limit(models: Mapping[str, ServedModel]) -> int:
+    """The cap that keeps a decision of the strictest model within its ``serving.latencySloMs``."""
+    objective = min((m.spec.serving.latency_slo_ms for m in models.values()), default=50)
+    return in_flight_limit(objective, DECISION_CPU_MS)
 
 
 #: Paths served without a token: the probes, the server metadata, the Prometheus scrape
@@ -161,5 +179,6 @@ def create_app(settings: Settings, identity: IdentitySettings | None = None) -> 
         settings.scoring_threads,
         settings.max_body_bytes,
         access,
+        settings.max_in_flight,
     )
     return build_app(parts)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from prometheus_client import Counter
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -69,9 +70,18 @@ class DecisionApi:
         self._gate = gate
         self._log = log
         self._metrics = metrics
+        # Children bound once per label values: ``labels()`` costs more than ``inc()``.
+        self._children: dict[tuple[object, ...], Any] = {}
 
     def routes(self) -> list[Route]:
         return [Route("/v1/decisions/{model_name}", self.decide, methods=["POST"])]
+
+    def _child(self, metric: Counter, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     async def decide(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -155,7 +165,7 @@ class DecisionApi:
             "reasons": [r.as_record() for r in reasons],
         }
         record.update(kind="decision", **outcome_fields)
-        self._metrics.decisions.labels(model.name, version.version, outcome.value, str(use_canary).lower()).inc()
+        self._child(self._metrics.decisions, model.name, version.version, outcome.value, str(use_canary).lower()).inc()
         content = {"decision_id": decision_id, "model": model.name, **outcome_fields, "features": features}
         shadow = model.shadow
         task = None
@@ -181,7 +191,7 @@ class DecisionApi:
             decision=Outcome.REFUSED.value,
             refusal={"reason": reason, "features": list(inputs.unusable)},
         )
-        self._metrics.decisions.labels(model.name, primary.version, Outcome.REFUSED.value, "false").inc()
+        self._child(self._metrics.decisions, model.name, primary.version, Outcome.REFUSED.value, "false").inc()
         return {
             "decision_id": decision_id,
             "model": model.name,
@@ -208,7 +218,7 @@ class DecisionApi:
                 stored[f"{read.view}:{feature}"] = found[feature]
             # One entity's values of one view share their status: count them at once.
             status = found[read.features[0]].status.value
-            self._metrics.feature_status.labels(read.view, status).inc(len(read.features))
+            self._child(self._metrics.feature_status, read.view, status).inc(len(read.features))
         return stored
 
     async def _score_shadow(

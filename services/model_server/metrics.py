@@ -52,6 +52,11 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[str, ...], Any] = {}
+        self.shed = Counter(
+            "mlplat_model_shed_requests",
+            "Requests answered 503 at once because the in-flight cap (MLPLAT_MAX_IN_FLIGHT) was reached.",
+            registry=r,
+        )
         self.decisions = Counter(
             "mlplat_model_decisions",
             "Decisions by model, version, outcome and whether the canary took them.",

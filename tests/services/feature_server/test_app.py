@@ -6,12 +6,16 @@ import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResult, Row, ViewStatus
 from services.feature_server import create_app
+from services.feature_server.app import feature_in_flight_limit
+from tests.servers import running
+from tests.services.admission_checks import assert_shed_then_recovered
 from tests.services.feature_server.asgi_client import AppClient
 from tests.services.feature_server.conftest import CATALOG, settings_for
 
@@ -436,3 +440,24 @@ def test_unknown_paths_and_methods_answer_json(client: AppClient) -> None:
     assert "POST /get-online-features" in missing.json()["error"]
     assert (wrong.status_code, wrong.json()["error"]) == (405, "Method Not Allowed")
     assert wrong.headers["allow"] == "POST"
+
+
+def test_past_the_in_flight_cap_reads_are_shed_fast_and_probes_still_answer(
+    store_url: str, namespace: str, store: OnlineStore
+) -> None:
+    app = create_app(settings_for(store_url, namespace, max_in_flight=2), catalog=CATALOG)
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        assert_shed_then_recovered(
+            client,
+            base,
+            "/get-online-features",
+            {"features": ["typed:count64"], "entities": {"applicant_id": ["a1"]}},
+            2,
+            ("/health/live", "/health/ready"),
+            "mlplat_feature_server_shed_requests_total",
+        )
+
+
+def test_the_default_cap_comes_from_the_read_objective(store_url: str, namespace: str) -> None:
+    assert feature_in_flight_limit(settings_for(store_url, namespace)) == 20
+    assert feature_in_flight_limit(settings_for(store_url, namespace, max_in_flight=64)) == 64

@@ -3,6 +3,7 @@ requests over real HTTP, scores and reasons checked against the models in-proces
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +19,12 @@ from mlplat.catalog import Catalog
 from mlplat.models.scoring import sigmoid
 from mlplat.online_store import OnlineStore, open_store
 from mlplat.spec.kinds import Canary, MissingPolicy, Model, Rollout, Shadow
-from services.model_server.app import build_app
+from services.model_server.app import build_app, decision_in_flight_limit
 from services.model_server.decision_ids import canary_bucket
 from services.model_server.segmented_log import read_decision_log
 from tests.model_fixtures import example_catalog
 from tests.servers import running, throwaway_redis
+from tests.services.admission_checks import assert_shed_then_recovered
 from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, seed_features
 
 REQUEST = {
@@ -461,6 +463,33 @@ def test_each_request_is_counted_with_its_model_version_and_outcome(
         "outcome": "error",
         "status": "404",
     } in requests
+
+
+def test_past_the_in_flight_cap_decisions_are_shed_fast_and_probes_still_answer(
+    artifact_root: Path, catalog: Catalog, store: OnlineStore, tmp_path: Path
+) -> None:
+    seed_features(store)
+    parts = dataclasses.replace(components(catalog, artifact_root, store, tmp_path / "log"), max_in_flight=2)
+    with running(build_app(parts)) as base, httpx.Client(base_url=base) as client:
+        assert_shed_then_recovered(
+            client,
+            base,
+            "/v1/decisions/default_risk",
+            REQUEST["default_risk"],
+            2,
+            ("/v2/health/live", "/v2/health/ready", "/v2/models/default_risk/ready"),
+            "mlplat_model_shed_requests_total",
+        )
+
+
+def test_the_default_cap_comes_from_the_strictest_latency_objective(
+    artifact_root: Path, catalog: Catalog, store: OnlineStore, tmp_path: Path
+) -> None:
+    models = components(catalog, artifact_root, store, tmp_path / "log").models
+    objectives = {m.spec.serving.latency_slo_ms for m in models.values()}
+    assert objectives == {30, 50}  # fraud's and default_risk's
+    assert decision_in_flight_limit(models) == 15  # 30 ms over 2 ms a decision
+    assert decision_in_flight_limit({"default_risk": models["default_risk"]}) == 25
 
 
 def test_a_padded_request_is_refused_and_its_record_stays_small(serve: Any, catalog: Catalog) -> None:

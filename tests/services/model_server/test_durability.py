@@ -53,6 +53,8 @@ def server_process(
         "MLPLAT_DECISION_LOG_DURABILITY": durability,
         # The smallest segments: the load below fills several, so records cross segment switches.
         "MLPLAT_DECISION_LOG_SEGMENT_BYTES": "65536",
+        # 16-20 concurrent clients on a busy host: every request is admitted, none shed.
+        "MLPLAT_MAX_IN_FLIGHT": "64",
         "MLPLAT_PORT": str(port),
     }
     stderr = (tmp_path / "server.log").open("wb")
