@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from services.model_server.segmented_log import read_decision_log
+from mlplat.decision_log import read_decision_log
 from tests.servers import free_port
 
 CURL = re.compile(r"curl -s -X POST (\S+) -H 'content-type: application/json' -d '(.*)'$")
