@@ -102,6 +102,12 @@ REPLACEMENTS: Mapping[str, Replacement] = {
     ),
     "aws:eks/addon:Addon": _r("addonName", "clusterName", name="addonName"),
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": _r("clusterName", "namespace", "serviceAccount"),
+    # UpdateAccessEntry changes only the groups and the user name; the principal and the type are fixed.
+    "aws:eks/accessEntry:AccessEntry": _r("clusterName", "principalArn", "type"),
+    # An association has no update API: every input makes a new one.
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": _r(
+        "clusterName", "policyArn", "principalArn", "accessScope"
+    ),
     # --- stores (internal/service/rds, internal/service/elasticache) ------------------------
     "aws:rds/instance:Instance": _r(
         "identifier",
@@ -192,7 +198,10 @@ REPLACEMENTS: Mapping[str, Replacement] = {
         "keepers",
         stateful=True,
     ),
+    "random:index/randomId:RandomId": _r("byteLength", "keepers", "prefix"),
     # --- kubernetes (pulumi-kubernetes provider/pkg/provider/diff.go) ---------------------
+    # A Helm release is named and namespaced like any object; its values and chart version upgrade it.
+    "kubernetes:helm.sh/v3:Release": _r("name", "namespace", name="name", delete_first=True),
     "pulumi:providers:kubernetes": _r("kubeconfig", "context", "cluster"),
     "kubernetes:core/v1:Namespace": _r(*_K8S_NAMED, name="metadata.name", delete_first=True),
     "kubernetes:core/v1:ConfigMap": _r(*_K8S_NAMED, "data", "binaryData", name="metadata.name", delete_first=True),

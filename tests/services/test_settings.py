@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from mlplat.catalog import Catalog
 from mlplat.cli import app
 from mlplat.errors import StoreUnavailableError, UsageError
+from services.cli import app as serve_app
 from services.feature_server.settings import Settings as FeatureSettings
 from services.model_server.settings import Settings as ModelSettings
 from services.settings import ServiceSettings
@@ -103,7 +104,7 @@ def test_the_catalog_loads_from_a_snapshot_or_a_spec_directory(
     kind: type[ServiceSettings], tmp_path: Path, specs_dir: Path
 ) -> None:
     snapshot = tmp_path / "catalog.json"
-    result = CliRunner().invoke(app, ["catalog", "snapshot", str(specs_dir), "-o", str(snapshot)])
+    result = CliRunner().invoke(app, ["catalog", "snapshot", "--specs", str(specs_dir), "-o", str(snapshot)])
 
     assert result.exit_code == 0, result.output
     from_file = kind(catalog=snapshot).load_catalog()
@@ -140,7 +141,7 @@ def test_the_auth_token_comes_from_secrets_manager_when_only_an_arn_is_given(
 
 @pytest.mark.parametrize("command", [["features", "--workers", "2"], ["features"], ["models"]])
 def test_serve_fails_before_listening_on_a_bad_catalog(tmp_path: Path, command: list[str]) -> None:
-    result = CliRunner().invoke(app, ["serve", *command[:1], "--catalog", str(tmp_path / "missing.json"), *command[1:]])
+    result = CliRunner().invoke(serve_app, [*command[:1], "--specs", str(tmp_path / "missing.json"), *command[1:]])
 
     assert result.exit_code == 2
     assert "neither a catalog snapshot file nor a spec directory" in result.output

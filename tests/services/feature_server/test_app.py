@@ -263,12 +263,14 @@ def test_bad_pushes_are_refused_before_writing(
 
 @pytest.mark.parametrize(
     "event_time",
-    ["2030-01-01T00:00:00Z", (datetime.now(UTC) + timedelta(minutes=10)).isoformat(), 1893456000],
+    ["2030-01-01T00:00:00Z", timedelta(minutes=10), 1893456000],
     ids=["2030", "ten minutes ahead", "2030 in epoch seconds"],
 )
 def test_a_push_dated_past_the_clock_is_refused_so_it_cannot_block_later_writes(
     client: AppClient, store: OnlineStore, event_time: object
 ) -> None:
+    if isinstance(event_time, timedelta):  # ahead of the clock when the test runs, not when it was collected
+        event_time = (datetime.now(UTC) + event_time).isoformat()
     future = client.post(
         "/push", json={"view": "typed", "df": {"applicant_id": ["a"], "event_timestamp": [event_time], "count32": [9]}}
     )
