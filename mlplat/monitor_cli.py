@@ -35,6 +35,7 @@ from mlplat.spec.types import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from mlplat.monitoring.monitor import MonitoringReport
+    from mlplat.monitoring.synthetic_decisions import Shift
 
 _LEVEL_STYLES = {"ok": "green", "watch": "yellow", "act": "bold red", "n/a": "dim"}
 
@@ -200,3 +201,52 @@ def _render_performance(report: MonitoringReport) -> None:
             m.month, f"{m.matured:,}", f"{m.with_outcome:,}", _fmt(m.bad_rate, ".2%"), _fmt(m.auc), _fmt(m.ks)
         )
     out.print(table)
+
+
+def simulate_decisions_command(
+    model: Annotated[str, typer.Argument(help="Name of the Model spec whose decisions to simulate.")],
+    start: Annotated[str, typer.Option("--start", help="First day (ISO date with zone, e.g. 2026-06-01T00:00:00Z).")],
+    decision_log: DecisionLogOption = Path(".mlplat/simulated/decisions"),
+    outcomes: Annotated[
+        Path, typer.Option("--outcomes", help="Offline root to write the decisions' outcomes into (the label source).")
+    ] = Path(".mlplat/simulated/outcomes"),
+    specs: SpecsOption = DEFAULT_SPECS,
+    artifacts: ArtifactsOption = DEFAULT_ARTIFACTS,
+    data: DataOption = DEFAULT_DATA,
+    days: Annotated[int, typer.Option(help="Days of decisions.")] = 150,
+    per_day: Annotated[int, typer.Option("--per-day", help="Decisions per day.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same log.")] = 7,
+    shadow: Annotated[str | None, typer.Option(help="A version to score beside the primary.")] = None,
+    shift: Annotated[
+        list[str] | None,
+        typer.Option(help="Planted drift REF:FACTOR:OFFSET:DAY (present values times FACTOR plus OFFSET from DAY on)."),
+    ] = None,
+) -> None:
+    """Write a seeded decision log of MODEL (and its outcomes) from --data, to try `mlplat monitor` on."""
+    from mlplat.monitoring.synthetic_decisions import SimulationConfig, simulate  # noqa: PLC0415
+
+    try:
+        first = _moment(start)
+        config = SimulationConfig(
+            first, days, per_day, seed, tuple(_shift(s, first) for s in shift or ()), shadow=shadow
+        )
+        result = simulate(load_specs(specs), model, data, artifacts, decision_log, outcomes, config)
+    except MlplatError as error:
+        raise fail(error) from None
+    out.print(
+        f"{result.decisions:,} decisions, {result.records:,} records in {result.segments} segment(s) of {decision_log}"
+    )
+    out.print(f"outcomes {result.outcomes_path}")
+
+
+def _shift(text: str, start: datetime) -> Shift:
+    from mlplat.monitoring.synthetic_decisions import Shift  # noqa: PLC0415
+
+    parts = text.rsplit(":", 3)
+    try:
+        ref, factor, offset, day = parts[0], float(parts[1]), float(parts[2]), int(parts[3])
+    except (IndexError, ValueError):
+        raise UsageError(
+            f"--shift {text!r}: write REF:FACTOR:OFFSET:DAY, e.g. bureau_profile:fico_score:1:-60:143"
+        ) from None
+    return Shift(ref, start + timedelta(days=day), factor, offset)

@@ -138,11 +138,17 @@ def simulate(
     label = spec.training.label if spec.training else "label"
     labels = np.asarray(frame.column(label).take(pa.array(rows)).to_numpy(zero_copy_only=False))
     ids = [f"sim-{config.seed}-{i:09d}" for i in range(total)]
-    records = _records(catalog, model, inputs, columns, matrix, times, ids, errors, scores)
-    segments = _write_segments(log_dir, records)
+    raw = np.column_stack([columns[i.ref] for i in inputs])
+    log_dir.mkdir(parents=True, exist_ok=True)
+    written, segments = 0, 0
+    for segments, first in enumerate(range(0, total, RECORDS_PER_SEGMENT), start=1):  # one segment's worth in memory
+        span = range(first, min(first + RECORDS_PER_SEGMENT, total))
+        records = _records(catalog, model, inputs, raw, matrix, times, ids, errors, scores, span)
+        segment_path(log_dir, segments).write_bytes(b"\n".join(records) + b"\n")
+        written += len(records)
     decided = ~errors
     outcomes_path = _write_outcomes(catalog, model, outcomes_root, ids, times, labels, decided, label)
-    return Simulated(int(decided.sum()), len(records), segments, outcomes_path)
+    return Simulated(int(decided.sum()), written, segments, outcomes_path)
 
 
 def _iso(micros: int) -> str:
@@ -167,20 +173,21 @@ def _records(
     catalog: Catalog,
     model: str,
     inputs: tuple[ModelInput, ...],
-    columns: Mapping[str, np.ndarray],
+    raw: np.ndarray,
     matrix: np.ndarray,
     times: np.ndarray,
     ids: list[str],
     errors: np.ndarray,
     scores: Mapping[str, np.ndarray],
+    span: range,
 ) -> list[bytes]:
     spec = catalog.model(model).spec
     primary = spec.rollout.primary
     threshold = spec.decision.threshold
     sha = {v: catalog.model_version(model, v).artifact.sha256 for v in scores}
-    raw = np.column_stack([columns[i.ref] for i in inputs])
     lines = []
-    for n, decision_id in enumerate(ids):
+    for n in span:
+        decision_id = ids[n]
         when = _iso(int(times[n]))
         if errors[n]:
             lines.append(
@@ -237,14 +244,6 @@ def _records(
                 )
             )
     return lines
-
-
-def _write_segments(log_dir: Path, records: list[bytes]) -> int:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for count, start in enumerate(range(0, len(records), RECORDS_PER_SEGMENT), start=1):
-        segment_path(log_dir, count).write_bytes(b"\n".join(records[start : start + RECORDS_PER_SEGMENT]) + b"\n")
-    return count
 
 
 def _write_outcomes(

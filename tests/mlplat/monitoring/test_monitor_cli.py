@@ -78,3 +78,25 @@ def test_fail_on_act_exits_3_and_bad_options_say_what_to_write(drifted_log: Path
     missing = CliRunner().invoke(app, ["monitor", "fraud", "--decision-log", "/nonexistent", "--specs", str(specs_dir)])
     assert missing.exit_code == 2
     assert "is not a decision log directory" in missing.stderr
+
+
+def test_simulate_decisions_writes_a_log_monitor_reads(default_data: Path, specs_dir: Path, tmp_path: Path) -> None:
+    arguments = ["simulate-decisions", "fraud", "--start", "2026-03-02T00:00:00Z", "--days", "3", "--per-day", "50"]
+    arguments += [
+        "--shift",
+        f"{SHIFTED}:2:0:1",
+        "--decision-log",
+        str(tmp_path / "log"),
+        "--outcomes",
+        str(tmp_path / "o"),
+    ]
+    arguments += ["--data", str(default_data), "--specs", str(specs_dir), "--artifacts", str(MODELS)]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o/loan_outcomes.parquet").is_file()
+    records = [json.loads(line) for line in (tmp_path / "log/decisions-00000001.jsonl").read_text().splitlines()]
+    assert len(records) == 150
+    assert {r["kind"] for r in records} <= {"decision", "error"}
+    bad = CliRunner().invoke(app, [*arguments[:8], "--shift", "nonsense", "--specs", str(specs_dir)])
+    assert bad.exit_code == 2
+    assert "REF:FACTOR:OFFSET:DAY" in bad.stderr

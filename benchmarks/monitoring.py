@@ -1,0 +1,145 @@
+"""Monitoring throughput: ``mlplat monitor`` over a million decisions, beside a plain DuckDB scan.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/monitoring.py [--decisions 1000000] [--repeat 3]
+
+What runs, on one machine and a temporary directory:
+
+* setup (not timed): the default synthetic data (seed 7, 3000 applicants) and
+  ``--decisions`` decisions of ``default_risk`` over 120 days, scored by the committed
+  v2 artifact, written as the model server's decision records (~1.4 KiB each, 19
+  inputs) into 40,000-record segments, with their outcomes in the label source's file;
+* ``monitor``: the whole report with ``--window 60d`` (so the current and previous
+  windows hold every decision) as of the last day: PSI of the 19 inputs and the score
+  against the profile and the previous window, feature health, approval rates per
+  version and day, volumes, and realized performance of the 30 days of decisions past
+  their 90-day label window, joined to their outcomes;
+* baseline, same log: a plain DuckDB scan, ``read_json`` of every segment with the same
+  typed columns and one aggregate (count, mean score): every record parsed once,
+  nothing binned or joined.
+
+Each runs ``--repeat`` times in a fresh child process; the table shows the median wall
+time, decisions per second and the child's peak resident memory (``ru_maxrss``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+DAYS = 120
+MODEL = "default_risk"
+
+
+def setup(root: Path, decisions: int) -> None:
+    from mlplat.loader import load_catalog  # noqa: PLC0415 - the children import only what they time
+    from mlplat.monitoring.synthetic_decisions import SimulationConfig, simulate  # noqa: PLC0415
+    from mlplat.synthetic import SyntheticConfig, generate  # noqa: PLC0415
+
+    catalog = load_catalog(REPO / "specs")
+    generate(catalog, root / "data", SyntheticConfig())
+    config = SimulationConfig(start=START, days=DAYS, per_day=-(-decisions // DAYS))
+    simulate(catalog, MODEL, root / "data", REPO / "models", root / "log", root / "outcomes", config)
+
+
+def run_monitor(root: Path) -> dict[str, object]:
+    from mlplat.loader import load_catalog  # noqa: PLC0415
+    from mlplat.monitoring.monitor import MonitorOptions, monitor  # noqa: PLC0415
+
+    catalog = load_catalog(REPO / "specs")
+    options = MonitorOptions(
+        root / "log", REPO / "models", root / "outcomes", START + timedelta(days=DAYS), timedelta(days=60)
+    )
+    started = time.perf_counter()
+    report = monitor(catalog, MODEL, options)
+    seconds = time.perf_counter() - started
+    assert report.performance is not None
+    decisions = sum(v.decisions for v in report.volumes)
+    return {"seconds": seconds, "decisions": decisions, "matured": sum(m.matured for m in report.performance.months)}
+
+
+def run_scan(root: Path) -> dict[str, object]:
+    import duckdb  # noqa: PLC0415
+
+    from mlplat.decision_log import segments  # noqa: PLC0415
+
+    files = "[" + ", ".join(f"'{p}'" for _, p in segments(root / "log")) + "]"
+    started = time.perf_counter()
+    row = (
+        duckdb.connect()
+        .execute(
+            f"SELECT count(*), avg(score) FROM read_json({files}, format = 'newline_delimited', "
+            "columns = {'id': 'VARCHAR', 'time': 'TIMESTAMPTZ', 'model': 'VARCHAR', 'kind': 'VARCHAR', "
+            "'version': 'VARCHAR', 'decision': 'VARCHAR', 'score': 'DOUBLE'}) WHERE kind = 'decision'"
+        )
+        .fetchone()
+    )
+    seconds = time.perf_counter() - started
+    assert row is not None
+    return {"seconds": seconds, "decisions": int(row[0])}
+
+
+def child(kind: str, root: Path) -> None:
+    result = run_monitor(root) if kind == "monitor" else run_scan(root)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def measure(kind: str, root: Path, repeat: int) -> dict[str, float]:
+    runs = []
+    for _ in range(repeat):
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--root", str(root)], check=True, capture_output=True, text=True
+        ).stdout
+        runs.append(json.loads(output.strip().splitlines()[-1]))
+    seconds = statistics.median(float(r["seconds"]) for r in runs)
+    decisions = int(runs[0]["decisions"])
+    return {
+        "seconds": seconds,
+        "decisions": decisions,
+        "per_second": decisions / seconds,
+        "peak_rss_mib": max(float(r["peak_rss_mib"]) for r in runs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=("monitor", "scan"))
+    parser.add_argument("--root", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.root)
+        return
+    with tempfile.TemporaryDirectory(prefix="mlplat-bench-monitor-") as scratch:
+        root = Path(scratch)
+        started = time.perf_counter()
+        setup(root, args.decisions)
+        size = sum(p.stat().st_size for p in (root / "log").iterdir()) / 2**20
+        print(f"setup: {args.decisions:,} decisions, {size:,.0f} MiB of log, {time.perf_counter() - started:.0f} s")
+        scan = measure("scan", root, args.repeat)
+        report = measure("monitor", root, args.repeat)
+    print("| what | decisions | median time | decisions/s | peak memory |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, r in (("plain DuckDB scan of the log (baseline)", scan), ("`mlplat monitor` (whole report)", report)):
+        print(
+            f"| {name} | {r['decisions']:,.0f} | {r['seconds']:.2f} s | {r['per_second']:,.0f} | "
+            f"{r['peak_rss_mib']:,.0f} MiB |"
+        )
+    print(f"monitor / scan time: {report['seconds'] / scan['seconds']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
