@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,3 +101,16 @@ def test_simulate_decisions_writes_a_log_monitor_reads(default_data: Path, specs
     bad = CliRunner().invoke(app, [*arguments[:8], "--shift", "nonsense", "--specs", str(specs_dir)])
     assert bad.exit_code == 2
     assert "REF:FACTOR:OFFSET:DAY" in bad.stderr
+
+
+def test_train_profile_only_rewrites_the_committed_profile(default_data: Path, specs_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(MODELS, tmp_path / "models")
+    (tmp_path / "models/fraud/v1/profile.json").unlink()
+    arguments = ["train", "fraud", "--profile-only", "--version", "v1", "--data", str(default_data)]
+    result = CliRunner().invoke(app, [*arguments, "--artifacts", str(tmp_path / "models"), "--specs", str(specs_dir)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "models/fraud/v1/profile.json").read_bytes() == (MODELS / "fraud/v1/profile.json").read_bytes()
+    (tmp_path / "models/fraud/v1/model.txt").write_text("tampered")
+    refused = CliRunner().invoke(app, [*arguments, "--artifacts", str(tmp_path / "models"), "--specs", str(specs_dir)])
+    assert refused.exit_code == 2
+    assert "but the spec pins" in refused.stderr
