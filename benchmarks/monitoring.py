@@ -1,6 +1,6 @@
 """Monitoring throughput: ``mlplat monitor`` over a million decisions, beside a plain DuckDB scan.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/monitoring.py [--decisions 1000000] [--repeat 3]
+    PYTHONPATH=. .venv/bin/python benchmarks/monitoring.py [--decisions 1000000] [--repeat 3] [--root DIR]
 
 What runs, on one machine and a temporary directory:
 
@@ -18,7 +18,7 @@ What runs, on one machine and a temporary directory:
   nothing binned or joined.
 
 Each runs ``--repeat`` times in a fresh child process; the table shows the median wall
-time, decisions per second and the child's peak resident memory (``ru_maxrss``).
+time, decisions per second and the child's peak resident memory (``VmHWM``).
 """
 
 from __future__ import annotations
@@ -90,9 +90,17 @@ def run_scan(root: Path) -> dict[str, object]:
     return {"seconds": seconds, "decisions": int(row[0])}
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. Not ``ru_maxrss``: after fork and exec it keeps the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: an upper bound
+
+
 def child(kind: str, root: Path) -> None:
     result = run_monitor(root) if kind == "monitor" else run_scan(root)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     sys.stdout.write(json.dumps(result) + "\n")
 
 
@@ -118,15 +126,16 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--child", choices=("monitor", "scan"))
-    parser.add_argument("--root", type=Path)
+    parser.add_argument("--root", type=Path, help="Keep (and reuse) the generated log here; default: a scratch dir.")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.root)
         return
     with tempfile.TemporaryDirectory(prefix="mlplat-bench-monitor-") as scratch:
-        root = Path(scratch)
+        root = args.root or Path(scratch)
         started = time.perf_counter()
-        setup(root, args.decisions)
+        if not (root / "log").is_dir():
+            setup(root, args.decisions)
         size = sum(p.stat().st_size for p in (root / "log").iterdir()) / 2**20
         print(f"setup: {args.decisions:,} decisions, {size:,.0f} MiB of log, {time.perf_counter() - started:.0f} s")
         scan = measure("scan", root, args.repeat)

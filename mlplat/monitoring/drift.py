@@ -150,36 +150,35 @@ def input_drift(
     references: Mapping[str, Binned],
     thresholds: Thresholds,
 ) -> tuple[list[Distribution], list[Health]]:
-    """Each input's distribution against its reference and the previous window, and its health."""
+    """Each input's distribution against its reference and the previous window, and its health (one scan each)."""
     drifts, health = [], []
     for ref, reference in references.items():
         feature = f"features[{literal(ref)}]"
         served = f"{feature}.source IN ('store', 'request')"
         index = f"CASE WHEN {served} THEN {bin_expression(f'{feature}.value', reference.edges)} ELSE -1 END"
+        missing = f"{feature}.status = 'NOT_FOUND' OR ({feature}.status = 'PRESENT' AND NOT {served})"
+        # A request value has no status: a NULL comparison counts as false, not as NULL.
+        flags = ", ".join(
+            f"coalesce({c}, false)"
+            for c in (missing, f"{feature}.status = 'OUTSIDE_MAX_AGE'", f"{feature}.source = 'default'")
+        )
         rows = connection.execute(
-            f"SELECT {periods} AS period, {index} AS bin, count(*) FROM {TABLE} "  # noqa: S608
+            f"SELECT {periods} AS period, {index} AS bin, {flags}, count(*) FROM {TABLE} "  # noqa: S608
             "WHERE kind IN ('decision', 'refusal') GROUP BY ALL"
         ).fetchall()
-        drifts.append(_distribution(ref, reference, _counts(rows, len(reference.edges) + 1), thresholds))
-        health.append(_health(connection, periods, ref, reference))
+        counts = _counts([(period, index, count) for period, index, *_, count in rows], len(reference.edges) + 1)
+        drifts.append(_distribution(ref, reference, counts, thresholds))
+        health.append(_health(ref, reference, [row[2:] for row in rows if row[0] == "current"]))
     return drifts, health
 
 
-def _health(connection: duckdb.DuckDBPyConnection, periods: str, ref: str, reference: Binned) -> Health:
-    feature = f"features[{literal(ref)}]"
-    served = f"{feature}.source IN ('store', 'request')"
-    missing = f"{feature}.status = 'NOT_FOUND' OR ({feature}.status = 'PRESENT' AND NOT {served})"
-    conditions = (missing, f"{feature}.status = 'OUTSIDE_MAX_AGE'", f"{feature}.source = 'default'")
-    # A request value has no status: a NULL comparison counts as false, not as NULL.
-    counted = ", ".join(f"count_if(coalesce({c}, false))" for c in conditions)
-    row = connection.execute(
-        f"SELECT count(*), {counted} FROM {TABLE} "  # noqa: S608
-        f"WHERE kind IN ('decision', 'refusal') AND {periods} = 'current'"
-    ).fetchone()
-    if row is None or not row[0]:
+def _health(ref: str, reference: Binned, rows: Sequence[tuple[bool, bool, bool, int]]) -> Health:
+    """Health of the current window from its (missing, stale, default, count) groups."""
+    total = sum(count for *_, count in rows)
+    if not total:
         return Health(ref, None, None, None, reference.missing_share)
-    total = int(row[0])
-    return Health(ref, row[1] / total, row[2] / total, row[3] / total, reference.missing_share)
+    shares = [sum(count for *flags, count in rows if flags[k]) / total for k in range(3)]
+    return Health(ref, shares[0], shares[1], shares[2], reference.missing_share)
 
 
 def score_drift(
