@@ -27,7 +27,8 @@ MATURED = "matured"
 _FEATURE = "STRUCT(value DOUBLE, source VARCHAR, status VARCHAR)"
 
 
-def _columns(refs: Sequence[str]) -> str:
+def columns_sql(refs: Sequence[str]) -> str:
+    """The typed ``columns`` argument of ``read_json`` for records with inputs ``refs``."""
     features = ", ".join(f"{quote(ref)} {_FEATURE}" for ref in refs) or "x VARCHAR"
     columns = {
         "id": "VARCHAR",
@@ -78,7 +79,7 @@ def load_decisions(
     paths = "[" + ", ".join(literal(str(p)) for p in files) + "]"
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_json({paths}, format = 'newline_delimited', "  # noqa: S608 - literals and quoted names
-        f"ignore_errors = true, columns = {_columns(refs)}) WHERE model = ? AND time >= ? AND time < ?",
+        f"ignore_errors = true, columns = {columns_sql(refs)}) WHERE model = ? AND time >= ? AND time < ?",
         [model, since, until],
     )
     row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - our table name
