@@ -47,7 +47,10 @@ def _masked(value: Any, repo: Path) -> Any:
         # Identified by content, so a plan shows a changed job script but not a moved checkout.
         path = Path(str(value.path))
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-        return {"fileAsset": os.path.relpath(path, repo), "sha256": digest}
+        # Relative to the checkout holding the code: a base rendered with the working tree's
+        # code (same code, other specs) points at the working tree's copy of the file.
+        root = REPO if path.resolve().is_relative_to(REPO) else repo
+        return {"fileAsset": os.path.relpath(path, root), "sha256": digest}
     if isinstance(value, dict):
         return {key: _masked(item, repo) for key, item in value.items()}
     if isinstance(value, list):
@@ -80,6 +83,8 @@ class Job:
     tree: Path
     stack: str
     output: Path
+    own_code: bool = True
+    """False when the tree's code is the working tree's: it is rendered with the loaded modules."""
 
 
 def preload_providers() -> None:
@@ -98,9 +103,9 @@ def preload_providers() -> None:
         getattr(importlib.import_module(path), name)
 
 
-def _use_tree(tree: Path) -> Any:
+def _use_tree(tree: Path, own_code: bool) -> Any:
     """The ``infra.render`` module of ``tree``: this one, or the checkout's own code."""
-    if tree.resolve() == REPO:
+    if tree.resolve() == REPO or not own_code:
         return sys.modules[__name__]
     for name in [m for m in sys.modules if m.split(".")[0] in _TREE_PACKAGES]:
         del sys.modules[name]
@@ -110,7 +115,7 @@ def _use_tree(tree: Path) -> Any:
 
 
 def _run(job: Job) -> None:
-    module = _use_tree(job.tree)
+    module = _use_tree(job.tree, job.own_code)
     data = module.render_json(job.stack, job.tree)
     job.output.write_text(json.dumps(data, sort_keys=True, default=str))
 
@@ -156,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="With one --stack and no --tree: the file to write.")
     parser.add_argument("--tree", action="append", default=[], help="LABEL=PATH of a checkout to render.")
     parser.add_argument("--output-dir", type=Path, help="Where LABEL-STACK.json files go (with --tree).")
+    parser.add_argument(
+        "--same-code", action="append", default=[], help="LABEL of a tree whose code is this one's (specs differ)."
+    )
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     if args.output is not None:
@@ -164,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tree or args.output_dir is None:
         parser.error("give --output FILE, or --tree LABEL=PATH (repeatable) and --output-dir DIR")
     jobs = [
-        Job(label, tree, stack, args.output_dir / f"{label}-{stack}.json")
+        Job(label, tree, stack, args.output_dir / f"{label}-{stack}.json", label not in args.same_code)
         for label, tree in _parse_trees(args.tree)
         for stack in args.stack
     ]

@@ -199,6 +199,9 @@ def plan_command(
     ] = PlanFormat.TEXT,
     repo: RepoOption = Path(),
     artifacts: ArtifactsOption = Path("models"),
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Reuse renders of the base commit from .mlplat/plan-cache.")
+    ] = True,
 ) -> None:
     """Show what the working tree changes against --base: the spec changes, then each stack's resources.
 
@@ -211,7 +214,12 @@ def plan_command(
     try:
         with err.status("planning ...") as status:
             result = plan(
-                root, stacks, base, artifacts=root / artifacts, progress=lambda message: _progress(status, message)
+                root,
+                stacks,
+                base,
+                artifacts=root / artifacts,
+                cache=cache,
+                progress=lambda message: _progress(status, message),
             )
     except MlplatError as error:
         raise fail(error) from None

@@ -1,7 +1,8 @@
 """What a deploy depends on beyond the spec language, checked by ``mlplat validate``.
 
 * Names: every AWS and Kubernetes name derived from a spec name fits its limit after the
-  prefixes the program adds (:mod:`mlplat.name_limits`).
+  prefixes the program adds (:data:`mlplat.name_limits.NAME_RULES`, the table the program's
+  own render-time name checks read).
 * Catalog slices: each service starts from its slice of the catalog, mounted from a
   ConfigMap, and a ConfigMap holds at most 1 MiB. The slices are defined here and the
   program deploys exactly these (``infra/workloads``).
@@ -21,7 +22,7 @@ from mlplat.catalog import Catalog
 from mlplat.diagnostics import Diagnostic
 from mlplat.diagnostics import Path as FieldPath
 from mlplat.document_validation import ValidDocument
-from mlplat.name_limits import NAME_LIMITS, too_long
+from mlplat.name_limits import too_long
 from mlplat.spec.kinds import FeatureView, Model
 
 #: The most a ConfigMap holds (https://kubernetes.io/docs/concepts/configuration/configmap/#motivation).
@@ -52,14 +53,13 @@ def check_name_lengths(documents: Sequence[ValidDocument]) -> Iterator[Diagnosti
         if not isinstance(doc.obj, Model | FeatureView):
             continue
         for derived, rendered, length in too_long(doc.kind, doc.name):
-            limit = NAME_LIMITS[derived.limit_of]
             suffix = " with Pulumi's random suffix" if derived.autonamed else ""
             excess = length - derived.limit
             yield Diagnostic(
                 doc.source.value_location(("metadata", "name")),
                 ("metadata", "name"),
                 f"{doc.name!r} makes the {derived.what} {rendered!r} {length} characters long{suffix}, over the "
-                f"limit of {derived.limit} ({limit.source}); shorten the name by {excess} character(s)",
+                f"limit of {derived.limit} ({derived.rule.doc}); shorten the name by {excess} character(s)",
             )
 
 

@@ -1,15 +1,24 @@
-"""How long the names the platform derives from spec names may be, and the limits behind them.
+"""What AWS and Kubernetes accept as a name, and the names the platform derives from spec names.
 
-A spec name becomes part of AWS and Kubernetes names, after the prefixes the Pulumi
-program adds (``mlplat-<environment>-model-<name>-role``) and, for resources Pulumi names
-itself, a random suffix. ``mlplat validate`` checks every spec name against every name
-derived from it here, for the longest environment, so a name that validates deploys.
-``infra/`` builds its names with the same templates (:func:`derived`), so the two cannot
-drift: the lower layer owns the table, the program imports it.
+One table, :data:`NAME_RULES`, holds every name rule the platform depends on: per resource
+type the input holding the name, its length, its characters, where AWS (or Kubernetes)
+states the rule, and whether the provider completes a prefix or Pulumi auto-names the
+resource. Two layers read it:
+
+* ``mlplat validate`` checks every spec name against every name derived from it
+  (:data:`DERIVED_NAMES`, templates of what the program names after a spec object), for
+  the longest environment, so a name that validates deploys;
+* ``infra/`` completes name prefixes against the same rules (:mod:`infra.naming`), and its
+  tests check every name the program renders against them, and that each derived name is
+  the name of a rendered resource that the render-time check refuses exactly when
+  validate does.
+
+The lower layer owns the table; the program imports it, so the two cannot drift.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,42 +26,257 @@ from mlplat.spec.types import kubernetes_name
 
 #: The environments a stack can be; names are checked against the longest.
 ENVIRONMENTS = ("dev", "staging", "prod")
-#: Pulumi's auto-names append ``-`` and 7 random hex characters to the logical name.
-AUTONAME_SUFFIX = 8
+
+# A name is written three ways: fixed (``name=``), a prefix the provider completes
+# (``name_prefix=``: the prefix plus a 26-character unique suffix, terraform-plugin-sdk's
+# ``id.UniqueIDSuffixLength``), or left out so Pulumi auto-names the resource (its logical
+# name, ``-`` and 7 random characters). Prefixes and auto-names let a replacement be created
+# before the resource it replaces is deleted; both count against the AWS limit.
+
+#: Characters the provider appends to a ``name_prefix``.
+PREFIX_SUFFIX_LENGTH = 26
+#: Characters Pulumi's auto-name appends to the logical name (``-`` and 7 random ones).
+AUTONAME_SUFFIX_LENGTH = 8
 
 
 @dataclass(frozen=True)
-class NameLimit:
-    """The longest name a resource type takes, and where the limit is documented."""
+class NameRule:
+    """What one API accepts as a resource's name."""
 
-    limit: int
-    source: str
+    prop: str
+    """The input holding the name (camelCase, as the engine sees it; ``metadata.name`` is the
+    ``name`` of the ``metadata`` input)."""
+    max_length: int
+    pattern: str
+    """The characters and shape the API accepts, matched against the whole name."""
+    doc: str
+    """The page stating the rule."""
+    prefix_prop: str | None = None
+    """The input holding a prefix the provider completes, if the resource takes one."""
+    autonamed: bool = False
+    """Whether Pulumi names the resource when no name is given."""
+    min_length: int = 1
 
 
-#: Physical name limits of the resource types whose names carry a spec name.
-NAME_LIMITS: Mapping[str, NameLimit] = {
-    "aws:iam/role:Role": NameLimit(64, "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html"),
-    "aws:iam/rolePolicy:RolePolicy": NameLimit(
-        128, "https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html"
+_LOWER_DASHED = r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
+_IAM = r"[\w+=,.@-]+"
+_DNS_1035_LABEL = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS_1123_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_KUBERNETES_NAMES = "https://kubernetes.io/docs/concepts/overview/working-with-objects/names/"
+
+#: Name rules by Pulumi resource type (and the job run, a name the program passes to EMR
+#: Serverless rather than a resource); ``doc`` is where each one is stated.
+NAME_RULES: Mapping[str, NameRule] = {
+    "aws:eks/cluster:Cluster": NameRule(
+        "name",
+        100,
+        r"[0-9A-Za-z][A-Za-z0-9_-]*",
+        "https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html",
     ),
-    "aws:scheduler/schedule:Schedule": NameLimit(
-        64, "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html"
+    "aws:eks/nodeGroup:NodeGroup": NameRule(
+        "nodeGroupName",
+        63,
+        r"[0-9A-Za-z][A-Za-z0-9_-]*",
+        "https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html",
+        prefix_prop="nodeGroupNamePrefix",
     ),
-    "aws:cloudwatch/metricAlarm:MetricAlarm": NameLimit(
-        255, "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"
+    "aws:ec2/launchTemplate:LaunchTemplate": NameRule(
+        "name",
+        128,
+        r"[a-zA-Z0-9().\-/_]+",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateLaunchTemplate.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
+        min_length=3,
     ),
-    "aws:s3/bucket:Bucket": NameLimit(
-        63, "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"
+    "aws:ec2/securityGroup:SecurityGroup": NameRule(
+        "name",
+        255,
+        r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]+",
+        "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
     ),
-    "emr-serverless:job-run": NameLimit(
-        256, "https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_StartJobRun.html"
+    "aws:rds/instance:Instance": NameRule(
+        "identifier",
+        63,
+        _LOWER_DASHED,
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html",
+        prefix_prop="identifierPrefix",
     ),
-    # A label value and a Service name (DNS-1035 label) take at most 63 characters.
-    "kubernetes:label": NameLimit(63, "https://kubernetes.io/docs/concepts/overview/working-with-objects/names/"),
-    "kubernetes:core/v1:ConfigMap": NameLimit(
-        253, "https://kubernetes.io/docs/concepts/overview/working-with-objects/names/"
+    "aws:rds/parameterGroup:ParameterGroup": NameRule(
+        "name",
+        255,
+        _LOWER_DASHED,
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBParameterGroup.html",
+        prefix_prop="namePrefix",
+    ),
+    "aws:rds/subnetGroup:SubnetGroup": NameRule(
+        "name",
+        255,
+        r"[a-z0-9 ._-]+",
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBSubnetGroup.html",
+        prefix_prop="namePrefix",
+    ),
+    "aws:elasticache/replicationGroup:ReplicationGroup": NameRule(
+        "replicationGroupId",
+        40,
+        _LOWER_DASHED,
+        "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateReplicationGroup.html",
+    ),
+    "aws:elasticache/subnetGroup:SubnetGroup": NameRule(
+        "name",
+        255,
+        r"[a-z0-9-]+",
+        "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateCacheSubnetGroup.html",
+        autonamed=True,
+    ),
+    "aws:secretsmanager/secret:Secret": NameRule(
+        "name",
+        512,
+        r"[A-Za-z0-9/_+=.@-]+",
+        "https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
+    ),
+    "aws:iam/role:Role": NameRule(
+        "name",
+        64,
+        _IAM,
+        "https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
+    ),
+    "aws:iam/rolePolicy:RolePolicy": NameRule(
+        "name",
+        128,
+        _IAM,
+        "https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutRolePolicy.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
+    ),
+    "aws:kinesis/stream:Stream": NameRule(
+        "name", 128, r"[a-zA-Z0-9_.-]+", "https://docs.aws.amazon.com/kinesis/latest/APIReference/API_CreateStream.html"
+    ),
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": NameRule(
+        "name",
+        64,
+        r"[a-zA-Z0-9_.-]+",
+        "https://docs.aws.amazon.com/firehose/latest/APIReference/API_CreateDeliveryStream.html",
+    ),
+    "aws:sns/topic:Topic": NameRule(
+        "name",
+        256,
+        r"[A-Za-z0-9_-]+",
+        "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
+    ),
+    "aws:kms/alias:Alias": NameRule(
+        "name",
+        256,
+        r"alias/(?!aws/)[a-zA-Z0-9/_-]+",
+        "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html",
+        prefix_prop="namePrefix",
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": NameRule(
+        "name",
+        512,
+        r"[.\-_/#A-Za-z0-9]+",
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
+        prefix_prop="namePrefix",
+        autonamed=True,
+    ),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule(
+        "name",
+        255,
+        r"[ -~]+",
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
+    "aws:emrserverless/application:Application": NameRule(
+        "name",
+        64,
+        r"[A-Za-z0-9._/#-]+",
+        "https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_CreateApplication.html",
+    ),
+    "aws:scheduler/schedule:Schedule": NameRule(
+        "name",
+        64,
+        r"[0-9a-zA-Z_.-]+",
+        "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html",
+        prefix_prop="namePrefix",
+    ),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": NameRule(
+        "name",
+        64,
+        r"[0-9a-zA-Z_.-]+",
+        "https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateScheduleGroup.html",
+        prefix_prop="namePrefix",
+    ),
+    "aws:ecr/repository:Repository": NameRule(
+        "name",
+        256,
+        r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*",
+        "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html",
+        min_length=2,
+    ),
+    "aws:s3/bucket:Bucket": NameRule(
+        "bucket",
+        63,
+        r"[a-z0-9][a-z0-9.-]*[a-z0-9]",
+        "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html",
+        prefix_prop="bucketPrefix",
+        min_length=3,
+    ),
+    # The name of a job run (StartJobRun's ``name``), not of a resource the program declares.
+    "emr-serverless:job-run": NameRule(
+        "name",
+        256,
+        r".*\S.*",
+        "https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_StartJobRun.html",
+    ),
+    # A Service's name is a DNS-1035 label; a model's Service, Deployment and the label value
+    # selecting its pods carry one name, and a label value (63 characters, alphanumerics and
+    # ``-_.``: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/) is
+    # no stricter.
+    "kubernetes:core/v1:Service": NameRule("metadata.name", 63, _DNS_1035_LABEL, _KUBERNETES_NAMES),
+    "kubernetes:apps/v1:Deployment": NameRule(
+        "metadata.name",
+        253,
+        _DNS_1123_SUBDOMAIN,
+        "https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#writing-a-deployment-spec",
+    ),
+    "kubernetes:core/v1:ConfigMap": NameRule("metadata.name", 253, _DNS_1123_SUBDOMAIN, _KUBERNETES_NAMES),
+}
+
+#: Identifiers of final snapshots follow the same rule as the resource's own identifier
+#: (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html).
+SNAPSHOT_RULES: Mapping[str, NameRule] = {
+    "aws:rds/instance:Instance": NameRule(
+        "finalSnapshotIdentifier",
+        255,
+        _LOWER_DASHED,
+        "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DeleteDBInstance.html",
+    ),
+    "aws:elasticache/replicationGroup:ReplicationGroup": NameRule(
+        "finalSnapshotIdentifier",
+        255,
+        r"[a-z][a-z0-9-]*",
+        "https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_DeleteReplicationGroup.html",
     ),
 }
+
+
+def name_problems(rule: NameRule, name: str) -> list[str]:
+    """Why the API would refuse ``name`` under ``rule`` (empty: it accepts it)."""
+    problems = []
+    if not rule.min_length <= len(name) <= rule.max_length:
+        problems.append(
+            f"{name!r} is {len(name)} characters; the API allows {rule.min_length}-{rule.max_length} ({rule.doc})"
+        )
+    if re.fullmatch(rule.pattern, name) is None:
+        problems.append(f"{name!r} does not match {rule.pattern!r} ({rule.doc})")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -63,8 +287,8 @@ class DerivedName:
     what: str
     template: str
     """``{environment}`` and ``{name}`` (the spec name, ``_`` turned into ``-``) are filled in."""
-    limit_of: str
-    """Key of :data:`NAME_LIMITS`."""
+    resource_type: str
+    """Key of :data:`NAME_RULES`: the rule the name must follow."""
     autonamed: bool = False
     """Whether Pulumi appends a random suffix (the template is the logical name)."""
 
@@ -72,11 +296,15 @@ class DerivedName:
         return self.template.format(environment=environment, name=kubernetes_name(name))
 
     def length(self, environment: str, name: str) -> int:
-        return len(self.render(environment, name)) + (AUTONAME_SUFFIX if self.autonamed else 0)
+        return len(self.render(environment, name)) + (AUTONAME_SUFFIX_LENGTH if self.autonamed else 0)
+
+    @property
+    def rule(self) -> NameRule:
+        return NAME_RULES[self.resource_type]
 
     @property
     def limit(self) -> int:
-        return NAME_LIMITS[self.limit_of].limit
+        return self.rule.max_length
 
 
 DERIVED_NAMES: tuple[DerivedName, ...] = (
@@ -96,7 +324,7 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
         "mlplat-{environment}-model-{name}-latency-p99",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
     ),
-    DerivedName("Model", "Kubernetes Deployment, Service and label", "model-{name}", "kubernetes:label"),
+    DerivedName("Model", "Kubernetes Deployment, Service and label", "model-{name}", "kubernetes:core/v1:Service"),
     DerivedName("Model", "catalog ConfigMap", "model-{name}-catalog", "kubernetes:core/v1:ConfigMap"),
     DerivedName(
         "FeatureView",

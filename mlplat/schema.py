@@ -64,6 +64,15 @@ specs/models/risk.yaml:38:7: error: spec.features[1]: 'profile:utilisation' does
 specs/features/profile.yaml:23:8: warning: spec.ttl: ttl 1h is shorter than materialization.every 6h: values go stale between runs; raise ttl to at least 6h or materialize more often
 ```
 
+It checks what a deploy depends on too: every AWS and Kubernetes name derived from a
+spec name fits its limit after the prefixes the platform adds (a Model name 30
+characters at most, a scheduled FeatureView name 37; `mlplat/name_limits.py`), each
+service's catalog slice fits the 1 MiB of its ConfigMap, schedules run in whole minutes
+(`every: 90s` is refused), free text is at most 4096 characters (reason phrases 200, the
+owner 256, an AWS tag value), and each local artifact is under the artifact root
+(`--artifacts`, default `models/` beside the specs) with its pinned sha256. A document
+with shape errors still has its readable references checked in the same run.
+
 The line and column point at the bad value, or at the key when the key itself is wrong
 (unknown, misspelt, duplicated). Warnings are printed but do not fail the run. Exit
 codes: 0 clean (warnings allowed), 1 spec errors, 2 usage errors (no such directory, bad

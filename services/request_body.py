@@ -29,6 +29,8 @@ _QUOTE_SPACE = re.compile(rb'"\s')
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _PATH = re.compile(r" - at `\$(.*)`$")
 _FIELD_NAME = re.compile(r"field `([^`]*)`")
+_UNKNOWN = "is not a field of this request"
+_SEGMENT = re.compile(r"[^.\[]+|\[[^\]]*\]")
 _EXPECTED = re.compile(r"^Expected `([^`]+)`(?:, got `([^`]+)`)?(.*)$")
 #: msgspec's type names in a client's words.
 _KINDS = {
@@ -70,6 +72,8 @@ def decode(raw: bytes, decoder: msgspec.json.Decoder[T], status: int = 422) -> T
         value = decoder.decode(raw)
     except msgspec.ValidationError as error:
         field, problem = _field_of(str(error))
+        if problem == _UNKNOWN:
+            problem += _allowed_here(decoder.type, field)
         raise RequestError(field, problem, status) from None
     except msgspec.DecodeError as error:
         raise RequestError("body", f"is not valid JSON: {error}", 400) from None
@@ -95,8 +99,27 @@ def _field_of(message: str) -> tuple[str, str]:
     named = _FIELD_NAME.search(problem)
     if named and ("unknown field" in problem or "missing required field" in problem):
         path = f"{path}.{named.group(1)}" if path else named.group(1)
-        problem = "is not a field of this request" if "unknown" in problem else "is required"
+        problem = _UNKNOWN if "unknown" in problem else "is required"
     return path or "body", _in_words(problem)
+
+
+def _allowed_here(kind: Any, field: str) -> str:
+    """``; use one of a, b, c``: the fields of the object holding ``field``, when the type says."""
+    info: msgspec.inspect.Type | None = msgspec.inspect.type_info(kind)
+    for segment in _SEGMENT.findall(field)[:-1]:
+        if isinstance(info, msgspec.inspect.ListType) and segment.startswith("["):
+            info = info.item_type
+        elif isinstance(info, msgspec.inspect.DictType) and segment.startswith("["):
+            info = info.value_type
+        elif isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == segment), None)
+        else:
+            return ""
+    if not isinstance(info, msgspec.inspect.StructType) or not info.fields:
+        return ""
+    names = [f.encode_name for f in info.fields]
+    shown = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
+    return f"; use one of {shown}"
 
 
 def _in_words(problem: str) -> str:

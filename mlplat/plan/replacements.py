@@ -85,6 +85,7 @@ REPLACEMENTS: Mapping[str, Replacement] = {
         name="name",
         stateful=True,
     ),
+    # Checked against internal/service/eks/node_group.go.
     "aws:eks/nodeGroup:NodeGroup": _r(
         "amiType",
         "capacityType",
@@ -109,6 +110,7 @@ REPLACEMENTS: Mapping[str, Replacement] = {
         "clusterName", "policyArn", "principalArn", "accessScope"
     ),
     # --- stores (internal/service/rds, internal/service/elasticache) ------------------------
+    # Checked against internal/service/rds/instance.go; engineVersion and instanceClass update in place.
     "aws:rds/instance:Instance": _r(
         "identifier",
         "identifierPrefix",
@@ -130,13 +132,15 @@ REPLACEMENTS: Mapping[str, Replacement] = {
     ),
     "aws:rds/parameterGroup:ParameterGroup": _r("name", "namePrefix", "family", "description", name="name"),
     "aws:rds/subnetGroup:SubnetGroup": _r("name", "namePrefix", name="name"),
+    # Checked against internal/service/elasticache/replication_group.go: besides these, its
+    # CustomizeDiff replaces on an engine or engine-version downgrade.
     "aws:elasticache/replicationGroup:ReplicationGroup": _r(
         "replicationGroupId",
         "atRestEncryptionEnabled",
         "kmsKeyId",
         "subnetGroupName",
         "port",
-        "preferredCacheClusterAzs",
+        "securityGroupNames",
         "snapshotArns",
         "snapshotName",
         "dataTieringEnabled",

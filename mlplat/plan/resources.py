@@ -151,6 +151,33 @@ def _value_at(inputs: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _major(version: Any, parts: int) -> list[str]:
+    return str(version).split(".")[:parts]
+
+
+#: In-place updates a reviewer must hear about: (type, input) -> (version parts that make
+#: a major version, what the update does). MySQL's majors are 5.7, 8.0, 8.4; Redis's 6, 7.
+_UPDATE_NOTES = {
+    ("aws:rds/instance:Instance", "engineVersion"): (
+        2,
+        "major engine upgrade: needs allowMajorVersionUpgrade, and the database is unavailable while it runs",
+    ),
+    ("aws:elasticache/replicationGroup:ReplicationGroup", "engineVersion"): (
+        1,
+        "major engine upgrade: nodes restart one by one, and it cannot be rolled back",
+    ),
+}
+
+
+def _update_notes(type_: str, properties: Sequence[PropertyChange]) -> tuple[str, ...]:
+    notes = []
+    for p in properties:
+        rule = _UPDATE_NOTES.get((type_, p.path))
+        if rule is not None and _major(p.before, rule[0]) != _major(p.after, rule[0]):
+            notes.append(rule[1])
+    return tuple(notes)
+
+
 def _changed(old: RenderedResource, new: RenderedResource) -> ResourceChange | None:
     properties = _properties(old, new)
     if not properties:
@@ -162,7 +189,8 @@ def _changed(old: RenderedResource, new: RenderedResource) -> ResourceChange | N
         return ResourceChange(Action.REPLACE, new.type, new.name, stateful, tuple(properties), forcing, notes)
     rolls = new.type in _ROLLING_TYPES and any(p.path.startswith(_POD_TEMPLATE) for p in properties)
     action = Action.ROLL if rolls else Action.UPDATE
-    return ResourceChange(action, new.type, new.name, stateful, tuple(properties))
+    notes = _update_notes(new.type, properties)
+    return ResourceChange(action, new.type, new.name, stateful, tuple(properties), notes=notes)
 
 
 _ORDER = {action: index for index, action in enumerate(Action)}

@@ -8,6 +8,7 @@ prints it on stderr.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,9 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlplat.errors import MlplatError, UsageError
-from mlplat.plan.resources import Plan, RenderedResource, diff, load_render
+from mlplat.plan.resources import Plan, diff, load_render
 from mlplat.plan.spec_changes import SpecChange, base_documents, documents, head_catalog, spec_changes
 
 Progress = Callable[[str], None]
@@ -52,11 +54,13 @@ def render_trees(
     progress: Progress = _quiet,
     *,
     names: dict[str, str] | None = None,
+    same_code: Sequence[str] = (),
     timeout: float = 900,
-) -> dict[tuple[str, str], list[RenderedResource]]:
-    """Every stack of every tree (label -> checkout), rendered by ``repo``'s ``infra.render``.
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every stack of every tree (label -> checkout), rendered by ``repo``'s ``infra.render``, as its JSON.
 
-    Labels name the output files (letters only); ``names`` says them to people in progress.
+    Labels name the output files (letters only); ``names`` says them to people in progress;
+    trees labelled in ``same_code`` hold the working tree's code and are rendered with it.
     """
     for label, tree in trees.items():
         if not (tree / "infra" / "render.py").is_file():
@@ -67,10 +71,11 @@ def render_trees(
         command = [sys.executable, "-m", "infra.render", "--output-dir", out]
         command += [f"--stack={stack}" for stack in stacks]
         command += [f"--tree={label}={tree}" for label, tree in trees.items()]
+        command += [f"--same-code={label}" for label in same_code if label in trees]
         environment = {**os.environ, "PYTHONPATH": str(repo)}
         _run_renders(command, repo, environment, progress, names or {}, timeout)
         return {
-            (label, stack): load_render(json.loads((Path(out) / f"{label}-{stack}.json").read_text()))
+            (label, stack): json.loads((Path(out) / f"{label}-{stack}.json").read_text())
             for label in trees
             for stack in stacks
         }
@@ -123,6 +128,77 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)  # noqa: S603, S607
 
 
+class RenderCache:
+    """Renders of committed trees by commit and stack: planning against one base twice renders it once.
+
+    A commit fixes the base's code, specs and stack files; the key also covers the
+    interpreter and the pinned requirements, which the render runs on.
+    """
+
+    def __init__(self, directory: Path, repo: Path) -> None:
+        self.directory = directory
+        lock = repo / "requirements.txt"
+        environment = sys.version + (lock.read_text() if lock.is_file() else "")
+        self.salt = hashlib.sha256(environment.encode()).hexdigest()[:16]
+
+    def _path(self, commit: str, stack: str) -> Path:
+        return self.directory / f"{commit}-{stack}-{self.salt}.json"
+
+    def get(self, commit: str, stack: str) -> dict[str, Any] | None:
+        path = self._path(commit, stack)
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def put(self, commit: str, stack: str, data: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self._path(commit, stack)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(data, sort_keys=True))
+        partial.replace(path)
+
+
+#: What a render runs besides the specs and stack files: equal digests, equal code.
+_CODE = ("infra", "mlplat", "services")
+
+
+def code_digest(tree: Path) -> str:
+    """sha256 over the Python files of ``tree``'s code (paths and contents)."""
+    digest = hashlib.sha256()
+    for package in _CODE:
+        for path in sorted((tree / package).rglob("*.py")):
+            digest.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _commit(repo: Path, ref: str) -> str:
+    found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if found.returncode != 0:
+        raise UsageError(f"cannot check out --base {ref!r}: it names no commit of {repo}")
+    return found.stdout.strip()
+
+
+def _renders(
+    repo: Path, tree: Path, stacks: Sequence[str], commit: str, cache: RenderCache | None, progress: Progress, base: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    cached = {stack: cache.get(commit, stack) if cache else None for stack in stacks}
+    trees = {"head": repo} if all(cached.values()) else {"head": repo, "base": tree}
+    where = "the working tree" if len(trees) == 1 else f"the working tree and at {base}"
+    reused = f" ({base} from the cache of {commit[:12]})" if len(trees) == 1 else ""
+    progress(f"rendering {', '.join(stacks)} at {where}{reused}")
+    names = {"head": "the working tree", "base": base}
+    same = ("base",) if code_digest(tree) == code_digest(repo) else ()
+    renders = render_trees(repo, trees, stacks, progress, names=names, same_code=same)
+    for stack, data in cached.items():
+        if data is not None and ("base", stack) not in renders:
+            renders[("base", stack)] = data
+        elif cache is not None:
+            cache.put(commit, stack, renders[("base", stack)])
+    return renders
+
+
 def plan(
     repo: Path,
     stacks: Sequence[str],
@@ -131,21 +207,26 @@ def plan(
     specs: Path | None = None,
     artifacts: Path | None = None,
     progress: Progress = _quiet,
+    cache: bool = True,
 ) -> PlanReport:
     """What the working tree at ``repo`` changes against ``base``: in the specs, then in each stack.
 
     Invalid specs in the working tree raise :class:`~mlplat.catalog.SpecValidationError`
-    before anything is rendered.
+    before anything is rendered. With ``cache``, renders of the base commit are kept in
+    ``.mlplat/plan-cache`` and reused.
     """
     specs_dir = specs or repo / "specs"
     relative_specs = specs_dir.resolve().relative_to(repo.resolve()) if specs else Path("specs")
     head = documents(head_catalog(specs_dir))
-    progress(f"checking out {base}")
-    with checkout(repo, base) as tree:
+    commit = _commit(repo, base)
+    renders_cache = RenderCache(repo / ".mlplat" / "plan-cache", repo) if cache else None
+    progress(f"checking out {base} ({commit[:12]})")
+    with checkout(repo, commit) as tree:
         before = base_documents(tree / relative_specs)
         changed = spec_changes(before, head, artifacts or repo / "models")
-        progress(f"rendering {', '.join(stacks)} at the working tree and at {base}")
-        names = {"head": "the working tree", "base": base}
-        renders = render_trees(repo, {"head": repo, "base": tree}, stacks, progress, names=names)
-    plans = tuple(diff(stack, base, renders[("base", stack)], renders[("head", stack)]) for stack in stacks)
+        renders = _renders(repo, tree, stacks, commit, renders_cache, progress, base)
+    plans = tuple(
+        diff(stack, base, load_render(renders[("base", stack)]), load_render(renders[("head", stack)]))
+        for stack in stacks
+    )
     return PlanReport(base, tuple(changed), plans)

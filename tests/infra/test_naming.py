@@ -10,13 +10,11 @@ import pytest
 
 from infra.config import Environment
 from infra.naming import (
-    NAME_RULES,
     SECURITY_GROUP_DESCRIPTION,
     SECURITY_GROUP_RULE_DESCRIPTION,
     bucket_name,
     model_service_account,
     name_prefix,
-    name_problems,
     physical_name,
     physical_name_of,
     resource_name_problems,
@@ -25,7 +23,16 @@ from infra.naming import (
 )
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
-from mlplat.name_limits import AUTONAME_SUFFIX, DERIVED_NAMES, ENVIRONMENTS, NAME_LIMITS, longest_name, too_long
+from mlplat.name_limits import (
+    AUTONAME_SUFFIX_LENGTH,
+    DERIVED_NAMES,
+    ENVIRONMENTS,
+    NAME_RULES,
+    DerivedName,
+    longest_name,
+    name_problems,
+    too_long,
+)
 from mlplat.spec.types import MAX_NAME_LENGTH
 
 
@@ -70,12 +77,12 @@ def test_the_physical_name_counts_the_generated_suffix(
     ("type_", "name", "problem"),
     [
         (NODE_GROUP, "a" * 63, None),
-        (NODE_GROUP, "a" * 64, "is 64 characters; AWS allows 1-63"),
+        (NODE_GROUP, "a" * 64, "is 64 characters; the API allows 1-63"),
         (NODE_GROUP, "-starts-with-a-dash", "does not match"),
         (ROLE, "r" * 64, None),
-        (ROLE, "r" * 65, "is 65 characters; AWS allows 1-64"),
+        (ROLE, "r" * 65, "is 65 characters; the API allows 1-64"),
         ("aws:elasticache/replicationGroup:ReplicationGroup", "mlplat-staging-online", None),
-        ("aws:elasticache/replicationGroup:ReplicationGroup", "a" * 41, "AWS allows 1-40"),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", "a" * 41, "the API allows 1-40"),
         ("aws:elasticache/replicationGroup:ReplicationGroup", "two--dashes", "does not match"),
         ("aws:rds/instance:Instance", "mlplat-prod-registry", None),
         ("aws:rds/instance:Instance", "1-starts-with-a-digit", "does not match"),
@@ -84,15 +91,15 @@ def test_the_physical_name_counts_the_generated_suffix(
         ("aws:kms/alias:Alias", "alias/mlplat-prod-data", None),
         ("aws:kms/alias:Alias", "alias/aws/mine", "does not match"),
         ("aws:kms/alias:Alias", "mlplat-prod-data", "does not match"),
-        ("aws:scheduler/schedule:Schedule", "s" * 65, "AWS allows 1-64"),
+        ("aws:scheduler/schedule:Schedule", "s" * 65, "the API allows 1-64"),
         ("aws:emrserverless/application:Application", "mlplat-prod-materialize", None),
-        ("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "f" * 65, "AWS allows 1-64"),
+        ("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "f" * 65, "the API allows 1-64"),
         ("aws:sns/topic:Topic", "alerts.fifo.x", "does not match"),
         ("aws:ecr/repository:Repository", "mlplat-prod-model-server", None),
         ("aws:ecr/repository:Repository", "Mlplat", "does not match"),
         ("aws:s3/bucket:Bucket", "mlplat-prod-logs-123456789012-eu-west-1", None),
         ("aws:s3/bucket:Bucket", "Upper-Case", "does not match"),
-        ("aws:s3/bucket:Bucket", "ab", "AWS allows 3-63"),
+        ("aws:s3/bucket:Bucket", "ab", "the API allows 3-63"),
         ("aws:secretsmanager/secret:Secret", "mlplat-prod-online/auth-token-" + "0" * 26, None),
         ("aws:cloudwatch/logGroup:LogGroup", "/aws/eks/mlplat-prod/cluster", None),
         ("aws:cloudwatch/logGroup:LogGroup", "/with space", "does not match"),
@@ -106,7 +113,7 @@ def test_name_rules(type_: str, name: str, problem: str | None) -> None:
 def test_a_prefix_is_checked_with_the_26_characters_the_provider_adds() -> None:
     assert name_prefix(NODE_GROUP, "mlplat-staging-serving") == "mlplat-staging-serving-"
     assert len(name_prefix(NODE_GROUP, "a" * 36)) + 26 == 63
-    with pytest.raises(ValueError, match="is 64 characters; AWS allows 1-63"):
+    with pytest.raises(ValueError, match="is 64 characters; the API allows 1-63"):
         name_prefix(NODE_GROUP, "a" * 37)
 
 
@@ -176,44 +183,59 @@ def test_every_aws_resource_the_stack_names_has_a_name_rule(stacks: dict[str, Re
     assert unruled == set()
 
 
-def test_the_longest_names_validate_accepts_deploy_within_every_limit(example_catalog: Catalog) -> None:
-    # The names `mlplat validate` lets through at the edge of mlplat.name_limits, rendered for real.
-    model = longest_name("Model")
-    view = min(longest_name("FeatureView"), MAX_NAME_LENGTH)
-    long_model, long_view = "m" * model, "v" * view
-    models = [_renamed(m, long_model) if m.metadata.name == "fraud" else m for m in example_catalog.models.values()]
+def _catalog_named(example_catalog: Catalog, names: dict[str, str]) -> Catalog:
+    """The example catalog with the fraud model and a scheduled view renamed."""
+    models = [_renamed(m, names["Model"]) if m.metadata.name == "fraud" else m for m in example_catalog.models.values()]
     views = list(example_catalog.feature_views.values())
     scheduled = next(v for v in views if v.spec.materialization is not None)
-    catalog = Catalog(
+    return Catalog(
         [
             *example_catalog.entities.values(),
             *example_catalog.sources.values(),
             *views,
             *models,
-            _renamed(scheduled, long_view),
+            _renamed(scheduled, names["FeatureView"]),
         ]
     )
-    rendered = render(catalog, stack_config("staging"))
-    checked = 0
-    for resource in rendered.resources:
-        limit = NAME_LIMITS.get(resource.type)
-        if limit is None or not ({long_model, long_view} & {resource.name.replace("-", "_"), *_parts(resource.name)}):
-            continue
-        explicit = resource.plain.get("name")
-        length = len(explicit) if isinstance(explicit, str) else len(resource.name) + AUTONAME_SUFFIX
-        assert length <= limit.limit, (resource.type, resource.name, length)
-        checked += 1
-    assert checked >= 4
+
+
+def _as_checked(derived_name: DerivedName, environment: str, name: str) -> str:
+    rendered = derived_name.render(environment, name)
+    return rendered + "-" + "a" * (AUTONAME_SUFFIX_LENGTH - 1) if derived_name.autonamed else rendered
+
+
+#: Derived names that are no resource of the program (a job run is named when it starts).
+NOT_RESOURCES = {"emr-serverless:job-run"}
+
+
+@pytest.mark.parametrize("past_the_edge", [0, 1], ids=["longest-accepted", "one-character-longer"])
+def test_validate_and_the_render_time_checks_refuse_the_same_derived_names(
+    example_catalog: Catalog, past_the_edge: int
+) -> None:
+    # The names `mlplat validate` lets through at the edge of NAME_RULES, and one character
+    # more, rendered for real: each derived name is the name of a rendered resource, and the
+    # render-time check of that resource refuses exactly what validate refuses.
+    environment = max(ENVIRONMENTS, key=len)
+    names = {
+        "Model": "m" * (longest_name("Model") + past_the_edge),
+        "FeatureView": "v" * min(longest_name("FeatureView"), MAX_NAME_LENGTH),
+    }
+    rendered = render(_catalog_named(example_catalog, names), stack_config(environment))
+    refused_at_render = set()
     for derived_name in DERIVED_NAMES:
-        assert (
-            derived_name.length("staging", long_model if derived_name.kind == "Model" else long_view)
-            <= derived_name.limit
-        )
-    assert too_long("Model", long_model + "m")
-
-
-def _parts(name: str) -> set[str]:
-    return {part for part in name.split("-") if part}
+        if derived_name.resource_type in NOT_RESOURCES:
+            continue
+        expected = _as_checked(derived_name, environment, names[derived_name.kind])
+        (resource,) = [
+            r
+            for r in rendered.of_type(derived_name.resource_type)
+            if physical_name_of(derived_name.rule, r.name, r.plain) == expected
+        ]
+        if resource_name_problems(resource.type, resource.name, resource.plain):
+            refused_at_render.add(derived_name.what)
+    refused_by_validate = {d.what for kind, name in names.items() for d, _, _ in too_long(kind, name)}
+    assert refused_at_render == refused_by_validate
+    assert bool(refused_by_validate) == bool(past_the_edge)
 
 
 def _renamed(obj: Any, name: str) -> Any:

@@ -130,3 +130,14 @@ def test_module_entry_point_exits_with_the_codes(tmp_path: Path) -> None:
     assert run("validate", "--specs", str(FIXTURES / "warnings_only")) == 0
     assert run("validate", "--specs", str(FIXTURES / "three_broken_files")) == 1
     assert run("validate", "--specs", str(tmp_path / "nope")) == 2
+
+
+def test_plan_of_broken_specs_prints_the_located_errors_only_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "model.yaml").write_text("apiVersion: mlplat/v1\nkind: Model\nmetadata: {name: '[/]'}\n")
+    result = runner.invoke(app, ["plan", "--stack", "dev", "--repo", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "model.yaml:3:" in result.output
+    assert "[/]" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

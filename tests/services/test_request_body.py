@@ -49,7 +49,11 @@ def test_a_good_body_decodes_into_its_type() -> None:
 @pytest.mark.parametrize(
     ("raw", "field", "problem"),
     [
-        (b'{"entities": {"applicant_id": "a", "merchant_id": 1}, "pad": "x"}', "pad", "is not a field of this request"),
+        (
+            b'{"entities": {"applicant_id": "a", "merchant_id": 1}, "pad": "x"}',
+            "pad",
+            "is not a field of this request; use one of entities, values, rows, extra",
+        ),
         (b'{"entities": {"applicant_id": "a"}}', "entities.merchant_id", "is required"),
         (
             b'{"entities": {"applicant_id": 5, "merchant_id": 1}}',

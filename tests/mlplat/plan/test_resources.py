@@ -51,6 +51,14 @@ def test_instance_class_change_is_a_dangerous_in_place_update_with_the_property(
     ]
 
 
+def test_a_major_engine_version_is_an_update_with_a_warning_and_a_minor_one_is_plain() -> None:
+    (major,) = diff("prod", "main", [_db()], [_db(engineVersion="8.4.3")]).changes
+    assert major.action is Action.UPDATE
+    assert "major engine upgrade" in major.notes[0]
+    (minor,) = diff("prod", "main", [_db()], [_db(engineVersion="8.0.41")]).changes
+    assert minor.notes == ()
+
+
 def test_engine_change_replaces_the_database_and_names_the_forcing_input() -> None:
     plan = diff("prod", "main", [_db()], [_db(engine="mariadb")])
     (change,) = plan.changes

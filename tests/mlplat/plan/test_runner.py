@@ -128,7 +128,14 @@ def test_a_ttl_change_leads_with_the_spec_change_and_rolls_the_pods_that_read_th
     (result,) = report.plans
     rolled = {c.name for c in result.of(Action.ROLL)}
     assert "deployment-feature-server" in rolled
+    # The base ran the working tree's code (only specs differ); its files compare equal.
+    assert [p.path for c in result.changes for p in c.properties if "fileAsset" in p.path] == []
     assert any(message.startswith("rendered dev at main in") for message in progress)
+    # Planning against the same base again renders only the working tree.
+    again: list[str] = []
+    assert plan(tree, ["dev"], "main", progress=again.append).plans == report.plans
+    assert any("main from the cache of" in message for message in again)
+    assert not any(message.startswith("rendered dev at main") for message in again)
 
 
 def test_an_unknown_base_is_a_usage_error(tree: Path) -> None:
@@ -142,3 +149,14 @@ def test_broken_specs_fail_with_their_located_errors_before_rendering(tree: Path
     with pytest.raises(SpecValidationError, match=r"broken.yaml:1:1: error: metadata: required field 'metadata'"):
         plan(tree, ["dev"], "main", progress=progress.append)
     assert progress == []
+
+
+@pytest.mark.slow
+def test_a_base_with_other_code_is_rendered_with_its_own_code(tree: Path) -> None:
+    program = tree / "infra/naming.py"
+    program.write_text(program.read_text().replace('MANAGED_BY = "mlplat"', 'MANAGED_BY = "mlplat-next"', 1))
+    (result,) = plan(tree, ["dev"], "main", cache=False).plans
+    tags = {p.path for c in result.changes for p in c.properties}
+    # Only the working tree has the new tag value: the base was rendered with its own code.
+    assert 'tags["managed-by"]' in tags
+    assert all(p.before == "mlplat" for c in result.changes for p in c.properties if p.path == 'tags["managed-by"]')

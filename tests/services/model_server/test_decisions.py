@@ -427,3 +427,23 @@ def test_an_onnx_model_asked_for_reasons_is_not_ready_for_decisions(
     )
     assert parts.models["fraud"].primary.ready
     parts.decision_log.close()
+
+
+def test_a_padded_request_is_refused_and_its_record_stays_small(serve: Any, catalog: Catalog) -> None:
+    client, log_path, _ = serve(catalog)
+    request = {"entities": {"applicant_id": "a", "merchant_id": "m"}, "values": {"order_amount": 1.0}}
+    padded = client.post("/v1/decisions/fraud", json={**request, "pad": "x" * 1_000_000, "p" * 100_000: 1})
+
+    assert padded.status_code == 422
+    assert padded.json()["field"] == "pad"
+    [record] = [r for r in log_records(log_path) if r["id"] == padded.json()["decision_id"]]
+    assert "request" not in record  # only a request that decodes is recorded, as decoded
+    assert len(orjson.dumps(record)) < 2_000
+
+
+def test_a_decision_record_keeps_the_request_as_decoded(serve: Any, catalog: Catalog, store: OnlineStore) -> None:
+    seed_features(store)
+    client, log_path, _ = serve(catalog)
+    body = client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).json()
+    [record] = [r for r in log_records(log_path) if r["id"] == body["decision_id"]]
+    assert record["request"] == REQUEST["fraud"]
