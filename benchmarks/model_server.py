@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.log_flush import segmented  # noqa: E402
 from mlplat.catalog import Catalog  # noqa: E402
+from mlplat.decision_log import read_decision_log  # noqa: E402
 from mlplat.loader import load_catalog  # noqa: E402
 from mlplat.models import ArtifactStore, load_version, sha256_hex  # noqa: E402
 from mlplat.models.policy import assemble_inputs, reason_codes  # noqa: E402
@@ -63,7 +64,6 @@ from mlplat.online_store import ReadRequest, Row, open_store  # noqa: E402
 from mlplat.spec.kinds import Model, ModelVersion  # noqa: E402
 from mlplat.training.frameworks import fit  # noqa: E402
 from services.model_server.registry import view_reads  # noqa: E402
-from services.model_server.segmented_log import read_decision_log  # noqa: E402
 from tests.servers import free_port, port_open  # noqa: E402
 
 APPLICANTS, MERCHANTS = 1000, 100

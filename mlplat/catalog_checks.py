@@ -435,6 +435,17 @@ def _check_rollout(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
             )
 
 
+def _check_monitoring(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
+    monitoring = model.spec.monitoring
+    for key, thresholds in (("psi", monitoring.psi), ("approvalRateShift", monitoring.approval_rate_shift)):
+        if thresholds.act < thresholds.watch:
+            yield _error(
+                doc,
+                ("spec", "monitoring", key, "act"),
+                f"act {thresholds.act} is below watch {thresholds.watch}; act must be at least watch",
+            )
+
+
 def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
     """Inputs exist, are online and numeric; rollout names approved versions; training source exists."""
     features = _feature_index(index)
@@ -443,6 +454,7 @@ def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[D
         yield from _check_decision(doc, model)
         yield from _check_reasons(doc, model)
         yield from _check_rollout(doc, model)
+        yield from _check_monitoring(doc, model)
         training = model.spec.training
         if training is not None:
             yield from _unknown(doc, ("spec", "training", "labelSource"), "Source", training.label_source, index)

@@ -90,6 +90,14 @@ OnlineStoreOption = Annotated[
 NamespaceOption = Annotated[
     str, typer.Option("--namespace", envvar="MLPLAT_ONLINE_STORE_NAMESPACE", help="Online store key namespace.")
 ]
+DecisionLogOption = Annotated[
+    Path,
+    typer.Option(
+        "--decision-log",
+        envvar="MLPLAT_DECISION_LOG",
+        help="Decision log directory of a model server; `mlplat up` writes .mlplat/decisions.",
+    ),
+]
 RepoOption = Annotated[
     Path, typer.Option("--repo", help="Repository root (specs/, models/ and Pulumi.*.yaml below it).")
 ]

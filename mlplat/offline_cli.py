@@ -78,6 +78,13 @@ def train(
         bool,
         typer.Option("--verify", help="Rebuild the version from its model card and check its sha256; write nothing."),
     ] = False,
+    profile_only: Annotated[
+        bool,
+        typer.Option(
+            "--profile-only",
+            help="Write the trained version's reference profile (profile.json) from its training set; do not retrain.",
+        ),
+    ] = False,
 ) -> None:
     """Train MODEL from its spec; write the artifact, its sha256, metrics and model card; record the version."""
     from mlplat.registry import Registry  # noqa: PLC0415 - see the module docstring
@@ -88,6 +95,9 @@ def train(
         options = TrainOptions(data_root=data, artifact_root=artifacts, version=version, engine=engine)
         if verify:
             _verify(catalog, model, options)
+            return
+        if profile_only:
+            _profile_only(catalog, model, options)
             return
         opened = Registry.open(registry)
         try:
@@ -114,6 +124,15 @@ def train(
         )
     out.print(table)
     out.print(f"artifact {trained.artifact_path}\nsha256   {trained.sha256}\ncard     {trained.card_path}")
+    out.print(f"profile  {trained.profile_path}")
+
+
+def _profile_only(catalog: Catalog, model: str, options: TrainOptions) -> None:
+    from mlplat.training.reference import write_profile_only  # noqa: PLC0415 - see the module docstring
+
+    version = options.version or catalog.model(model).spec.versions[-1].name
+    path = write_profile_only(catalog, model, version, options.data_root, options.artifact_root)
+    out.print(f"profile  {path}")
 
 
 def _verify(catalog: Catalog, model: str, options: TrainOptions) -> None:

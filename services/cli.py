@@ -99,7 +99,7 @@ def decisions_command(
     ] = None,
 ) -> None:
     """Print a model server's decision records as JSON lines, oldest first (a running server's log too)."""
-    from services.model_server.segmented_log import read_decision_log  # noqa: PLC0415 - see serve_models
+    from mlplat.decision_log import read_decision_log  # noqa: PLC0415 - see serve_models
 
     if not log.is_dir():
         raise fail(UsageError(f"{log} is not a decision log directory; pass the server's MLPLAT_DECISION_LOG"))

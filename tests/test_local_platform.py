@@ -17,7 +17,7 @@ import httpx
 import pytest
 import redis
 
-from services.model_server.segmented_log import read_decision_log
+from mlplat.decision_log import read_decision_log
 from tests.servers import free_port
 
 CURL = re.compile(

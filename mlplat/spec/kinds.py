@@ -484,6 +484,26 @@ class Training(SpecModel):
     """Random seed; the same seed and data give the same artifact."""
 
 
+class Thresholds(SpecModel):
+    """Where a monitored figure asks to be watched, and where it asks for action."""
+
+    watch: Annotated[StrictFloat, Field(gt=0)]
+    """At or above it the figure is flagged ``watch``."""
+    act: Annotated[StrictFloat, Field(gt=0)]
+    """At or above it the figure is flagged ``act`` (must not be below ``watch``)."""
+
+
+class Monitoring(SpecModel):
+    """How ``mlplat monitor`` judges the decisions of this model (see docs/monitoring.md)."""
+
+    window: Duration = Field(default="7d", validate_default=True)
+    """Length of a report's window; the previous window of the same length is its comparison."""
+    psi: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.1, act=0.25))
+    """Population stability index of each input and of the score, against the training profile and the previous window. Left out: 0.1 watch, 0.25 act (the credit-scoring convention)."""
+    approval_rate_shift: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.05, act=0.1))
+    """Absolute change of a version's approval rate against the previous window. Left out: 0.05 watch, 0.10 act."""
+
+
 class ModelSpec(SpecModel):
     """A scoring model, its inputs, versions and decision policy."""
 
@@ -503,6 +523,8 @@ class ModelSpec(SpecModel):
     """Serving resources."""
     training: Training | None = None
     """How to train. Left out: the model is trained elsewhere and only served."""
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    """How its decisions are monitored. Left out: the defaults of each field."""
 
 
 class Model(SpecModel):

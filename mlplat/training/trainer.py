@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from mlplat.catalog import Catalog, ModelInput
 from mlplat.errors import UsageError
 from mlplat.models.policy import missing_number
+from mlplat.monitoring.profile import PROFILE_NAME, profile_bytes
 from mlplat.offline.engine import Engine
 from mlplat.offline.sources import batch_source, resolve_uri
 from mlplat.offline.training_set import build_training_set
@@ -38,6 +39,7 @@ from mlplat.training.frameworks import Fitted, fit
 from mlplat.training.lineage import code_revision, library_versions, training_catalog_digest, training_set_digest
 from mlplat.training.metrics import Evaluation, evaluate
 from mlplat.training.model_card import render_model_card
+from mlplat.training.reference import ReferenceData, reference_profile
 
 ARTIFACT_NAMES = {Framework.XGBOOST: "model.ubj", Framework.LIGHTGBM: "model.txt"}
 
@@ -108,6 +110,7 @@ class TrainedModel:
     sha256: str
     metrics_path: Path
     card_path: Path
+    profile_path: Path
     train: Evaluation
     holdout: Evaluation
     holdout_start: datetime
@@ -190,6 +193,7 @@ class _Fit:
     """One fitted version and what it was fitted on (shared by training and verification)."""
 
     frame: pa.Table
+    features: np.ndarray
     split: Split
     fitted: Fitted
     train: Evaluation
@@ -222,7 +226,7 @@ def _fit(catalog: Catalog, model: Model, recipe: Recipe, options: TrainOptions) 
     )
     train_eval = evaluate(target[split.train], fitted.predict(features[split.train]))
     holdout_eval = evaluate(target[split.holdout], fitted.predict(features[split.holdout]))
-    return _Fit(frame, split, fitted, train_eval, holdout_eval)
+    return _Fit(frame, features, split, fitted, train_eval, holdout_eval)
 
 
 def lineage(catalog: Catalog, model: Model, frame: pa.Table) -> dict[str, object]:
@@ -267,6 +271,12 @@ def train_model(catalog: Catalog, name: str, options: TrainOptions, registry: Re
     training = _training(model)
     card = render_model_card(model, version, uri, digest, metrics, _data_summary(result.frame, result.split, training))
     _write_atomically(card_path, card.encode())
+    identity = (name, version, digest)
+    profile_path = artifact.with_name(PROFILE_NAME)
+    reference = ReferenceData(result.frame, result.features, result.split.holdout_start)
+    _write_atomically(
+        profile_path, profile_bytes(reference_profile(catalog, identity, (uri, result.fitted.artifact), reference))
+    )
     if registry is not None:
         registry.record_model_version(name, version, digest, uri, _registry_metrics(result.train, result.holdout))
     return TrainedModel(
@@ -278,6 +288,7 @@ def train_model(catalog: Catalog, name: str, options: TrainOptions, registry: Re
         digest,
         metrics_path,
         card_path,
+        profile_path,
         result.train,
         result.holdout,
         result.split.holdout_start,

@@ -10,7 +10,7 @@ Layout: one directory of ``decisions-00000001.jsonl``, ``-00000002``, ... A segm
 created at its full size filled with zeros (ahead of time, by a background thread, in
 small synced slices), records are written at the next offset, and a segment that is full
 or closed is cut back to its records. So closed segments are plain JSON lines; the active
-one (or one left by a crash) ends in zero bytes, which :func:`read_decision_log` skips.
+one (or one left by a crash) ends in zero bytes, which :func:`mlplat.decision_log.read_decision_log` skips.
 A restart never writes into an old segment: it trims the crash's padding and starts a
 new one.
 """
@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import orjson
-
+from mlplat.decision_log import ends_in_padding, segment_path, segments
 from services.model_server.decision_log import DecisionLogError, Durability, LogEntry
 
 log = logging.getLogger("mlplat.model_server.decision_log")
@@ -35,45 +32,11 @@ log = logging.getLogger("mlplat.model_server.decision_log")
 #: Size of a full segment: at ~1.5 KiB per decision, ~45,000 decisions.
 DEFAULT_SEGMENT_BYTES = 64 << 20
 MIN_SEGMENT_BYTES = 64 << 10
-_NAME = re.compile(r"^decisions-(\d{8})\.jsonl$")
 _SLICE = 1 << 20  # zero-fill and sync a new segment this much at a time
 _SLICE_PAUSE_S = 0.002  # between slices, so preparing a segment never floods the disk's queue
 
 # Linux flushes a file's data without its timestamps with fdatasync; elsewhere fsync it is.
 _datasync = getattr(os, "fdatasync", os.fsync)
-
-
-def segment_path(directory: Path, number: int) -> Path:
-    """The file of segment ``number`` in ``directory``."""
-    return directory / f"decisions-{number:08d}.jsonl"
-
-
-def segments(directory: Path) -> list[tuple[int, Path]]:
-    """The directory's segment files, oldest first."""
-    found = []
-    for path in directory.iterdir():
-        match = _NAME.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found)
-
-
-def read_decision_log(directory: Path) -> Iterator[dict[str, Any]]:
-    """Every record in the log, oldest first, from a running server's log or a crashed one's.
-
-    Zero padding is skipped; a line that does not parse (a record torn by a crash, which no
-    client was answered for) is skipped with a warning naming the segment and offset.
-    """
-    for _, path in segments(directory):
-        offset = 0
-        for line in path.read_bytes().split(b"\n"):
-            text = line.strip(b"\0")
-            if text:
-                try:
-                    yield orjson.loads(text)
-                except orjson.JSONDecodeError:
-                    log.warning("%s: skipping a torn record at byte %d", path, offset)
-            offset += len(line) + 1
 
 
 @dataclass
@@ -313,19 +276,10 @@ def _retire(segment: _Segment) -> None:
 def _recover(directory: Path) -> int:
     """Trim the padding a crash left behind; the highest segment number."""
     for _, path in segments(directory):
-        if _ends_in_padding(path):  # the active segment, a prepared spare, one not yet cut back
+        if ends_in_padding(path):  # the active segment, a prepared spare, one not yet cut back
             _trim_padding(path)
     found = segments(directory)
     return found[-1][0] if found else 0
-
-
-def _ends_in_padding(path: Path) -> bool:
-    with path.open("rb") as file:
-        size = file.seek(0, os.SEEK_END)
-        if size == 0:  # created, not yet filled: nothing in it
-            return True
-        file.seek(size - 1)
-        return file.read(1) == b"\0"
 
 
 def _trim_padding(path: Path) -> None:

@@ -16,9 +16,11 @@ from typer.testing import CliRunner
 from mlplat.catalog import Catalog
 from mlplat.cli import app
 from mlplat.errors import UsageError
+from mlplat.monitoring.profile import PROFILE_NAME
 from mlplat.registry import Registry, RegistryError
 from mlplat.synthetic import SyntheticConfig, generate
 from mlplat.training import TrainOptions, train_model
+from mlplat.training.reference import write_profile_only
 from mlplat.training.trainer import time_split, verify_model
 
 
@@ -110,6 +112,16 @@ def test_committed_artifacts_are_what_default_data_trains(catalog: Catalog, repo
             assert hashlib.sha256(committed.read_bytes()).hexdigest() == version.artifact.sha256
             recorded = json.loads(committed.with_name("metrics.json").read_text())
             assert (recorded["version"], recorded["sha256"]) == (version.name, version.artifact.sha256)
+        # The committed profiles are what training writes (newest) and what --profile-only writes (all versions).
+        assert (
+            trained.profile_path.read_bytes()
+            == (repo / "models" / newest.artifact.uri).with_name(PROFILE_NAME).read_bytes()
+        )
+    shutil.copytree(repo / "models", tmp_path / "committed")
+    for name in ("default_risk", "fraud"):
+        for version in catalog.model(name).spec.versions:
+            written = write_profile_only(catalog, name, version.name, tmp_path / "data", tmp_path / "committed")
+            assert written.read_bytes() == (repo / "models" / version.artifact.uri).with_name(PROFILE_NAME).read_bytes()
 
 
 def test_registry_commands_show_versions_and_runs(catalog: Catalog, small_data: Path, tmp_path: Path) -> None:

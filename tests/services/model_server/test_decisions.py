@@ -16,12 +16,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlplat.catalog import Catalog
+from mlplat.decision_log import read_decision_log
 from mlplat.models.scoring import sigmoid
 from mlplat.online_store import OnlineStore, open_store
 from mlplat.spec.kinds import Canary, MissingPolicy, Model, Rollout, Shadow
 from services.model_server.app import build_app, decision_in_flight_limit
 from services.model_server.decision_ids import canary_bucket
-from services.model_server.segmented_log import read_decision_log
 from tests.model_fixtures import example_catalog
 from tests.servers import running, throwaway_redis
 from tests.services.admission_checks import assert_shed_then_recovered

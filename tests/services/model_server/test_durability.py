@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from mlplat.catalog import Catalog
+from mlplat.decision_log import read_decision_log, segments
 from mlplat.online_store import OnlineStore
-from services.model_server.segmented_log import read_decision_log, segments
 from tests.servers import free_port, port_open
 from tests.services.model_server.conftest import APPLICANT, MERCHANT, seed_features
 

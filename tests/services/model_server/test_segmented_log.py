@@ -15,15 +15,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from mlplat.decision_log import read_decision_log, segment_path, segments
 from services.model_server import segmented_log
 from services.model_server.decision_log import DecisionLog, DecisionLogError, Durability, LogEntry
-from services.model_server.segmented_log import (
-    MIN_SEGMENT_BYTES,
-    SegmentedFileSink,
-    read_decision_log,
-    segment_path,
-    segments,
-)
+from services.model_server.segmented_log import MIN_SEGMENT_BYTES, SegmentedFileSink
 
 REPO = Path(__file__).resolve().parents[3]
 
