@@ -448,12 +448,14 @@ def test_each_request_is_counted_with_its_model_version_and_outcome(
 
     requests = _samples(client.get("/metrics").text, "mlplat_model_requests_total")
 
+    # No caller identity in these tests: every request is the anonymous caller's.
     assert {
         "route": "decision",
         "model": "default_risk",
         "version": decided["version"],
         "outcome": decided["decision"],
         "status": "200",
+        "caller": "anonymous",
     } in requests
     # A name nobody serves never becomes a label value: cardinality stays bounded by the catalog.
     assert {
@@ -462,6 +464,7 @@ def test_each_request_is_counted_with_its_model_version_and_outcome(
         "version": "_none",
         "outcome": "error",
         "status": "404",
+        "caller": "anonymous",
     } in requests
 
 

@@ -14,12 +14,12 @@ def test_latency_objectives_become_buckets_without_duplicates() -> None:
 
 def test_the_objective_bucket_is_exposed_per_route_and_model() -> None:
     metrics = Metrics(slo_seconds=[0.03])
-    metrics.observe_request("decision", "fraud", "v2", "approve", 200, 0.02)
+    metrics.observe_request("decision", "fraud", "v2", "approve", 200, 0.02, "checkout_api")
 
     text = generate_latest(metrics.registry).decode()
 
     assert 'mlplat_model_request_seconds_bucket{le="0.03",model="fraud",route="decision"} 1.0' in text
     assert (
-        'mlplat_model_requests_total{model="fraud",outcome="approve",route="decision",status="200",version="v2"} 1.0'
+        'mlplat_model_requests_total{caller="checkout_api",model="fraud",outcome="approve",route="decision",status="200",version="v2"} 1.0'
         in text
     )
