@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mlplat.access import AccessPolicy
 from mlplat.catalog import Catalog
+from mlplat.decision_log import read_decision_log
 from mlplat.local_identity import LocalIssuer, SigningKey
 from mlplat.online_store import OnlineStore
 from services.identity import Authorizer, IdentitySettings, TokenVerifier
 from services.model_server.app import build_app
-from services.model_server.segmented_log import read_decision_log
 from tests.servers import running
 from tests.services.model_server.conftest import APPLICANT, MERCHANT, components, seed_features
 
