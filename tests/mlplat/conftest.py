@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,14 @@ from mlplat.synthetic import SyntheticConfig, generate
 @pytest.fixture(scope="session")
 def catalog(specs_dir: Path) -> Catalog:
     return load_catalog(specs_dir)
+
+
+@pytest.fixture
+def spec_tree(specs_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the example specs and their pinned models, free to edit."""
+    shutil.copytree(specs_dir, tmp_path / "specs")
+    shutil.copytree(specs_dir.parent / "models", tmp_path / "models")
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

@@ -3,49 +3,36 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import pytest
 
 from mlplat.catalog import SpecValidationError
 from mlplat.plan.spec_changes import artifact_status, base_documents, documents, head_catalog, spec_changes
+from tests.spec_edits import edit_spec
 
 
-@pytest.fixture
-def tree(specs_dir: Path, tmp_path: Path) -> Path:
-    shutil.copytree(specs_dir, tmp_path / "specs")
-    shutil.copytree(specs_dir.parent / "models", tmp_path / "models")
-    return tmp_path
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
-
-
-def test_a_ttl_change_is_one_line_with_the_durations_as_written(tree: Path, specs_dir: Path) -> None:
-    _edit(tree / "specs/features/repayment_history.yaml", "ttl: 7d", "ttl: 14d")
-    found = spec_changes(base_documents(specs_dir), documents(head_catalog(tree / "specs")), tree / "models")
+def test_a_ttl_change_is_one_line_with_the_durations_as_written(spec_tree: Path, specs_dir: Path) -> None:
+    edit_spec(spec_tree / "specs/features/repayment_history.yaml", "ttl: 7d", "ttl: 14d")
+    found = spec_changes(base_documents(specs_dir), documents(head_catalog(spec_tree / "specs")), spec_tree / "models")
     assert [(c.object, c.path, c.before, c.after) for c in found] == [
         ("FeatureView/repayment_history", "spec.ttl", "7d", "14d")
     ]
 
 
-def test_a_new_primary_version_says_its_artifact_is_new_and_found(tree: Path, specs_dir: Path) -> None:
-    models = tree / "models/fraud/v3"
+def test_a_new_primary_version_says_its_artifact_is_new_and_found(spec_tree: Path, specs_dir: Path) -> None:
+    models = spec_tree / "models/fraud/v3"
     models.mkdir(parents=True)
-    artifact = (tree / "models/fraud/v2/model.txt").read_bytes() + b"\n"
+    artifact = (spec_tree / "models/fraud/v2/model.txt").read_bytes() + b"\n"
     (models / "model.txt").write_bytes(artifact)
     digest = hashlib.sha256(artifact).hexdigest()
-    spec = tree / "specs/models/fraud.yaml"
+    spec = spec_tree / "specs/models/fraud.yaml"
     text = spec.read_text()
     assert "primary: v2" in text
     version = f'    - name: v3\n      artifact:\n        uri: fraud/v3/model.txt\n        sha256: "{digest}"\n      approval:\n        state: approved\n'
     text = text.replace("  versions:\n", "  versions:\n" + version, 1).replace("primary: v2", "primary: v3", 1)
     spec.write_text(text)
-    found = spec_changes(base_documents(specs_dir), documents(head_catalog(tree / "specs")), tree / "models")
+    found = spec_changes(base_documents(specs_dir), documents(head_catalog(spec_tree / "specs")), spec_tree / "models")
     rollout = [c for c in found if c.path == "spec.rollout.primary"]
     assert [(c.object, c.before, c.after) for c in rollout] == [("Model/fraud", "v2", "v3")]
     assert rollout[0].note == f"new artifact, sha256 {digest[:12]}…, found"
@@ -61,12 +48,12 @@ def test_artifact_status_names_what_is_wrong(tmp_path: Path) -> None:
     assert artifact_status("s3://bucket/m.txt", good, tmp_path) == "in S3, not checked here"
 
 
-def test_added_and_removed_objects(tree: Path, specs_dir: Path) -> None:
-    (tree / "specs/features/merchant_risk.yaml").unlink()
+def test_added_and_removed_objects(spec_tree: Path, specs_dir: Path) -> None:
+    (spec_tree / "specs/features/merchant_risk.yaml").unlink()
     before = base_documents(specs_dir)
     after = {k: v for k, v in before.items() if k != "FeatureView/merchant_risk"}
     after["Entity/store"] = {"kind": "Entity", "metadata": {"name": "store"}, "spec": {}}
-    found = [(c.object, c.path, c.before, c.after) for c in spec_changes(before, after, tree / "models")]
+    found = [(c.object, c.path, c.before, c.after) for c in spec_changes(before, after, spec_tree / "models")]
     assert ("Entity/store", "", None, "added") in found
     assert ("FeatureView/merchant_risk", "", "removed", None) in found
 
