@@ -239,7 +239,8 @@ def _monitoring(
         MonitoringArgs(
             workspace_alias=physical_name(env),
             cluster=platform.cluster,
-            subnet_ids=network.private_subnet_ids,
+            subnet_ids=network.scraper_subnet_ids,
+            subnet_zones=network.scraper_zones,
             namespace=SERVICES_NAMESPACE,
             scrape_configuration=scrape_configuration(SERVICES_NAMESPACE, env),
             rules=catalog_rules(catalog, AlertPolicy(runbook_base=config.alerts.runbook_base_url)).to_yaml(),
@@ -437,6 +438,8 @@ def _outputs(
         "environment": config.environment,
         "vpcId": network.vpc.id,
         "privateSubnetIds": network.private_subnet_ids,
+        # The workloads stack admits these blocks, and only these, to the metrics port.
+        "scraperSubnetCidrs": [subnet.cidr_block for subnet in network.scraper_subnets],
         "clusterName": cluster.cluster.name,
         "clusterEndpoint": cluster.cluster.endpoint,
         "clusterCertificateAuthority": cluster.certificate_authority,

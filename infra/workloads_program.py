@@ -10,6 +10,8 @@ start before its role and Pod Identity association exist.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,7 @@ PLATFORM_OUTPUTS = (
     "s3EndpointUrl",
     "clusterOidcIssuer",
     "clusterServiceIpv4Cidr",
+    "scraperSubnetCidrs",
 )
 
 
@@ -105,7 +108,23 @@ def workload_settings(config: StackConfig) -> WorkloadSettings:
             memory=sizing.memory,
         ),
         spread_across_zones_strictly=config.services.strict_zone_spread,
+        scraper_cidrs=tuple(placeholder(scraper_cidr_output(i)) for i in range(len(config.availability_zones))),
     )
+
+
+def scraper_cidr_output(index: int) -> str:
+    """The placeholder of the ``index``-th scraper subnet's block (one subnet per zone)."""
+    return f"scraperSubnetCidr{index}"
+
+
+def scraper_cidr(exported: Any, index: int, zones: int) -> str:
+    """The ``index``-th of the platform stack's ``scraperSubnetCidrs``, which must hold one block per zone."""
+    if not isinstance(exported, list) or len(exported) != zones:
+        raise PlatformMismatchError(
+            f"the platform stack exports scraperSubnetCidrs={exported!r}, not one block for each of the "
+            f"{zones} zones; run `pulumi up` of the platform stack (repository root) first, then this stack"
+        )
+    return str(ipaddress.ip_network(str(exported[index]), strict=True))
 
 
 def build_workloads(catalog: Catalog, config: StackConfig, platform_stack: str) -> ServicesOnCluster:
@@ -143,6 +162,11 @@ def build_workloads(catalog: Catalog, config: StackConfig, platform_stack: str) 
         "clusterOidcIssuer": output("clusterOidcIssuer").apply(str),
         "kubernetesServiceAddress": output("clusterServiceIpv4Cidr").apply(lambda c: kubernetes_service_block(str(c))),
     }
+    zones = len(config.availability_zones)
+    for index in range(zones):
+        values[scraper_cidr_output(index)] = output("scraperSubnetCidrs").apply(
+            functools.partial(scraper_cidr, index=index, zones=zones)
+        )
     services = Workloads(
         physical_name(env, "services"),
         WorkloadsArgs(catalog=catalog, settings=workload_settings(config), outputs=values, provider=provider),

@@ -1,9 +1,21 @@
 """The metrics path in AWS: Managed Prometheus scraping the services, running the SLO rules, alerting via SNS.
 
 Amazon Managed Service for Prometheus (AMP) with its managed EKS scraper: no collector to
-run or upgrade in the cluster, the scraper lives outside it (ENIs in the private subnets,
-on the cluster security group), the workspace evaluates the same rules ``mlplat up`` runs,
-and its Alertmanager publishes to the platform's encrypted alert topic.
+run or upgrade in the cluster, the scraper lives outside it (one ENI in each of the
+network's scraper subnets, on the cluster security group), the workspace evaluates the
+same rules ``mlplat up`` runs, and its Alertmanager publishes to the platform's encrypted
+alert topic.
+
+* Where the scraper sits (:func:`check_scraper_placement`): subnets in two zones at least
+  and at most five subnets and five security groups (AMP API reference, ``EksConfiguration``:
+  https://docs.aws.amazon.com/prometheus/latest/APIReference/API_EksConfiguration.html; one
+  interface per zone passed: https://docs.aws.amazon.com/cli/v1/reference/amp/create-scraper.html;
+  collectors want subnets in two zones and a security group that reaches the targets'
+  ports: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/managed-prometheus-collectors-vpc-setup.html).
+  Its security group is the EKS cluster security group, which every node also carries
+  (the node launch templates): that group admits its own members on every port, so the
+  scraper's interfaces reach the pods' metrics port and the private API endpoint. The
+  NetworkPolicies then narrow it to the metrics port (:mod:`infra.workloads.manifests`).
 
 * The scraper's cluster access is an EKS access entry for its service-linked role, limited
   to viewing the services' namespace (AMP user guide, "Configuring your Amazon EKS cluster").
@@ -31,6 +43,26 @@ from mlplat.operations.alertmanager import amp_definition
 VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 #: The rule namespace holding every SLO rule group (one document, replaced as a whole on change).
 RULE_NAMESPACE = "mlplat-slos"
+#: CreateScraper's bounds on ``eksConfiguration`` (API_EksConfiguration: 1 to 5 of each) and
+#: the zones its subnets must span.
+MAX_SCRAPER_SUBNETS = 5
+MAX_SCRAPER_SECURITY_GROUPS = 5
+MIN_SCRAPER_ZONES = 2
+
+
+def check_scraper_placement(subnet_zones: Sequence[str], security_groups: int) -> None:
+    """Refuse a scraper placement AMP would refuse, naming what to change."""
+    problems = []
+    if len(set(subnet_zones)) < MIN_SCRAPER_ZONES:
+        problems.append(
+            f"its subnets are in {sorted(set(subnet_zones))}: give it subnets in {MIN_SCRAPER_ZONES} zones at least"
+        )
+    if not 1 <= len(subnet_zones) <= MAX_SCRAPER_SUBNETS:
+        problems.append(f"{len(subnet_zones)} subnets: CreateScraper takes 1 to {MAX_SCRAPER_SUBNETS}")
+    if not 1 <= security_groups <= MAX_SCRAPER_SECURITY_GROUPS:
+        problems.append(f"{security_groups} security groups: CreateScraper takes 1 to {MAX_SCRAPER_SECURITY_GROUPS}")
+    if problems:
+        raise ValueError("the metrics scraper: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -40,7 +72,9 @@ class MonitoringArgs:
     workspace_alias: str
     cluster: Cluster
     subnet_ids: Sequence[pulumi.Input[str]]
-    """Where the scraper's network interfaces go: the cluster's private subnets (two zones at least)."""
+    """Where the scraper's network interfaces go: the network's scraper subnets, one per zone."""
+    subnet_zones: Sequence[str]
+    """The zone of each of ``subnet_ids``, in the same order (checked: two zones at least)."""
     namespace: str
     """The services' namespace: the only one the scraper may see."""
     scrape_configuration: str
@@ -110,6 +144,12 @@ class Monitoring(Component):
     def _scraper(self) -> aws.amp.Scraper:
         args = self._args
         cluster = args.cluster.cluster
+        security_groups = [cluster.vpc_config.cluster_security_group_id]
+        if len(args.subnet_ids) != len(args.subnet_zones):
+            raise ValueError(
+                f"{len(args.subnet_ids)} scraper subnets but {len(args.subnet_zones)} zones given for them"
+            )
+        check_scraper_placement(args.subnet_zones, len(security_groups))
         return aws.amp.Scraper(
             self.child_name("scraper"),
             alias=args.workspace_alias,
@@ -118,7 +158,7 @@ class Monitoring(Component):
                     "cluster_arn": cluster.arn,
                     "subnet_ids": args.subnet_ids,
                     # The EKS-managed cluster group admits its members to the nodes, pods and API.
-                    "security_group_ids": [cluster.vpc_config.cluster_security_group_id],
+                    "security_group_ids": security_groups,
                 }
             },
             destination={"amp": {"workspace_arn": self.workspace.arn}},

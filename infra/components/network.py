@@ -1,4 +1,4 @@
-"""The VPC: three zones, public and private subnets, NAT, VPC endpoints, flow logs."""
+"""The VPC: three zones, public, private and scraper subnets, NAT, VPC endpoints, flow logs."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class NetworkArgs:
 
 
 class Network(Component):
-    """A three-zone VPC whose workloads live in private subnets."""
+    """A three-zone VPC whose workloads live in private subnets and whose metrics scraper has subnets of its own."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("Network", name, args.tags, opts)
@@ -56,6 +56,9 @@ class Network(Component):
         self.private_subnets = self._subnets("private", plan.private, public=False)
         self.public_subnet_ids = [s.id for s in self.public_subnets]
         self.private_subnet_ids = [s.id for s in self.private_subnets]
+        self.scraper_subnets = self._scraper_subnets(plan.scraper)
+        self.scraper_subnet_ids = [s.id for s in self.scraper_subnets]
+        self.scraper_zones = tuple(self._args.zones)
         nats = self._nat_gateways()
         self.private_route_tables = self._private_routes(nats)
         self._public_routes()
@@ -88,6 +91,36 @@ class Network(Component):
             )
             for zone, cidr in zip(self._args.zones, cidrs, strict=True)
         ]
+
+    def _scraper_subnets(self, cidrs: Sequence[str]) -> list[aws.ec2.Subnet]:
+        # The Managed Prometheus scraper puts one network interface in each subnet it is given
+        # and scrapes the pods from there (AMP user guide, "Ingest metrics with AWS managed
+        # collectors": https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-collector.html).
+        # Subnets of its own let the NetworkPolicies admit exactly its addresses: pods and
+        # nodes never take one from these blocks. No role tags: no load balancer goes here.
+        subnets = [
+            aws.ec2.Subnet(
+                self.child_name(f"scraper-{zone}"),
+                vpc_id=self.vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={**self.tags, "Name": f"{self.name}-scraper-{zone}"},
+                opts=self.child_opts(),
+            )
+            for zone, cidr in zip(self._args.zones, cidrs, strict=True)
+        ]
+        # Only the VPC's local route: the scraper reaches pods inside the VPC and writes to the
+        # workspace over AWS's network, never through a NAT or the internet.
+        table = aws.ec2.RouteTable(
+            self.child_name("scraper-routes"), vpc_id=self.vpc.id, tags=self.tags, opts=self.child_opts()
+        )
+        for subnet, zone in zip(subnets, self._args.zones, strict=True):
+            aws.ec2.RouteTableAssociation(
+                self.child_name(f"scraper-{zone}"), subnet_id=subnet.id, route_table_id=table.id, opts=self.child_opts()
+            )
+        self.scraper_route_table = table
+        return subnets
 
     def _nat_gateways(self) -> list[aws.ec2.NatGateway]:
         self.internet_gateway = aws.ec2.InternetGateway(

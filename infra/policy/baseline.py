@@ -15,6 +15,7 @@ containers, and never concatenate them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -291,6 +292,23 @@ def _ingress_by_namespace(props: Props, context: Context) -> list[str]:
                 problems.append(
                     f"ingress[{i}].from[{j}] admits every namespace; select the caller's by kubernetes.io/metadata.name"
                 )
+            if "ipBlock" in peer:
+                problems += _ip_block_problems(f"ingress[{i}].from[{j}]", peer["ipBlock"], rule.get("ports"))
+    return problems
+
+
+def _ip_block_problems(where: str, block: Mapping[str, Any], ports: Any) -> list[str]:
+    """An address block admits something outside the cluster: a private range, on named ports only."""
+    problems = []
+    cidr = str(block.get("cidr", ""))
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return [f"{where}.ipBlock.cidr {cidr!r} is no CIDR; a resolved platform output is expected here"]
+    if not network.is_private:
+        problems.append(f"{where}.ipBlock {cidr} is not a private range; admit subnets of the VPC only")
+    if not ports:
+        problems.append(f"{where}.ipBlock {cidr} is admitted on every port; list the ports it needs")
     return problems
 
 
@@ -437,7 +455,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "k8s-ingress-by-namespace",
-        "Kubernetes: NetworkPolicy ingress names its source namespaces; none admits every namespace or source",
+        "Kubernetes: NetworkPolicy ingress names its source namespaces; none admits every namespace or source; "
+        "address blocks are private and port-bound",
         frozenset({"kubernetes:networking.k8s.io/v1:NetworkPolicy"}),
         _ingress_by_namespace,
         (),

@@ -45,6 +45,9 @@ CALLER_AUDIENCE = "mlplat"
 CLUSTER_KEYS_URL = "https://kubernetes.default.svc/openid/v1/jwks"
 KUBE_API_MOUNT = "/var/run/secrets/mlplat/kube-api"
 HTTP_PORT = 8080
+#: Where the services serve ``/metrics``: their HTTP port (the pods' ``prometheus.io/port``).
+METRICS_PORT = HTTP_PORT
+METRICS_PATH = "/metrics"
 RUN_AS_USER = 10001
 #: Where EKS Pod Identity serves credentials on every node (the agent's link-local address;
 #: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html).
@@ -106,7 +109,9 @@ class WorkloadSettings:
     """The ``kubernetes`` Service's cluster IP as a /32 (:func:`kubernetes_service_block`): the API server."""
     namespace: str = "mlplat"
     feature_server: FeatureServerSettings = field(default_factory=FeatureServerSettings)
-    prometheus_namespace: str = "monitoring"
+    scraper_cidrs: tuple[str, ...] = ()
+    """The metrics scraper's subnets (the platform stack's ``scraperSubnetCidrs``): admitted to
+    ``METRICS_PORT`` and nothing else. Left out: no scraper is admitted, and ``ServiceMetricsDown`` fires."""
     spread_across_zones_strictly: bool = False
     """True in production: a replica is not scheduled rather than put in a zone that already has more."""
 
@@ -271,8 +276,8 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                         # A new catalog rolls the pods, which read it only at start-up.
                         "mlplat.dev/catalog-digest": workload.catalog.digest,
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(HTTP_PORT),
-                        "prometheus.io/path": "/metrics",
+                        "prometheus.io/port": str(METRICS_PORT),
+                        "prometheus.io/path": METRICS_PATH,
                     },
                 },
                 "spec": {
@@ -391,9 +396,6 @@ def model_server_callers(model: Model) -> set[str]:
 
 
 def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: list[dict[str, Any]]) -> Manifest:
-    scraper = {
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.prometheus_namespace}},
-    }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -401,10 +403,29 @@ def _network_policy(workload: _Workload, settings: WorkloadSettings, sources: li
         "spec": {
             "podSelector": {"matchLabels": _selector(workload.component, workload.name)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [*sources, scraper], "ports": [{"port": HTTP_PORT, "protocol": "TCP"}]}],
+            "ingress": ingress_rules(settings, sources),
             "egress": egress_rules(settings),
         },
     }
+
+
+def ingress_rules(settings: WorkloadSettings, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who may connect: the callers on the HTTP port, the metrics scraper on the metrics port only.
+
+    The Managed Prometheus scraper is not a pod: it scrapes from network interfaces in the
+    network's scraper subnets (AMP user guide, "Ingest metrics with AWS managed collectors":
+    https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-collector.html), so no
+    namespace or pod selector can name it; it is admitted by those subnets' blocks, which
+    hold nothing else. A rule with no peers would admit everyone, so a service nobody
+    may call gets no caller rule at all.
+    """
+    rules = []
+    if sources:
+        rules.append({"from": sources, "ports": [{"port": HTTP_PORT, "protocol": "TCP"}]})
+    if settings.scraper_cidrs:
+        scraper = [{"ipBlock": {"cidr": cidr}} for cidr in settings.scraper_cidrs]
+        rules.append({"from": scraper, "ports": [{"port": METRICS_PORT, "protocol": "TCP"}]})
+    return rules
 
 
 def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
@@ -546,7 +567,8 @@ def render_workloads(catalog: Catalog, settings: WorkloadSettings) -> list[Manif
     """Every Kubernetes object of the platform's services, in apply order.
 
     Each NetworkPolicy admits the callers the specs grant something on that service
-    (their namespace by name and their pods by label) and the metrics scraper; the
+    (their namespace by name and their pods by label) and the metrics scraper (its
+    subnets' blocks, on the metrics port); the
     model servers read the online store directly, so nothing of the platform's own
     calls the feature server.
     """

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from infra.components.monitoring import RULE_NAMESPACE, VIEW_POLICY, scraper_principal_arn
+from infra.components.monitoring import RULE_NAMESPACE, VIEW_POLICY, check_scraper_placement, scraper_principal_arn
 from infra.rendering import Rendered
 from infra.scraping import scrape_configuration
 from mlplat.catalog import Catalog
@@ -100,3 +100,55 @@ def test_scrape_configuration_keeps_only_annotated_pods_of_each_service() -> Non
     model = next(j for j in config["scrape_configs"] if j["job_name"] == "mlplat-model-server")
     keep = [r for r in model["relabel_configs"] if r.get("action") == "keep"]
     assert [r["regex"] for r in keep] == ["model-server", "true"]
+
+
+def test_the_scraper_sits_in_the_scraper_subnets_one_per_zone(stacks: dict[str, Rendered]) -> None:
+    prod = stacks["prod"]
+    scraper = prod.one("aws:amp/scraper:Scraper", f"{PREFIX}-scraper").plain["source"]["eks"]
+    subnets = {f"{s.name}-id": s.plain for s in prod.of_type("aws:ec2/subnet:Subnet")}
+    placed = [subnets[subnet_id] for subnet_id in scraper["subnetIds"]]
+    assert [s["cidrBlock"] for s in placed] == prod.outputs["scraperSubnetCidrs"]
+    assert len({s["availabilityZone"] for s in placed}) == 3
+    # Nothing else of the platform takes an address there: no node group, cluster or endpoint.
+    scraper_ids = set(scraper["subnetIds"])
+    for resource in prod.resources:
+        if resource.type != "aws:amp/scraper:Scraper":
+            assert not scraper_ids & set(map(str, resource.plain.get("subnetIds") or [])), resource.name
+    # Their route table has only the VPC's local route: no NAT, no internet.
+    table = prod.one("aws:ec2/routeTable:RouteTable", "mlplat-prod-scraper-routes").plain
+    assert not table.get("routes")
+
+
+def test_the_scraper_shares_a_security_group_with_every_node(stacks: dict[str, Rendered]) -> None:
+    # The cluster security group admits its members on every port: that is how the scraper's
+    # interfaces reach the pods' metrics port through the nodes' interfaces.
+    for stack in stacks.values():
+        groups = set(
+            stack.one(
+                "aws:amp/scraper:Scraper", f"{PREFIX.replace('prod', stack.outputs['environment'])}-scraper"
+            ).plain["source"]["eks"]["securityGroupIds"]
+        )
+        templates = stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+        assert templates
+        for template in templates:
+            assert groups & set(template.plain["vpcSecurityGroupIds"]), template.name
+
+
+@pytest.mark.parametrize(
+    ("zones", "groups", "problem"),
+    [
+        (["eu-west-1a"], 1, r"subnets are in \['eu-west-1a'\]: give it subnets in 2 zones at least"),
+        (["eu-west-1a", "eu-west-1a"], 1, "in 2 zones at least"),
+        ([f"eu-west-1{z}" for z in "abcabc"], 1, "6 subnets: CreateScraper takes 1 to 5"),
+        (["eu-west-1a", "eu-west-1b"], 0, "0 security groups: CreateScraper takes 1 to 5"),
+        (["eu-west-1a", "eu-west-1b"], 6, "6 security groups"),
+    ],
+)
+def test_a_scraper_placement_amp_refuses_is_refused_first(zones: list[str], groups: int, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        check_scraper_placement(zones, groups)
+
+
+@pytest.mark.parametrize(("zones", "groups"), [(["eu-west-1a", "eu-west-1b"], 1), (["a1", "b1", "c1", "a1", "b1"], 5)])
+def test_a_placement_within_amps_bounds_passes(zones: list[str], groups: int) -> None:
+    check_scraper_placement(zones, groups)

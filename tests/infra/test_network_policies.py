@@ -1,5 +1,6 @@
-"""Each service's real destinations, derived from what its rendered Deployment is configured to
-use, walked against its rendered NetworkPolicy (which the VPC CNI enforces).
+"""Each service's real destinations and sources, derived from what its rendered Deployment is
+configured to use and from the specs' callers and the rendered scraper, walked against its
+rendered NetworkPolicy (which the VPC CNI enforces).
 
 The destinations come from the program, not from the policy: DNS for every name, the Pod
 Identity agent for credentials, and every host in the container's environment, resolved
@@ -22,6 +23,14 @@ import pytest
 
 from infra.cidrs import carve_subnets
 from infra.rendering import STACKS, WORKLOADS_PROJECT, Captured, Rendered, stack_config
+from infra.workloads.manifests import (
+    HTTP_PORT,
+    caller_peer,
+    feature_server_callers,
+    model_server_callers,
+    model_server_name,
+)
+from mlplat.catalog import Catalog
 
 #: What EKS Pod Identity injects into every pod it serves (AWS_CONTAINER_CREDENTIALS_FULL_URI).
 CREDENTIALS_URL = "http://169.254.170.23/v1/credentials"
@@ -217,3 +226,119 @@ def test_the_walk_catches_a_policy_that_forgets_the_kubernetes_service(stacks: d
     env = {item["name"]: item["value"] for item in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]}
     blocked = [d.why for d in destinations(env, vpc) if not allows(spec, d, "mlplat")]
     assert blocked == ["issuer keys: the kubernetes Service"]
+
+
+# --- ingress: who reaches each service ------------------------------------------------------------
+
+#: Ports a scraper must not reach even from its own subnets (other services' usual ports).
+OTHER_PORTS = (22, 80, 443, 8081, 9090)
+
+
+def admits(policy: dict[str, Any], source: Destination, namespace: str) -> bool:
+    """Whether the ingress rules of ``policy`` let ``source`` (an address or labelled pods) reach a selected pod."""
+    if "Ingress" not in policy.get("policyTypes", []):
+        return True
+    return any(_rule_admits(rule, source, namespace) for rule in policy.get("ingress", []))
+
+
+def _rule_admits(rule: dict[str, Any], source: Destination, namespace: str) -> bool:
+    return _rule_allows({"ports": rule.get("ports"), "to": rule.get("from")}, source, namespace)
+
+
+def scraper_sources(rendered: Rendered, port: int) -> list[Destination]:
+    """The scraper's interfaces: an address in each subnet the rendered scraper was given."""
+    [scraper] = rendered.of_type("aws:amp/scraper:Scraper")
+    subnets = {f"{s.name}-id": s.plain for s in rendered.of_type("aws:ec2/subnet:Subnet")}
+    blocks = [ipaddress.ip_network(subnets[i]["cidrBlock"]) for i in scraper.plain["source"]["eks"]["subnetIds"]]
+    return [Destination(f"scraper ENI in {block}", port, address=str(block.network_address + 10)) for block in blocks]
+
+
+def caller_sources(catalog: Catalog, deployment: Captured) -> list[Destination]:
+    """The pods of every caller the specs grant something on this service, on its HTTP port."""
+    labels = deployment.plain["spec"]["template"]["metadata"]["labels"]
+    if labels["app.kubernetes.io/component"] == "feature-server":
+        callers = feature_server_callers(catalog)
+    else:
+        [model] = [
+            m for m in catalog.models.values() if model_server_name(m.metadata.name) == labels["app.kubernetes.io/name"]
+        ]
+        callers = model_server_callers(model)
+    found = []
+    for name in sorted(callers):
+        peer = caller_peer(catalog.callers[name])
+        found.append(
+            Destination(
+                f"caller {name}",
+                HTTP_PORT,
+                pod_labels=tuple(peer["podSelector"]["matchLabels"].items()),
+                namespace_labels=tuple(peer["namespaceSelector"]["matchLabels"].items()),
+            )
+        )
+    return found
+
+
+def _metrics_port(deployment: Captured) -> int:
+    annotations = deployment.plain["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    return int(annotations["prometheus.io/port"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_service_admits_its_callers_and_the_scraper_on_the_metrics_port_only(
+    stacks: dict[str, Rendered], example_catalog: Catalog, stack: str
+) -> None:
+    rendered = stacks[stack]
+    for deployment, policy in _services(rendered):
+        spec, namespace = policy.plain["spec"], deployment.plain["metadata"]["namespace"]
+        port = _metrics_port(deployment)
+        scrapers = scraper_sources(rendered, port)
+        assert len(scrapers) == 3
+        sources = [*caller_sources(example_catalog, deployment), *scrapers]
+        refused = [s.why for s in sources if not admits(spec, s, namespace)]
+        assert refused == [], f"{deployment.name}: its NetworkPolicy refuses {refused}"
+        for scraper in scrapers:
+            for other in OTHER_PORTS:
+                assert not admits(spec, Destination(scraper.why, other, address=scraper.address), namespace)
+            assert not admits(spec, Destination(scraper.why, port, "UDP", address=scraper.address), namespace)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_address_outside_the_scraper_subnets_reaches_a_service(stacks: dict[str, Rendered], stack: str) -> None:
+    rendered = stacks[stack]
+    plan = carve_subnets(stack_config(stack).network.vpc_cidr, 3)
+    spare = list(ipaddress.ip_network(plan.scraper[-1]).supernet(prefixlen_diff=2).subnets(prefixlen_diff=2))[-1]
+    outsiders = {
+        "a pod or node in a private subnet": str(ipaddress.ip_network(plan.private[0]).network_address + 10),
+        "a load balancer in a public subnet": str(ipaddress.ip_network(plan.public[0]).network_address + 10),
+        "the unused block beside the scraper subnets": str(spare.network_address + 10),
+        "the internet": PUBLIC_ADDRESS,
+    }
+    for deployment, policy in _services(rendered):
+        port = _metrics_port(deployment)
+        admitted = [
+            why
+            for why, address in outsiders.items()
+            if admits(policy.plain["spec"], Destination(why, port, address=address), "mlplat")
+        ]
+        assert admitted == [], f"{deployment.name} admits {admitted}"
+
+
+def test_the_walk_catches_a_policy_that_forgets_the_scraper(stacks: dict[str, Rendered]) -> None:
+    deployment, policy = _services(stacks["dev"])[0]
+    spec = dict(policy.plain["spec"])
+    spec["ingress"] = [rule for rule in spec["ingress"] if "ipBlock" not in str(rule)]
+    scrapers = scraper_sources(stacks["dev"], _metrics_port(deployment))
+    assert [s.why for s in scrapers if not admits(spec, s, "mlplat")] == [s.why for s in scrapers]
+
+
+def test_the_workloads_stack_admits_the_blocks_the_platform_stack_exports(stacks: dict[str, Rendered]) -> None:
+    for rendered in stacks.values():
+        exported = rendered.outputs["scraperSubnetCidrs"]
+        for _, policy in _services(rendered):
+            blocks = [
+                peer["ipBlock"]["cidr"]
+                for rule in policy.plain["spec"]["ingress"]
+                for peer in rule["from"]
+                if "ipBlock" in peer
+            ]
+            assert blocks == exported, policy.name

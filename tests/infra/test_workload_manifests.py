@@ -26,6 +26,7 @@ from mlplat.loader import load_catalog
 from mlplat.spec.kinds import Caller
 
 KUBERNETES_VERSION = "1.33.0"
+SCRAPER_CIDRS = ("10.40.240.0/22", "10.40.244.0/22", "10.40.248.0/22")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,7 @@ def settings() -> WorkloadSettings:
         oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
         s3_endpoint_url="https://bucket.vpce-0abc-def.s3.eu-west-1.vpce.amazonaws.com",
         kubernetes_service_cidr="172.20.0.1/32",
+        scraper_cidrs=SCRAPER_CIDRS,
         feature_server=FeatureServerSettings(),
         spread_across_zones_strictly=True,
     )
@@ -120,7 +122,11 @@ def _peer(namespace: str, labels: dict[str, str]) -> dict[str, object]:
     }
 
 
-SCRAPER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+#: The scraper's rule: its subnets' blocks, on the metrics port (the pods' prometheus.io/port) only.
+SCRAPER_RULE = {
+    "from": [{"ipBlock": {"cidr": cidr}} for cidr in SCRAPER_CIDRS],
+    "ports": [{"port": 8080, "protocol": "TCP"}],
+}
 
 
 def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scraper(
@@ -128,14 +134,16 @@ def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scra
 ) -> None:
     manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
     policy = manifests["NetworkPolicy/mlplat/feature-server"]["spec"]
-    [rule] = policy["ingress"]
+    rule, scraper = policy["ingress"]
     # checkout_api writes application_stream; underwriting_console reads two views.
     assert rule["from"] == [
         _peer("checkout", {"mlplat.dev/caller": "checkout-api"}),
         _peer("underwriting", {"mlplat.dev/caller": "underwriting-console"}),
-        SCRAPER,
     ]
     assert rule["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    assert scraper == SCRAPER_RULE
+    pod = manifests["Deployment/mlplat/feature-server"]["spec"]["template"]["metadata"]["annotations"]
+    assert [port["port"] for port in scraper["ports"]] == [int(pod["prometheus.io/port"])]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     peers = [peer for rule in policy["egress"] for peer in rule["to"]]
     assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {
@@ -149,12 +157,12 @@ def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scra
 def test_each_model_server_admits_the_callers_of_its_model_only(catalog: Catalog, settings: WorkloadSettings) -> None:
     manifests = {object_key(m): m for m in render_workloads(catalog, settings)}
     for model in ("default_risk", "fraud"):
-        [rule] = manifests[f"NetworkPolicy/mlplat/{model_server_name(model)}"]["spec"]["ingress"]
+        rule, scraper = manifests[f"NetworkPolicy/mlplat/{model_server_name(model)}"]["spec"]["ingress"]
         assert rule["from"] == [
             _peer("checkout", {"mlplat.dev/caller": "checkout-api"}),
             _peer("model-risk", {"mlplat.dev/caller": "model-validation"}),
-            SCRAPER,
         ]
+        assert scraper == SCRAPER_RULE
         # No peer admits every namespace.
         assert all(peer.get("namespaceSelector") != {} for peer in rule["from"])
 
@@ -180,8 +188,18 @@ def test_a_model_without_callers_admits_only_the_scraper(catalog: Catalog, setti
     closed = fraud.model_copy(update={"spec": fraud.spec.model_copy(update={"serving": serving})})
     objects = [*(m for m in catalog.objects() if m is not fraud), closed]
     manifests = {object_key(m): m for m in render_workloads(Catalog(objects), settings)}
-    [rule] = manifests[f"NetworkPolicy/mlplat/{model_server_name('fraud')}"]["spec"]["ingress"]
-    assert rule["from"] == [SCRAPER]
+    # No caller rule at all: a rule with no peers would admit every source.
+    assert manifests[f"NetworkPolicy/mlplat/{model_server_name('fraud')}"]["spec"]["ingress"] == [SCRAPER_RULE]
+
+
+def test_without_scraper_blocks_nothing_but_the_callers_is_admitted(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    bare = WorkloadSettings(**{**settings.__dict__, "scraper_cidrs": ()})
+    for manifest in render_workloads(catalog, bare):
+        if manifest["kind"] == "NetworkPolicy":
+            [rule] = manifest["spec"]["ingress"]
+            assert "ipBlock" not in str(rule["from"])
 
 
 @pytest.mark.parametrize(

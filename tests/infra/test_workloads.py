@@ -11,6 +11,7 @@ import pytest
 from infra.components.workloads import kubeconfig, placeholder, resolve
 from infra.config import StackConfig
 from infra.rendering import STACKS, Captured, Rendered, plain_strings, stack_config
+from infra.workloads_program import PlatformMismatchError, scraper_cidr
 
 
 def _integral(value: Any) -> Any:
@@ -100,3 +101,16 @@ def test_latest_image_tags_are_refused() -> None:
     config["images"]["modelServer"] = "latest"
     with pytest.raises(ValueError, match="latest"):
         StackConfig.model_validate(config)
+
+
+def test_scraper_blocks_are_read_one_per_zone_from_the_platform_stack() -> None:
+    exported = ["10.40.240.0/22", "10.40.244.0/22", "10.40.248.0/22"]
+    assert [scraper_cidr(exported, i, 3) for i in range(3)] == exported
+
+
+@pytest.mark.parametrize("exported", [None, ["10.40.240.0/22"], "10.40.240.0/22"])
+def test_a_platform_stack_without_one_scraper_block_per_zone_is_refused(exported: Any) -> None:
+    with pytest.raises(
+        PlatformMismatchError, match="not one block for each of the 3 zones; run `pulumi up` of the platform"
+    ):
+        scraper_cidr(exported, 0, 3)

@@ -56,6 +56,18 @@ INSECURE: list[tuple[str, dict[str, Any], str, str]] = [
         "every source",
     ),
     (
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        {"spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 8080}]}]}},
+        "k8s-ingress-by-namespace",
+        "not a private range",
+    ),
+    (
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        {"spec": {"ingress": [{"from": [{"ipBlock": {"cidr": "10.40.240.0/22"}}]}]}},
+        "k8s-ingress-by-namespace",
+        "admitted on every port",
+    ),
+    (
         "kubernetes:apps/v1:Deployment",
         {"spec": {"template": {"spec": {"containers": [{"name": "app", "securityContext": {}}]}}}},
         "k8s-hardened-pods",
