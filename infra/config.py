@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 from infra import aws_rules
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import UsageError
-from mlplat.operations.rules import RUNBOOK_DIR
+from mlplat.operations.alerts import RUNBOOK_DIR
 
 CONFIG_KEY = "mlplat:platform"
 Environment = Literal["dev", "staging", "prod"]

@@ -437,7 +437,12 @@ def _check_rollout(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
 
 def _check_monitoring(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
     monitoring = model.spec.monitoring
-    for key, thresholds in (("psi", monitoring.psi), ("approvalRateShift", monitoring.approval_rate_shift)):
+    for key, thresholds in (
+        ("psi", monitoring.psi),
+        ("approvalRateShift", monitoring.approval_rate_shift),
+        ("missingShareRise", monitoring.missing_share_rise),
+        ("staleShare", monitoring.stale_share),
+    ):
         if thresholds.act < thresholds.watch:
             yield _error(
                 doc,

@@ -1,8 +1,11 @@
-"""The alerts against the running services: every rule reads what the servers really expose, and a
-store outage fires the availability alert in a real Prometheus, which resolves once the store is back.
+"""The alerts against the running services: every rule reads what the servers really expose (and
+what ``mlplat monitor --metrics-file`` really writes), and a store outage fires the availability
+alert in a real Prometheus, which resolves once the store is back.
 
 Both servers run as `mlplat serve` processes over real HTTP against a throwaway
-redis-server this module starts (never the machine's shared Redis, which it stops).
+redis-server this module starts (never the machine's shared Redis, which it stops). The
+monitoring figures come from the real command run on decisions simulated from the
+default synthetic data and the committed models, long enough for outcomes to mature.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,18 @@ import httpx
 import promql_parser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from typer.testing import CliRunner
 
 from mlplat.catalog import Catalog
+from mlplat.cli import app
 from mlplat.loader import load_catalog
 from mlplat.local_platform import LocalSettings, RunningPlatform, start_monitoring, start_services
+from mlplat.monitoring.synthetic_decisions import SimulationConfig, simulate
 from mlplat.operations.dashboards import catalog_dashboards
+from mlplat.operations.model_monitoring import MONITORING_ALERTS
 from mlplat.operations.rules import SERVICE_JOBS, AlertPolicy, catalog_rules
 from mlplat.spec.types import DType, JoinKeyType
+from mlplat.synthetic import SyntheticConfig, generate
 from tests.servers import free_port, system_tool, throwaway_redis
 
 pytestmark = pytest.mark.slow
@@ -129,10 +137,38 @@ def traffic(stack: Stack) -> None:
 
 def scrape(url: str) -> dict[str, list[dict[str, str]]]:
     """Sample name -> the label sets exposed under it."""
-    samples: dict[str, list[dict[str, str]]] = {}
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+    return exposition(httpx.get(f"{url}/metrics", timeout=10).text)
+
+
+def exposition(text: str, into: dict[str, list[dict[str, str]]] | None = None) -> dict[str, list[dict[str, str]]]:
+    """Sample name -> the label sets of a Prometheus text exposition (added to ``into``)."""
+    samples = into if into is not None else {}
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples.setdefault(sample.name, []).append(dict(sample.labels))
+    return samples
+
+
+#: Long enough for both example models' label windows (90 and 60 days) to pass for some months.
+SIMULATED = SimulationConfig(start=datetime(2026, 3, 2, tzinfo=UTC), days=120, per_day=20, shadow=None)
+
+
+@pytest.fixture(scope="module")
+def monitoring_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, str]]]:
+    """What `mlplat monitor MODEL --metrics-file` writes for every example model, on simulated decisions."""
+    catalog = load_catalog(REPO / "specs")
+    root = tmp_path_factory.mktemp("monitoring")
+    generate(catalog, root / "data", SyntheticConfig())
+    samples: dict[str, list[dict[str, str]]] = {}
+    as_of = (SIMULATED.start + timedelta(days=SIMULATED.days)).isoformat()
+    for model in sorted(catalog.models):
+        log, outcomes, metrics = root / model / "log", root / model / "outcomes", root / f"{model}.prom"
+        simulate(catalog, model, root / "data", REPO / "models", log, outcomes, SIMULATED)
+        arguments = ["monitor", model, "--decision-log", str(log), "--specs", str(REPO / "specs")]
+        arguments += ["--artifacts", str(REPO / "models"), "--data", str(outcomes), "--as-of", as_of]
+        result = CliRunner().invoke(app, [*arguments, "--metrics-file", str(metrics)])
+        assert result.exit_code == 0, result.output
+        exposition(metrics.read_text(), samples)
     return samples
 
 
@@ -177,9 +213,11 @@ def problems(expr: str, exposed: dict[str, list[dict[str, str]]], recorded: dict
     return wrong
 
 
-def test_every_rule_and_panel_reads_only_what_the_services_emit(stack: Stack) -> None:
+def test_every_rule_and_panel_reads_only_what_the_services_emit(
+    stack: Stack, monitoring_output: dict[str, list[dict[str, str]]]
+) -> None:
     traffic(stack)
-    exposed = {**scrape(stack.settings.model_url), **scrape(stack.settings.feature_url)}
+    exposed = {**scrape(stack.settings.model_url), **scrape(stack.settings.feature_url), **monitoring_output}
     rules = [r for g in catalog_rules(stack.catalog).to_dict()["groups"] for r in g["rules"]]
     recorded: dict[str, set[str]] = {}
     for rule in rules:
@@ -192,7 +230,11 @@ def test_every_rule_and_panel_reads_only_what_the_services_emit(stack: Stack) ->
     found = {expr: problems(expr, exposed, recorded) for expr in [r["expr"] for r in rules] + panels}
 
     assert {expr: wrong for expr, wrong in found.items() if wrong} == {}
-    assert sum(1 for r in rules if "alert" in r) == 9
+    # Nine SLO and scrape alerts, and the monitoring alerts once per model.
+    assert sum(1 for r in rules if "alert" in r) == 9 + len(MONITORING_ALERTS) * len(stack.catalog.models)
+    # Every monitoring figure an alert reads was written for every model.
+    for name in ("mlplat_model_realized_auc", "mlplat_model_input_reference_missing_share"):
+        assert {labels["model"] for labels in monitoring_output[name]} == set(stack.catalog.models), name
 
 
 def _alert_states(url: str, alert: str, model: str) -> set[str]:

@@ -2,7 +2,8 @@
 
 The JSON is the report for machines (``mlplat monitor --format json``). The Prometheus
 text (the node exporter's textfile format) carries the figures alerts watch: PSI per
-input and per score, approval rate and its shift per version and role, feature health,
+input and per score, approval rate and its shift per version and role, feature health
+(with each input's missing share in training, the baseline of its missing share),
 refusal and error rates, the latest realized AUC, and the report's as-of time.
 """
 
@@ -114,7 +115,13 @@ def _health(report: MonitoringReport, gauge: Any) -> None:
     stale = gauge(
         "mlplat_model_input_stale_share", "Share of decisions an input was stale (outside its ttl) for.", ("input",)
     )
+    baseline = gauge(
+        "mlplat_model_input_reference_missing_share",
+        "Share of the training population an input was missing for (the reference profile).",
+        ("input",),
+    )
     for entry in report.health:
         if entry.missing_share is not None and entry.stale_share is not None:
             missing.labels(report.model, entry.ref).set(entry.missing_share)
             stale.labels(report.model, entry.ref).set(entry.stale_share)
+            baseline.labels(report.model, entry.ref).set(entry.reference_missing_share)

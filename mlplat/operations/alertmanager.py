@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from mlplat.operations.rules import Severity
+from mlplat.operations.alerts import Severity
 
 #: SNS subjects are limited to 100 ASCII characters; alert names and severities fit.
 SUBJECT = "[{{ .CommonLabels.severity }}] {{ .CommonLabels.alertname }}"

@@ -14,8 +14,10 @@ from typing import Any
 
 from mlplat.catalog import Catalog
 from mlplat.operations import metric_names as m
+from mlplat.operations.model_monitoring import MonitoredModel, catalog_monitored_models
 from mlplat.operations.objectives import Slo, SloKind, catalog_slos
 from mlplat.operations.rules import BUDGET_RECORD, ERROR_RATIO_RECORD
+from mlplat.spec.types import format_duration
 
 SCHEMA_VERSION = 39
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -110,6 +112,43 @@ def _model_panels(model: str, slos: list[Slo]) -> list[Panel]:
     ]
 
 
+def _monitoring_panels(model: MonitoredModel) -> list[Panel]:
+    """The scheduled report's figures, as the alerts read them (the latest result of the last two schedules)."""
+    window = format_duration(model.lookback)
+
+    def last(metric: str, extra: str = "") -> str:
+        return f'last_over_time({metric}{{model="{model.name}"{extra}}}[{window}])'
+
+    act = f"vector({model.psi_act!r})"
+    against_reference = ',against="reference"'
+    return [
+        Panel(
+            "Input PSI against the training profile",
+            "short",
+            ((f"max by (input) ({last(m.INPUT_PSI, against_reference)})", "{{input}}"), (act, "act")),
+            "Population stability of each input in the latest monitoring report; at act it raises ModelInputDrift.",
+        ),
+        Panel(
+            "Score PSI by version",
+            "short",
+            ((f"max by (version, against) ({last(m.SCORE_PSI)})", "{{version}} vs {{against}}"), (act, "act")),
+        ),
+        Panel(
+            "Approval rate by version and role",
+            "percentunit",
+            ((f"max by (version, role) ({last(m.APPROVAL_RATE)})", "{{version}} {{role}}"),),
+        ),
+        Panel(
+            "Age of the latest monitoring report",
+            "s",
+            (
+                (f"time() - max({last(m.MONITORING_AS_OF)})", "age"),
+                (f"vector({int(model.lookback.total_seconds())})", "missing after"),
+            ),
+        ),
+    ]
+
+
 def _view_panels(view: str, slos: list[Slo]) -> list[Panel]:
     freshness = next((s for s in slos if s.kind is SloKind.VIEW_FRESHNESS), None)
     age: list[tuple[str, str]] = [(f'time() - max({m.VIEW_NEWEST_EVENT}{{view="{view}"}})', "age of newest event")]
@@ -162,10 +201,12 @@ def catalog_dashboards(catalog: Catalog) -> dict[str, dict[str, Any]]:
     """File name -> dashboard: ``overview.json``, ``model-<name>.json``, ``view-<name>.json``."""
     slos = catalog_slos(catalog)
     boards = {"overview.json": _overview(slos)}
-    for model in sorted(catalog.models):
+    for monitored in catalog_monitored_models(catalog):
+        model = monitored.name
         own = [s for s in slos if s.label == "model" and s.subject == model]
         uid = f"mlplat-model-{model}".replace("_", "-")
-        boards[f"model-{model}.json"] = dashboard(uid, f"mlplat: model {model}", _model_panels(model, own), ["model"])
+        panels = _model_panels(model, own) + _monitoring_panels(monitored)
+        boards[f"model-{model}.json"] = dashboard(uid, f"mlplat: model {model}", panels, ["model"])
     for view, spec in sorted(catalog.feature_views.items()):
         if not spec.spec.online:
             continue

@@ -41,3 +41,27 @@ def exposed(counter: str) -> str:
 def le_label(seconds: float) -> str:
     """The ``le`` label value of a histogram bucket as the Python client writes it (``0.05``, ``1.0``)."""
     return repr(float(seconds))
+
+
+# The figures ``mlplat monitor --metrics-file`` writes (mlplat/monitoring/report_data.py), all
+# gauges labelled ``model``; the model-monitoring alerts read these, which a test checks
+# against the real output of the command.
+
+#: PSI of an input, by ``input`` and ``against`` (``reference``, ``previous``).
+INPUT_PSI = "mlplat_model_input_psi"
+#: PSI of a version's score, by ``version`` and ``against``.
+SCORE_PSI = "mlplat_model_score_psi"
+#: Approval rate of a version in the window, by ``version`` and ``role``.
+APPROVAL_RATE = "mlplat_model_approval_rate"
+#: Absolute change of that approval rate against the previous window, by ``version`` and ``role``.
+APPROVAL_RATE_SHIFT = "mlplat_model_approval_rate_shift"
+#: Share of decisions an input was missing for, by ``input``.
+INPUT_MISSING_SHARE = "mlplat_model_input_missing_share"
+#: The same share in the training population (the reference profile), by ``input``.
+INPUT_REFERENCE_MISSING_SHARE = "mlplat_model_input_reference_missing_share"
+#: Share of decisions an input was older than its view's ttl for, by ``input``.
+INPUT_STALE_SHARE = "mlplat_model_input_stale_share"
+#: AUC of the latest decision month with outcomes.
+REALIZED_AUC = "mlplat_model_realized_auc"
+#: End of the report's window (Unix seconds).
+MONITORING_AS_OF = "mlplat_model_monitoring_as_of_seconds"

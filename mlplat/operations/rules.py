@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
 
 import yaml
@@ -23,6 +22,8 @@ import yaml
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
 from mlplat.operations import metric_names as m
+from mlplat.operations.alerts import RUNBOOK_DIR, AlertInfo, Severity, alert_annotations
+from mlplat.operations.model_monitoring import MONITORING_ALERTS, catalog_monitored_models, monitoring_group
 from mlplat.operations.objectives import SUBJECT_LABEL, Slo, SloKind, catalog_slos
 from mlplat.spec.types import format_duration
 
@@ -30,15 +31,6 @@ from mlplat.spec.types import format_duration
 FEATURE_SERVER_JOB = "mlplat-feature-server"
 MODEL_SERVER_JOB = "mlplat-model-server"
 SERVICE_JOBS = (FEATURE_SERVER_JOB, MODEL_SERVER_JOB)
-#: Where runbooks live in the repository; each alert's ``runbook_url`` ends in ``<alert>.md``.
-RUNBOOK_DIR = "docs/runbooks"
-
-
-class Severity(StrEnum):
-    """How an alert reaches people: a page wakes the on-call, a ticket waits for working hours."""
-
-    PAGE = "page"
-    TICKET = "ticket"
 
 
 @dataclass(frozen=True)
@@ -82,16 +74,6 @@ class AlertPolicy:
         return sorted({d for w in self.windows for d in (w.long, w.short)})
 
 
-@dataclass(frozen=True)
-class AlertInfo:
-    """What an alert is about; its runbook is ``docs/runbooks/<name>.md``."""
-
-    name: str
-    severity: Severity
-    summary: str
-    kind: SloKind | None = None
-
-
 _KIND_TITLE = {
     SloKind.MODEL_AVAILABILITY: ("ModelAvailability", "availability"),
     SloKind.MODEL_LATENCY: ("ModelLatency", "latency"),
@@ -127,7 +109,8 @@ DEFAULT_POLICY = AlertPolicy()
 def all_alerts(policy: AlertPolicy = DEFAULT_POLICY) -> list[AlertInfo]:
     """Every alert the rules can contain, whatever the catalog (the runbooks cover exactly these)."""
     severities = sorted({w.severity for w in policy.windows}, key=list(Severity).index)
-    return [burn_alert(kind, severity) for kind in SloKind for severity in severities] + [TARGET_DOWN]
+    burns = [burn_alert(kind, severity) for kind in SloKind for severity in severities]
+    return [*burns, TARGET_DOWN, *MONITORING_ALERTS]
 
 
 # --- SLIs --------------------------------------------------------------------------------
@@ -206,11 +189,7 @@ def _burn_condition(kind: SloKind, window: BurnWindow) -> str:
 
 
 def _annotations(alert: AlertInfo, policy: AlertPolicy, description: str) -> dict[str, str]:
-    return {
-        "summary": alert.summary,
-        "description": description,
-        "runbook_url": f"{policy.runbook_base.rstrip('/')}/{alert.name}.md",
-    }
+    return alert_annotations(alert, policy.runbook_base, description)
 
 
 def burn_rule(kind: SloKind, severity: Severity, policy: AlertPolicy) -> dict[str, Any]:
@@ -273,5 +252,7 @@ def rule_file(slos: Sequence[Slo], policy: AlertPolicy = DEFAULT_POLICY) -> Rule
 
 
 def catalog_rules(catalog: Catalog, policy: AlertPolicy = DEFAULT_POLICY) -> RuleFile:
-    """The rules of every SLO the catalog implies."""
-    return rule_file(catalog_slos(catalog), policy)
+    """The rules of every SLO the catalog implies, then the monitoring alerts of every model."""
+    slo_rules = rule_file(catalog_slos(catalog), policy)
+    monitoring = [monitoring_group(model, policy.runbook_base) for model in catalog_monitored_models(catalog)]
+    return RuleFile([*slo_rules.groups, *monitoring])

@@ -498,10 +498,18 @@ class Monitoring(SpecModel):
 
     window: Duration = Field(default="7d", validate_default=True)
     """Length of a report's window; the previous window of the same length is its comparison."""
+    schedule: ScheduleInterval = Field(default="1h", validate_default=True)
+    """How often the scheduled monitoring run writes this model's report (same syntax as ``materialization.every``). Alerts keep a result for two schedules and call the report missing after two schedules without one. Left out: ``1h``."""
     psi: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.1, act=0.25))
     """Population stability index of each input and of the score, against the training profile and the previous window. Left out: 0.1 watch, 0.25 act (the credit-scoring convention)."""
     approval_rate_shift: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.05, act=0.1))
     """Absolute change of a version's approval rate against the previous window. Left out: 0.05 watch, 0.10 act."""
+    missing_share_rise: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.05, act=0.1))
+    """Rise of an input's missing share in the window over its missing share in training (the reference profile). Left out: 0.05 watch, 0.10 act."""
+    stale_share: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.01, act=0.05))
+    """Share of decisions that scored an input older than its view's ttl. Left out: 0.01 watch, 0.05 act."""
+    min_realized_auc: Annotated[StrictFloat, Field(gt=0.5, lt=1)] = 0.6
+    """Realized AUC of the latest decision month with outcomes below which the model no longer ranks risk well enough. Left out: 0.6."""
 
 
 class ModelSpec(SpecModel):
