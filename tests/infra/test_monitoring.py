@@ -123,11 +123,8 @@ def test_the_scraper_shares_a_security_group_with_every_node(stacks: dict[str, R
     # The cluster security group admits its members on every port: that is how the scraper's
     # interfaces reach the pods' metrics port through the nodes' interfaces.
     for stack in stacks.values():
-        groups = set(
-            stack.one(
-                "aws:amp/scraper:Scraper", f"{PREFIX.replace('prod', stack.outputs['environment'])}-scraper"
-            ).plain["source"]["eks"]["securityGroupIds"]
-        )
+        [scraper] = stack.of_type("aws:amp/scraper:Scraper")
+        groups = set(scraper.plain["source"]["eks"]["securityGroupIds"])
         templates = stack.of_type("aws:ec2/launchTemplate:LaunchTemplate")
         assert templates
         for template in templates:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from infra.cidrs import carve_subnets
 from infra.rendering import STACKS, WORKLOADS_PROJECT, Captured, Rendered, stack_config
@@ -281,6 +282,25 @@ def _metrics_port(deployment: Captured) -> int:
     annotations = deployment.plain["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     return int(annotations["prometheus.io/port"])
+
+
+def test_the_scraper_scrapes_every_walked_service_on_its_port_annotation(stacks: dict[str, Rendered]) -> None:
+    # What the walk below calls "the metrics port" is what the scrape configuration dials.
+    rendered = stacks["prod"]
+    [scraper] = rendered.of_type("aws:amp/scraper:Scraper")
+    jobs = yaml.safe_load(scraper.plain["scrapeConfiguration"])["scrape_configs"]
+    kept, ports = set(), set()
+    for job in jobs:
+        for relabel in job["relabel_configs"]:
+            if relabel.get("action") == "keep" and "component" in relabel["source_labels"][0]:
+                kept.add(relabel["regex"])
+            if relabel.get("target_label") == "__address__":
+                ports.add(relabel["source_labels"][1])
+    components = {
+        d.plain["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] for d, _ in _services(rendered)
+    }
+    assert components == kept
+    assert ports == {"__meta_kubernetes_pod_annotation_prometheus_io_port"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
