@@ -55,7 +55,7 @@ class NetworkConfig(_Config):
     """The VPC."""
 
     vpc_cidr: str = "10.40.0.0/16"
-    """IPv4 block of the VPC, /16 to /20; carved into one public and one private subnet per zone."""
+    """IPv4 block of the VPC, /16 to /20; carved into one public, one private and one scraper subnet per zone (infra/cidrs.py)."""
     nat_gateways: Literal["single", "perAz"] = "perAz"
     """``perAz``: one NAT gateway per zone, so losing a zone keeps egress. ``single``: one shared NAT (cheaper, dev)."""
     flow_log_retention_days: LogRetentionDays = 90
