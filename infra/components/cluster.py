@@ -81,6 +81,10 @@ class Cluster(Component):
             lambda network: (network.service_ipv4_cidr or "") if network else ""
         )
         self.node_security_group = self._node_security_group()
+        # The EKS-managed group: the control plane's ENIs and every node carry it, and it admits
+        # its members on every port. Whatever must reach the pods from outside the cluster (the
+        # metrics scraper) joins it; the NetworkPolicies then narrow what it may reach.
+        self.cluster_security_group_id: pulumi.Output[str] = self.cluster.vpc_config.cluster_security_group_id
         self.node_role = self._node_role()
         node_groups = [
             self._node_group(SYSTEM_POOL, args.system_nodes),
@@ -192,7 +196,7 @@ class Cluster(Component):
                     "ebs": {"volume_size": config.disk_gb, "volume_type": "gp3", "encrypted": "true"},
                 }
             ],
-            vpc_security_group_ids=[self.node_security_group.id, self.cluster.vpc_config.cluster_security_group_id],
+            vpc_security_group_ids=[self.node_security_group.id, self.cluster_security_group_id],
             tag_specifications=[
                 {"resource_type": "instance", "tags": self.tags},
                 {"resource_type": "volume", "tags": self.tags},

@@ -144,7 +144,8 @@ class Monitoring(Component):
     def _scraper(self) -> aws.amp.Scraper:
         args = self._args
         cluster = args.cluster.cluster
-        security_groups = [cluster.vpc_config.cluster_security_group_id]
+        # The group every node carries (Cluster.cluster_security_group_id): the ENIs reach the pods' port.
+        security_groups = [args.cluster.cluster_security_group_id]
         if len(args.subnet_ids) != len(args.subnet_zones):
             raise ValueError(
                 f"{len(args.subnet_ids)} scraper subnets but {len(args.subnet_zones)} zones given for them"
@@ -157,7 +158,6 @@ class Monitoring(Component):
                 "eks": {
                     "cluster_arn": cluster.arn,
                     "subnet_ids": args.subnet_ids,
-                    # The EKS-managed cluster group admits its members to the nodes, pods and API.
                     "security_group_ids": security_groups,
                 }
             },
