@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from mlplat.name_limits import ENVIRONMENTS, name_limit
 from mlplat.spec.kinds import API_VERSION, KINDS
+from mlplat.spec.types import MAX_FEATURE_NAME_LENGTH, MAX_NAME_LENGTH
 
 SCHEMA_ID = "https://mlplat.dev/schemas/mlplat-v1.json"
 
@@ -50,7 +52,7 @@ Every spec is a YAML document of the form
 apiVersion: mlplat/v1
 kind: FeatureView          # Entity | Source | FeatureView | FeatureService | Model
 metadata:
-  name: bureau_profile     # lowercase, digits, single underscores; at most 32 characters
+  name: bureau_profile     # lowercase, digits, single underscores; how long: see Names below
   owner: credit-risk@bnpl.example
 spec: {...}
 ```
@@ -65,8 +67,7 @@ specs/features/profile.yaml:23:8: warning: spec.ttl: ttl 1h is shorter than mate
 ```
 
 It checks what a deploy depends on too: every AWS and Kubernetes name derived from a
-spec name fits its limit after the prefixes the platform adds (a Model name 30
-characters at most, a scheduled FeatureView name 37; `mlplat/name_limits.py`), each
+spec name fits its limit after the prefixes the platform adds (see Names below), each
 service's catalog slice fits the 1 MiB of its ConfigMap, schedules run in whole minutes
 (`every: 90s` is refused), free text is at most 4096 characters (reason phrases 200, the
 owner 256, an AWS tag value), and each local artifact is under the artifact root
@@ -84,7 +85,7 @@ Value formats used below:
 
 | format | written as | examples |
 | --- | --- | --- |
-| name | `[a-z][a-z0-9]*(_[a-z0-9]+)*`, at most 32 characters (features: 64) | `bureau_profile`, `fico_score` |
+| name | `[a-z][a-z0-9]*(_[a-z0-9]+)*`, at most @NAME@ characters, fewer for some kinds (see Names; features: @FEATURE@) | `bureau_profile`, `fico_score` |
 | duration | a whole number and a unit `s`, `m`, `h`, `d`, `w` | `90s`, `15m`, `6h`, `30d`, `2w` |
 | dtype | `bool`, `int32`, `int64`, `float32`, `float64`, `string`, `bytes`, `timestamp` | |
 | data location | `s3://bucket/key`, or a relative path resolved under the environment's root | `bureau_snapshots.parquet` |
@@ -96,6 +97,31 @@ Value formats used below:
 
 Kubernetes objects take the name with `_` replaced by `-` (`default_risk` -> `default-risk`).
 """
+
+
+def _names_section() -> list[str]:
+    """How long each kind's name may be: the spec language's limit, or the derived name that is tighter."""
+    environment = max(ENVIRONMENTS, key=len)
+    lines = [
+        "## Names",
+        "",
+        "Spec names become parts of AWS and Kubernetes names (`mlplat/name_limits.py`). Each kind's",
+        f"longest name is the tightest of the spec language's {MAX_NAME_LENGTH} characters and every name the",
+        f"platform derives from it, counted in the longest environment (`{environment}`):",
+        "",
+        "| kind | longest name | set by |",
+        "| --- | ---: | --- |",
+    ]
+    for kind in KINDS:
+        limit, binding = name_limit(kind)
+        if binding is None:
+            why = "the spec language"
+        else:
+            suffix = " plus Pulumi's random suffix" if binding.autonamed else ""
+            template = binding.template.format(environment=environment, name="<name>")
+            why = f"the {binding.what} `{template}`{suffix}, at most {binding.limit} characters ({binding.rule.doc})"
+        lines.append(f"| {kind} | {limit} | {why} |")
+    return [*lines, ""]
 
 
 def _type_of(prop: dict[str, Any]) -> str:
@@ -143,7 +169,8 @@ def _section(title: str, definition: dict[str, Any]) -> list[str]:
 def markdown_reference() -> str:
     """``docs/specs.md``: every kind and every field, with types, defaults and descriptions."""
     definitions = json_schema()["$defs"]
-    lines = [_INTRO, "## Kinds", ""]
+    intro = _INTRO.replace("@NAME@", str(MAX_NAME_LENGTH)).replace("@FEATURE@", str(MAX_FEATURE_NAME_LENGTH))
+    lines = [intro, *_names_section(), "## Kinds", ""]
     for kind in KINDS:
         lines += _section(kind, definitions[kind])
     lines += ["## Types", ""]

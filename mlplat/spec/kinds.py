@@ -93,7 +93,7 @@ class Metadata(SpecModel):
     """Identity of a spec object, as in Kubernetes."""
 
     name: Name
-    """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names."""
+    """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names, so some kinds take fewer than 32 characters (see Names)."""
     owner: TagValue | None = None
     """Team or person answering for the object (an email or a team handle). Tagged on its AWS resources."""
     description: Text | None = None
