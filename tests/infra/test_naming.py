@@ -19,10 +19,10 @@ from infra.naming import (
     physical_name_of,
     resource_name_problems,
     spec_tags,
-    tag_problems,
 )
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
+from mlplat.object_limits import tag_problems
 from mlplat.name_limits import (
     AUTONAME_SUFFIX_LENGTH,
     DERIVED_NAMES,

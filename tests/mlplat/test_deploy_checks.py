@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlplat.deploy_checks import CONFIGMAP_MAX_BYTES, feature_server_catalog, snapshot_text
+from mlplat.deploy_checks import CONFIGMAP_MAX_BYTES, feature_server_catalog, slo_rules, snapshot_text
 from mlplat.loader import load_catalog, validate_directory
 from mlplat.name_limits import longest_name
+from mlplat.object_limits import AMP_RULE_NAMESPACE, text_bytes
+from mlplat.operations.objectives import catalog_slos
+from mlplat.operations.rules import RuleFile
 from tests.spec_edits import edit_spec
 
 
@@ -80,3 +83,59 @@ def test_missing_and_changed_artifacts_are_refused(spec_tree: Path) -> None:
     assert "spec.versions[1].artifact.sha256:" in errors[1]
     assert "not the pinned one" in errors[1]
     assert _errors(spec_tree) == []
+
+
+def test_an_owner_aws_would_refuse_as_a_tag_is_refused_where_it_is_tagged(spec_tree: Path) -> None:
+    # The owner is tagged on the model's and the scheduled view's resources; a comma is no tag character.
+    edit_spec(spec_tree / "specs/models/fraud.yaml", "owner: fraud@bnpl.example", "owner: fraud, risk")
+    edit_spec(spec_tree / "specs/features/application_velocity.yaml", "owner: ", "owner: ml#platform  # ")
+    errors = _errors(spec_tree)
+    assert errors == [
+        "specs/features/application_velocity.yaml:6:10: error: metadata.owner: 'ml#platform' is tagged on the "
+        "FeatureView's AWS resources as 'owner', and a tag value is up to 256 letters, digits, spaces and "
+        "_ . : / = + - @ (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html) ('#' refused); "
+        "write a team handle or an email address such as 'credit-risk@bnpl.example'",
+        "specs/models/fraud.yaml:6:10: error: metadata.owner: 'fraud, risk' is tagged on the Model's AWS "
+        "resources as 'owner', and a tag value is up to 256 letters, digits, spaces and _ . : / = + - @ "
+        "(https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html) (',' refused); "
+        "write a team handle or an email address such as 'credit-risk@bnpl.example'",
+    ]
+
+
+def test_an_owner_that_is_never_tagged_may_use_any_text(spec_tree: Path) -> None:
+    # Callers and unscheduled views make no AWS resources of their own.
+    path = spec_tree / "specs/callers/callers.yaml"
+    edit_spec(path, "owner: ", "owner: checkout, payments  # ")
+    assert _errors(spec_tree) == []
+
+
+def _copies_of_fraud(spec_tree: Path, count: int) -> None:
+    text = (spec_tree / "specs/models/fraud.yaml").read_text()
+    for i in range(count):
+        copy = text.replace("name: fraud\n", f"name: fraud_{i:03d}\n", 1)
+        (spec_tree / f"specs/models/fraud_{i:03d}.yaml").write_text(copy)
+
+
+def test_slo_rules_past_the_managed_prometheus_namespace_are_refused_at_the_largest(spec_tree: Path) -> None:
+    catalog = load_catalog(spec_tree / "specs")
+    rules = slo_rules(catalog)
+    fraud = [g for slo, g in zip(catalog_slos(catalog), rules.groups, strict=False) if slo.subject == "fraud"]
+    per_copy = text_bytes(RuleFile(fraud).to_yaml())  # each copy adds fraud's groups
+    needed = (AMP_RULE_NAMESPACE.max_bytes - text_bytes(rules.to_yaml())) // per_copy + 2
+    _copies_of_fraud(spec_tree, needed)
+    (error,) = _errors(spec_tree)
+    assert error.startswith("specs/models/")
+    assert ": error: metadata.name: the SLO rules of " in error
+    assert "model(s) and 4 feature view(s) do not fit Managed Prometheus: the SLO rule groups namespace is " in error
+    assert (
+        "over the 1,000,000 it may hold (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP_quotas.html)"
+        in error
+    )
+    assert error.endswith("split the namespace (infra/components/monitoring.py) before adding more")
+
+
+def test_slo_rules_within_the_namespace_pass(spec_tree: Path) -> None:
+    _copies_of_fraud(spec_tree, 20)
+    result = validate_directory(spec_tree / "specs")
+    assert result.catalog is not None
+    assert text_bytes(slo_rules(result.catalog).to_yaml()) < AMP_RULE_NAMESPACE.max_bytes
