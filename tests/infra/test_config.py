@@ -75,7 +75,10 @@ def test_prod_must_be_highly_available_and_protected() -> None:
         ({"alerts": {"emails": ["oncall"]}}, "'oncall' is not an email address"),
         ({"environment": "qa"}, "environment: Input should be 'dev', 'staging' or 'prod'"),
         # Validate sizes the SLO rules with a runbook base this long at most.
-        ({"alerts": {"runbookBaseUrl": "https://" + "r" * 249}}, "alerts.runbookBaseUrl: String should have at most 256"),
+        (
+            {"alerts": {"runbookBaseUrl": "https://" + "r" * 249}},
+            "alerts.runbookBaseUrl: String should have at most 256",
+        ),
     ],
 )
 def test_values_are_checked_in_the_users_words(values: dict[str, Any], expected: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from infra.limits import CONFIG_MAP, RULE_GROUPS_NAMESPACE, resource_limit_problems
+from infra.render import refusals
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
 from mlplat.deploy_checks import (
@@ -142,3 +143,16 @@ def test_an_owner_validate_refuses_is_a_tag_the_render_time_check_refuses(
     assert tagged
     assert refused == tagged
     assert all("model-fraud" in name for name in refused)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_example_stacks_render_nothing_the_apis_refuse(stacks: dict[str, Rendered], stack: str) -> None:
+    assert refusals(stacks[stack].resources) == []
+
+
+def test_a_render_with_an_object_the_apis_refuse_names_it(example_catalog: Catalog) -> None:
+    # What `python -m infra.render` (and so `mlplat plan`) refuses rather than print a plan that cannot deploy.
+    rendered = render(_owned_by(example_catalog, "fraud, risk"), stack_config("dev"))
+    refused = refusals(rendered.resources)
+    assert refused
+    assert all("tag owner='fraud, risk': a tag value is up to 256" in p for p in refused)

@@ -22,7 +22,6 @@ from infra.naming import (
 )
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
-from mlplat.object_limits import tag_problems
 from mlplat.name_limits import (
     AUTONAME_SUFFIX_LENGTH,
     DERIVED_NAMES,
@@ -33,6 +32,7 @@ from mlplat.name_limits import (
     name_problems,
     too_long,
 )
+from mlplat.object_limits import tag_problems
 from mlplat.spec.types import MAX_NAME_LENGTH
 
 
