@@ -8,6 +8,9 @@
   program deploys exactly these (``infra/workloads``).
 * SLO rules: every model's and online view's recording rules go into one Managed
   Prometheus rule groups namespace, whose definition holds at most 1 MB.
+* Decision records: the model server logs each decision as one Kinesis record, at most
+  1 MiB; the largest record a model's requests can make must fit
+  (:mod:`mlplat.decision_record_size`).
 * Tags: a Model's and a scheduled FeatureView's owner is tagged on its AWS resources, so it
   must be a tag value AWS accepts.
 
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
+from mlplat.decision_record_size import MAX_TEXT_CHARS, decision_record_bound
 from mlplat.diagnostics import Diagnostic
 from mlplat.diagnostics import Path as FieldPath
 from mlplat.document_validation import ValidDocument
@@ -34,6 +38,7 @@ from mlplat.object_limits import (
     AMP_RULE_NAMESPACE,
     CATALOG_CONFIGMAP_KEY,
     CONFIGMAP_DATA,
+    KINESIS_RECORD,
     MAX_RUNBOOK_BASE_LENGTH,
     configmap_data_bytes,
     tag_value_problem,
@@ -42,6 +47,7 @@ from mlplat.object_limits import (
 from mlplat.operations.objectives import catalog_slos
 from mlplat.operations.rules import AlertPolicy, RuleFile, rule_file
 from mlplat.spec.kinds import FeatureView, Model
+from mlplat.spec.types import DType
 
 #: The most a ConfigMap holds (https://kubernetes.io/docs/concepts/configuration/configmap/#motivation).
 CONFIGMAP_MAX_BYTES = CONFIGMAP_DATA.max_bytes
@@ -226,3 +232,30 @@ def check_owner_tags(valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
                 f"{owner!r} is tagged on the {doc.kind}'s AWS resources as 'owner', and {problem}{shown}; "
                 "write a team handle or an email address such as 'credit-risk@bnpl.example'",
             )
+
+
+_TEXT_DTYPES = (DType.STRING, DType.BYTES, DType.TIMESTAMP)
+
+
+def check_decision_records(catalog: Catalog, valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
+    """The largest decision record each model's requests can make fits one Kinesis record."""
+    documents = {doc.name: doc for doc in valid if isinstance(doc.obj, Model)}
+    for name, model in catalog.models.items():
+        bound = decision_record_bound(catalog, name)
+        if KINESIS_RECORD.problem(bound) is None:
+            continue
+        texts = [i for i, value in enumerate(model.spec.request_values) if value.dtype in _TEXT_DTYPES]
+        at: FieldPath = ("spec", "requestValues", texts[0]) if texts else ("spec", "features")
+        fix = (
+            f"{len(texts)} request value(s) are text of up to {MAX_TEXT_CHARS:,} characters each: make them "
+            "numeric (models score numbers) or remove them"
+            if texts
+            else f"{len(model.spec.features)} inputs each add to every record: use fewer"
+        )
+        yield Diagnostic(
+            documents[name].source.value_location(at),
+            at,
+            f"a decision record of {name} can reach {bound:,} bytes, over the {KINESIS_RECORD.max_bytes:,} one "
+            f"Kinesis record holds ({KINESIS_RECORD.doc}): the model server could not log such a decision and "
+            f"would answer 503. {fix}",
+        )

@@ -11,6 +11,7 @@ from mlplat.catalog import Catalog, SpecValidationError, build_catalog
 from mlplat.catalog_checks import build_index, run_checks
 from mlplat.deploy_checks import (
     check_artifacts,
+    check_decision_records,
     check_name_lengths,
     check_owner_tags,
     check_rule_namespace_size,
@@ -82,6 +83,7 @@ def _check_documents(
     if catalog is not None:
         diagnostics.extend(check_slice_sizes(catalog, valid))
         diagnostics.extend(check_rule_namespace_size(catalog, valid))
+        diagnostics.extend(check_decision_records(catalog, valid))
     diagnostics.sort(key=lambda d: (d.location, d.severity != Severity.ERROR))
     return None if has_errors(diagnostics) else catalog
 

@@ -69,6 +69,13 @@ AMP_RULE_NAMESPACE = ObjectLimit(
     "https://docs.aws.amazon.com/prometheus/latest/userguide/AMP_quotas.html",
 )
 
+#: A Kinesis record holds at most 1 MiB, its data and partition key together
+#: (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html); the model
+#: server writes one record per decision, keyed by the decision id.
+KINESIS_RECORD = ObjectLimit(
+    "a decision record", 1024 * 1024, "https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html"
+)
+
 #: The key a catalog slice has in its ConfigMap (and its file name in the pod).
 CATALOG_CONFIGMAP_KEY = "catalog.json"
 #: The longest runbook base URL a stack may configure: the SLO rules are measured with one

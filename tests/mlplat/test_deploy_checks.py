@@ -139,3 +139,39 @@ def test_slo_rules_within_the_namespace_pass(spec_tree: Path) -> None:
     result = validate_directory(spec_tree / "specs")
     assert result.catalog is not None
     assert text_bytes(slo_rules(result.catalog).to_yaml()) < AMP_RULE_NAMESPACE.max_bytes
+
+
+def test_a_model_whose_decision_records_can_pass_a_kinesis_record_is_refused(spec_tree: Path) -> None:
+    # Each text request value can carry 65,536 characters, six bytes each once escaped: three pass 1 MiB.
+    values = "".join(f"    - name: note_{i}\n      dtype: string\n" for i in range(3))
+    edit_spec(spec_tree / "specs/models/fraud.yaml", "  requestValues:\n", "  requestValues:\n" + values)
+    (error,) = _errors(spec_tree)
+    assert error.startswith("specs/models/fraud.yaml:27:7: error: spec.requestValues[0]: a decision record of fraud")
+    assert (
+        "over the 1,048,576 one Kinesis record holds (https://docs.aws.amazon.com/kinesis/latest/APIReference/" in error
+    )
+    assert error.endswith(
+        "3 request value(s) are text of up to 65,536 characters each: make them numeric (models "
+        "score numbers) or remove them"
+    )
+
+
+def test_two_text_request_values_still_fit_a_record(spec_tree: Path) -> None:
+    values = "".join(f"    - name: note_{i}\n      dtype: string\n" for i in range(2))
+    edit_spec(spec_tree / "specs/models/fraud.yaml", "  requestValues:\n", "  requestValues:\n" + values)
+    assert _errors(spec_tree) == []
+
+
+def test_a_model_with_more_inputs_than_a_record_holds_is_refused_at_its_features(spec_tree: Path) -> None:
+    # Every input is in each record as scored; 6,000 numeric request values cannot all be logged.
+    count = 6000
+    values = "".join(f"    - name: v{i}\n      dtype: float32\n" for i in range(count))
+    refs = "".join(f"    - request:v{i}\n" for i in range(count))
+    path = spec_tree / "specs/models/fraud.yaml"
+    edit_spec(path, "  requestValues:\n", "  requestValues:\n" + values)
+    edit_spec(path, "  features:\n", "  features:\n" + refs)
+    errors = [e for e in _errors(spec_tree) if "Kinesis" in e]
+    (error,) = errors
+    assert error.startswith("specs/models/fraud.yaml:13:5:")
+    assert ": error: spec.features: a decision record of fraud can reach " in error
+    assert error.endswith(f"{count + 13} inputs each add to every record: use fewer")
