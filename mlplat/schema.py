@@ -12,6 +12,14 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from mlplat.name_limits import ENVIRONMENTS, name_limit
+from mlplat.object_limits import (
+    AMP_RULE_NAMESPACE,
+    CONFIGMAP_DATA,
+    KINESIS_RECORD,
+    TAG_CHARACTERS,
+    TAG_DOC,
+    TAG_VALUE_LENGTH,
+)
 from mlplat.spec.kinds import API_VERSION, KINDS
 from mlplat.spec.types import MAX_FEATURE_NAME_LENGTH, MAX_NAME_LENGTH
 
@@ -67,12 +75,13 @@ specs/features/profile.yaml:23:8: warning: spec.ttl: ttl 1h is shorter than mate
 ```
 
 It checks what a deploy depends on too: every AWS and Kubernetes name derived from a
-spec name fits its limit after the prefixes the platform adds (see Names below), each
-service's catalog slice fits the 1 MiB of its ConfigMap, schedules run in whole minutes
-(`every: 90s` is refused), free text is at most 4096 characters (reason phrases 200, the
-owner 256, an AWS tag value), and each local artifact is under the artifact root
-(`--artifacts`, default `models/` beside the specs) with its pinned sha256. A document
-with shape errors still has its readable references checked in the same run.
+spec name fits its limit after the prefixes the platform adds (see Names below), every
+object that carries spec content fits the size AWS or Kubernetes allows it (see Deploy
+limits below), schedules run in whole minutes (`every: 90s` is refused), free text is at
+most 4096 characters (reason phrases 200, the owner 256, an AWS tag value), and each
+local artifact is under the artifact root (`--artifacts`, default `models/` beside the
+specs) with its pinned sha256. A document with shape errors still has its readable
+references checked in the same run.
 
 The line and column point at the bad value, or at the key when the key itself is wrong
 (unknown, misspelt, duplicated). Warnings are printed but do not fail the run. Exit
@@ -97,6 +106,48 @@ Value formats used below:
 
 Kubernetes objects take the name with `_` replaced by `-` (`default_risk` -> `default-risk`).
 """
+
+
+def _limits_section() -> list[str]:
+    """The object limits validate checks, from the table the render-time check reads too."""
+    rows = [
+        (
+            CONFIGMAP_DATA,
+            "each service's catalog slice (the feature server's: every view and feature service; a model server's: its model and what it reads), mounted from one ConfigMap",
+        ),
+        (
+            AMP_RULE_NAMESPACE,
+            "the SLO recording rules of every model and online view, in one Managed Prometheus rule groups namespace (counted with a 256-character runbook base URL, the longest a stack may set)",
+        ),
+        (
+            KINESIS_RECORD,
+            "the largest decision record a model's requests can make: its inputs, entity keys, request values (text ones up to 65,536 characters) and reason phrases",
+        ),
+    ]
+    lines = [
+        "## Deploy limits",
+        "",
+        "`mlplat validate` refuses specs whose objects would not fit what AWS or Kubernetes accepts",
+        "(`mlplat/object_limits.py`). The render measures the ConfigMaps, the rule namespace and the tags it",
+        "builds against the same table and refuses what does not fit; decision records are written at run",
+        "time, bounded by the limits the model server puts on each request value:",
+        "",
+        "| limit | what spec content fills it | source |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {limit.max_bytes:,} bytes | {what} | {limit.doc} |" for limit, what in rows]
+    lines += [
+        f"| AWS tag value: up to {TAG_VALUE_LENGTH} {TAG_CHARACTERS} | the `owner` of a Model or a scheduled "
+        f"FeatureView, tagged on its resources | {TAG_DOC} |",
+        "",
+        "No spec value reaches the other limits of the objects the platform creates: the number of tags",
+        "on a resource (at most five of AWS's 50), Kubernetes annotations (256 KiB; they hold a digest),",
+        "label values (spec names, see Names, and spec labels, checked by their type), object sizes in",
+        "etcd beyond the ConfigMaps (1.5 MiB), the Alertmanager definition and the scrape configuration",
+        "(no spec content), CloudWatch alarms and EventBridge schedules (names only, see Names).",
+        "",
+    ]
+    return lines
 
 
 def _names_section() -> list[str]:
@@ -170,7 +221,7 @@ def markdown_reference() -> str:
     """``docs/specs.md``: every kind and every field, with types, defaults and descriptions."""
     definitions = json_schema()["$defs"]
     intro = _INTRO.replace("@NAME@", str(MAX_NAME_LENGTH)).replace("@FEATURE@", str(MAX_FEATURE_NAME_LENGTH))
-    lines = [intro, *_names_section(), "## Kinds", ""]
+    lines = [intro, *_names_section(), *_limits_section(), "## Kinds", ""]
     for kind in KINDS:
         lines += _section(kind, definitions[kind])
     lines += ["## Types", ""]
