@@ -21,6 +21,8 @@ from mlplat.spec.types import DType, JoinKeyType
 #: send, in characters (``services.field_types.MAX_KEY_LENGTH`` / ``MAX_STRING_LENGTH``).
 MAX_KEY_CHARS = 256
 MAX_TEXT_CHARS = 64 * 1024
+#: The dtypes a request sends as text (bytes as base64, timestamps as ISO 8601).
+TEXT_DTYPES = (DType.STRING, DType.BYTES, DType.TIMESTAMP)
 #: The most bytes one character takes in the record's JSON (``\u0001``).
 ESCAPED_CHAR_BYTES = 6
 #: The longest JSON number: an int64 (20 characters) or a double (``-1.7976931348623157e+308``, 24).
@@ -46,7 +48,7 @@ def _json(text: str) -> int:
 
 
 def _value(dtype: DType) -> int:
-    if dtype in (DType.STRING, DType.BYTES, DType.TIMESTAMP):
+    if dtype in TEXT_DTYPES:
         return _text(MAX_TEXT_CHARS)
     return NUMBER_BYTES
 

@@ -13,11 +13,11 @@
   (:mod:`mlplat.decision_record_size`).
 * Tags: a Model's and a scheduled FeatureView's owner is tagged on its AWS resources, so it
   must be a tag value AWS accepts.
+* Artifacts: a model version whose artifact is a local path must have that file, with
+  the pinned sha256, under the artifact root.
 
 Sizes and tag rules are :mod:`mlplat.object_limits`, the table the program's render-time
 check (``infra/limits.py``) measures the rendered resources against.
-* Artifacts: a model version whose artifact is a local path must have that file, with
-  the pinned sha256, under the artifact root.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
-from mlplat.decision_record_size import MAX_TEXT_CHARS, decision_record_bound
+from mlplat.decision_record_size import MAX_TEXT_CHARS, TEXT_DTYPES, decision_record_bound
 from mlplat.diagnostics import Diagnostic
 from mlplat.diagnostics import Path as FieldPath
 from mlplat.document_validation import ValidDocument
@@ -41,13 +41,13 @@ from mlplat.object_limits import (
     KINESIS_RECORD,
     MAX_RUNBOOK_BASE_LENGTH,
     configmap_data_bytes,
+    tag_text,
     tag_value_problem,
     text_bytes,
 )
 from mlplat.operations.objectives import catalog_slos
 from mlplat.operations.rules import AlertPolicy, RuleFile, rule_file
 from mlplat.spec.kinds import FeatureView, Model
-from mlplat.spec.types import DType
 
 #: The most a ConfigMap holds (https://kubernetes.io/docs/concepts/configuration/configmap/#motivation).
 CONFIGMAP_MAX_BYTES = CONFIGMAP_DATA.max_bytes
@@ -224,7 +224,7 @@ def check_owner_tags(valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
         owner = doc.obj.metadata.owner
         problem = tag_value_problem(owner) if tagged and owner is not None else None
         if problem is not None:
-            refused = sorted({c for c in str(owner) if not c.isalnum() and not c.isspace() and c not in "_.:/=+-@"})
+            refused = sorted({c for c in str(owner) if not tag_text(c)})
             shown = f" ({' '.join(repr(c) for c in refused)} refused)" if refused else ""
             yield Diagnostic(
                 doc.source.value_location(("metadata", "owner")),
@@ -234,9 +234,6 @@ def check_owner_tags(valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
             )
 
 
-_TEXT_DTYPES = (DType.STRING, DType.BYTES, DType.TIMESTAMP)
-
-
 def check_decision_records(catalog: Catalog, valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
     """The largest decision record each model's requests can make fits one Kinesis record."""
     documents = {doc.name: doc for doc in valid if isinstance(doc.obj, Model)}
@@ -244,7 +241,7 @@ def check_decision_records(catalog: Catalog, valid: Sequence[ValidDocument]) -> 
         bound = decision_record_bound(catalog, name)
         if KINESIS_RECORD.problem(bound) is None:
             continue
-        texts = [i for i, value in enumerate(model.spec.request_values) if value.dtype in _TEXT_DTYPES]
+        texts = [i for i, value in enumerate(model.spec.request_values) if value.dtype in TEXT_DTYPES]
         at: FieldPath = ("spec", "requestValues", texts[0]) if texts else ("spec", "features")
         fix = (
             f"{len(texts)} request value(s) are text of up to {MAX_TEXT_CHARS:,} characters each: make them "
