@@ -20,6 +20,7 @@ from mlplat.object_limits import (
     KUBERNETES_OBJECT,
     annotation_bytes,
     configmap_data_bytes,
+    label_problems,
     object_bytes,
     tag_problems,
     text_bytes,
@@ -29,22 +30,23 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RULE_GROUPS_NAMESPACE = "aws:amp/ruleGroupNamespace:RuleGroupNamespace"
 
 
-def _annotation_maps(inputs: Mapping[str, Any]) -> list[Mapping[str, str]]:
-    """The object's own annotations and its pod template's (both stored with the object)."""
+def _metadata_maps(inputs: Mapping[str, Any], field: str) -> list[Mapping[str, str]]:
+    """``field`` (labels, annotations) of the object's metadata and its pod template's (both stored with it)."""
     found = []
     for holder in (inputs, ((inputs.get("spec") or {}).get("template") or {})):
-        annotations = (holder.get("metadata") or {}).get("annotations") if isinstance(holder, Mapping) else None
-        if isinstance(annotations, Mapping):
-            found.append(annotations)
+        values = (holder.get("metadata") or {}).get(field) if isinstance(holder, Mapping) else None
+        if isinstance(values, Mapping):
+            found.append(values)
     return found
 
 
 def _kubernetes_problems(resource_type: str, inputs: Mapping[str, Any]) -> list[str]:
     problems = [KUBERNETES_OBJECT.problem(object_bytes(inputs))]
-    problems += [ANNOTATIONS.problem(annotation_bytes(a)) for a in _annotation_maps(inputs)]
+    problems += [ANNOTATIONS.problem(annotation_bytes(a)) for a in _metadata_maps(inputs, "annotations")]
     if resource_type == CONFIG_MAP:
         problems.append(CONFIGMAP_DATA.problem(configmap_data_bytes(inputs.get("data") or {})))
-    return [p for p in problems if p is not None]
+    found = [p for p in problems if p is not None]
+    return found + [p for labels in _metadata_maps(inputs, "labels") for p in label_problems(labels)]
 
 
 def resource_limit_problems(resource_type: str, logical_name: str, inputs: Mapping[str, Any]) -> list[str]:

@@ -16,12 +16,14 @@ Limits no spec value can reach are not checked by validate: the number of tags o
 resource (the platform sets at most five of AWS's 50), the Alertmanager definition (it
 holds only the alert topic's ARN), the scrape configuration, CloudWatch alarms (no spec
 text), and Kubernetes label values (spec names, bounded by :mod:`mlplat.name_limits`, and
-spec labels, bounded by their type).
+spec labels, bounded by their type). The render-time check measures the Kubernetes ones
+anyway: every object's size, annotations and labels.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +102,28 @@ def object_bytes(manifest: Mapping[str, Any]) -> int:
 def annotation_bytes(annotations: Mapping[str, str]) -> int:
     """Keys and values of an object's annotations, as the API server totals them."""
     return sum(len(key.encode()) + len(str(value).encode()) for key, value in annotations.items())
+
+
+# --- Kubernetes labels -------------------------------------------------------------------
+#: A label value: at most 63 alphanumerics, ``-``, ``_`` or ``.``, starting and ending with an
+#: alphanumeric, or empty; a key: the same as a name, after an optional DNS-subdomain prefix
+#: and ``/`` (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set).
+LABELS_DOC = "https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set"
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def label_problems(labels: Mapping[str, str]) -> list[str]:
+    """Why the API server would refuse any of ``labels`` (empty: it accepts them all)."""
+    problems = []
+    for key, value in labels.items():
+        prefix, _, name = key.rpartition("/")
+        bad_prefix = bool(prefix) and (len(prefix) > 253 or _LABEL_PREFIX.fullmatch(prefix) is None)
+        if not name or bad_prefix or _LABEL_NAME.fullmatch(name) is None:
+            problems.append(f"label key {key!r} is not a Kubernetes label key ({LABELS_DOC})")
+        if _LABEL_NAME.fullmatch(str(value)) is None:
+            problems.append(f"label {key}={value!r}: at most 63 letters, digits, '-', '_' or '.' ({LABELS_DOC})")
+    return problems
 
 
 # --- AWS tags ------------------------------------------------------------------------------

@@ -156,3 +156,23 @@ def test_a_render_with_an_object_the_apis_refuse_names_it(example_catalog: Catal
     refused = refusals(rendered.resources)
     assert refused
     assert all("tag owner='fraud, risk': a tag value is up to 256" in p for p in refused)
+
+
+@pytest.mark.parametrize(
+    ("labels", "problem"),
+    [
+        ({"app.kubernetes.io/name": "model-" + "m" * 57}, None),
+        ({"app.kubernetes.io/name": "model-" + "m" * 58}, "label app.kubernetes.io/name='model-"),
+        ({"mlplat.dev/caller": "checkout_api"}, None),
+        ({"mlplat.dev/caller": "-checkout"}, "label mlplat.dev/caller='-checkout'"),
+        ({"Bad_Prefix.io/x": "v"}, "label key 'Bad_Prefix.io/x'"),
+    ],
+)
+def test_labels_the_api_server_refuses_are_refused(labels: dict[str, str], problem: str | None) -> None:
+    inputs = {"metadata": {"name": "s", "labels": labels}, "spec": {"template": {"metadata": {"labels": labels}}}}
+    found = resource_limit_problems("kubernetes:apps/v1:Deployment", "s", inputs)
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 2  # the object's and its pod template's
+        assert all(problem in p for p in found)
