@@ -157,8 +157,14 @@ def _run(job: Job) -> None:
 def _child(job: Job) -> int:
     try:
         _run(job)
-    except BaseException:  # a child reports every failure through its exit code
-        sys.stderr.write(f"rendering {job.stack} of {job.label} ({job.tree}) failed:\n{traceback.format_exc()}")
+    except BaseException as error:  # a child reports every failure through its exit code
+        where = f"rendering {job.stack} of {job.label} ({job.tree})"
+        # A refusal names every refused resource; a traceback adds nothing. By name: a tree
+        # rendered with its own code raises its own copy of the class.
+        if type(error).__name__ == RenderRefusedError.__name__:
+            sys.stderr.write(f"{where} refused: {error}\n")
+        else:
+            sys.stderr.write(f"{where} failed:\n{traceback.format_exc()}")
         sys.stderr.flush()
         return 1
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import infra.render
 from infra.limits import CONFIG_MAP, RULE_GROUPS_NAMESPACE, resource_limit_problems
 from infra.render import refusals
 from infra.rendering import STACKS, Rendered, render, stack_config
@@ -176,3 +177,17 @@ def test_labels_the_api_server_refuses_are_refused(labels: dict[str, str], probl
     else:
         assert len(found) == 2  # the object's and its pod template's
         assert all(problem in p for p in found)
+
+
+def test_a_refused_render_reports_what_is_refused_without_a_traceback(
+    example_catalog: Catalog, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rendered = render(_owned_by(example_catalog, "fraud, risk"), stack_config("dev"))
+    monkeypatch.setattr(infra.render, "render", lambda catalog, config: rendered)
+    job = infra.render.Job("head", infra.render.REPO, "dev", tmp_path / "head-dev.json")
+    assert infra.render._child(job) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rendering dev of head (")
+    assert ") refused: dev: the APIs would refuse:\n  - aws:" in err
+    assert "Traceback" not in err
+    assert not job.output.exists()
