@@ -142,9 +142,11 @@ def _limits_section() -> list[str]:
         "",
         "No spec value reaches the other limits of the objects the platform creates: the number of tags",
         "on a resource (at most five of AWS's 50), Kubernetes annotations (256 KiB; they hold a digest),",
-        "label values (spec names, see Names, and spec labels, checked by their type), object sizes in",
-        "etcd beyond the ConfigMaps (1.5 MiB), the Alertmanager definition and the scrape configuration",
-        "(no spec content), CloudWatch alarms and EventBridge schedules (names only, see Names).",
+        "label values (spec names, see Names, and spec labels, checked by their type), the Alertmanager",
+        "definition and the scrape configuration (no spec content), CloudWatch alarms and EventBridge",
+        "schedules (names only, see Names). A service's NetworkPolicy grows with the callers granted on",
+        "it, but each caller it admits is in that service's catalog slice with at least as many bytes, so",
+        "the 1 MiB ConfigMap bounds it well before the 1.5 MiB of an object in etcd.",
         "",
     ]
     return lines

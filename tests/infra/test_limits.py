@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import infra.render
 from infra.limits import CONFIG_MAP, RULE_GROUPS_NAMESPACE, resource_limit_problems
 from infra.render import refusals
 from infra.rendering import STACKS, Rendered, render, stack_config
+from infra.workloads.manifests import caller_peer
 from mlplat.catalog import Catalog
 from mlplat.deploy_checks import (
     catalog_config_map_data,
@@ -27,6 +29,7 @@ from mlplat.object_limits import (
     CONFIGMAP_DATA,
     KUBERNETES_OBJECT,
     configmap_data_bytes,
+    object_bytes,
     text_bytes,
 )
 from mlplat.operations.objectives import catalog_slos
@@ -191,3 +194,23 @@ def test_a_refused_render_reports_what_is_refused_without_a_traceback(
     assert ") refused: dev: the APIs would refuse:\n  - aws:" in err
     assert "Traceback" not in err
     assert not job.output.exists()
+
+
+def test_a_network_policy_admits_only_callers_its_catalog_slice_carries_in_full(
+    example_catalog: Catalog, stacks: dict[str, Rendered]
+) -> None:
+    # Why validate sizes no NetworkPolicy: its callers' peers are no larger than those callers'
+    # own specs, which are in the same service's catalog slice, bounded by the 1 MiB ConfigMap
+    # well before a policy could reach the 1.5 MiB of an object.
+    slices = {"feature-server": feature_server_catalog(example_catalog)}
+    slices |= {f"model-{m.replace('_', '-')}": model_server_catalog(example_catalog, m) for m in example_catalog.models}
+    policies = stacks["prod"].of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert {p.plain["metadata"]["name"] for p in policies} == set(slices)
+    for policy in policies:
+        sliced = slices[policy.plain["metadata"]["name"]]
+        peers = [p for p in policy.plain["spec"]["ingress"][0]["from"] if "podSelector" in p]
+        own = {json.dumps(caller_peer(c), sort_keys=True): c for c in sliced.callers.values()}
+        assert peers
+        for peer in peers:
+            caller = own[json.dumps(peer, sort_keys=True)]  # a caller of the slice
+            assert object_bytes(peer) <= object_bytes(caller.model_dump(mode="json", by_alias=True))

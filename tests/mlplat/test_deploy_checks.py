@@ -175,3 +175,24 @@ def test_a_model_with_more_inputs_than_a_record_holds_is_refused_at_its_features
     assert error.startswith("specs/models/fraud.yaml:13:5:")
     assert ": error: spec.features: a decision record of fraud can reach " in error
     assert error.endswith(f"{count + 13} inputs each add to every record: use fewer")
+
+
+def _pod_labels(count: int) -> str:
+    return "  network:\n    podLabels:\n" + "".join(f"      team.label.{i:05d}: {'v' * 60}\n" for i in range(count))
+
+
+def test_a_selector_too_large_for_a_network_policy_is_refused_as_a_catalog_slice_first(spec_tree: Path) -> None:
+    # A NetworkPolicy admits its callers' pods by the labels their specs name; those specs are
+    # in the same service's catalog slice, so the 1 MiB ConfigMap refuses them long before the
+    # policy reaches the 1.5 MiB of an object (which the render-time check would refuse).
+    path = spec_tree / "specs/callers/callers.yaml"
+    edit_spec(path, "    name: checkout-api\n", "    name: checkout-api\n" + _pod_labels(17_000))
+    (error,) = _errors(spec_tree)
+    assert error.startswith("specs/callers/callers.yaml:8:9: error: metadata.name: the catalog of the feature server (")
+    assert "Caller/checkout_api is its largest object" in error
+
+
+def test_a_caller_with_many_pod_labels_within_the_limits_passes(spec_tree: Path) -> None:
+    path = spec_tree / "specs/callers/callers.yaml"
+    edit_spec(path, "    name: checkout-api\n", "    name: checkout-api\n" + _pod_labels(100))
+    assert _errors(spec_tree) == []
