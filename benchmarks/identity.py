@@ -30,7 +30,7 @@ def _per_call_us(seconds: float, count: int) -> float:
 
 
 async def _measure(issuer: LocalIssuer, count: int) -> dict[str, float]:
-    verifier = TokenVerifier(IdentitySettings(issuer=issuer.url))
+    verifier = TokenVerifier(IdentitySettings(enabled=True, issuer=issuer.url))
     tokens = [issuer.token("checkout", f"caller-{i}") for i in range(count)]
     await verifier.verify(issuer.token("checkout", "warm-up"))  # fetches the keys once
     public = issuer.key.private.public_key()

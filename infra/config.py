@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 from infra import aws_rules
 from mlplat.diagnostics import did_you_mean, one_of
 from mlplat.errors import UsageError
+from mlplat.object_limits import MAX_RUNBOOK_BASE_LENGTH
 from mlplat.operations.alerts import RUNBOOK_DIR
 
 CONFIG_KEY = "mlplat:platform"
@@ -359,8 +360,9 @@ class AlertsConfig(_Config):
 
     emails: tuple[str, ...] = ()
     """Email addresses subscribed to the alarm topic. Left empty: subscribe a pager later by hand."""
-    runbook_base_url: str = RUNBOOK_DIR
-    """Prefix of each alert's ``runbook_url`` (e.g. the repository's ``docs/runbooks`` on its web host). Left out: the repository path ``docs/runbooks``."""
+    # At most as long as `mlplat validate` counts it when it sizes the SLO rules' namespace.
+    runbook_base_url: Annotated[str, Field(min_length=1, max_length=MAX_RUNBOOK_BASE_LENGTH)] = RUNBOOK_DIR
+    """Prefix of each alert's ``runbook_url`` (e.g. the repository's ``docs/runbooks`` on its web host), at most 256 characters. Left out: the repository path ``docs/runbooks``."""
 
     @field_validator("emails")
     @classmethod

@@ -133,22 +133,6 @@ SECURITY_GROUP_DESCRIPTION = r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}"
 #: Descriptions of security group rules: the same without ``&``
 #: (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_IpRange.html).
 SECURITY_GROUP_RULE_DESCRIPTION = r"[a-zA-Z0-9. _\-:/()#,@\[\]+=;{}!$*]{0,255}"
-#: Tags: keys of 1-128 and values of 0-256 Unicode letters, digits, spaces and ``_ . : / = + - @``;
-#: keys never start with ``aws:`` (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
-TAG_KEY_LENGTH, TAG_VALUE_LENGTH = 128, 256
-_TAG_PUNCTUATION = set("_.:/=+-@")
 
-
-def _tag_text(text: str) -> bool:
-    return all(c.isalnum() or c.isspace() or c in _TAG_PUNCTUATION for c in text)
-
-
-def tag_problems(tags: Mapping[str, str]) -> list[str]:
-    """Why AWS would refuse any of ``tags`` (empty: it accepts them all)."""
-    problems = []
-    for key, value in tags.items():
-        if not 1 <= len(key) <= TAG_KEY_LENGTH or not _tag_text(key) or key.lower().startswith("aws:"):
-            problems.append(f"tag key {key!r}: 1-{TAG_KEY_LENGTH} letters, digits, spaces or _.:/=+-@, not 'aws:...'")
-        if len(value) > TAG_VALUE_LENGTH or not _tag_text(value):
-            problems.append(f"tag {key}={value!r}: up to {TAG_VALUE_LENGTH} letters, digits, spaces or _.:/=+-@")
-    return problems
+# Tags follow :func:`mlplat.object_limits.tag_problems`, the rule ``mlplat validate`` checks the
+# tagged spec values (the owner) against.

@@ -31,7 +31,18 @@ from typing import Any
 
 import pulumi
 
-from infra.rendering import PLATFORM_PROJECT, REPO, STACKS, WORKLOADS_PROJECT, is_secret, render, stack_config
+from infra.limits import resource_limit_problems
+from infra.naming import resource_name_problems
+from infra.rendering import (
+    PLATFORM_PROJECT,
+    REPO,
+    STACKS,
+    WORKLOADS_PROJECT,
+    Captured,
+    is_secret,
+    render,
+    stack_config,
+)
 from mlplat.loader import load_catalog
 from mlplat.plan.replacements import REPLACEMENTS
 
@@ -58,9 +69,32 @@ def _masked(value: Any, repo: Path) -> Any:
     return value
 
 
+class RenderRefusedError(ValueError):
+    """A rendered resource that AWS or Kubernetes would refuse (a name, a size, a tag)."""
+
+
+def refusals(resources: Sequence[Captured]) -> list[str]:
+    """What the APIs would refuse of ``resources``: the render-time checks of names and of limits."""
+    return [
+        problem
+        for r in resources
+        for problem in (
+            *resource_name_problems(r.type, r.name, r.plain),
+            *resource_limit_problems(r.type, r.name, r.plain),
+        )
+    ]
+
+
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:
-    """The render of ``stack``'s two stacks from ``repo``'s specs and stack file, secrets masked."""
+    """The render of ``stack``'s two stacks from ``repo``'s specs and stack file, secrets masked.
+
+    :class:`RenderRefusedError` if the APIs would refuse a rendered resource: what ``mlplat
+    validate`` lets through must fit, so this names a gap between the two.
+    """
     rendered = render(load_catalog(repo / "specs"), stack_config(stack, repo))
+    refused = refusals(rendered.resources)
+    if refused:
+        raise RenderRefusedError(f"{stack}: the APIs would refuse:\n" + "\n".join(f"  - {p}" for p in refused))
     resources = [
         {
             "type": r.type,
@@ -123,8 +157,14 @@ def _run(job: Job) -> None:
 def _child(job: Job) -> int:
     try:
         _run(job)
-    except BaseException:  # a child reports every failure through its exit code
-        sys.stderr.write(f"rendering {job.stack} of {job.label} ({job.tree}) failed:\n{traceback.format_exc()}")
+    except BaseException as error:  # a child reports every failure through its exit code
+        where = f"rendering {job.stack} of {job.label} ({job.tree})"
+        # A refusal names every refused resource; a traceback adds nothing. By name: a tree
+        # rendered with its own code raises its own copy of the class.
+        if type(error).__name__ == RenderRefusedError.__name__:
+            sys.stderr.write(f"{where} refused: {error}\n")
+        else:
+            sys.stderr.write(f"{where} failed:\n{traceback.format_exc()}")
         sys.stderr.flush()
         return 1
     return 0

@@ -6,8 +6,18 @@
 * Catalog slices: each service starts from its slice of the catalog, mounted from a
   ConfigMap, and a ConfigMap holds at most 1 MiB. The slices are defined here and the
   program deploys exactly these (``infra/workloads``).
+* SLO rules: every model's and online view's recording rules go into one Managed
+  Prometheus rule groups namespace, whose definition holds at most 1 MB.
+* Decision records: the model server logs each decision as one Kinesis record, at most
+  1 MiB; the largest record a model's requests can make must fit
+  (:mod:`mlplat.decision_record_size`).
+* Tags: a Model's and a scheduled FeatureView's owner is tagged on its AWS resources, so it
+  must be a tag value AWS accepts.
 * Artifacts: a model version whose artifact is a local path must have that file, with
   the pinned sha256, under the artifact root.
+
+Sizes and tag rules are :mod:`mlplat.object_limits`, the table the program's render-time
+check (``infra/limits.py``) measures the rendered resources against.
 """
 
 from __future__ import annotations
@@ -19,14 +29,29 @@ from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
+from mlplat.decision_record_size import MAX_TEXT_CHARS, TEXT_DTYPES, decision_record_bound
 from mlplat.diagnostics import Diagnostic
 from mlplat.diagnostics import Path as FieldPath
 from mlplat.document_validation import ValidDocument
 from mlplat.name_limits import too_long
+from mlplat.object_limits import (
+    AMP_RULE_NAMESPACE,
+    CATALOG_CONFIGMAP_KEY,
+    CONFIGMAP_DATA,
+    KINESIS_RECORD,
+    MAX_RUNBOOK_BASE_LENGTH,
+    configmap_data_bytes,
+    tag_text,
+    tag_value_problem,
+    text_bytes,
+)
+from mlplat.operations.model_monitoring import catalog_monitored_models
+from mlplat.operations.objectives import catalog_slos
+from mlplat.operations.rules import AlertPolicy, RuleFile, catalog_rules
 from mlplat.spec.kinds import FeatureView, Model
 
 #: The most a ConfigMap holds (https://kubernetes.io/docs/concepts/configuration/configmap/#motivation).
-CONFIGMAP_MAX_BYTES = 1024 * 1024
+CONFIGMAP_MAX_BYTES = CONFIGMAP_DATA.max_bytes
 FEATURE_SERVER = "feature-server"
 
 
@@ -43,6 +68,11 @@ def model_server_catalog(catalog: Catalog, model: str) -> Catalog:
 def snapshot_text(catalog: Catalog) -> str:
     """The snapshot exactly as the ConfigMap carries it."""
     return json.dumps(catalog.to_snapshot(), sort_keys=True, separators=(",", ":"))
+
+
+def catalog_config_map_data(catalog: Catalog) -> dict[str, str]:
+    """The ``data`` of the ConfigMap a service's catalog slice is mounted from."""
+    return {CATALOG_CONFIGMAP_KEY: snapshot_text(catalog)}
 
 
 def check_name_lengths(documents: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
@@ -98,7 +128,7 @@ def check_slice_sizes(catalog: Catalog, valid: Sequence[ValidDocument]) -> list[
     slices |= {f"the model server of {name}": model_server_catalog(catalog, name) for name in catalog.models}
     oversized: dict[str, list[tuple[str, int]]] = {}
     for name, sliced in slices.items():
-        size = _size(snapshot_text(sliced))
+        size = configmap_data_bytes(catalog_config_map_data(sliced))
         if size > CONFIGMAP_MAX_BYTES:
             oversized.setdefault(_largest_object(sliced)[0], []).append((name, size))
     documents = {f"{doc.kind}/{doc.name}": doc for doc in valid}
@@ -150,3 +180,88 @@ def check_artifacts(valid: Sequence[ValidDocument], artifact_root: Path) -> Iter
                     f"{path} has sha256 {digest}, not the pinned one; pin the file's digest "
                     "(`sha256sum`), or restore the file that was approved",
                 )
+
+
+def slo_rules(catalog: Catalog) -> RuleFile:
+    """The rule file as validate measures it: with the longest runbook base a stack may set.
+
+    The SLO groups come first (one per SLO, in ``catalog_slos`` order), then the alert
+    group, then one monitoring group per model (:func:`catalog_rules`).
+    """
+    return catalog_rules(catalog, AlertPolicy(runbook_base="x" * MAX_RUNBOOK_BASE_LENGTH))
+
+
+def check_rule_namespace_size(catalog: Catalog, valid: Sequence[ValidDocument]) -> list[Diagnostic]:
+    """The alert rules of every model and online view fit the one rule groups namespace that holds them."""
+    rules = slo_rules(catalog)
+    problem = AMP_RULE_NAMESPACE.problem(text_bytes(rules.to_yaml()))
+    if problem is None:
+        return []
+    slos = catalog_slos(catalog)
+    owners = [f"{'Model' if slo.label == 'model' else 'FeatureView'}/{slo.subject}" for slo in slos]
+    # After the SLO groups and the shared alert group: one monitoring group per model.
+    owners += [f"Model/{model.name}" for model in catalog_monitored_models(catalog)]
+    owned = [*rules.groups[: len(slos)], *rules.groups[len(slos) + 1 :]]
+    group_sizes: dict[str, int] = {}
+    for key, group in zip(owners, owned, strict=True):
+        group_sizes[key] = group_sizes.get(key, 0) + text_bytes(RuleFile([group]).to_yaml())
+    documents = {f"{doc.kind}/{doc.name}": doc for doc in valid}
+    largest = max(group_sizes, key=lambda key: group_sizes[key])
+    doc = documents[largest]
+    models, views = (
+        sum(k.startswith("Model/") for k in group_sizes),
+        sum(k.startswith("FeatureView/") for k in group_sizes),
+    )
+    return [
+        Diagnostic(
+            doc.source.value_location(("metadata", "name")),
+            ("metadata", "name"),
+            f"the alert rules of {models} model(s) and {views} feature view(s) do not fit Managed Prometheus: "
+            f"{problem}; {largest} has the most ({group_sizes[largest]:,} bytes). Every model's and online "
+            "view's rules share one namespace: remove objects from this catalog, or split the namespace "
+            "(infra/components/monitoring.py) before adding more",
+        )
+    ]
+
+
+def check_owner_tags(valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
+    """The owner of each object whose AWS resources are tagged with it is a tag value AWS accepts."""
+    for doc in valid:
+        tagged = isinstance(doc.obj, Model) or (
+            isinstance(doc.obj, FeatureView) and doc.obj.spec.materialization is not None
+        )
+        owner = doc.obj.metadata.owner
+        problem = tag_value_problem(owner) if tagged and owner is not None else None
+        if problem is not None:
+            refused = sorted({c for c in str(owner) if not tag_text(c)})
+            shown = f" ({' '.join(repr(c) for c in refused)} refused)" if refused else ""
+            yield Diagnostic(
+                doc.source.value_location(("metadata", "owner")),
+                ("metadata", "owner"),
+                f"{owner!r} is tagged on the {doc.kind}'s AWS resources as 'owner', and {problem}{shown}; "
+                "write a team handle or an email address such as 'credit-risk@bnpl.example'",
+            )
+
+
+def check_decision_records(catalog: Catalog, valid: Sequence[ValidDocument]) -> Iterator[Diagnostic]:
+    """The largest decision record each model's requests can make fits one Kinesis record."""
+    documents = {doc.name: doc for doc in valid if isinstance(doc.obj, Model)}
+    for name, model in catalog.models.items():
+        bound = decision_record_bound(catalog, name)
+        if KINESIS_RECORD.problem(bound) is None:
+            continue
+        texts = [i for i, value in enumerate(model.spec.request_values) if value.dtype in TEXT_DTYPES]
+        at: FieldPath = ("spec", "requestValues", texts[0]) if texts else ("spec", "features")
+        fix = (
+            f"{len(texts)} request value(s) are text of up to {MAX_TEXT_CHARS:,} characters each: make them "
+            "numeric (models score numbers) or remove them"
+            if texts
+            else f"{len(model.spec.features)} inputs each add to every record: use fewer"
+        )
+        yield Diagnostic(
+            documents[name].source.value_location(at),
+            at,
+            f"a decision record of {name} can reach {bound:,} bytes, over the {KINESIS_RECORD.max_bytes:,} one "
+            f"Kinesis record holds ({KINESIS_RECORD.doc}): the model server could not log such a decision and "
+            f"would answer 503. {fix}",
+        )

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from mlplat.catalog import Catalog, SpecValidationError, build_catalog
 from mlplat.catalog_checks import build_index, run_checks
-from mlplat.deploy_checks import check_artifacts, check_name_lengths, check_slice_sizes
+from mlplat.deploy_checks import (
+    check_artifacts,
+    check_decision_records,
+    check_name_lengths,
+    check_owner_tags,
+    check_rule_namespace_size,
+    check_slice_sizes,
+)
 from mlplat.diagnostics import Diagnostic, Location, Severity, has_errors
 from mlplat.document_validation import ValidDocument, raw_name, validate_document
 from mlplat.errors import UsageError
@@ -69,11 +76,14 @@ def _check_documents(
     diagnostics.extend(run_checks(valid, invalid_names))
     diagnostics.extend(check_invalid_documents(invalid, build_index(valid, invalid_names)))
     diagnostics.extend(check_name_lengths(valid))
+    diagnostics.extend(check_owner_tags(valid))
     if artifacts is not None:
         diagnostics.extend(check_artifacts(valid, artifacts))
     catalog = None if has_errors(diagnostics) else build_catalog([doc.obj for doc in valid], diagnostics)
     if catalog is not None:
         diagnostics.extend(check_slice_sizes(catalog, valid))
+        diagnostics.extend(check_rule_namespace_size(catalog, valid))
+        diagnostics.extend(check_decision_records(catalog, valid))
     diagnostics.sort(key=lambda d: (d.location, d.severity != Severity.ERROR))
     return None if has_errors(diagnostics) else catalog
 

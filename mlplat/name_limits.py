@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlplat.spec.types import kubernetes_name
+from mlplat.spec.types import MAX_NAME_LENGTH, kubernetes_name
 
 #: The environments a stack can be; names are checked against the longest.
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -362,3 +362,15 @@ def longest_name(kind: str) -> int:
     environment = max(ENVIRONMENTS, key=len)
     slack = [d.limit - d.length(environment, "") for d in DERIVED_NAMES if d.kind == kind]
     return min(slack, default=10**6)
+
+
+def name_limit(kind: str) -> tuple[int, DerivedName | None]:
+    """The longest name of ``kind`` a deploy accepts, and the derived name that sets it.
+
+    ``None`` when the spec language's own limit (:data:`MAX_NAME_LENGTH`) is the tighter one.
+    """
+    environment = max(ENVIRONMENTS, key=len)
+    derived_names = [d for d in DERIVED_NAMES if d.kind == kind]
+    if longest_name(kind) >= MAX_NAME_LENGTH or not derived_names:
+        return MAX_NAME_LENGTH, None
+    return longest_name(kind), min(derived_names, key=lambda d: d.limit - d.length(environment, ""))

@@ -11,7 +11,17 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from mlplat.name_limits import ENVIRONMENTS, name_limit
+from mlplat.object_limits import (
+    AMP_RULE_NAMESPACE,
+    CONFIGMAP_DATA,
+    KINESIS_RECORD,
+    TAG_CHARACTERS,
+    TAG_DOC,
+    TAG_VALUE_LENGTH,
+)
 from mlplat.spec.kinds import API_VERSION, KINDS
+from mlplat.spec.types import MAX_FEATURE_NAME_LENGTH, MAX_NAME_LENGTH
 
 SCHEMA_ID = "https://mlplat.dev/schemas/mlplat-v1.json"
 
@@ -50,7 +60,7 @@ Every spec is a YAML document of the form
 apiVersion: mlplat/v1
 kind: FeatureView          # Entity | Source | FeatureView | FeatureService | Model
 metadata:
-  name: bureau_profile     # lowercase, digits, single underscores; at most 32 characters
+  name: bureau_profile     # lowercase, digits, single underscores; how long: see Names below
   owner: credit-risk@bnpl.example
 spec: {...}
 ```
@@ -65,13 +75,13 @@ specs/features/profile.yaml:23:8: warning: spec.ttl: ttl 1h is shorter than mate
 ```
 
 It checks what a deploy depends on too: every AWS and Kubernetes name derived from a
-spec name fits its limit after the prefixes the platform adds (a Model name 30
-characters at most, a scheduled FeatureView name 37; `mlplat/name_limits.py`), each
-service's catalog slice fits the 1 MiB of its ConfigMap, schedules run in whole minutes
-(`every: 90s` is refused), free text is at most 4096 characters (reason phrases 200, the
-owner 256, an AWS tag value), and each local artifact is under the artifact root
-(`--artifacts`, default `models/` beside the specs) with its pinned sha256. A document
-with shape errors still has its readable references checked in the same run.
+spec name fits its limit after the prefixes the platform adds (see Names below), every
+object that carries spec content fits the size AWS or Kubernetes allows it (see Deploy
+limits below), schedules run in whole minutes (`every: 90s` is refused), free text is at
+most 4096 characters (reason phrases 200, the owner 256, an AWS tag value), and each
+local artifact is under the artifact root (`--artifacts`, default `models/` beside the
+specs) with its pinned sha256. A document with shape errors still has its readable
+references checked in the same run.
 
 The line and column point at the bad value, or at the key when the key itself is wrong
 (unknown, misspelt, duplicated). Warnings are printed but do not fail the run. Exit
@@ -84,7 +94,7 @@ Value formats used below:
 
 | format | written as | examples |
 | --- | --- | --- |
-| name | `[a-z][a-z0-9]*(_[a-z0-9]+)*`, at most 32 characters (features: 64) | `bureau_profile`, `fico_score` |
+| name | `[a-z][a-z0-9]*(_[a-z0-9]+)*`, at most @NAME@ characters, fewer for some kinds (see Names; features: @FEATURE@) | `bureau_profile`, `fico_score` |
 | duration | a whole number and a unit `s`, `m`, `h`, `d`, `w` | `90s`, `15m`, `6h`, `30d`, `2w` |
 | dtype | `bool`, `int32`, `int64`, `float32`, `float64`, `string`, `bytes`, `timestamp` | |
 | data location | `s3://bucket/key`, or a relative path resolved under the environment's root | `bureau_snapshots.parquet` |
@@ -96,6 +106,76 @@ Value formats used below:
 
 Kubernetes objects take the name with `_` replaced by `-` (`default_risk` -> `default-risk`).
 """
+
+
+def _limits_section() -> list[str]:
+    """The object limits validate checks, from the table the render-time check reads too."""
+    rows = [
+        (
+            CONFIGMAP_DATA,
+            "each service's catalog slice (the feature server's: every view and feature service; a model server's: its model and what it reads), mounted from one ConfigMap",
+        ),
+        (
+            AMP_RULE_NAMESPACE,
+            "the SLO recording rules of every model and online view, in one Managed Prometheus rule groups namespace (counted with a 256-character runbook base URL, the longest a stack may set)",
+        ),
+        (
+            KINESIS_RECORD,
+            "the largest decision record a model's requests can make: its inputs, entity keys, request values (text ones up to 65,536 characters) and reason phrases",
+        ),
+    ]
+    lines = [
+        "## Deploy limits",
+        "",
+        "`mlplat validate` refuses specs whose objects would not fit what AWS or Kubernetes accepts",
+        "(`mlplat/object_limits.py`). The render measures the ConfigMaps, the rule namespace and the tags it",
+        "builds against the same table and refuses what does not fit; decision records are written at run",
+        "time, bounded by the limits the model server puts on each request value:",
+        "",
+        "| limit | what spec content fills it | source |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {limit.max_bytes:,} bytes | {what} | {limit.doc} |" for limit, what in rows]
+    lines += [
+        f"| AWS tag value: up to {TAG_VALUE_LENGTH} {TAG_CHARACTERS} | the `owner` of a Model or a scheduled "
+        f"FeatureView, tagged on its resources | {TAG_DOC} |",
+        "",
+        "No spec value reaches the other limits of the objects the platform creates: the number of tags",
+        "on a resource (at most five of AWS's 50), Kubernetes annotations (256 KiB; they hold a digest),",
+        "label values (spec names, see Names, and spec labels, checked by their type), the Alertmanager",
+        "definition and the scrape configuration (no spec content), CloudWatch alarms, EventBridge",
+        "schedules and EMR job runs (names only, see Names), and Grafana dashboards (generated into",
+        "`docs/dashboards/`, not deployed). A service's NetworkPolicy grows with the callers granted on",
+        "it, but each caller it admits is in that service's catalog slice with at least as many bytes, so",
+        "the 1 MiB ConfigMap bounds it well before the 1.5 MiB of an object in etcd.",
+        "",
+    ]
+    return lines
+
+
+def _names_section() -> list[str]:
+    """How long each kind's name may be: the spec language's limit, or the derived name that is tighter."""
+    environment = max(ENVIRONMENTS, key=len)
+    lines = [
+        "## Names",
+        "",
+        "Spec names become parts of AWS and Kubernetes names (`mlplat/name_limits.py`). Each kind's",
+        f"longest name is the tightest of the spec language's {MAX_NAME_LENGTH} characters and every name the",
+        f"platform derives from it, counted in the longest environment (`{environment}`):",
+        "",
+        "| kind | longest name | set by |",
+        "| --- | ---: | --- |",
+    ]
+    for kind in KINDS:
+        limit, binding = name_limit(kind)
+        if binding is None:
+            why = "the spec language"
+        else:
+            suffix = " plus Pulumi's random suffix" if binding.autonamed else ""
+            template = binding.template.format(environment=environment, name="<name>")
+            why = f"the {binding.what} `{template}`{suffix}, at most {binding.limit} characters ({binding.rule.doc})"
+        lines.append(f"| {kind} | {limit} | {why} |")
+    return [*lines, ""]
 
 
 def _type_of(prop: dict[str, Any]) -> str:
@@ -143,7 +223,8 @@ def _section(title: str, definition: dict[str, Any]) -> list[str]:
 def markdown_reference() -> str:
     """``docs/specs.md``: every kind and every field, with types, defaults and descriptions."""
     definitions = json_schema()["$defs"]
-    lines = [_INTRO, "## Kinds", ""]
+    intro = _INTRO.replace("@NAME@", str(MAX_NAME_LENGTH)).replace("@FEATURE@", str(MAX_FEATURE_NAME_LENGTH))
+    lines = [intro, *_names_section(), *_limits_section(), "## Kinds", ""]
     for kind in KINDS:
         lines += _section(kind, definitions[kind])
     lines += ["## Types", ""]

@@ -21,22 +21,23 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
 import jwt
 from prometheus_client import CollectorRegistry, Counter
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from mlplat.access import ANONYMOUS, AccessPolicy, Action, CallerIdentity, Principal
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError
+from services.settings import EnvironmentSettings
 
 log = logging.getLogger("mlplat.identity")
 
@@ -80,101 +81,109 @@ class IdentityUnavailableError(MlplatError):
     public_message = "caller identity cannot be verified now (issuer keys unavailable)"
 
 
-@dataclass(frozen=True)
-class IdentitySettings:
-    """How tokens are verified. Read from ``MLPLAT_AUTH*`` by :meth:`from_env`.
+def _auth(suffix: str) -> str:
+    """The variable ``MLPLAT_AUTH<suffix>``. Only it is read: a bare ``ISSUER`` in the environment is not."""
+    return f"MLPLAT_AUTH{suffix}"
 
-    Attributes:
-        enabled: ``MLPLAT_AUTH`` = ``on`` (default) or ``off``. Off serves every request as
-            ``anonymous`` and logs a warning at start; never in a deployed stack.
-        issuer: ``MLPLAT_AUTH_ISSUER``: the cluster's OIDC issuer URL, exactly the tokens'
-            ``iss`` (on EKS, the cluster's ``identity.oidc.issuer``). Required when enabled.
-        jwks_url: ``MLPLAT_AUTH_JWKS_URL``: the issuer's key set. Left out: the ``jwks_uri``
-            of ``<issuer>/.well-known/openid-configuration``. On a cluster, the API server's
-            ``https://kubernetes.default.svc/openid/v1/jwks``: the same keys, inside the VPC.
-        jwks_token_file: ``MLPLAT_AUTH_JWKS_TOKEN_FILE``: a token file sent as the bearer of each
-            key-set fetch, re-read every time (the kubelet renews it): the pod's own service
-            account token, which the API server's issuer discovery role admits. Left out: none.
-        jwks_ca_file: ``MLPLAT_AUTH_JWKS_CA_FILE``: the CA bundle the key set's HTTPS is
-            verified with (the cluster CA, ``kube-root-ca.crt``). Left out: the system's.
-        audience: ``MLPLAT_AUTH_AUDIENCE``: the ``aud`` tokens must carry. Default ``mlplat``.
-        leeway_s: ``MLPLAT_AUTH_LEEWAY_SECONDS``: clock skew allowed on ``exp``/``nbf``/``iat``. Default 30.
-        fetch_timeout_s: seconds one key-set (or discovery) fetch may take. Default 2.
-        keys_max_age_s: cached keys are fetched again after this long, or after the key set's
-            ``Cache-Control: max-age`` when that is shorter. Default 3600: EKS
-            throttles its OIDC endpoint and asks clients to cache the keys, and rotates them
-            every 7 days (https://docs.aws.amazon.com/eks/latest/userguide/irsa-fetch-keys.html);
-            a token signed with a new key is met by a refetch anyway.
-        refetch_interval_s: an unknown key id triggers at most one fetch per this interval,
-            so forged key ids cannot turn requests into fetches. Default 10.
-        max_lifetime_s: tokens valid for longer (``exp - iat``) are refused. Default 86400;
-            projected tokens last an hour and the kubelet renews them.
+
+def _unset_if_empty(value: object) -> object:
+    """An empty variable is one left out (``mlplat up`` clears the cluster's this way)."""
+    return None if value == "" else value
+
+
+class IdentitySettings(EnvironmentSettings):
+    """How tokens are verified, read from the ``MLPLAT_AUTH*`` variables (:meth:`from_environment`).
+
+    Each field's docstring names its variable and default; a wrong value fails start-up
+    naming the variable, the value and what is accepted, as every service setting does.
     """
 
-    enabled: bool = True
-    issuer: str | None = None
-    jwks_url: str | None = None
-    jwks_token_file: Path | None = None
-    jwks_ca_file: Path | None = None
-    audience: str = DEFAULT_AUDIENCE
-    leeway_s: float = 30.0
-    fetch_timeout_s: float = 2.0
-    keys_max_age_s: float = 3600.0
-    refetch_interval_s: float = 10.0
-    max_lifetime_s: float = 86400.0
+    # Keywords name fields (``IdentitySettings(issuer=...)``); the environment only its variables.
+    model_config = SettingsConfigDict(validate_by_name=True)
 
+    enabled: bool = Field(default=True, validation_alias=_auth(""))
+    """MLPLAT_AUTH: ``on`` (verify caller tokens) or ``off``. Off serves every request as ``anonymous`` and logs a warning at start; never in a deployed stack. Default ``on``."""
+    issuer: str | None = Field(default=None, validation_alias=_auth("_ISSUER"))
+    """MLPLAT_AUTH_ISSUER: the cluster's OIDC issuer URL, exactly the tokens' ``iss`` (on EKS, the cluster's ``identity.oidc.issuer``). Required when on."""
+    jwks_url: str | None = Field(default=None, validation_alias=_auth("_JWKS_URL"))
+    """MLPLAT_AUTH_JWKS_URL: the issuer's key set. Default: the ``jwks_uri`` of ``<issuer>/.well-known/openid-configuration``. On a cluster, the API server's ``https://kubernetes.default.svc/openid/v1/jwks``: the same keys, inside the VPC."""
+    jwks_token_file: Path | None = Field(default=None, validation_alias=_auth("_JWKS_TOKEN_FILE"))
+    """MLPLAT_AUTH_JWKS_TOKEN_FILE: a token file sent as the bearer of each key-set fetch, re-read every time (the kubelet renews it): the pod's own service account token, which the API server's issuer discovery role admits. Default: none."""
+    jwks_ca_file: Path | None = Field(default=None, validation_alias=_auth("_JWKS_CA_FILE"))
+    """MLPLAT_AUTH_JWKS_CA_FILE: the CA bundle the key set's HTTPS is verified with (the cluster CA, ``kube-root-ca.crt``). Default: the system's."""
+    audience: str = Field(default=DEFAULT_AUDIENCE, min_length=1, validation_alias=_auth("_AUDIENCE"))
+    """MLPLAT_AUTH_AUDIENCE: the ``aud`` tokens must carry. Default ``mlplat``."""
+    leeway_s: float = Field(default=30.0, ge=0, le=300, validation_alias=_auth("_LEEWAY_SECONDS"))
+    """MLPLAT_AUTH_LEEWAY_SECONDS: clock skew allowed on ``exp``/``nbf``/``iat``, 0 to 300. Default 30."""
+    fetch_timeout_s: float = Field(default=2.0, gt=0, le=30, validation_alias=_auth("_FETCH_TIMEOUT_SECONDS"))
+    """MLPLAT_AUTH_FETCH_TIMEOUT_SECONDS: seconds one key-set (or discovery) fetch may take. Default 2."""
+    keys_max_age_s: float = Field(default=3600.0, ge=0, le=86_400, validation_alias=_auth("_KEYS_MAX_AGE_SECONDS"))
+    """MLPLAT_AUTH_KEYS_MAX_AGE_SECONDS: cached keys are fetched again after this long, or after the key set's ``Cache-Control: max-age`` when that is shorter. Default 3600: EKS throttles its OIDC endpoint and asks clients to cache the keys, and rotates them every 7 days (https://docs.aws.amazon.com/eks/latest/userguide/irsa-fetch-keys.html); a token signed with a new key is met by a refetch anyway."""
+    refetch_interval_s: float = Field(default=10.0, ge=0, le=3600, validation_alias=_auth("_REFETCH_INTERVAL_SECONDS"))
+    """MLPLAT_AUTH_REFETCH_INTERVAL_SECONDS: an unknown key id triggers at most one fetch per this interval, so forged key ids cannot turn requests into fetches. Default 10."""
+    max_lifetime_s: float = Field(default=86400.0, gt=0, le=7 * 86_400, validation_alias=_auth("_MAX_LIFETIME_SECONDS"))
+    """MLPLAT_AUTH_MAX_LIFETIME_SECONDS: tokens valid for longer (``exp - iat``) are refused. Default 86400; projected tokens last an hour and the kubelet renews them."""
+
+    @field_validator("enabled", mode="before")
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
-        """``MLPLAT_AUTH*`` from ``env``; a :class:`UsageError` names the variable and the fix."""
-        mode = env.get("MLPLAT_AUTH", "on").strip().lower()
+    def _on_or_off(cls, value: object) -> object:
+        if isinstance(value, bool):
+            return value
+        mode = str(value).strip().lower()
         if mode not in ("on", "off"):
-            raise UsageError(f"MLPLAT_AUTH={mode!r}: use 'on' (verify caller tokens) or 'off'")
-        if mode == "off":
-            return cls(enabled=False)
-        issuer = env.get("MLPLAT_AUTH_ISSUER") or None
-        if issuer is None:
-            raise UsageError(
+            raise ValueError("use 'on' (verify caller tokens) or 'off'")
+        return mode == "on"
+
+    @field_validator("issuer", "jwks_url", "jwks_token_file", "jwks_ca_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return _unset_if_empty(value)
+
+    @field_validator("audience", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return DEFAULT_AUDIENCE if value == "" else value
+
+    @field_validator("issuer", "jwks_url")
+    @classmethod
+    def _keys_over_https(cls, value: str | None) -> str | None:
+        problem = url_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("jwks_token_file", "jwks_ca_file")
+    @classmethod
+    def _mounted(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("is not a file; mount it (a projected volume) or leave the variable out")
+        return value
+
+    @model_validator(mode="after")
+    def _issuer_when_on(self) -> Self:
+        if self.enabled and self.issuer is None:
+            raise ValueError(
                 "MLPLAT_AUTH_ISSUER is not set: give the cluster's OIDC issuer URL (the tokens' 'iss'), "
                 "or set MLPLAT_AUTH=off to serve without caller identity (never in a deployed stack)"
             )
-        leeway = env.get("MLPLAT_AUTH_LEEWAY_SECONDS", "30")
-        try:
-            leeway_s = float(leeway)
-        except ValueError:
-            raise UsageError(f"MLPLAT_AUTH_LEEWAY_SECONDS={leeway!r} is not a number of seconds") from None
-        if not 0 <= leeway_s <= 300:
-            raise UsageError(f"MLPLAT_AUTH_LEEWAY_SECONDS={leeway!r}: allow 0 to 300 seconds of clock skew")
-        jwks_url = env.get("MLPLAT_AUTH_JWKS_URL") or None
-        for name, url in (("MLPLAT_AUTH_ISSUER", issuer), ("MLPLAT_AUTH_JWKS_URL", jwks_url)):
-            if url is not None:
-                check_url(name, url)
-        audience = env.get("MLPLAT_AUTH_AUDIENCE") or DEFAULT_AUDIENCE
-        token_file, ca_file = (_file(env, name) for name in ("MLPLAT_AUTH_JWKS_TOKEN_FILE", "MLPLAT_AUTH_JWKS_CA_FILE"))
-        return cls(
-            issuer=issuer,
-            jwks_url=jwks_url,
-            jwks_token_file=token_file,
-            jwks_ca_file=ca_file,
-            audience=audience,
-            leeway_s=leeway_s,
-        )
+        return self
 
 
-def _file(env: Mapping[str, str], name: str) -> Path | None:
-    value = env.get(name) or None
-    if value is not None and not Path(value).is_file():
-        raise UsageError(f"{name}={value!r} is not a file; mount it (a projected volume) or leave the variable out")
-    return Path(value) if value is not None else None
+def url_problem(url: str) -> str | None:
+    """Why ``url`` may not serve keys: they come over HTTPS, plain HTTP only from this machine (the local issuer)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname is not None and _is_loopback(parts.hostname):
+        return None
+    return "use an https:// URL (http:// only for a loopback address)"
 
 
 def check_url(name: str, url: str) -> None:
-    """Keys come over HTTPS; plain HTTP only from this machine (the local issuer)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname is not None and _is_loopback(parts.hostname):
-        return
-    raise UsageError(f"{name}={url!r}: use an https:// URL (http:// only for a loopback address)")
+    """:class:`UsageError` naming ``name`` if ``url`` may not serve keys (:func:`url_problem`)."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise UsageError(f"{name}={url!r}: {problem}")
 
 
 def cache_max_age(header: str | None, ceiling: float) -> float:
@@ -441,7 +450,7 @@ def authorizer_for(catalog: Catalog, settings: IdentitySettings | None = None) -
     Turning identity off is logged loudly.
     """
     if settings is None:
-        settings = IdentitySettings.from_env(os.environ)
+        settings = IdentitySettings.from_environment()
     policy = AccessPolicy(catalog)
     if not settings.enabled:
         log.warning(

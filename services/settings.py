@@ -1,17 +1,21 @@
 """The settings base of both services: ``MLPLAT_*`` variables read once into a typed object.
 
-The feature server and the model server subclass :class:`ServiceSettings`; a variable
-that both read has one name, one default and one meaning, documented here. A wrong
-value fails start-up with a :class:`~mlplat.errors.UsageError` naming every bad variable.
+Every settings object of the services is an :class:`EnvironmentSettings`: the feature
+server's and the model server's (both :class:`ServiceSettings`, so a variable that both
+read has one name, one default and one meaning, documented here) and caller identity's
+(``MLPLAT_AUTH*``, :class:`services.identity.IdentitySettings`). A wrong value fails
+start-up with a :class:`~mlplat.errors.UsageError` naming every bad variable, its value
+and what is accepted.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import orjson
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlplat.catalog import Catalog
@@ -23,10 +27,52 @@ from mlplat.online_store.connect import auth_token
 ENV_PREFIX = "MLPLAT_"
 
 
-class ServiceSettings(BaseSettings):
-    """What every service reads; each field's docstring names its variable and default."""
+class EnvironmentSettings(BaseSettings):
+    """Settings read once from the environment; :meth:`from_environment` turns bad values into one error."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    @classmethod
+    def from_environment(cls, **overrides: object) -> Self:
+        """The environment with ``overrides`` (command-line flags; ``None`` left out).
+
+        A bad value is one :class:`UsageError` with a bullet per variable.
+        """
+        given = {name: value for name, value in overrides.items() if value is not None}
+        try:
+            return cls(**given)  # type: ignore[arg-type]
+        except ValidationError as error:
+            problems = [cls._problem(e) for e in error.errors()]
+            raise UsageError(f"invalid {cls.__name__} settings:\n" + "\n".join(f"  - {p}" for p in problems)) from None
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable of field ``name`` (or of the alias an error names)."""
+        if name.isupper():
+            return name
+        field = cls.model_fields.get(name)
+        alias = field.validation_alias if field is not None else None
+        if isinstance(alias, str):
+            return alias
+        if isinstance(alias, AliasChoices):
+            return next((str(c) for c in alias.choices if isinstance(c, str) and c.isupper()), name)
+        return f"{ENV_PREFIX}{name.upper()}"
+
+    @classmethod
+    def _problem(cls, error: ErrorDetails) -> str:
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:
+            return message  # a check across variables names them itself
+        name = str(error["loc"][0])
+        field = cls.model_fields.get(name)
+        secret = field is not None and "SecretStr" in str(field.annotation)
+        value: Any = error.get("input")
+        shown = f"={value!r}" if not secret and isinstance(value, str | int | float) else ""
+        return f"{cls.variable(name)}{shown}: {message}"
+
+
+class ServiceSettings(EnvironmentSettings):
+    """What every service reads; each field's docstring names its variable and default."""
 
     catalog: Path = Path("specs")
     """MLPLAT_CATALOG: a catalog JSON snapshot (a ConfigMap on Kubernetes) or a spec directory. Default ``specs``."""
@@ -54,19 +100,6 @@ class ServiceSettings(BaseSettings):
     """MLPLAT_PORT: port to listen on (each service has its own default)."""
     graceful_shutdown_seconds: float = Field(default=20, ge=0, le=300)
     """MLPLAT_GRACEFUL_SHUTDOWN_SECONDS: time in-flight requests get after SIGTERM. Default 20 (below Kubernetes' 30 s grace)."""
-
-    @classmethod
-    def from_environment(cls, **overrides: object) -> Self:
-        """The ``MLPLAT_*`` environment with ``overrides`` (command-line flags; ``None`` left out).
-
-        A bad value is one :class:`UsageError` with a bullet per variable.
-        """
-        given = {name: value for name, value in overrides.items() if value is not None}
-        try:
-            return cls(**given)  # type: ignore[arg-type]
-        except ValidationError as error:
-            problems = [f"{_variable(e['loc'])}: {e['msg']}" for e in error.errors()]
-            raise UsageError(f"invalid {cls.__name__} settings:\n" + "\n".join(f"  - {p}" for p in problems)) from None
 
     def environment(self) -> dict[str, str]:
         """These settings as ``MLPLAT_*`` variables, so worker processes rebuild the same settings."""
@@ -105,8 +138,3 @@ class ServiceSettings(BaseSettings):
         if not isinstance(snapshot, dict):
             raise UsageError(f"MLPLAT_CATALOG={str(path)!r} is not a catalog snapshot (a JSON object)")
         return Catalog.from_snapshot(snapshot)
-
-
-def _variable(location: tuple[int | str, ...]) -> str:
-    name = str(location[0]) if location else "settings"
-    return name if name == "AWS_REGION" else f"{ENV_PREFIX}{name.upper()}"

@@ -21,7 +21,8 @@ from typing import Any
 
 from infra.naming import NODE_POOL_LABEL, SERVING_POOL, SYSTEM_POOL
 from mlplat.catalog import Catalog
-from mlplat.deploy_checks import feature_server_catalog, model_server_catalog, snapshot_text
+from mlplat.deploy_checks import catalog_config_map_data, feature_server_catalog, model_server_catalog, snapshot_text
+from mlplat.object_limits import CATALOG_CONFIGMAP_KEY
 from mlplat.spec.kinds import Caller, Model, SourceType
 from mlplat.spec.types import kubernetes_name
 
@@ -169,7 +170,7 @@ def catalog_config_map(workload: _Workload, settings: WorkloadSettings) -> Manif
         "metadata": _metadata(catalog_config_map_name(workload), settings, _labels(workload.component, workload.name)),
         # Immutable: the kubelet stops watching it, and nobody edits a catalog in place.
         "immutable": True,
-        "data": {"catalog.json": snapshot_text(workload.catalog)},
+        "data": catalog_config_map_data(workload.catalog),
     }
 
 
@@ -487,7 +488,7 @@ def online_store_port(url: str) -> int:
 def _common_env(settings: WorkloadSettings) -> dict[str, str]:
     return {
         "MLPLAT_ENVIRONMENT": settings.environment,
-        "MLPLAT_CATALOG": f"{CATALOG_MOUNT}/catalog.json",
+        "MLPLAT_CATALOG": f"{CATALOG_MOUNT}/{CATALOG_CONFIGMAP_KEY}",
         "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
         "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
         "AWS_REGION": settings.aws_region,

@@ -93,13 +93,13 @@ class Metadata(SpecModel):
     """Identity of a spec object, as in Kubernetes."""
 
     name: Name
-    """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names."""
+    """Unique among objects of the same kind. Becomes Kubernetes names (``_`` -> ``-``) and AWS names, so some kinds take fewer than 32 characters (see Names)."""
     owner: TagValue | None = None
-    """Team or person answering for the object (an email or a team handle). Tagged on its AWS resources."""
+    """Team or person answering for the object (an email or a team handle). Tagged on a Model's and a scheduled FeatureView's AWS resources, so there it must be an AWS tag value: letters, digits, spaces and ``_ . : / = + - @``."""
     description: Text | None = None
     """What the object is, for people reading the catalog."""
     labels: dict[LabelValue, LabelValue] = Field(default_factory=dict)
-    """Free-form key/value labels, copied onto Kubernetes labels."""
+    """Free-form key/value labels for people and tools reading the catalog; keys and values follow Kubernetes' label syntax."""
 
 
 # --- Caller -----------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, PlainSerializer, PlainValidator, WithJsonSchema
 
-#: Longest object name. Derived names such as the IAM role
-#: ``mlplat-staging-model-<name>`` (64 characters at most) and the Kubernetes
-#: Deployment ``model-<name>-canary`` (63) must fit.
+#: Longest object name in the spec language. Some kinds' names are limited further by the
+#: AWS and Kubernetes names derived from them (a Model's by its IAM role:
+#: :func:`mlplat.name_limits.name_limit`, checked by ``mlplat validate``).
 MAX_NAME_LENGTH = 32
 #: Longest feature name; features become column names and JSON keys, not AWS names.
 MAX_FEATURE_NAME_LENGTH = 64

@@ -74,6 +74,11 @@ def test_prod_must_be_highly_available_and_protected() -> None:
         ({"cluster": {"systemNodes": {"minSize": 5, "maxSize": 2}}}, "minSize (5) is above maxSize (2)"),
         ({"alerts": {"emails": ["oncall"]}}, "'oncall' is not an email address"),
         ({"environment": "qa"}, "environment: Input should be 'dev', 'staging' or 'prod'"),
+        # Validate sizes the SLO rules with a runbook base this long at most.
+        (
+            {"alerts": {"runbookBaseUrl": "https://" + "r" * 249}},
+            "alerts.runbookBaseUrl: String should have at most 256",
+        ),
     ],
 )
 def test_values_are_checked_in_the_users_words(values: dict[str, Any], expected: str) -> None:

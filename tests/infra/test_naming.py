@@ -19,7 +19,6 @@ from infra.naming import (
     physical_name_of,
     resource_name_problems,
     spec_tags,
-    tag_problems,
 )
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
@@ -33,6 +32,7 @@ from mlplat.name_limits import (
     name_problems,
     too_long,
 )
+from mlplat.object_limits import tag_problems
 from mlplat.spec.types import MAX_NAME_LENGTH
 
 

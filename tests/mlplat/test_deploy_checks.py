@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlplat.deploy_checks import CONFIGMAP_MAX_BYTES, feature_server_catalog, snapshot_text
+from mlplat.deploy_checks import CONFIGMAP_MAX_BYTES, feature_server_catalog, slo_rules, snapshot_text
 from mlplat.loader import load_catalog, validate_directory
 from mlplat.name_limits import longest_name
+from mlplat.object_limits import AMP_RULE_NAMESPACE, text_bytes
+from mlplat.operations.objectives import catalog_slos
+from mlplat.operations.rules import RuleFile
 from tests.spec_edits import edit_spec
 
 
@@ -79,4 +82,117 @@ def test_missing_and_changed_artifacts_are_refused(spec_tree: Path) -> None:
     assert "mlplat train fraud --version v1" in errors[0]
     assert "spec.versions[1].artifact.sha256:" in errors[1]
     assert "not the pinned one" in errors[1]
+    assert _errors(spec_tree) == []
+
+
+def test_an_owner_aws_would_refuse_as_a_tag_is_refused_where_it_is_tagged(spec_tree: Path) -> None:
+    # The owner is tagged on the model's and the scheduled view's resources; a comma is no tag character.
+    edit_spec(spec_tree / "specs/models/fraud.yaml", "owner: fraud@bnpl.example", "owner: fraud, risk")
+    edit_spec(spec_tree / "specs/features/application_velocity.yaml", "owner: ", "owner: ml#platform  # ")
+    errors = _errors(spec_tree)
+    assert errors == [
+        "specs/features/application_velocity.yaml:6:10: error: metadata.owner: 'ml#platform' is tagged on the "
+        "FeatureView's AWS resources as 'owner', and a tag value is up to 256 letters, digits, spaces and "
+        "_ . : / = + - @ (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html) ('#' refused); "
+        "write a team handle or an email address such as 'credit-risk@bnpl.example'",
+        "specs/models/fraud.yaml:6:10: error: metadata.owner: 'fraud, risk' is tagged on the Model's AWS "
+        "resources as 'owner', and a tag value is up to 256 letters, digits, spaces and _ . : / = + - @ "
+        "(https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html) (',' refused); "
+        "write a team handle or an email address such as 'credit-risk@bnpl.example'",
+    ]
+
+
+def test_an_owner_that_is_never_tagged_may_use_any_text(spec_tree: Path) -> None:
+    # Callers and unscheduled views make no AWS resources of their own.
+    path = spec_tree / "specs/callers/callers.yaml"
+    edit_spec(path, "owner: ", "owner: checkout, payments  # ")
+    assert _errors(spec_tree) == []
+
+
+def _copies_of_fraud(spec_tree: Path, count: int) -> None:
+    text = (spec_tree / "specs/models/fraud.yaml").read_text()
+    for i in range(count):
+        copy = text.replace("name: fraud\n", f"name: fraud_{i:03d}\n", 1)
+        (spec_tree / f"specs/models/fraud_{i:03d}.yaml").write_text(copy)
+
+
+def test_slo_rules_past_the_managed_prometheus_namespace_are_refused_at_the_largest(spec_tree: Path) -> None:
+    catalog = load_catalog(spec_tree / "specs")
+    rules = slo_rules(catalog)
+    fraud = [g for slo, g in zip(catalog_slos(catalog), rules.groups, strict=False) if slo.subject == "fraud"]
+    per_copy = text_bytes(RuleFile(fraud).to_yaml())  # each copy adds fraud's groups
+    needed = (AMP_RULE_NAMESPACE.max_bytes - text_bytes(rules.to_yaml())) // per_copy + 2
+    _copies_of_fraud(spec_tree, needed)
+    (error,) = _errors(spec_tree)
+    assert error.startswith("specs/models/")
+    assert ": error: metadata.name: the alert rules of " in error
+    assert "model(s) and 4 feature view(s) do not fit Managed Prometheus: the SLO rule groups namespace is " in error
+    assert (
+        "over the 1,000,000 it may hold (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP_quotas.html)"
+        in error
+    )
+    assert error.endswith("split the namespace (infra/components/monitoring.py) before adding more")
+
+
+def test_slo_rules_within_the_namespace_pass(spec_tree: Path) -> None:
+    _copies_of_fraud(spec_tree, 20)
+    result = validate_directory(spec_tree / "specs")
+    assert result.catalog is not None
+    assert text_bytes(slo_rules(result.catalog).to_yaml()) < AMP_RULE_NAMESPACE.max_bytes
+
+
+def test_a_model_whose_decision_records_can_pass_a_kinesis_record_is_refused(spec_tree: Path) -> None:
+    # Each text request value can carry 65,536 characters, six bytes each once escaped: three pass 1 MiB.
+    values = "".join(f"    - name: note_{i}\n      dtype: string\n" for i in range(3))
+    edit_spec(spec_tree / "specs/models/fraud.yaml", "  requestValues:\n", "  requestValues:\n" + values)
+    (error,) = _errors(spec_tree)
+    assert error.startswith("specs/models/fraud.yaml:27:7: error: spec.requestValues[0]: a decision record of fraud")
+    assert (
+        "over the 1,048,576 one Kinesis record holds (https://docs.aws.amazon.com/kinesis/latest/APIReference/" in error
+    )
+    assert error.endswith(
+        "3 request value(s) are text of up to 65,536 characters each: make them numeric (models "
+        "score numbers) or remove them"
+    )
+
+
+def test_two_text_request_values_still_fit_a_record(spec_tree: Path) -> None:
+    values = "".join(f"    - name: note_{i}\n      dtype: string\n" for i in range(2))
+    edit_spec(spec_tree / "specs/models/fraud.yaml", "  requestValues:\n", "  requestValues:\n" + values)
+    assert _errors(spec_tree) == []
+
+
+def test_a_model_with_more_inputs_than_a_record_holds_is_refused_at_its_features(spec_tree: Path) -> None:
+    # Every input is in each record as scored; 6,000 numeric request values cannot all be logged.
+    count = 6000
+    values = "".join(f"    - name: v{i}\n      dtype: float32\n" for i in range(count))
+    refs = "".join(f"    - request:v{i}\n" for i in range(count))
+    path = spec_tree / "specs/models/fraud.yaml"
+    edit_spec(path, "  requestValues:\n", "  requestValues:\n" + values)
+    edit_spec(path, "  features:\n", "  features:\n" + refs)
+    errors = [e for e in _errors(spec_tree) if "Kinesis" in e]
+    (error,) = errors
+    assert error.startswith("specs/models/fraud.yaml:13:5:")
+    assert ": error: spec.features: a decision record of fraud can reach " in error
+    assert error.endswith(f"{count + 13} inputs each add to every record: use fewer")
+
+
+def _pod_labels(count: int) -> str:
+    return "  network:\n    podLabels:\n" + "".join(f"      team.label.{i:05d}: {'v' * 60}\n" for i in range(count))
+
+
+def test_a_selector_too_large_for_a_network_policy_is_refused_as_a_catalog_slice_first(spec_tree: Path) -> None:
+    # A NetworkPolicy admits its callers' pods by the labels their specs name; those specs are
+    # in the same service's catalog slice, so the 1 MiB ConfigMap refuses them long before the
+    # policy reaches the 1.5 MiB of an object (which the render-time check would refuse).
+    path = spec_tree / "specs/callers/callers.yaml"
+    edit_spec(path, "    name: checkout-api\n", "    name: checkout-api\n" + _pod_labels(17_000))
+    (error,) = _errors(spec_tree)
+    assert error.startswith("specs/callers/callers.yaml:8:9: error: metadata.name: the catalog of the feature server (")
+    assert "Caller/checkout_api is its largest object" in error
+
+
+def test_a_caller_with_many_pod_labels_within_the_limits_passes(spec_tree: Path) -> None:
+    path = spec_tree / "specs/callers/callers.yaml"
+    edit_spec(path, "    name: checkout-api\n", "    name: checkout-api\n" + _pod_labels(100))
     assert _errors(spec_tree) == []

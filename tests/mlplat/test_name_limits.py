@@ -11,9 +11,11 @@ from mlplat.name_limits import (
     DerivedName,
     derived,
     longest_name,
+    name_limit,
     name_problems,
     too_long,
 )
+from mlplat.schema import markdown_reference
 from mlplat.spec.types import MAX_NAME_LENGTH
 
 
@@ -79,3 +81,22 @@ def test_the_model_role_is_the_tightest_model_name() -> None:
 def test_the_rules_of_names_validate_derives(resource_type: str, name: str, problem: str | None) -> None:
     found = name_problems(NAME_RULES[resource_type], name)
     assert found == [] if problem is None else any(problem in p for p in found), found
+
+
+@pytest.mark.parametrize("kind", ["Entity", "Source", "FeatureView", "FeatureService", "Model", "Caller"])
+def test_each_kinds_name_limit_is_the_tightest_of_the_language_and_its_derived_names(kind: str) -> None:
+    limit, binding = name_limit(kind)
+    assert limit == _longest(kind)
+    assert too_long(kind, "n" * limit) == []
+    if binding is None:
+        assert limit == MAX_NAME_LENGTH
+    else:
+        assert limit < MAX_NAME_LENGTH
+        assert binding in {d for d, _, _ in too_long(kind, "n" * (limit + 1))}
+
+
+def test_the_reference_states_the_model_limit_the_role_sets() -> None:
+    limit, binding = name_limit("Model")
+    assert (limit, binding) == (30, derived("model server's IAM role"))
+    row = next(line for line in markdown_reference().splitlines() if line.startswith("| Model | "))
+    assert row.startswith("| Model | 30 | the model server's IAM role `mlplat-staging-model-<name>-role`")

@@ -6,9 +6,10 @@ import asyncio
 import base64
 import ipaddress
 import json
+import os
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def issuer() -> Iterator[LocalIssuer]:
 
 
 def settings_of(issuer: LocalIssuer, **overrides: object) -> IdentitySettings:
-    return IdentitySettings(issuer=issuer.url, **overrides)  # type: ignore[arg-type]
+    return IdentitySettings(enabled=True, issuer=issuer.url, **overrides)  # type: ignore[arg-type]
 
 
 def verify(verifier: TokenVerifier, token: str) -> Principal:
@@ -183,27 +184,92 @@ def test_no_reachable_issuer_and_no_cached_keys_is_unavailable_fast() -> None:
     assert time.monotonic() - started < 2
 
 
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], IdentitySettings]:
+    """Settings read from exactly ``env``'s ``MLPLAT_AUTH*`` variables, as a service reads them at start."""
+
+    def read(env: dict[str, str]) -> IdentitySettings:
+        for name in [name for name in os.environ if name.startswith("MLPLAT_AUTH")]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return IdentitySettings.from_environment()
+
+    return read
+
+
 @pytest.mark.parametrize(
     ("env", "says"),
     [
-        ({}, "MLPLAT_AUTH_ISSUER is not set"),
-        ({"MLPLAT_AUTH": "maybe"}, "MLPLAT_AUTH='maybe'"),
-        ({"MLPLAT_AUTH_ISSUER": "http://issuer.example"}, "use an https:// URL"),
-        ({"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_LEEWAY_SECONDS": "lots"}, "not a number"),
-        ({"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_LEEWAY_SECONDS": "3600"}, "0 to 300"),
+        ({}, "MLPLAT_AUTH_ISSUER is not set: give the cluster's OIDC issuer URL"),
+        ({"MLPLAT_AUTH": "maybe"}, "MLPLAT_AUTH='maybe': use 'on' (verify caller tokens) or 'off'"),
+        (
+            {"MLPLAT_AUTH_ISSUER": "http://issuer.example"},
+            "MLPLAT_AUTH_ISSUER='http://issuer.example': use an https://",
+        ),
+        (
+            {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_LEEWAY_SECONDS": "lots"},
+            "MLPLAT_AUTH_LEEWAY_SECONDS='lots': Input should be a valid number",
+        ),
+        (
+            {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_LEEWAY_SECONDS": "3600"},
+            "MLPLAT_AUTH_LEEWAY_SECONDS='3600': Input should be less than or equal to 300",
+        ),
+        (
+            {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_FETCH_TIMEOUT_SECONDS": "0"},
+            "MLPLAT_AUTH_FETCH_TIMEOUT_SECONDS='0': Input should be greater than 0",
+        ),
     ],
 )
-def test_identity_settings_name_the_variable_and_the_fix(env: dict[str, str], says: str) -> None:
-    with pytest.raises(UsageError, match="MLPLAT_AUTH") as caught:
-        IdentitySettings.from_env(env)
+def test_identity_settings_name_the_variable_the_value_and_the_fix(
+    environment: Callable[[dict[str, str]], IdentitySettings], env: dict[str, str], says: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        environment(env)
+    assert str(caught.value).startswith("invalid IdentitySettings settings:\n  - ")
     assert says in str(caught.value)
 
 
-def test_identity_settings_from_the_environment() -> None:
+def test_every_bad_identity_variable_is_named_at_once(
+    environment: Callable[[dict[str, str]], IdentitySettings],
+) -> None:
+    env = {"MLPLAT_AUTH": "yes", "MLPLAT_AUTH_LEEWAY_SECONDS": "-1", "MLPLAT_AUTH_MAX_LIFETIME_SECONDS": "x"}
+    with pytest.raises(UsageError) as caught:
+        environment(env)
+    named = [line.split("=")[0].strip(" -") for line in str(caught.value).splitlines()[1:]]
+    assert named == ["MLPLAT_AUTH", "MLPLAT_AUTH_LEEWAY_SECONDS", "MLPLAT_AUTH_MAX_LIFETIME_SECONDS"]
+
+
+def test_identity_settings_from_the_environment(environment: Callable[[dict[str, str]], IdentitySettings]) -> None:
     eks = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
-    settings = IdentitySettings.from_env({"MLPLAT_AUTH_ISSUER": eks})
+    settings = environment({"MLPLAT_AUTH_ISSUER": eks})
     assert (settings.enabled, settings.issuer, settings.audience, settings.leeway_s) == (True, eks, "mlplat", 30.0)
-    assert IdentitySettings.from_env({"MLPLAT_AUTH": "off"}).enabled is False
+    assert settings == IdentitySettings(issuer=eks)  # the defaults are the documented ones either way
+    assert environment({"MLPLAT_AUTH": "OFF"}).enabled is False
+    tuned = environment(
+        {
+            "MLPLAT_AUTH_ISSUER": eks,
+            "MLPLAT_AUTH_AUDIENCE": "risk",
+            "MLPLAT_AUTH_LEEWAY_SECONDS": "5",
+            "MLPLAT_AUTH_FETCH_TIMEOUT_SECONDS": "0.5",
+            "MLPLAT_AUTH_KEYS_MAX_AGE_SECONDS": "600",
+            "MLPLAT_AUTH_REFETCH_INTERVAL_SECONDS": "1",
+            "MLPLAT_AUTH_MAX_LIFETIME_SECONDS": "7200",
+        }
+    )
+    assert (tuned.audience, tuned.leeway_s, tuned.fetch_timeout_s) == ("risk", 5.0, 0.5)
+    assert (tuned.keys_max_age_s, tuned.refetch_interval_s, tuned.max_lifetime_s) == (600.0, 1.0, 7200.0)
+
+
+def test_only_the_mlplat_auth_variables_are_read(
+    environment: Callable[[dict[str, str]], IdentitySettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Field names are keywords, never variables: a stray ISSUER or AUDIENCE in a pod's environment changes nothing.
+    monkeypatch.setenv("ISSUER", "https://attacker.example")
+    monkeypatch.setenv("AUDIENCE", "anything")
+    with pytest.raises(UsageError, match="MLPLAT_AUTH_ISSUER is not set"):
+        environment({})
+    assert environment({"MLPLAT_AUTH_ISSUER": "https://i.example"}).audience == "mlplat"
 
 
 def test_turning_identity_off_is_logged_loudly(specs_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -244,7 +310,9 @@ def _loopback_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_keys_from_an_api_server_style_endpoint_with_the_pods_token_and_the_cluster_ca(tmp_path: Path) -> None:
+def test_keys_from_an_api_server_style_endpoint_with_the_pods_token_and_the_cluster_ca(
+    tmp_path: Path, environment: Callable[[dict[str, str]], IdentitySettings]
+) -> None:
     cert, key = _loopback_certificate(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert, key)
@@ -258,14 +326,14 @@ def test_keys_from_an_api_server_style_endpoint_with_the_pods_token_and_the_clus
             "MLPLAT_AUTH_JWKS_TOKEN_FILE": str(token_file),
             "MLPLAT_AUTH_JWKS_CA_FILE": str(cert),
         }
-        verifier = TokenVerifier(IdentitySettings.from_env(env))
+        verifier = TokenVerifier(environment(env))
         assert verify(verifier, issuer.token(*CHECKOUT)) == Principal(*CHECKOUT)
         # Without the pod's token the key set is refused, and with no key cached that is a 503.
-        unauthenticated = TokenVerifier(IdentitySettings.from_env({**env, "MLPLAT_AUTH_JWKS_TOKEN_FILE": ""}))
+        unauthenticated = TokenVerifier(environment({**env, "MLPLAT_AUTH_JWKS_TOKEN_FILE": ""}))
         with pytest.raises(IdentityUnavailableError):
             verify(unauthenticated, issuer.token(*CHECKOUT))
         # Nor is a server the cluster CA did not sign trusted.
-        untrusted = TokenVerifier(IdentitySettings.from_env({**env, "MLPLAT_AUTH_JWKS_CA_FILE": ""}))
+        untrusted = TokenVerifier(environment({**env, "MLPLAT_AUTH_JWKS_CA_FILE": ""}))
         with pytest.raises(IdentityUnavailableError):
             verify(untrusted, issuer.token(*CHECKOUT))
     finally:
@@ -273,10 +341,12 @@ def test_keys_from_an_api_server_style_endpoint_with_the_pods_token_and_the_clus
     assert issuer.key_fetches == 1
 
 
-def test_a_token_or_ca_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+def test_a_token_or_ca_file_that_is_not_there_is_a_usage_error(
+    tmp_path: Path, environment: Callable[[dict[str, str]], IdentitySettings]
+) -> None:
     env = {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_JWKS_CA_FILE": str(tmp_path / "missing.crt")}
-    with pytest.raises(UsageError, match=r"MLPLAT_AUTH_JWKS_CA_FILE=.* is not a file"):
-        IdentitySettings.from_env(env)
+    with pytest.raises(UsageError, match=r"MLPLAT_AUTH_JWKS_CA_FILE=.*: is not a file"):
+        environment(env)
 
 
 def test_an_algorithm_other_than_rs256_is_refused_before_any_key_is_fetched(issuer: LocalIssuer) -> None:
@@ -309,3 +379,27 @@ def test_keys_are_refetched_when_their_cache_control_says_they_are_stale() -> No
     finally:
         issuer.stop()
     assert issuer.key_fetches == 2
+
+
+def _documented_defaults() -> dict[str, str]:
+    """``docs/security.md``'s table of variables: variable -> its default column."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| `MLPLAT_AUTH")]
+    return {cells[1].strip().strip("`"): cells[2].strip() for cells in rows}
+
+
+def test_the_security_doc_lists_every_identity_variable_with_its_default() -> None:
+    documented = _documented_defaults()
+    variables = {IdentitySettings.variable(name): field for name, field in IdentitySettings.model_fields.items()}
+    assert set(documented) == set(variables)
+    for variable, field in variables.items():
+        default = field.default
+        if isinstance(default, bool):
+            assert documented[variable] == f"`{'on' if default else 'off'}`", variable
+        elif isinstance(default, str):
+            assert documented[variable] == f"`{default}`", variable
+        elif isinstance(default, int | float):
+            assert documented[variable] == f"`{default:g}`", variable
+        else:
+            assert default is None, variable
+            assert "`" not in documented[variable], variable  # "none", "discovered": words, not a value

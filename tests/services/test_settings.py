@@ -85,8 +85,8 @@ def test_bad_values_name_every_variable(kind: type[ServiceSettings], monkeypatch
     with pytest.raises(UsageError) as raised:
         kind.from_environment()
 
-    assert "MLPLAT_ONLINE_STORE_TIMEOUT: Input should be greater than 0" in str(raised.value)
-    assert "MLPLAT_PORT: Input should be a valid integer" in str(raised.value)
+    assert "MLPLAT_ONLINE_STORE_TIMEOUT='0': Input should be greater than 0" in str(raised.value)
+    assert "MLPLAT_PORT='http': Input should be a valid integer" in str(raised.value)
 
 
 @BOTH

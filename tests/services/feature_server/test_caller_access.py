@@ -46,7 +46,7 @@ def catalog(specs_dir: Path) -> Catalog:
 @pytest.fixture
 def client(catalog: Catalog, issuer: LocalIssuer, tmp_path: Path) -> Iterator[httpx.Client]:
     settings = settings_for(f"sqlite:///{tmp_path / 'online.db'}", "access")
-    app = create_app(settings, catalog=catalog, identity=IdentitySettings(issuer=issuer.url))
+    app = create_app(settings, catalog=catalog, identity=IdentitySettings(enabled=True, issuer=issuer.url))
     with running(app) as url, httpx.Client(base_url=url) as client:
         yield client
 

@@ -58,7 +58,7 @@ def authenticated_server(
     catalog = load_catalog(specs_dir)
     store = open_store(redis_url, catalog, namespace=namespace, timeout=1.0)
     issuer = LocalIssuer(SigningKey.generate()).start()
-    identity = IdentitySettings(issuer=issuer.url)
+    identity = IdentitySettings(enabled=True, issuer=issuer.url)
     app = create_app(settings_for(redis_url, namespace), catalog=catalog, store=store, identity=identity)
     with running(app) as url:
         yield url, issuer

@@ -35,5 +35,5 @@ def test_a_bad_limit_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MLPLAT_MAX_PUSH_SKEW_SECONDS", "-1")
     with pytest.raises(UsageError) as raised:
         Settings.from_environment()
-    assert "MLPLAT_MAX_ENTITIES: Input should be a valid integer" in str(raised.value)
-    assert "MLPLAT_MAX_PUSH_SKEW_SECONDS: Input should be greater than or equal to 0" in str(raised.value)
+    assert "MLPLAT_MAX_ENTITIES='many': Input should be a valid integer" in str(raised.value)
+    assert "MLPLAT_MAX_PUSH_SKEW_SECONDS='-1': Input should be greater than or equal to 0" in str(raised.value)

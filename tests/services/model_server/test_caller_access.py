@@ -40,7 +40,7 @@ def server(
     catalog: Catalog, artifact_root: Path, store: OnlineStore, tmp_path: Path, issuer: LocalIssuer
 ) -> Iterator[tuple[httpx.Client, Path]]:
     seed_features(store)
-    verifier = TokenVerifier(IdentitySettings(issuer=issuer.url))
+    verifier = TokenVerifier(IdentitySettings(enabled=True, issuer=issuer.url))
     parts = dataclasses.replace(
         components(catalog, artifact_root, store, tmp_path / "decisions"),
         authorizer=Authorizer(AccessPolicy(catalog), verifier),

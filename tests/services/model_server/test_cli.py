@@ -12,7 +12,7 @@ from services.cli import app
 def test_serve_models_refuses_a_bad_variable_with_exit_code_2() -> None:
     result = CliRunner().invoke(app, ["models", "--model", "fraud"], env={"MLPLAT_PORT": "eighty"})
     assert result.exit_code == 2
-    assert "MLPLAT_PORT: Input should be a valid integer" in result.output
+    assert "MLPLAT_PORT='eighty': Input should be a valid integer" in result.output
 
 
 def test_serve_models_names_an_unknown_model_and_a_missing_snapshot(tmp_path: Path, specs_dir: Path) -> None:

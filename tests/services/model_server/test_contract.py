@@ -69,7 +69,7 @@ def authenticated_server(
     store = open_store(redis_url, catalog, namespace=namespace, timeout=1.0)
     seed_features(store)
     issuer = LocalIssuer(SigningKey.generate()).start()
-    verifier = TokenVerifier(IdentitySettings(issuer=issuer.url))
+    verifier = TokenVerifier(IdentitySettings(enabled=True, issuer=issuer.url))
     parts = dataclasses.replace(
         components(catalog, artifact_root, store, tmp_path_factory.mktemp("decisions-auth")),
         authorizer=Authorizer(AccessPolicy(catalog), verifier),

@@ -58,11 +58,23 @@ def test_one_model_per_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("MLPLAT_SCORING_THREADS", "-1", "MLPLAT_SCORING_THREADS: Input should be greater than or equal to 0"),
-        ("MLPLAT_DECISION_LOG", "kinesis://", "MLPLAT_DECISION_LOG: Value error, give a directory or kinesis://"),
-        ("MLPLAT_DECISION_LOG_SEGMENT_BYTES", "4096", "MLPLAT_DECISION_LOG_SEGMENT_BYTES: Input should be greater"),
-        ("MLPLAT_DECISION_LOG_SEGMENT_BYTES", "64MiB", "MLPLAT_DECISION_LOG_SEGMENT_BYTES: Input should be a valid"),
-        ("MLPLAT_DECISION_LOG_DURABILITY", "never", "MLPLAT_DECISION_LOG_DURABILITY: Input should be 'fsync' or"),
+        ("MLPLAT_SCORING_THREADS", "-1", "MLPLAT_SCORING_THREADS='-1': Input should be greater than or equal to 0"),
+        ("MLPLAT_DECISION_LOG", "kinesis://", "MLPLAT_DECISION_LOG='kinesis://': give a directory or kinesis://"),
+        (
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES",
+            "4096",
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES='4096': Input should be greater",
+        ),
+        (
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES",
+            "64MiB",
+            "MLPLAT_DECISION_LOG_SEGMENT_BYTES='64MiB': Input should be a valid",
+        ),
+        (
+            "MLPLAT_DECISION_LOG_DURABILITY",
+            "never",
+            "MLPLAT_DECISION_LOG_DURABILITY='never': Input should be 'fsync' or",
+        ),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
