@@ -328,7 +328,8 @@ def _check_model_inputs(
         dtype = requests.get(feature) if view == REQUEST_VIEW else features.get(view, {}).get(feature)
         if problems or dtype is None:
             continue
-        if dtype not in ("bool", "int32", "int64", "float32", "float64"):
+        # A request value's own dtype error (spec.requestValues) says it once for every use.
+        if view != REQUEST_VIEW and dtype not in ("bool", "int32", "int64", "float32", "float64"):
             yield _error(
                 doc,
                 path,
@@ -451,11 +452,24 @@ def _check_monitoring(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
             )
 
 
+def _check_request_values(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
+    """Request values are numbers: the model server scores each one (bools as 0/1), used or not."""
+    for i, value in enumerate(model.spec.request_values):
+        if not value.dtype.is_numeric:
+            yield _error(
+                doc,
+                ("spec", "requestValues", i, "dtype"),
+                f"{value.name!r} is a {value.dtype.value}; a request value is scored as a number, so it must be "
+                "bool, int32, int64, float32 or float64 (encode text as a number, or look it up in a feature view)",
+            )
+
+
 def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[Diagnostic]:
     """Inputs exist, are online and numeric; rollout names approved versions; training source exists."""
     features = _feature_index(index)
     for doc, model in _models(index):
         yield from _check_model_inputs(doc, model, index, features)
+        yield from _check_request_values(doc, model)
         yield from _check_decision(doc, model)
         yield from _check_reasons(doc, model)
         yield from _check_rollout(doc, model)

@@ -1,7 +1,7 @@
 """The largest decision record a model's requests can make: what Kinesis must take in one record.
 
 The model server writes one JSON record per decision (``services/model_server/decisions.py``):
-the request as decoded, every model input as scored, the outcome and its reasons (or the
+the request as decoded (entity keys and numeric request values), every model input as scored, the outcome and its reasons (or the
 refusal), and the caller. Its size depends on the model's spec (its inputs, request values
 and entity keys, reason phrases) and on the bounds the server puts on each request value
 (the constants here, which ``services/field_types.py`` enforces; a test ties the two). The
@@ -15,14 +15,11 @@ from __future__ import annotations
 import json
 
 from mlplat.catalog import Catalog
-from mlplat.spec.types import DType, JoinKeyType
+from mlplat.spec.types import JoinKeyType
 
-#: Longest join-key value (an id) and longest string, bytes or timestamp value a request may
-#: send, in characters (``services.field_types.MAX_KEY_LENGTH`` / ``MAX_STRING_LENGTH``).
+#: Longest join-key value (an id) a request may send, in characters
+#: (``services.field_types.MAX_KEY_LENGTH``). Request values are numbers (validate refuses others).
 MAX_KEY_CHARS = 256
-MAX_TEXT_CHARS = 64 * 1024
-#: The dtypes a request sends as text (bytes as base64, timestamps as ISO 8601).
-TEXT_DTYPES = (DType.STRING, DType.BYTES, DType.TIMESTAMP)
 #: The most bytes one character takes in the record's JSON (``\u0001``).
 ESCAPED_CHAR_BYTES = 6
 #: The longest JSON number: an int64 (20 characters) or a double (``-1.7976931348623157e+308``, 24).
@@ -47,12 +44,6 @@ def _json(text: str) -> int:
     return len(json.dumps(text, ensure_ascii=False).encode())
 
 
-def _value(dtype: DType) -> int:
-    if dtype in TEXT_DTYPES:
-        return _text(MAX_TEXT_CHARS)
-    return NUMBER_BYTES
-
-
 def _request_bytes(catalog: Catalog, model: str) -> int:
     spec = catalog.model(model).spec
     views = {ref.partition(":")[0] for ref in spec.features} & set(catalog.feature_views)
@@ -61,7 +52,7 @@ def _request_bytes(catalog: Catalog, model: str) -> int:
         _json(name) + 2 + (_text(MAX_KEY_CHARS) if kind is JoinKeyType.STRING else NUMBER_BYTES)
         for name, kind in keys.items()
     )
-    values = sum(_json(value.name) + 2 + _value(value.dtype) for value in spec.request_values)
+    values = sum(_json(value.name) + 2 + NUMBER_BYTES for value in spec.request_values)
     return 64 + entities + values
 
 

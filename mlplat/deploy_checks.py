@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
-from mlplat.decision_record_size import MAX_TEXT_CHARS, TEXT_DTYPES, decision_record_bound
+from mlplat.decision_record_size import decision_record_bound
 from mlplat.diagnostics import Diagnostic
 from mlplat.diagnostics import Path as FieldPath
 from mlplat.document_validation import ValidDocument
@@ -250,14 +250,8 @@ def check_decision_records(catalog: Catalog, valid: Sequence[ValidDocument]) -> 
         bound = decision_record_bound(catalog, name)
         if KINESIS_RECORD.problem(bound) is None:
             continue
-        texts = [i for i, value in enumerate(model.spec.request_values) if value.dtype in TEXT_DTYPES]
-        at: FieldPath = ("spec", "requestValues", texts[0]) if texts else ("spec", "features")
-        fix = (
-            f"{len(texts)} request value(s) are text of up to {MAX_TEXT_CHARS:,} characters each: make them "
-            "numeric (models score numbers) or remove them"
-            if texts
-            else f"{len(model.spec.features)} inputs each add to every record: use fewer"
-        )
+        at: FieldPath = ("spec", "features")
+        fix = f"{len(model.spec.features)} inputs each add to every record: use fewer"
         yield Diagnostic(
             documents[name].source.value_location(at),
             at,

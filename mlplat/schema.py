@@ -121,7 +121,7 @@ def _limits_section() -> list[str]:
         ),
         (
             KINESIS_RECORD,
-            "the largest decision record a model's requests can make: its inputs, entity keys, request values (text ones up to 65,536 characters) and reason phrases",
+            "the largest decision record a model's requests can make: its inputs, entity keys, numeric request values and reason phrases",
         ),
     ]
     lines = [

@@ -31,9 +31,9 @@ class RequestError(MlplatError):
 
     def __init__(self, field: str, problem: str, status: int = 422) -> None:
         # Both may quote the request (a field name, a value): bounded, so a huge one costs nothing.
-        self.field = _clip(field, 200)
+        self.field = clip(field, 200)
         self.http_status = status
-        super().__init__(f"{self.field}: {_clip(problem, 1000)}")
+        super().__init__(f"{self.field}: {clip(problem, 1000)}")
 
 
 class BodyTooLargeError(MlplatError):
@@ -50,7 +50,13 @@ class ServiceNotReadyError(MlplatError):
     public_message = "not ready"
 
 
-def _clip(text: str, limit: int) -> str:
+#: The longest message an answer or a decision record carries: a message may quote the request
+#: (a field name, a value, a model name from the path), which must not make either large.
+MAX_MESSAGE_CHARS = 1200
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text``, cut to ``limit`` characters (``...`` marks the cut)."""
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
@@ -64,7 +70,7 @@ def error_body(error: BaseException) -> tuple[int, dict[str, str]]:
         _failures.warning(type(error).__name__, "%s: %s", type(error).__name__, error)
         message = str(error) if isinstance(error, ServiceNotReadyError) else error.public_message
         return status, {"error": message}
-    body = {"error": str(error)}
+    body = {"error": clip(str(error))}
     if isinstance(error, RequestError):
         body["field"] = error.field
     return status, body

@@ -371,7 +371,7 @@ class RequestValue(SpecModel):
     name: FeatureName
     """Referenced by ``features`` as ``request:<name>``; also a column of the training labels."""
     dtype: DType
-    """Value type."""
+    """Value type: a number or a bool (``bool``, ``int32``, ``int64``, ``float32``, ``float64``), since the model server scores every request value."""
     description: Text | None = None
     """What the value means."""
 

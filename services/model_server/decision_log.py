@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -69,7 +69,10 @@ class KinesisSink:
     which is the durability the file's fsync gives on one disk.
     """
 
-    MAX_RECORDS = 500  # PutRecords limit per call
+    # One PutRecords call takes at most 500 records and 5 MiB, partition keys included
+    # (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html).
+    MAX_RECORDS = 500
+    MAX_REQUEST_BYTES = 5 * 1024 * 1024
 
     def __init__(self, client: Any, stream_name: str, attempts: int = 5, backoff_s: float = 0.05) -> None:
         self._client = client
@@ -78,8 +81,23 @@ class KinesisSink:
         self._backoff_s = backoff_s
 
     def write_batch(self, entries: Sequence[LogEntry]) -> None:
-        for start in range(0, len(entries), self.MAX_RECORDS):
-            self._put(list(entries[start : start + self.MAX_RECORDS]))
+        for call in self._calls(entries):
+            self._put(call)
+
+    @classmethod
+    def _calls(cls, entries: Sequence[LogEntry]) -> Iterator[list[LogEntry]]:
+        """``entries`` in order, cut into PutRecords calls within both limits."""
+        call: list[LogEntry] = []
+        size = 0
+        for entry in entries:
+            entry_bytes = len(entry.data) + len(entry.key.encode())
+            if call and (len(call) == cls.MAX_RECORDS or size + entry_bytes > cls.MAX_REQUEST_BYTES):
+                yield call
+                call, size = [], 0
+            call.append(entry)
+            size += entry_bytes
+        if call:
+            yield call
 
     def _put(self, entries: list[LogEntry]) -> None:
         pending = entries

@@ -36,7 +36,7 @@ from mlplat.models.policy import (
 )
 from mlplat.online_store import FeatureValue, ReadRequest
 from mlplat.operations.metric_names import DECISION_ROUTE, NO_VERSION, UNKNOWN_MODEL
-from services.errors import ServiceNotReadyError, error_body
+from services.errors import ServiceNotReadyError, clip, error_body
 from services.identity import OPEN, Authorizer, caller_of
 from services.model_server.decision_ids import canary_bucket, new_decision_id
 from services.model_server.decision_log import DecisionLog
@@ -91,7 +91,7 @@ class DecisionApi:
         record: dict[str, Any] = {
             "id": decision_id,
             "time": datetime.now(UTC).isoformat(),
-            "model": name,
+            "model": clip(name, 256),  # from the path: an unknown one may be long
             "caller": caller.as_record(),
         }
         shadow: BackgroundTask | None = None
@@ -106,7 +106,7 @@ class DecisionApi:
         except Exception as error:  # every failure is recorded, then answered without internals
             status, content = error_body(error)
             # Ours say what was wrong; anything else keeps only its type (its text may hold secrets).
-            detail = str(error) if isinstance(error, MlplatError) else f"internal: {type(error).__name__}"
+            detail = clip(str(error)) if isinstance(error, MlplatError) else f"internal: {type(error).__name__}"
             record.update(kind="error", status=status, error=detail)
             content["decision_id"] = decision_id
         try:

@@ -141,25 +141,16 @@ def test_slo_rules_within_the_namespace_pass(spec_tree: Path) -> None:
     assert text_bytes(slo_rules(result.catalog).to_yaml()) < AMP_RULE_NAMESPACE.max_bytes
 
 
-def test_a_model_whose_decision_records_can_pass_a_kinesis_record_is_refused(spec_tree: Path) -> None:
-    # Each text request value can carry 65,536 characters, six bytes each once escaped: three pass 1 MiB.
-    values = "".join(f"    - name: note_{i}\n      dtype: string\n" for i in range(3))
+def test_a_text_request_value_is_refused_at_its_dtype(spec_tree: Path) -> None:
+    # The model server scores every request value as a number; a string would fail every decision.
+    values = "    - name: note\n      dtype: string\n    - name: flag\n      dtype: bool\n"
     edit_spec(spec_tree / "specs/models/fraud.yaml", "  requestValues:\n", "  requestValues:\n" + values)
     (error,) = _errors(spec_tree)
-    assert error.startswith("specs/models/fraud.yaml:27:7: error: spec.requestValues[0]: a decision record of fraud")
-    assert (
-        "over the 1,048,576 one Kinesis record holds (https://docs.aws.amazon.com/kinesis/latest/APIReference/" in error
-    )
+    assert error.startswith("specs/models/fraud.yaml:28:14: error: spec.requestValues[0].dtype: 'note' is a string;")
     assert error.endswith(
-        "3 request value(s) are text of up to 65,536 characters each: make them numeric (models "
-        "score numbers) or remove them"
+        "a request value is scored as a number, so it must be bool, int32, int64, float32 or float64 "
+        "(encode text as a number, or look it up in a feature view)"
     )
-
-
-def test_two_text_request_values_still_fit_a_record(spec_tree: Path) -> None:
-    values = "".join(f"    - name: note_{i}\n      dtype: string\n" for i in range(2))
-    edit_spec(spec_tree / "specs/models/fraud.yaml", "  requestValues:\n", "  requestValues:\n" + values)
-    assert _errors(spec_tree) == []
 
 
 def test_a_model_with_more_inputs_than_a_record_holds_is_refused_at_its_features(spec_tree: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import boto3
 import orjson
@@ -113,6 +114,26 @@ def test_kinesis_sink_puts_every_record_of_a_batch(kinesis: object) -> None:
             orjson.loads(r["Data"])["id"] for r in client.get_records(ShardIterator=iterator, Limit=10000)["Records"]
         ]
     assert sorted(found) == list(range(620))
+
+
+def test_kinesis_sink_keeps_each_call_within_the_put_records_limits(kinesis: object) -> None:
+    # 500 records or 5 MiB per call, partition keys included: 12 records of 1 MB make three calls.
+    client = boto3.client("kinesis", region_name="eu-west-1")
+    calls: list[list[dict[str, Any]]] = []
+    put_records = client.put_records
+
+    def counting(**kwargs: Any) -> Any:
+        calls.append(kwargs["Records"])
+        return put_records(**kwargs)
+
+    client.put_records = counting  # type: ignore[method-assign]
+    big = [LogEntry(f"big-{i:03d}", bytes([i]) * 1_000_000) for i in range(12)]
+    small = [LogEntry(f"small-{i:04d}", b"{}") for i in range(1200)]
+    KinesisSink(client, "decisions").write_batch([*big, *small])
+    sizes = [sum(len(r["Data"]) + len(r["PartitionKey"]) for r in call) for call in calls]
+    assert [len(call) for call in calls] == [5, 5, 500, 500, 202]
+    assert max(sizes) <= 5 * 1024 * 1024
+    assert [r["PartitionKey"] for call in calls for r in call] == [e.key for e in [*big, *small]]
 
 
 def test_kinesis_sink_retries_rejected_records_then_fails_loudly() -> None:

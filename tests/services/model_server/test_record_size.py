@@ -11,9 +11,8 @@ import pytest
 
 from mlplat.catalog import Catalog
 from mlplat.decision_log import read_decision_log
-from mlplat.decision_record_size import MAX_KEY_CHARS, MAX_TEXT_CHARS, decision_record_bound
+from mlplat.decision_record_size import MAX_KEY_CHARS, decision_record_bound
 from mlplat.online_store import OnlineStore
-from mlplat.spec.kinds import MissingPolicy, Model, RequestValue
 from mlplat.spec.types import DType
 from services import field_types
 from services.field_types import FLOAT32_MAX
@@ -26,20 +25,7 @@ COSTLY = "\u0001"
 
 
 def test_the_bound_counts_the_value_limits_the_server_enforces() -> None:
-    assert (MAX_KEY_CHARS, MAX_TEXT_CHARS) == (field_types.MAX_KEY_LENGTH, field_types.MAX_STRING_LENGTH)
-
-
-def _with_text_value(catalog: Catalog, model: str) -> Catalog:
-    """``model`` with a text request value beside its numbers, and refusing on missing features."""
-    spec = catalog.models[model].spec
-    values = [*spec.request_values, RequestValue(name="note", dtype=DType.STRING)]
-    decision = spec.decision.model_copy(update={"on_missing": MissingPolicy.REFUSE})
-    changed = catalog.models[model].model_copy(
-        update={"spec": spec.model_copy(update={"request_values": values, "decision": decision})}
-    )
-    return Catalog(
-        [*(o for o in catalog.objects() if not (isinstance(o, Model) and o.metadata.name == model)), changed]
-    )
+    assert field_types.MAX_KEY_LENGTH == MAX_KEY_CHARS
 
 
 @pytest.fixture
@@ -70,9 +56,7 @@ def _largest_request(catalog: Catalog, model: str) -> dict[str, Any]:
     entities = {key: APPLICANT if key == "applicant_id" else MERCHANT for key in keys}
     values: dict[str, Any] = {}
     for value in catalog.models[model].spec.request_values:
-        if value.dtype is DType.STRING:
-            values[value.name] = COSTLY * MAX_TEXT_CHARS
-        elif value.dtype in (DType.INT32, DType.INT64):
+        if value.dtype in (DType.INT32, DType.INT64):
             values[value.name] = -(2**31)
         else:
             values[value.name] = -FLOAT32_MAX
@@ -95,15 +79,27 @@ def test_a_decision_record_of_the_largest_request_fits_the_bound(
     assert size >= bound / 4  # a bound, not a guess: it follows the record
 
 
-def test_a_record_holding_a_text_request_value_fits_the_bound(serve: Any, catalog: Catalog) -> None:
-    # The largest records are those that keep a 65,536-character text value, however the request ends.
-    changed = _with_text_value(catalog, "fraud")
-    client, log_path = serve(changed)
-    client.post("/v1/decisions/fraud", json=_largest_request(changed, "fraud"))
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        # An unknown field with a name as long as the body limit allows.
+        ("/v1/decisions/fraud", b'{"' + b"x" * 1_000_000 + b'": 1}'),
+        # A value of the wrong type whose text is huge.
+        ("/v1/decisions/fraud", b'{"entities": {"applicant_id": ["' + b"y" * 1_000_000 + b'"]}}'),
+        # A model no spec names, with a name as long as the server reads.
+        ("/v1/decisions/" + "m" * 8000, b"{}"),
+    ],
+    ids=["unknown-field", "wrong-type", "unknown-model"],
+)
+def test_a_refused_request_makes_a_small_error_record(serve: Any, catalog: Catalog, path: str, body: bytes) -> None:
+    # What a refused request quotes (field, value, model name) is clipped in its record and answer.
+    client, log_path = serve(catalog)
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert len(response.content) < 4096
     (record,) = read_decision_log(log_path)
-    assert record["request"]["values"]["note"] == COSTLY * MAX_TEXT_CHARS
-    size = len(_record_bytes(log_path))
-    assert 6 * MAX_TEXT_CHARS < size <= decision_record_bound(changed, "fraud")
+    assert record["kind"] == "error"
+    assert len(_record_bytes(log_path)) < 4096
 
 
 def _record_bytes(log_path: Path) -> bytes:
