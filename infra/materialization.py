@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
+from mlplat.name_limits import job_run_name
 from mlplat.spec.types import SCHEDULE_GRANULARITY
 
 #: EMR Serverless 7.9.0 ships Apache Spark 3.5.5, the version the Spark jobs are tested
@@ -82,7 +83,7 @@ def start_job_run_request(
         "ApplicationId": application_id,
         "ExecutionRoleArn": job_role_arn,
         "ClientToken": EXECUTION_ID,
-        "Name": f"materialize-{view}",
+        "Name": job_run_name("materialization job run", view),
         "JobDriver": {
             "SparkSubmit": {
                 "EntryPoint": f"s3://{artifacts_bucket}/{MATERIALIZE_SCRIPT_KEY}",

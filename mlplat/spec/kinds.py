@@ -498,6 +498,8 @@ class Monitoring(SpecModel):
 
     window: Duration = Field(default="7d", validate_default=True)
     """Length of a report's window; the previous window of the same length is its comparison."""
+    schedule: ScheduleInterval = Field(default="1h", validate_default=True)
+    """How often the report runs in AWS (the monitoring job, scheduled like materialization), in whole minutes. Left out: every hour."""
     psi: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.1, act=0.25))
     """Population stability index of each input and of the score, against the training profile and the previous window. Left out: 0.1 watch, 0.25 act (the credit-scoring convention)."""
     approval_rate_shift: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.05, act=0.1))
