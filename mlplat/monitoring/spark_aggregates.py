@@ -70,6 +70,10 @@ class SparkAggregator:
     """Counts with a Spark session over ``paths`` (files or ``s3://`` objects of JSON lines)."""
 
     def __init__(self, session: SparkSession, paths: Sequence[str]) -> None:
+        # Days and months are UTC's, as in DuckDB: Spark reads them in the session's zone.
+        zone = session.conf.get("spark.sql.session.timeZone")
+        if zone not in ("UTC", "Etc/UTC"):
+            raise ValueError(f"the Spark session's spark.sql.session.timeZone is {zone!r}; monitoring needs UTC")
         self._session = session
         self._paths = list(paths)
 

@@ -3,10 +3,6 @@ are queried back with the names and labels ``--metrics-file`` writes."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,49 +23,9 @@ from mlplat.monitoring.remote_write import (
 )
 from mlplat.monitoring.report_data import to_prometheus
 from mlplat.monitoring.synthetic_decisions import Shift, SimulationConfig, simulate
-from tests.servers import free_port, unavailable
 
 REPO_MODELS = Path(__file__).resolve().parents[3] / "models"
 START = datetime(2026, 3, 2, tzinfo=UTC)
-
-
-@pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[str]:
-    """A real Prometheus on a free loopback port that takes remote writes."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        unavailable("prometheus (on PATH)")
-    assert binary is not None
-    port = free_port()
-    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    with (tmp_path / "prometheus.log").open("ab") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={tmp_path / 'prometheus.yml'}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-remote-write-receiver",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
-            assert time.monotonic() < deadline, "prometheus did not get ready in 30 s"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def _query(url: str, promql: str) -> dict[tuple[tuple[str, str], ...], float]:
