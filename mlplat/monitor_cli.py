@@ -148,6 +148,10 @@ def monitor_command(
             raise UsageError(
                 "--engine spark reads a local log; the archive is read by Spark on EMR (the scheduled job)"
             )
+        if archive is not None:
+            from mlplat.monitoring.archive import ArchiveLocation  # noqa: PLC0415
+
+            ArchiveLocation.parse(archive)  # refuse anything but s3://bucket/prefix/ before reading
         span = _duration("--arrival-span", arrival_span)
         source: Path | str = archive if archive is not None else decision_log
         options = MonitorOptions(source, artifacts, data, _moment(as_of), _window(window), arrival_span=span)
