@@ -325,26 +325,45 @@ def outcomes_command(
 def send_decisions_command(
     model: Annotated[str, typer.Argument(help="Name of the Model spec to ask for decisions.")],
     count: Annotated[int, typer.Option(help="How many applications to send.")] = 1000,
-    url: Annotated[str, typer.Option(help="The running model server.")] = "http://127.0.0.1:8080",
+    url: Annotated[
+        str | None, typer.Option(help="The running model server. Default: `mlplat up`'s (port 8080).")
+    ] = None,
     token: Annotated[
         Path | None,
-        typer.Option(help="A caller's token file (`mlplat up` writes .mlplat/identity/tokens/<caller>.token)."),
+        typer.Option(help="A caller's token file. Default: `mlplat up`'s token of the model's first caller."),
     ] = None,
     specs: SpecsOption = DEFAULT_SPECS,
-    data: DataOption = DEFAULT_DATA,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Offline root to draw applications from. Default: today's live data.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the applications drawn.")] = 7,
 ) -> None:
     """Send COUNT applications from the live data to a running model server (demo traffic for `mlplat up`)."""
+    import os  # noqa: PLC0415
+
+    from mlplat.local_platform import LocalSettings, live_data_dir, today_utc  # noqa: PLC0415
     from mlplat.local_traffic import application_requests, send_decisions  # noqa: PLC0415
 
+    settings = LocalSettings.from_environment(Path().resolve(), os.environ)
     try:
         if not 1 <= count <= 1_000_000:
             raise UsageError(f"--count {count}: send between 1 and 1000000 applications")
-        requests = application_requests(load_specs(specs), model, data, count, seed)
+        catalog = load_specs(specs)
+        requests = application_requests(catalog, model, data or live_data_dir(settings, today_utc()), count, seed)
+        token = token or _caller_token(catalog, model, settings.identity_dir)
         secret = token.read_text(encoding="utf-8").strip() if token is not None else None
-        sent = send_decisions(url, model, requests, secret)
+        sent = send_decisions(url or settings.model_url, model, requests, secret)
     except MlplatError as error:
         raise fail(error) from None
     except OSError as error:
-        raise fail(UsageError(f"cannot reach the model server at {url} ({error}); is `mlplat up` running?")) from None
+        raise fail(UsageError(f"cannot reach the model server ({error}); is `mlplat up` running?")) from None
     out.print(f"sent {sent.sent:,}: status {sent.statuses}, decisions {sent.decisions}")
+
+
+def _caller_token(catalog: Catalog, model: str, identity_dir: Path) -> Path | None:
+    """`mlplat up`'s token file of the first caller allowed to decide with ``model``, if there is one."""
+    for caller in catalog.model(model).spec.serving.callers:
+        path = identity_dir / "tokens" / f"{caller}.token"
+        if path.is_file():
+            return path
+    return None

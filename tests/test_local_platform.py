@@ -199,22 +199,27 @@ def test_up_without_auth_says_so_loudly_and_serves_anonymous_callers(repo: Path,
 
 @pytest.mark.slow
 def test_decisions_taken_through_up_get_outcomes_and_realized_performance(
-    platform: Platform, repo: Path, tmp_path: Path
+    platform: Platform, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
+    from typer.testing import CliRunner
+
+    from mlplat.cli import app
     from mlplat.loader import load_catalog
-    from mlplat.local_traffic import application_requests, send_decisions
     from mlplat.monitoring.logged_outcomes import write_logged_outcomes
     from mlplat.monitoring.monitor import MonitorOptions, monitor
 
-    url, token_file, _ = platform.wait_for(CURL, timeout=240).groups()
-    data = Path(platform.wait_for(re.compile(r"^data\s+(\S+)"), timeout=5).group(1))
-    catalog = load_catalog(repo / "specs")
-    requests = application_requests(catalog, "default_risk", data, 400, seed=3)
-    sent = send_decisions(url.split("/v1/")[0], "default_risk", requests, Path(token_file).read_text().strip())
-    assert sent.statuses == {200: 400}
+    url, _, _ = platform.wait_for(CURL, timeout=240).groups()
+    # `send-decisions` finds today's live data and the caller's token where `up` put them.
+    monkeypatch.setenv("MLPLAT_STATE_DIR", str(tmp_path / "state"))
+    base = url.split("/v1/")[0]
+    arguments = ["send-decisions", "default_risk", "--count", "400", "--url", base, "--specs", str(repo / "specs")]
+    sent = CliRunner().invoke(app, arguments)
+    assert sent.exit_code == 0, sent.output
+    assert "sent 400: status {200: 400}" in sent.stdout
     assert platform.interrupt() == 0
+    catalog = load_catalog(repo / "specs")
     log, outcomes = tmp_path / "state" / "decisions", tmp_path / "outcomes"
     written = write_logged_outcomes(catalog, "default_risk", log, outcomes)
     assert written.decisions == 400
