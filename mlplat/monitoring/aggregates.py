@@ -11,8 +11,9 @@ Counts are integers: the figures do not depend on the engine's summation order.
 
 The rules both engines implement (tested against each other):
 
-* records are the model's, with ``previous_start <= time < as_of``; ``current`` from
-  ``current_start`` on, ``previous`` before it;
+* records are the model's, with ``previous_start <= time < as_of``, each once (copies
+  with the same ``id``, ``kind`` and ``version``, which at-least-once delivery makes, count
+  once); ``current`` from ``current_start`` on, ``previous`` before it;
 * an input's bin is the first edge ``>= value`` when its source is ``store`` or ``request``,
   else ``-1`` (missing); ``missing`` is status ``NOT_FOUND`` or a ``PRESENT`` value not
   served, ``stale`` is status ``OUTSIDE_MAX_AGE``, ``default`` is source ``default``;

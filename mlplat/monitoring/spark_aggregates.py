@@ -78,17 +78,15 @@ class SparkAggregator:
         self._paths = list(paths)
 
     def _records(self, refs: Sequence[str], model: str, since: datetime, until: datetime) -> DataFrame:
-        from pyspark.sql import functions as F  # noqa: PLC0415, N812
-
         if not self._paths:
             return self._session.createDataFrame([], record_schema(refs))
         frame = self._session.read.schema(record_schema(refs)).option("mode", "PERMISSIVE").json(self._paths)
         frame = frame.withColumn("time", F.col("time").cast("timestamp"))
-        return frame.where((F.col("model") == model) & (F.col("time") >= F.lit(since)) & (F.col("time") < F.lit(until)))
+        window = (F.col("model") == model) & (F.col("time") >= F.lit(since)) & (F.col("time") < F.lit(until))
+        # A record delivered twice (the stream and Firehose deliver at least once) counts once.
+        return frame.where(window).dropDuplicates(["id", "kind", "version"])
 
     def aggregate(self, query: WindowQuery) -> WindowAggregates:
-        from pyspark.sql import functions as F  # noqa: PLC0415, N812
-
         records = self._records(list(query.inputs), query.model, query.previous_start, query.as_of)
         period = F.when(F.col("time") >= F.lit(query.current_start), "current").otherwise("previous")
         records = records.withColumn("period", period).withColumn("role", _role()).cache()
@@ -110,8 +108,6 @@ class SparkAggregator:
             records.unpersist()
 
     def _performance(self, model: str, source: OutcomeQuery) -> tuple[list[MaturedRow], list[OutcomeRow]]:
-        from pyspark.sql import functions as F  # noqa: PLC0415, N812
-
         decisions = self._records([], model, source.since, source.matured_by).where(F.col("kind") == "decision")
         decisions = decisions.withColumn("month", F.date_format("time", "yyyy-MM"))
         matured = [(str(r[0]), int(r[1])) for r in decisions.groupBy("month").count().collect()]

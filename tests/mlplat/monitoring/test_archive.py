@@ -142,6 +142,10 @@ def test_a_report_from_the_archive_is_the_report_from_the_log(
     assert len(lines) == sum(1 for _ in read_decision_log(tmp_path / "log"))
     keys = _upload(s3, lines)
     assert len(keys) > 1000
+    # Delivery is at least once: every 20th object delivered again, under a key of its own.
+    for key in keys[::20]:
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        s3.put_object(Bucket=BUCKET, Key=key.replace(".jsonl.gz", "-again.jsonl.gz"), Body=body)
     # A poisoned object under a prefix no range can hold: listing it would fail the report.
     s3.put_object(Bucket=BUCKET, Key="decisions/2025/01/01/00/poison.jsonl.gz", Body=b"not gzip")
     as_of = START + timedelta(days=120)

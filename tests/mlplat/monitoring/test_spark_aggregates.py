@@ -78,10 +78,12 @@ def archive(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory, default_
     segment_path(root / "log", 2).write_bytes(b"\n".join(extra) + b"\n")
     lines = [line for n in (1, 2) for line in segment_path(root / "log", n).read_bytes().splitlines()]
     objects = root / "archive"
-    for key, body in firehose_objects(log_lines(lines[:-1])):  # Firehose never sees a torn record
+    for n, (key, body) in enumerate(firehose_objects(log_lines(lines[:-1]))):  # Firehose never sees a torn record
         path = objects / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
+        if n % 20 == 0:  # delivered again (at least once), under a key of its own
+            path.with_name(path.name.replace(".jsonl.gz", "-again.jsonl.gz")).write_bytes(body)
     return root / "log", root / "outcomes", objects
 
 
