@@ -19,6 +19,10 @@ What runs, on one machine and a temporary directory:
   record parsed once, nothing binned or joined. ``monitor`` parses the log twice: the
   two windows with their inputs, and the matured decisions for realized performance.
 
+With ``--spark``, also ``monitor`` counted by Spark in local mode (two cores) over the same
+segments: the same report (the engines are tested equal), for the cost of Spark's JSON
+reader against DuckDB's on one machine.
+
 Each runs ``--repeat`` times in a fresh child process; the table shows the median wall
 time, decisions per second and the child's peak resident memory (``VmHWM``).
 """
@@ -71,6 +75,29 @@ def run_monitor(root: Path) -> dict[str, object]:
     return {"seconds": seconds, "decisions": decisions, "matured": sum(m.matured for m in report.performance.months)}
 
 
+def run_monitor_spark(root: Path) -> dict[str, object]:
+    from mlplat.loader import load_catalog  # noqa: PLC0415
+    from mlplat.monitoring.log_scan import readable_segments  # noqa: PLC0415
+    from mlplat.monitoring.monitor import MonitorOptions, monitor  # noqa: PLC0415
+    from mlplat.monitoring.spark_aggregates import SparkAggregator  # noqa: PLC0415
+    from mlplat.offline.spark_engine import local_session  # noqa: PLC0415
+
+    catalog = load_catalog(REPO / "specs")
+    options = MonitorOptions(
+        root / "log", REPO / "models", root / "outcomes", START + timedelta(days=DAYS), timedelta(days=60)
+    )
+    session = local_session("bench-monitor")
+    session.sparkContext.setLogLevel("ERROR")
+    started = time.perf_counter()
+    with readable_segments(root / "log") as files:
+        report = monitor(catalog, MODEL, options, SparkAggregator(session, [str(f) for f in files]))
+    seconds = time.perf_counter() - started
+    session.stop()
+    assert report.performance is not None
+    decisions = sum(v.decisions for v in report.volumes)
+    return {"seconds": seconds, "decisions": decisions, "matured": sum(m.matured for m in report.performance.months)}
+
+
 def run_scan(root: Path, with_inputs: bool) -> dict[str, object]:
     import duckdb  # noqa: PLC0415
 
@@ -104,7 +131,12 @@ def peak_rss_mib() -> float:
 
 
 def child(kind: str, root: Path) -> None:
-    result = run_monitor(root) if kind == "monitor" else run_scan(root, with_inputs=kind == "scan-inputs")
+    if kind == "monitor":
+        result = run_monitor(root)
+    elif kind == "monitor-spark":
+        result = run_monitor_spark(root)
+    else:
+        result = run_scan(root, with_inputs=kind == "scan-inputs")
     result["peak_rss_mib"] = peak_rss_mib()
     sys.stdout.write(json.dumps(result) + "\n")
 
@@ -130,7 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", choices=("monitor", "scan", "scan-inputs"))
+    parser.add_argument("--child", choices=("monitor", "monitor-spark", "scan", "scan-inputs"))
+    parser.add_argument("--spark", action="store_true", help="Also count the report with Spark (local mode).")
     parser.add_argument("--root", type=Path, help="Keep (and reuse) the generated log here; default: a scratch dir.")
     args = parser.parse_args()
     if args.child:
@@ -146,12 +179,18 @@ def main() -> None:
         scan = measure("scan", root, args.repeat)
         scan_inputs = measure("scan-inputs", root, args.repeat)
         report = measure("monitor", root, args.repeat)
+        spark = measure("monitor-spark", root, args.repeat) if args.spark else None
     print("| what | decisions | median time | decisions/s | peak memory |")
     print("| --- | ---: | ---: | ---: | ---: |")
     rows = (
         ("plain DuckDB scan of the log: top-level fields (baseline)", scan),
         ("plain DuckDB scan with the 19 inputs typed as monitor reads them", scan_inputs),
         ("`mlplat monitor` (whole report)", report),
+        *(
+            (("`mlplat monitor --engine spark` (local[2], driver memory 1 GiB; JVM not in peak memory)", spark),)
+            if spark
+            else ()
+        ),
     )
     for name, r in rows:
         print(
@@ -159,6 +198,8 @@ def main() -> None:
             f"{r['peak_rss_mib']:,.0f} MiB |"
         )
     print(f"monitor / scan time: {report['seconds'] / scan['seconds']:.1f}x")
+    if spark:
+        print(f"spark / duckdb monitor time: {spark['seconds'] / report['seconds']:.1f}x")
 
 
 if __name__ == "__main__":

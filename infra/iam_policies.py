@@ -116,6 +116,11 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
     ]
 
 
+def remote_write(workspace_arn: str) -> Statement:
+    """Push samples to one Managed Prometheus workspace, nothing else (no queries, no rules)."""
+    return {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace_arn}
+
+
 def cluster_autoscaler(cluster_name: str) -> list[Statement]:
     """The cluster autoscaler's rights: read every group, resize and shrink only this cluster's.
 

@@ -6,11 +6,13 @@ whose universal target calls ``emr-serverless:StartJobRun`` with the request bui
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from mlplat.catalog import Catalog
+from mlplat.name_limits import job_run_name
 from mlplat.spec.types import SCHEDULE_GRANULARITY
 
 #: EMR Serverless 7.9.0 ships Apache Spark 3.5.5, the version the Spark jobs are tested
@@ -62,6 +64,39 @@ def view_catalog(catalog: Catalog, view: str) -> dict[str, Any]:
     return catalog.subset(views=[view]).to_snapshot()
 
 
+def spark_job_request(
+    *,
+    application_id: str,
+    job_role_arn: str,
+    name: str,
+    entry_point: str,
+    arguments: list[str],
+    job_environment: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> dict[str, Any]:
+    """A StartJobRun request body for a scheduled Spark job (materialization, monitoring).
+
+    The scheduler fills in the client token per invocation; the job's environment reaches
+    the driver and the executors through ``spark-submit`` settings.
+    """
+    conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(job_environment.items())]
+    conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(job_environment.items())]
+    return {
+        "ApplicationId": application_id,
+        "ExecutionRoleArn": job_role_arn,
+        "ClientToken": EXECUTION_ID,
+        "Name": name,
+        "JobDriver": {
+            "SparkSubmit": {
+                "EntryPoint": entry_point,
+                "EntryPointArguments": arguments,
+                "SparkSubmitParameters": " ".join(conf),
+            }
+        },
+        "Tags": dict(tags),
+    }
+
+
 def start_job_run_request(
     *,
     application_id: str,
@@ -76,26 +111,19 @@ def start_job_run_request(
     The job reads its view's catalog slice and finds its stores through environment
     variables (endpoints and Secrets Manager ARNs, never secret values).
     """
-    conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(job_environment.items())]
-    conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(job_environment.items())]
-    return {
-        "ApplicationId": application_id,
-        "ExecutionRoleArn": job_role_arn,
-        "ClientToken": EXECUTION_ID,
-        "Name": f"materialize-{view}",
-        "JobDriver": {
-            "SparkSubmit": {
-                "EntryPoint": f"s3://{artifacts_bucket}/{MATERIALIZE_SCRIPT_KEY}",
-                "EntryPointArguments": [
-                    "--catalog",
-                    f"s3://{artifacts_bucket}/{view_catalog_key(view)}",
-                    "--view",
-                    view,
-                    "--environment",
-                    environment,
-                ],
-                "SparkSubmitParameters": " ".join(conf),
-            }
-        },
-        "Tags": {"mlplat-spec": f"FeatureView/{view}", "environment": environment},
-    }
+    return spark_job_request(
+        application_id=application_id,
+        job_role_arn=job_role_arn,
+        name=job_run_name("materialization job run", view),
+        entry_point=f"s3://{artifacts_bucket}/{MATERIALIZE_SCRIPT_KEY}",
+        arguments=[
+            "--catalog",
+            f"s3://{artifacts_bucket}/{view_catalog_key(view)}",
+            "--view",
+            view,
+            "--environment",
+            environment,
+        ],
+        job_environment=job_environment,
+        tags={"mlplat-spec": f"FeatureView/{view}", "environment": environment},
+    )

@@ -24,6 +24,7 @@ from infra.components.decision_log import DecisionLog, DecisionLogArgs
 from infra.components.feature_views import MaterializationSchedule, MaterializationScheduleArgs
 from infra.components.image_registry import ImageRegistry, ImageRegistryArgs
 from infra.components.keys import EncryptionKey, EncryptionKeyArgs
+from infra.components.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from infra.components.models import ModelServing, ModelServingArgs
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
@@ -31,6 +32,7 @@ from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
 from infra.config import StackConfig, parse_stack_config
 from infra.materialization import view_catalog
+from infra.model_monitoring import model_catalog
 from infra.naming import (
     FEATURE_SERVER_IMAGE,
     FEATURE_SERVER_SERVICE_ACCOUNT,
@@ -60,6 +62,7 @@ class Platform:
     monitoring: Monitoring | None = None
     models: dict[str, ModelServing] = field(default_factory=dict)
     schedules: dict[str, MaterializationSchedule] = field(default_factory=dict)
+    model_monitors: dict[str, ModelMonitoring] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +114,7 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     _schedules(platform, catalog, config, buckets, database, online_store)
     platform.images = _images(config, keys, tags)
     platform.monitoring = _monitoring(platform, catalog, config, network, keys, alerts)
+    _model_monitors(platform, catalog, config, buckets, platform.monitoring)
     platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
     platform.outputs["catalogDigest"] = catalog.digest
     platform.outputs["stackConfigDigest"] = config.digest
@@ -419,6 +423,45 @@ def _schedules(
                 artifacts=buckets.artifacts,
                 job_environment=job_environment,
                 tags=spec_tags(base, "FeatureView", name, view.metadata.owner),
+            ),
+        )
+
+
+def _label_source_key(catalog: Catalog, model: str) -> str | None:
+    """The label source's key in the offline bucket, if the model has one there."""
+    training = catalog.model(model).spec.training
+    if training is None:
+        return None
+    path = catalog.sources[training.label_source].spec.path
+    return None if path is None or path.startswith("s3://") else path
+
+
+def _model_monitors(
+    platform: Platform, catalog: Catalog, config: StackConfig, buckets: _Buckets, monitoring: Monitoring
+) -> None:
+    """Each served model's monitoring job on the batch application, on its ``spec.monitoring.schedule``."""
+    base, env = platform_tags(config.environment), config.environment
+    for name, model in catalog.models.items():
+        platform.model_monitors[name] = ModelMonitoring(
+            physical_name(env, "monitor", name),
+            ModelMonitoringArgs(
+                model=name,
+                every=model.spec.monitoring.schedule,
+                environment=env,
+                region=config.region,
+                role_name=derived("monitoring job's IAM role").render(env, name),
+                schedule_name=derived("monitoring schedule").render(env, name),
+                model_catalog=model_catalog(catalog, name),
+                label_source_path=_label_source_key(catalog, name),
+                profile_prefix=f"{name}/",
+                batch=platform.batch,
+                artifacts=buckets.artifacts,
+                archive=buckets.decisions,
+                offline=buckets.offline,
+                workspace_arn=monitoring.workspace.arn,
+                prometheus_endpoint=monitoring.workspace.prometheus_endpoint,
+                arrival_span_hours=config.decision_log.stream_retention_hours,
+                tags=spec_tags(base, "Model", name, model.metadata.owner),
             ),
         )
 

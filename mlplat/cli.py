@@ -34,7 +34,7 @@ from mlplat.console import (
 from mlplat.diagnostics import Severity
 from mlplat.errors import MlplatError, UsageError
 from mlplat.loader import ValidationResult, validate_directory
-from mlplat.monitor_cli import monitor_command, simulate_decisions_command
+from mlplat.monitor_cli import monitor_command, outcomes_command, send_decisions_command, simulate_decisions_command
 from mlplat.offline_cli import generate_data, materialize_command, registry_app, train
 from mlplat.schema import json_schema_text, markdown_reference
 
@@ -176,6 +176,8 @@ app.command()(train)
 app.command("materialize")(materialize_command)
 app.command("monitor")(monitor_command)
 app.command("simulate-decisions")(simulate_decisions_command)
+app.command("outcomes")(outcomes_command)
+app.command("send-decisions")(send_decisions_command)
 app.add_typer(registry_app, name="registry")
 
 catalog_app = typer_app(None, "Work with the catalog.")

@@ -130,10 +130,16 @@ class LocalSettings:
 # --- 1. data ----------------------------------------------------------------------------
 
 
+def live_data_dir(settings: LocalSettings, today: datetime) -> Path:
+    """Where :func:`live_data` keeps the sources whose history ends at ``today``."""
+    start = today - timedelta(days=LIVE_DAYS)
+    return settings.state_dir / "data" / f"live-{start:%Y%m%d}-seed{settings.seed}-{settings.applicants}"
+
+
 def live_data(catalog: Catalog, settings: LocalSettings, today: datetime) -> Path:
     """Synthetic sources whose history ends at ``today`` (generated once per day)."""
     start = today - timedelta(days=LIVE_DAYS)
-    root = settings.state_dir / "data" / f"live-{start:%Y%m%d}-seed{settings.seed}-{settings.applicants}"
+    root = live_data_dir(settings, today)
     marker = root / ".complete"
     if not marker.exists():
         generate(catalog, root, SyntheticConfig(seed=settings.seed, applicants=settings.applicants, start=start))

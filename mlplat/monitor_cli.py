@@ -34,7 +34,8 @@ from mlplat.errors import MlplatError, UsageError
 from mlplat.spec.types import format_duration, parse_duration
 
 if TYPE_CHECKING:
-    from mlplat.monitoring.monitor import MonitoringReport
+    from mlplat.catalog import Catalog
+    from mlplat.monitoring.monitor import MonitoringReport, MonitorOptions
     from mlplat.monitoring.synthetic_decisions import Shift
 
 _LEVEL_STYLES = {"ok": "green", "watch": "yellow", "act": "bold red", "n/a": "dim"}
@@ -43,6 +44,11 @@ _LEVEL_STYLES = {"ok": "green", "watch": "yellow", "act": "bold red", "n/a": "di
 class MonitorFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
+
+
+class MonitorEngine(StrEnum):
+    DUCKDB = "duckdb"
+    SPARK = "spark"
 
 
 class FailOn(StrEnum):
@@ -63,13 +69,32 @@ def _moment(value: str | None) -> datetime:
     return moment
 
 
-def _window(value: str | None) -> timedelta | None:
-    if value is None:
-        return None
+def _duration(option: str, value: str) -> timedelta:
     try:
         return parse_duration(value)
     except ValueError as error:
-        raise UsageError(f"--window: {error}") from None
+        raise UsageError(f"{option}: {error}") from None
+
+
+def _window(value: str | None) -> timedelta | None:
+    return None if value is None else _duration("--window", value)
+
+
+def _report(catalog: Catalog, model: str, options: MonitorOptions, engine: MonitorEngine) -> MonitoringReport:
+    from mlplat.monitoring.monitor import monitor  # noqa: PLC0415
+
+    if engine is MonitorEngine.DUCKDB:
+        return monitor(catalog, model, options)
+    from mlplat.monitoring.log_scan import readable_segments  # noqa: PLC0415
+    from mlplat.monitoring.spark_aggregates import SparkAggregator  # noqa: PLC0415
+    from mlplat.offline.spark_engine import local_session  # noqa: PLC0415
+
+    session = local_session("mlplat-monitor")
+    try:
+        with readable_segments(Path(options.decision_log)) as files:
+            return monitor(catalog, model, options, SparkAggregator(session, [str(f) for f in files]))
+    finally:
+        session.stop()
 
 
 def monitor_command(
@@ -95,16 +120,42 @@ def monitor_command(
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 3 when the report reaches this level (for scheduled runs).")
     ] = FailOn.NEVER,
+    archive: Annotated[
+        str | None,
+        typer.Option(
+            "--archive",
+            help="Read the Firehose archive instead of a local log: s3://<decision-archive bucket>/decisions/.",
+        ),
+    ] = None,
+    arrival_span: Annotated[
+        str,
+        typer.Option(
+            "--arrival-span", help="With --archive: the decision stream's retention (how late an object may be named)."
+        ),
+    ] = "24h",
+    engine: Annotated[
+        MonitorEngine, typer.Option("--engine", help="duckdb on one machine; spark (local mode) over the local log.")
+    ] = MonitorEngine.DUCKDB,
 ) -> None:
     """Monitor MODEL from its decision log: drift, approval rates, feature health, realized performance."""
     from mlplat.monitoring.html_report import render_html  # noqa: PLC0415 - see the module docstring
-    from mlplat.monitoring.monitor import MonitorOptions, monitor  # noqa: PLC0415
+    from mlplat.monitoring.monitor import MonitorOptions  # noqa: PLC0415
     from mlplat.monitoring.report_data import to_json, to_prometheus  # noqa: PLC0415
 
     try:
         catalog = load_specs(specs)
-        options = MonitorOptions(decision_log, artifacts, data, _moment(as_of), _window(window))
-        report = monitor(catalog, model, options)
+        if archive is not None and engine is MonitorEngine.SPARK:
+            raise UsageError(
+                "--engine spark reads a local log; the archive is read by Spark on EMR (the scheduled job)"
+            )
+        if archive is not None:
+            from mlplat.monitoring.archive import ArchiveLocation  # noqa: PLC0415
+
+            ArchiveLocation.parse(archive)  # refuse anything but s3://bucket/prefix/ before reading
+        span = _duration("--arrival-span", arrival_span)
+        source: Path | str = archive if archive is not None else decision_log
+        options = MonitorOptions(source, artifacts, data, _moment(as_of), _window(window), arrival_span=span)
+        report = _report(catalog, model, options, engine)
     except MlplatError as error:
         raise fail(error) from None
     if html is not None:
@@ -250,3 +301,69 @@ def _shift(text: str, start: datetime) -> Shift:
             f"--shift {text!r}: write REF:FACTOR:OFFSET:DAY, e.g. bureau_profile:fico_score:1:-60:143"
         ) from None
     return Shift(ref, start + timedelta(days=day), factor, offset)
+
+
+def outcomes_command(
+    model: Annotated[str, typer.Argument(help="Name of the Model spec whose logged decisions get outcomes.")],
+    decision_log: DecisionLogOption = Path(".mlplat/decisions"),
+    outcomes: Annotated[
+        Path, typer.Option("--outcomes", help="Offline root to write the outcomes into (the label source's file).")
+    ] = Path(".mlplat/outcomes"),
+    specs: SpecsOption = DEFAULT_SPECS,
+    seed: Annotated[int, typer.Option(help="Random seed; the same log and seed give the same outcomes.")] = 7,
+) -> None:
+    """Write outcomes of MODEL's logged decisions from the synthetic ground truth (local platform only)."""
+    from mlplat.monitoring.logged_outcomes import write_logged_outcomes  # noqa: PLC0415
+
+    try:
+        written = write_logged_outcomes(load_specs(specs), model, decision_log, outcomes, seed)
+    except MlplatError as error:
+        raise fail(error) from None
+    out.print(f"{written.decisions:,} outcomes ({written.positives:,} positive) in {written.path}")
+
+
+def send_decisions_command(
+    model: Annotated[str, typer.Argument(help="Name of the Model spec to ask for decisions.")],
+    count: Annotated[int, typer.Option(help="How many applications to send.")] = 1000,
+    url: Annotated[
+        str | None, typer.Option(help="The running model server. Default: `mlplat up`'s (port 8080).")
+    ] = None,
+    token: Annotated[
+        Path | None,
+        typer.Option(help="A caller's token file. Default: `mlplat up`'s token of the model's first caller."),
+    ] = None,
+    specs: SpecsOption = DEFAULT_SPECS,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Offline root to draw applications from. Default: today's live data.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the applications drawn.")] = 7,
+) -> None:
+    """Send COUNT applications from the live data to a running model server (demo traffic for `mlplat up`)."""
+    import os  # noqa: PLC0415
+
+    from mlplat.local_platform import LocalSettings, live_data_dir, today_utc  # noqa: PLC0415
+    from mlplat.local_traffic import application_requests, send_decisions  # noqa: PLC0415
+
+    settings = LocalSettings.from_environment(Path().resolve(), os.environ)
+    try:
+        if not 1 <= count <= 1_000_000:
+            raise UsageError(f"--count {count}: send between 1 and 1000000 applications")
+        catalog = load_specs(specs)
+        requests = application_requests(catalog, model, data or live_data_dir(settings, today_utc()), count, seed)
+        token = token or _caller_token(catalog, model, settings.identity_dir)
+        secret = token.read_text(encoding="utf-8").strip() if token is not None else None
+        sent = send_decisions(url or settings.model_url, model, requests, secret)
+    except MlplatError as error:
+        raise fail(error) from None
+    except OSError as error:
+        raise fail(UsageError(f"cannot reach the model server ({error}); is `mlplat up` running?")) from None
+    out.print(f"sent {sent.sent:,}: status {sent.statuses}, decisions {sent.decisions}")
+
+
+def _caller_token(catalog: Catalog, model: str, identity_dir: Path) -> Path | None:
+    """`mlplat up`'s token file of the first caller allowed to decide with ``model``, if there is one."""
+    for caller in catalog.model(model).spec.serving.callers:
+        path = identity_dir / "tokens" / f"{caller}.token"
+        if path.is_file():
+            return path
+    return None

@@ -339,12 +339,25 @@ DERIVED_NAMES: tuple[DerivedName, ...] = (
         "aws:scheduler/schedule:Schedule",
     ),
     DerivedName("FeatureView", "materialization job run", "materialize-{name}", "emr-serverless:job-run"),
+    DerivedName("Model", "monitoring job's IAM role", "mlplat-{environment}-monitor-{name}", "aws:iam/role:Role", True),
+    DerivedName(
+        "Model", "monitoring schedule", "mlplat-{environment}-monitor-{name}", "aws:scheduler/schedule:Schedule"
+    ),
+    DerivedName("Model", "monitoring job run", "monitor-{name}", "emr-serverless:job-run"),
 )
 
 
 def derived(what: str) -> DerivedName:
     """The derived name called ``what`` (``"materialization schedule"``)."""
     return next(name for name in DERIVED_NAMES if name.what == what)
+
+
+def job_run_name(what: str, name: str) -> str:
+    """The EMR Serverless job-run name of spec object ``name``'s job (``what``: ``"materialization job run"``)."""
+    template = derived(what)
+    if template.resource_type != "emr-serverless:job-run":
+        raise ValueError(f"{what!r} is not a job run's name")
+    return template.render("", name)
 
 
 def too_long(kind: str, name: str) -> list[tuple[DerivedName, str, int]]:

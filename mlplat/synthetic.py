@@ -342,45 +342,88 @@ def _feature(table: Columns, rows: np.ndarray, name: str, missing: float) -> np.
     return np.where(rows >= 0, values, missing)
 
 
+#: What the ground truth takes for a feature with no value as of the application.
+MISSING_VALUES: dict[str, float] = {
+    "fico_score": 690,
+    "revolving_utilization": 0.3,
+    "delinquencies_24m": 0,
+    "has_bankruptcy": 0,
+    "on_time_rate": 0.9,
+    "late_payments_90d": 0,
+    "charged_off_plans": 0,
+    "default_rate_180d": 0.06,
+    "applications_24h": 1,
+    "distinct_devices_7d": 1,
+    "email_age_days": 365,
+    "fraud_rate_90d": 0.005,
+}
+
+
+def default_logit(x: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The log-odds of ``defaulted_90d`` given the features as of the application (missing ones filled)."""
+    return -3.3 + 0.75 * (
+        -0.013 * (x["fico_score"] - 690)
+        + 1.6 * (x["revolving_utilization"] - 0.3)
+        + 0.35 * x["delinquencies_24m"]
+        + 1.2 * x["has_bankruptcy"]
+        - 4.0 * (x["on_time_rate"] - 0.9)
+        + 0.3 * x["late_payments_90d"]
+        + 0.8 * x["charged_off_plans"]
+        + 12.0 * (x["default_rate_180d"] - 0.06)
+        + 0.3 * np.log(x["order_amount"] / 150)
+        + 0.06 * (x["instalments"] - 4)
+    )
+
+
+def fraud_logit(x: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The log-odds of ``is_fraud`` given the features as of the application (missing ones filled)."""
+    logit: np.ndarray = (
+        -4.6
+        + 0.35 * np.minimum(x["applications_24h"], 8)
+        + 0.5 * (x["distinct_devices_7d"] - 1)
+        - 0.35 * np.log1p(x["email_age_days"])
+        + 40.0 * x["fraud_rate_90d"]
+        + 0.4 * np.log(x["order_amount"] / 150)
+        + 1.6
+    )
+    return logit
+
+
+#: The labels the generator knows the truth of, and their log-odds.
+GROUND_TRUTH: dict[str, Callable[[Mapping[str, np.ndarray]], np.ndarray]] = {
+    "defaulted_90d": default_logit,
+    "is_fraud": fraud_logit,
+}
+#: Where each feature the ground truth reads lives.
+TRUTH_VIEWS = {
+    "bureau_profile": ("fico_score", "revolving_utilization", "delinquencies_24m", "has_bankruptcy"),
+    "repayment_history": ("on_time_rate", "late_payments_90d", "charged_off_plans"),
+    "merchant_risk": ("default_rate_180d", "fraud_rate_90d"),
+    "application_velocity": ("applications_24h", "distinct_devices_7d", "email_age_days"),
+}
+
+
 def _outcomes(
     apps: _Applications, tables: Mapping[str, Columns], ttls: Mapping[str, timedelta], rng: np.random.Generator
 ) -> Columns:
-    def as_of(view: str, entity: np.ndarray) -> np.ndarray:
-        return as_of_rows(tables[view], entity, apps.time, ttls[view])
-
-    bureau, repay = tables["bureau_profile"], tables["repayment_history"]
-    merchant, velocity = tables["merchant_risk"], tables["application_velocity"]
-    b, r = as_of("bureau_profile", apps.applicant), as_of("repayment_history", apps.applicant)
-    mr, v = as_of("merchant_risk", apps.merchant), as_of("application_velocity", apps.applicant)
-    default_logit = -3.3 + 0.75 * (
-        -0.013 * (_feature(bureau, b, "fico_score", 690) - 690)
-        + 1.6 * (_feature(bureau, b, "revolving_utilization", 0.3) - 0.3)
-        + 0.35 * _feature(bureau, b, "delinquencies_24m", 0)
-        + 1.2 * _feature(bureau, b, "has_bankruptcy", 0)
-        - 4.0 * (_feature(repay, r, "on_time_rate", 0.9) - 0.9)
-        + 0.3 * _feature(repay, r, "late_payments_90d", 0)
-        + 0.8 * _feature(repay, r, "charged_off_plans", 0)
-        + 12.0 * (_feature(merchant, mr, "default_rate_180d", 0.06) - 0.06)
-        + 0.3 * np.log(apps.order_amount / 150)
-        + 0.06 * (apps.instalments - 4)
-    )
-    fraud_logit = (
-        -4.6
-        + 0.35 * np.minimum(_feature(velocity, v, "applications_24h", 1), 8)
-        + 0.5 * (_feature(velocity, v, "distinct_devices_7d", 1) - 1)
-        - 0.35 * np.log1p(_feature(velocity, v, "email_age_days", 365))
-        + 40.0 * _feature(merchant, mr, "fraud_rate_90d", 0.005)
-        + 0.4 * np.log(apps.order_amount / 150)
-        + 1.6
-    )
+    entity = {
+        "bureau_profile": apps.applicant,
+        "repayment_history": apps.applicant,
+        "merchant_risk": apps.merchant,
+        "application_velocity": apps.applicant,
+    }
+    x: dict[str, np.ndarray] = {"order_amount": apps.order_amount, "instalments": apps.instalments}
+    for view, names in TRUTH_VIEWS.items():
+        rows = as_of_rows(tables[view], entity[view], apps.time, ttls[view])
+        x.update({name: _feature(tables[view], rows, name, MISSING_VALUES[name]) for name in names})
     return {
         "applicant_id": applicant_ids(int(apps.applicant.max()) + 1)[apps.applicant],
         "merchant_id": merchant_ids(int(apps.merchant.max()) + 1)[apps.merchant],
         "event_timestamp": apps.time,
         "order_amount": apps.order_amount,
         "instalments": apps.instalments,
-        "defaulted_90d": (rng.random(len(apps.time)) < _sigmoid(default_logit)).astype(np.int32),
-        "is_fraud": (rng.random(len(apps.time)) < _sigmoid(fraud_logit)).astype(np.int32),
+        "defaulted_90d": (rng.random(len(apps.time)) < _sigmoid(default_logit(x))).astype(np.int32),
+        "is_fraud": (rng.random(len(apps.time)) < _sigmoid(fraud_logit(x))).astype(np.int32),
     }
 
 

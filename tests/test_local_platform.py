@@ -195,3 +195,44 @@ def test_up_without_auth_says_so_loudly_and_serves_anonymous_callers(repo: Path,
         assert platform.interrupt() == 0
     finally:
         platform.close()
+
+
+@pytest.mark.slow
+def test_decisions_taken_through_up_get_outcomes_and_realized_performance(
+    platform: Platform, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from typer.testing import CliRunner
+
+    from mlplat.cli import app
+    from mlplat.loader import load_catalog
+    from mlplat.monitoring.logged_outcomes import write_logged_outcomes
+    from mlplat.monitoring.monitor import MonitorOptions, monitor
+
+    url, _, _ = platform.wait_for(CURL, timeout=240).groups()
+    # `send-decisions` finds today's live data and the caller's token where `up` put them.
+    monkeypatch.setenv("MLPLAT_STATE_DIR", str(tmp_path / "state"))
+    base = url.split("/v1/")[0]
+    arguments = ["send-decisions", "default_risk", "--count", "400", "--url", base, "--specs", str(repo / "specs")]
+    sent = CliRunner().invoke(app, arguments)
+    assert sent.exit_code == 0, sent.output
+    assert "sent 400: status {200: 400}" in sent.stdout
+    assert platform.interrupt() == 0
+    catalog = load_catalog(repo / "specs")
+    log, outcomes = tmp_path / "state" / "decisions", tmp_path / "outcomes"
+    written = write_logged_outcomes(catalog, "default_risk", log, outcomes)
+    assert written.decisions == 400
+    assert 0 < written.positives < 200
+    # Decided today: as of now nothing has matured; after the 90-day label window every decision has its outcome.
+    now = datetime.now(UTC)
+    today = monitor(catalog, "default_risk", MonitorOptions(log, repo / "models", outcomes, now + timedelta(minutes=1)))
+    assert today.performance is not None
+    assert today.performance.months == ()
+    later = now + timedelta(days=91)
+    options = MonitorOptions(log, repo / "models", outcomes, later, window=timedelta(days=92))
+    report = monitor(catalog, "default_risk", options)
+    assert report.performance is not None
+    months = [m for m in report.performance.months if m.matured]
+    assert sum(m.with_outcome for m in months) == sum(m.matured for m in months) == 400
+    assert all(m.auc is not None and m.auc > 0.65 for m in months)  # the served score ranks the true defaults

@@ -15,6 +15,7 @@ from infra.components.keys import EncryptionKey
 from infra.components.network import Network
 from infra.config import BatchConfig
 from infra.materialization import EMR_RELEASE_LABEL, MATERIALIZE_SCRIPT, MATERIALIZE_SCRIPT_KEY
+from infra.model_monitoring import MONITOR_SCRIPT, MONITOR_SCRIPT_KEY
 
 LOG_PREFIX = "emr/"
 
@@ -120,24 +121,7 @@ class Batch(Component):
         )
         args.offline.grant_read(self.child_name("job-read-offline"), role, "", self)
         args.artifacts.grant_read(self.child_name("job-read-jobs"), role, "_jobs/", self)
-        args.logs.grant_write(self.child_name("job-write-logs"), role, LOG_PREFIX, self)
-        # The logs bucket itself is SSE-S3, but EMR encrypts the job logs it writes there with
-        # the application's key (s3_monitoring_configuration.encryption_key_arn): the job role
-        # must be able to generate data keys under it, or the jobs cannot write their logs.
-        aws.iam.RolePolicy(
-            self.child_name("job-encrypt-logs"),
-            role=role.id,
-            policy=args.key.arn.apply(lambda arn: iam_policies.document(iam_policies.encrypt_with(arn))),
-            opts=self.child_opts(),
-        )
-        aws.iam.RolePolicy(
-            self.child_name("job-write-cloudwatch-logs"),
-            role=role.id,
-            policy=pulumi.Output.all(self._log_group.arn, args.logs_key.arn).apply(
-                lambda v: iam_policies.document(*iam_policies.write_logs(v[0], key_arn=v[1]))
-            ),
-            opts=self.child_opts(),
-        )
+        self.grant_job_logging(self.child_name("job"), role, self)
         aws.iam.RolePolicy(
             self.child_name("job-read-secrets"),
             role=role.id,
@@ -147,6 +131,39 @@ class Batch(Component):
             opts=self.child_opts(),
         )
         return role
+
+    def grant_job_logging(self, name: str, role: aws.iam.Role, parent: pulumi.Resource) -> None:
+        """Let a job role write its run's logs where the application sends them (S3 and CloudWatch)."""
+        args = self._args
+        args.logs.grant_write(f"{name}-write-logs", role, LOG_PREFIX, parent)
+        # The logs bucket itself is SSE-S3, but EMR encrypts the job logs it writes there with
+        # the application's key (s3_monitoring_configuration.encryption_key_arn): the job role
+        # must be able to generate data keys under it, or the jobs cannot write their logs.
+        aws.iam.RolePolicy(
+            f"{name}-encrypt-logs",
+            role=role.id,
+            policy=args.key.arn.apply(lambda arn: iam_policies.document(iam_policies.encrypt_with(arn))),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-write-cloudwatch-logs",
+            role=role.id,
+            policy=pulumi.Output.all(self._log_group.arn, args.logs_key.arn).apply(
+                lambda v: iam_policies.document(*iam_policies.write_logs(v[0], key_arn=v[1]))
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+    def allow_scheduling(self, name: str, role: aws.iam.Role, parent: pulumi.Resource) -> aws.iam.RolePolicy:
+        """Let the scheduler start runs on the application with ``role`` as their job role (and no other)."""
+        return aws.iam.RolePolicy(
+            name,
+            role=self.scheduler_role.id,
+            policy=pulumi.Output.all(self.application.arn, role.arn).apply(
+                lambda v: iam_policies.document(*iam_policies.start_job_run(v[0], v[1]))
+            ),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
 
     def _scheduler_role(self) -> aws.iam.Role:
         role = aws.iam.Role(
@@ -184,16 +201,20 @@ class Batch(Component):
         return role
 
     def _upload_script(self) -> None:
-        # The job script is written and tested in services/jobs; upload it when it exists
+        # The job scripts are written and tested in services/jobs; upload each when it exists
         # so a checkout without it still previews.
-        if not MATERIALIZE_SCRIPT.exists():
-            pulumi.log.warn(f"{MATERIALIZE_SCRIPT} not found: scheduled materialization has no job script to run")
-            return
-        aws.s3.BucketObjectv2(
-            self.child_name("materialize-script"),
-            bucket=self._args.artifacts.bucket.id,
-            key=MATERIALIZE_SCRIPT_KEY,
-            source=pulumi.FileAsset(str(MATERIALIZE_SCRIPT)),
-            tags=self.tags,
-            opts=self.child_opts(),
-        )
+        for child, script, key in (
+            ("materialize-script", MATERIALIZE_SCRIPT, MATERIALIZE_SCRIPT_KEY),
+            ("monitor-script", MONITOR_SCRIPT, MONITOR_SCRIPT_KEY),
+        ):
+            if not script.exists():
+                pulumi.log.warn(f"{script} not found: its scheduled job has no script to run")
+                continue
+            aws.s3.BucketObjectv2(
+                self.child_name(child),
+                bucket=self._args.artifacts.bucket.id,
+                key=key,
+                source=pulumi.FileAsset(str(script)),
+                tags=self.tags,
+                opts=self.child_opts(),
+            )

@@ -7,6 +7,7 @@ the retention period the regulator asks for.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,8 +19,23 @@ from infra.components.buckets import Bucket
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.config import DecisionLogConfig
+from mlplat.monitoring.archive import ARCHIVE_PREFIX, FILE_EXTENSION
 
-ARCHIVE_PREFIX = "decisions/"
+#: Firehose's rule for ``FileExtension``
+#: (https://docs.aws.amazon.com/firehose/latest/APIReference/API_ExtendedS3DestinationConfiguration.html):
+#: the API takes up to 128 characters, the Terraform AWS provider under pulumi-aws checks 50.
+FILE_EXTENSION_PATTERN = re.compile(r"^$|\.[0-9a-z!\-_.*'()]+")
+FILE_EXTENSION_MAX_LENGTH = 50
+
+
+def check_file_extension(extension: str) -> str:
+    """``extension`` when Firehose takes it as a ``FileExtension``; else the error says why."""
+    if len(extension) > FILE_EXTENSION_MAX_LENGTH or not FILE_EXTENSION_PATTERN.fullmatch(extension):
+        raise ValueError(
+            f"Firehose file extension {extension!r} must match {FILE_EXTENSION_PATTERN.pattern} "
+            f"and be at most {FILE_EXTENSION_MAX_LENGTH} characters"
+        )
+    return extension
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,9 @@ class DecisionLog(Component):
         write = args.archive.grant_write(self.child_name("delivery-write-archive"), role, "", self)
         # No server_side_encryption block: with a Kinesis source, Firehose keeps the
         # stream's KMS encryption in flight and the objects are encrypted with kms_key_arn.
+        # The layout is the one mlplat.monitoring.archive reads: hour prefixes of the oldest
+        # record's arrival, one gzip member per object, records delimited by "\n" (the model
+        # server puts bare JSON; AppendDelimiterToRecord adds the newline), a fixed extension.
         return aws.kinesis.FirehoseDeliveryStream(
             self.child_name("delivery"),
             name=f"{args.stream_name}-archive",
@@ -89,6 +108,11 @@ class DecisionLog(Component):
                 "buffering_interval": 60,
                 "buffering_size": 64,
                 "compression_format": "GZIP",
+                "file_extension": check_file_extension(FILE_EXTENSION),
+                "processing_configuration": {
+                    "enabled": True,
+                    "processors": [{"type": "AppendDelimiterToRecord"}],
+                },
                 "kms_key_arn": args.key.arn,
             },
             tags=self.tags,

@@ -74,12 +74,14 @@ def load_decisions(
     since: datetime,
     until: datetime,
 ) -> int:
-    """Create ``table`` with ``model``'s records of ``[since, until)`` (their inputs ``refs``); how many there are."""
+    """Create ``table`` with ``model``'s records of ``[since, until)`` (their inputs ``refs``), each once; how many."""
     connection.execute("SET TimeZone = 'UTC'")
     paths = "[" + ", ".join(literal(str(p)) for p in files) + "]"
+    # A record delivered twice (the stream and Firehose deliver at least once) counts once.
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_json({paths}, format = 'newline_delimited', "  # noqa: S608 - literals and quoted names
-        f"ignore_errors = true, columns = {columns_sql(refs)}) WHERE model = ? AND time >= ? AND time < ?",
+        f"ignore_errors = true, columns = {columns_sql(refs)}) WHERE model = ? AND time >= ? AND time < ? "
+        "QUALIFY row_number() OVER (PARTITION BY id, kind, version) = 1",
         [model, since, until],
     )
     row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608 - our table name

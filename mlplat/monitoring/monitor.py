@@ -10,15 +10,17 @@ metrics writers render the report.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-import duckdb
-
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
 from mlplat.models.loading import serving_versions
+from mlplat.monitoring.aggregates import Aggregator, WindowAggregates, WindowQuery
+from mlplat.monitoring.archive import DEFAULT_ARRIVAL_SPAN
 from mlplat.monitoring.drift import (
     DailyRate,
     Distribution,
@@ -28,15 +30,12 @@ from mlplat.monitoring.drift import (
     approval_rates,
     daily_rates,
     input_drift,
-    period_column,
     score_drift,
     volumes,
 )
-from mlplat.monitoring.log_scan import MATURED, TABLE, load_decisions, readable_segments
-from mlplat.monitoring.performance import OutcomeSource, Performance, check_outcome_source, realized_performance
+from mlplat.monitoring.performance import OutcomeSource, Performance, outcome_gap, realized_performance
 from mlplat.monitoring.profile import PROFILE_NAME, Profile, read_profile
 from mlplat.monitoring.stability import Level, worst
-from mlplat.offline.duckdb_engine import literal
 from mlplat.spec.kinds import Monitoring
 
 #: How far back realized performance looks, before the label window.
@@ -47,16 +46,20 @@ PERFORMANCE_MONTHS = timedelta(days=365)
 class MonitorOptions:
     """What a report reads and for which time."""
 
-    decision_log: Path
-    """The model server's decision log directory (``MLPLAT_DECISION_LOG``)."""
+    decision_log: Path | str
+    """The model server's decision log directory (``MLPLAT_DECISION_LOG``), or its S3 archive
+    ``s3://<decision-archive bucket>/decisions/`` (read with DuckDB when no engine is given)."""
     artifact_root: Path
     """Where the versions' artifacts and profiles are."""
-    data_root: Path
-    """Offline root: the label source resolves below it."""
+    data_root: Path | str
+    """Offline root (a directory or ``s3://`` prefix): the label source resolves below it."""
     as_of: datetime
     """End of the report's window (excluded); no outcome recorded after it is used."""
     window: timedelta | None = None
     """Left out: the model's ``monitoring.window``."""
+    arrival_span: timedelta = DEFAULT_ARRIVAL_SPAN
+    """Reading the S3 archive: how long before a record its object's oldest record may have
+    arrived (:mod:`mlplat.monitoring.archive`). Left out: 24 h, the stream's default retention."""
 
 
 @dataclass(frozen=True)
@@ -114,45 +117,113 @@ def profiles(catalog: Catalog, model: str, artifact_root: Path) -> tuple[dict[st
     return found, notes
 
 
-def monitor(catalog: Catalog, model: str, options: MonitorOptions) -> MonitoringReport:
-    """The report of ``model`` for the window ending at ``options.as_of``."""
+@dataclass(frozen=True)
+class WindowPlan:
+    """What one report counts and compares with: the engine's query and the versions' profiles."""
+
+    query: WindowQuery
+    profiles: dict[str, Profile]
+    outcomes: OutcomeSource | None
+    notes: tuple[str, ...]
+    performance_note: str | None
+    """Why realized performance is not counted (no label source file, no decision ids), if it is not."""
+
+    def ranges(self) -> list[tuple[datetime, datetime]]:
+        """The time ranges the engine reads records of: the two windows and, with outcomes, the matured decisions."""
+        query = self.query
+        found = [(query.previous_start, query.as_of)]
+        if query.outcomes is not None:
+            found.append((query.outcomes.since, query.outcomes.matured_by))
+        return found
+
+
+def plan_window(catalog: Catalog, model: str, options: MonitorOptions) -> WindowPlan:
+    """The query and references of ``model``'s report for the window ending at ``options.as_of``."""
     spec = catalog.model(model).spec
     as_of = _as_utc(options.as_of)
     window = options.window or spec.monitoring.window
-    start, previous_start = as_of - window, as_of - 2 * window
     found, notes = profiles(catalog, model, options.artifact_root)
     reference = found[spec.rollout.primary]
     source = OutcomeSource.of(catalog, model, options.data_root)
-    if source is not None:
-        check_outcome_source(source)
-    connection = duckdb.connect()
-    try:
-        with readable_segments(options.decision_log) as files:
-            refs = list(spec.features)
-            load_decisions(connection, files, TABLE, model, refs, previous_start, as_of)
-            if source is not None:
-                since = as_of - source.label_window - PERFORMANCE_MONTHS
-                load_decisions(connection, files, MATURED, model, [], since, as_of - source.label_window)
-        periods = period_column(literal(start.isoformat()))
-        thresholds = spec.monitoring
-        inputs, health = input_drift(connection, periods, reference.inputs, thresholds.psi)
-        scores = score_drift(connection, periods, {v: p.score for v, p in found.items()}, thresholds.psi)
-        performance = None if source is None else realized_performance(connection, source, as_of, reference.score.edges)
-        return MonitoringReport(
-            model,
-            as_of,
-            start,
-            previous_start,
-            spec.monitoring,
-            reference,
-            tuple(volumes(connection, periods)),
-            tuple(inputs),
-            tuple(scores),
-            tuple(health),
-            tuple(approval_rates(connection, periods, thresholds.approval_rate_shift)),
-            tuple(daily_rates(connection)),
-            performance,
-            tuple(notes),
+    gap = None if source is None else outcome_gap(source)
+    outcomes = None
+    if source is not None and gap is None:
+        outcomes = source.query(as_of, as_of - source.label_window - PERFORMANCE_MONTHS)
+    query = WindowQuery(
+        model,
+        previous_start=as_of - 2 * window,
+        current_start=as_of - window,
+        as_of=as_of,
+        inputs={ref: binned.edges for ref, binned in reference.inputs.items()},
+        scores={version: profile.score.edges for version, profile in found.items()},
+        outcomes=outcomes,
+    )
+    return WindowPlan(query, found, source, tuple(notes), gap)
+
+
+def build_report(catalog: Catalog, plan: WindowPlan, counts: WindowAggregates) -> MonitoringReport:
+    """The report of ``plan`` from an engine's ``counts``: every figure, computed here once for all engines."""
+    query = plan.query
+    spec = catalog.model(query.model).spec
+    thresholds = spec.monitoring
+    reference = plan.profiles[spec.rollout.primary]
+    inputs, health = input_drift(counts.inputs, reference.inputs, thresholds.psi)
+    scores = score_drift(counts.scores, {v: p.score for v, p in plan.profiles.items()}, thresholds.psi)
+    performance = None
+    if plan.outcomes is not None:
+        performance = (
+            Performance(plan.outcomes.label, plan.outcomes.label_window, (), plan.performance_note)
+            if plan.performance_note
+            else realized_performance(plan.outcomes, counts.matured, counts.outcomes, reference.score.edges)
         )
-    finally:
-        connection.close()
+    return MonitoringReport(
+        query.model,
+        query.as_of,
+        query.current_start,
+        query.previous_start,
+        spec.monitoring,
+        reference,
+        tuple(volumes(counts.volumes)),
+        tuple(inputs),
+        tuple(scores),
+        tuple(health),
+        tuple(approval_rates(counts.rates, thresholds.approval_rate_shift)),
+        tuple(daily_rates(counts.daily)),
+        performance,
+        plan.notes,
+    )
+
+
+@contextmanager
+def duckdb_over(decision_log: Path | str, plan: WindowPlan, arrival_span: timedelta) -> Iterator[Aggregator]:
+    """DuckDB over the local log's segments, or over the archive objects that can hold the plan's ranges."""
+    from mlplat.monitoring.duckdb_aggregates import DuckDBAggregator  # noqa: PLC0415 - DuckDB only when counting
+
+    if isinstance(decision_log, Path) or not decision_log.startswith("s3://"):
+        from mlplat.monitoring.log_scan import readable_segments  # noqa: PLC0415
+
+        with readable_segments(Path(decision_log)) as files:
+            yield DuckDBAggregator(files)
+        return
+    import boto3  # noqa: PLC0415 - only the archive needs it
+
+    from mlplat.monitoring.archive import ArchiveLocation, downloaded, window_keys  # noqa: PLC0415
+
+    location = ArchiveLocation.parse(decision_log)
+    client = boto3.client("s3")
+    with downloaded(client, location, window_keys(client, location, plan.ranges(), arrival_span)) as files:
+        yield DuckDBAggregator(files)
+
+
+def monitor(
+    catalog: Catalog, model: str, options: MonitorOptions, aggregator: Aggregator | None = None
+) -> MonitoringReport:
+    """The report of ``model`` for the window ending at ``options.as_of``, counted by ``aggregator``.
+
+    Left out, DuckDB counts ``options.decision_log`` (a local log or the S3 archive).
+    """
+    plan = plan_window(catalog, model, options)
+    if aggregator is not None:
+        return build_report(catalog, plan, aggregator.aggregate(plan.query))
+    with duckdb_over(options.decision_log, plan, options.arrival_span) as engine:
+        return build_report(catalog, plan, engine.aggregate(plan.query))

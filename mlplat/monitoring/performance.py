@@ -17,18 +17,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from mlplat.catalog import Catalog
 from mlplat.errors import UsageError
-from mlplat.monitoring.log_scan import MATURED
-from mlplat.monitoring.profile import bin_counts
-from mlplat.offline.duckdb_engine import literal, quote
+from mlplat.monitoring.aggregates import MaturedRow, OutcomeQuery, OutcomeRow
 from mlplat.offline.sources import batch_source, resolve_uri
 from mlplat.spec.types import format_duration
-from mlplat.training.metrics import auc, ks
 
 DECISION_ID = "decision_id"
 
@@ -76,7 +73,7 @@ class OutcomeSource:
     recorded_field: str | None
 
     @classmethod
-    def of(cls, catalog: Catalog, model: str, data_root: Path) -> OutcomeSource | None:
+    def of(cls, catalog: Catalog, model: str, data_root: Path | str) -> OutcomeSource | None:
         training = catalog.model(model).spec.training
         if training is None:
             return None
@@ -92,6 +89,20 @@ class OutcomeSource:
             source.spec.created_timestamp_field,
         )
 
+    def query(self, as_of: datetime, since: datetime) -> OutcomeQuery:
+        """What an engine counts: decisions from ``since`` matured by ``as_of``, outcomes recorded by it."""
+        matured_by = as_of - self.label_window
+        return OutcomeQuery(
+            path=self.path,
+            label=self.label,
+            time_field=self.time_field,
+            recorded_field=self.recorded_field,
+            label_window=self.label_window,
+            since=since,
+            matured_by=matured_by,
+            as_of=as_of,
+        )
+
 
 def band_labels(edges: Sequence[float]) -> tuple[str, ...]:
     """Readable names of the ``len(edges) + 1`` score bands."""
@@ -101,71 +112,86 @@ def band_labels(edges: Sequence[float]) -> tuple[str, ...]:
     return (f"<= {edges[0]:.3f}", *inner, f"> {edges[-1]:.3f}")
 
 
-def _outcomes_sql(source: OutcomeSource, as_of: datetime) -> str:
-    recorded = (
-        quote(source.recorded_field)
-        if source.recorded_field
-        else f"{quote(source.time_field)} + to_microseconds({int(source.label_window.total_seconds() * 1_000_000)})"
-    )
-    return (
-        f"SELECT {quote(DECISION_ID)} AS decision_id, CAST({quote(source.label)} AS INT) AS label "  # noqa: S608
-        f"FROM read_parquet({literal(source.path)}) WHERE {recorded} <= {literal(as_of.isoformat())}::TIMESTAMPTZ "
-        f"QUALIFY row_number() OVER (PARTITION BY {quote(DECISION_ID)} ORDER BY {recorded} DESC) = 1"
-    )
+def _schema_names(path: str) -> list[str] | None:
+    """The parquet file's column names, or ``None`` when it does not exist (a local path or an ``s3://`` URI)."""
+    filesystem, inner = pafs.FileSystem.from_uri(path) if "://" in path else (pafs.LocalFileSystem(), path)
+    if filesystem.get_file_info(inner).type != pafs.FileType.File:
+        return None
+    return list(pq.read_schema(inner, filesystem=filesystem).names)
+
+
+def outcome_gap(source: OutcomeSource) -> str | None:
+    """Why the label source cannot give realized performance (yet), or ``None`` when it can.
+
+    Raises when the source declares a recorded-time field its file lacks: a spec error.
+    """
+    names = _schema_names(source.path)
+    if names is None:
+        return f"no outcomes yet: {source.path} does not exist"
+    if source.recorded_field and source.recorded_field not in names:
+        raise UsageError(
+            f"{source.path} has no column {source.recorded_field!r}, the label source's createdTimestampField"
+        )
+    if DECISION_ID not in names or source.label not in names:
+        return (
+            f"{source.path} has no {DECISION_ID!r} and {source.label!r} columns; outcomes are joined to decisions "
+            "by decision id"
+        )
+    return None
+
+
+def auc_of_counts(bads: np.ndarray, goods: np.ndarray) -> float:
+    """AUC (Mann-Whitney, ties counting half) from bads and goods per distinct score, in ascending score order.
+
+    Exact: the numerator is an integer sum. 0.5 when only one class is present.
+    """
+    positives, negatives = int(bads.sum()), int(goods.sum())
+    if positives == 0 or negatives == 0:
+        return 0.5
+    below = np.concatenate(([0], np.cumsum(goods)[:-1])).astype(np.int64)
+    twice = int(np.sum(bads.astype(np.int64) * (2 * below + goods.astype(np.int64))))
+    return twice / (2 * positives * negatives)
+
+
+def ks_of_counts(bads: np.ndarray, goods: np.ndarray) -> float:
+    """KS (widest gap between the bads' and goods' score CDFs) from counts per distinct score, ascending."""
+    positives, negatives = int(bads.sum()), int(goods.sum())
+    if positives == 0 or negatives == 0:
+        return 0.0
+    return float(np.max(np.abs(np.cumsum(bads) / positives - np.cumsum(goods) / negatives)))
 
 
 def realized_performance(
-    connection: duckdb.DuckDBPyConnection, source: OutcomeSource, as_of: datetime, score_edges: Sequence[float]
+    source: OutcomeSource,
+    matured: Sequence[MaturedRow],
+    outcomes: Sequence[OutcomeRow],
+    score_edges: Sequence[float],
 ) -> Performance:
-    """AUC, KS and bad rate by score band per decision month of the decisions in :data:`MATURED`."""
-    if not Path(source.path).is_file():
-        return Performance(source.label, source.label_window, (), f"no outcomes yet: {source.path} does not exist")
-    columns = pq.read_schema(source.path).names
-    if DECISION_ID not in columns or source.label not in columns:
-        return Performance(
-            source.label,
-            source.label_window,
-            (),
-            f"{source.path} has no {DECISION_ID!r} and {source.label!r} columns; outcomes are joined to decisions "
-            "by decision id",
-        )
-    matured_by = as_of - source.label_window
-    rows = connection.execute(
-        f"SELECT strftime(d.time, '%Y-%m') AS month, d.score, o.label FROM {MATURED} d "  # noqa: S608
-        f"LEFT JOIN ({_outcomes_sql(source, as_of)}) o ON o.decision_id = d.id "
-        "WHERE d.kind = 'decision' AND d.time <= ? ORDER BY month",
-        [matured_by],
-    ).fetchall()
-    months: dict[str, list[tuple[float, int | None]]] = {}
-    for month, score, label in rows:
-        months.setdefault(month, []).append((float(score), None if label is None else int(label)))
-    found = tuple(_month(month, pairs, score_edges) for month, pairs in months.items())
+    """AUC, KS and bad rate by score band per decision month, from an engine's counts."""
+    by_month: dict[str, list[OutcomeRow]] = {}
+    for row in outcomes:
+        by_month.setdefault(row[0], []).append(row)
+    found = tuple(_month(month, count, by_month.get(month, []), score_edges) for month, count in sorted(matured))
     note = None if found else f"no decision has matured yet: the label window is {format_duration(source.label_window)}"
     return Performance(source.label, source.label_window, found, note)
 
 
-def _month(month: str, pairs: list[tuple[float, int | None]], edges: Sequence[float]) -> MonthPerformance:
-    known = [(score, label) for score, label in pairs if label is not None]
-    if not known:
-        return MonthPerformance(month, len(pairs), 0, None, None, None, ())
-    scores = np.array([s for s, _ in known], dtype=np.float64)
-    labels = np.array([y for _, y in known], dtype=np.int64)
+def _month(month: str, matured: int, rows: list[OutcomeRow], edges: Sequence[float]) -> MonthPerformance:
+    if not rows:
+        return MonthPerformance(month, matured, 0, None, None, None, ())
+    rows = sorted(rows, key=lambda row: row[1])
+    scores = np.array([score for _, score, _, _ in rows], dtype=np.float64)
+    bads = np.array([b for *_, b, _ in rows], dtype=np.int64)
+    goods = np.array([g for *_, g in rows], dtype=np.int64)
+    counts = bads + goods
     index = np.searchsorted(np.asarray(edges, dtype=np.float64), scores, side="left")
-    counts = bin_counts(scores, edges)
-    bads = np.bincount(index, weights=labels, minlength=len(edges) + 1)
+    band_counts = np.bincount(index, weights=counts, minlength=len(edges) + 1)
+    band_bads = np.bincount(index, weights=bads, minlength=len(edges) + 1)
     bands = tuple(
         Band(name, int(count), None if count == 0 else float(bad / count))
-        for name, count, bad in zip(band_labels(edges), counts, bads, strict=True)
+        for name, count, bad in zip(band_labels(edges), band_counts, band_bads, strict=True)
     )
+    known = int(counts.sum())
     return MonthPerformance(
-        month, len(pairs), len(known), float(labels.mean()), auc(labels, scores), ks(labels, scores), bands
+        month, matured, known, int(bads.sum()) / known, auc_of_counts(bads, goods), ks_of_counts(bads, goods), bands
     )
-
-
-def check_outcome_source(source: OutcomeSource) -> None:
-    """Refuse a label source whose recorded-time field is declared but missing from the file."""
-    path = Path(source.path)
-    if source.recorded_field and path.is_file() and source.recorded_field not in pq.read_schema(path).names:
-        raise UsageError(
-            f"{source.path} has no column {source.recorded_field!r}, the label source's createdTimestampField"
-        )

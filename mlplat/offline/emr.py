@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlplat.errors import MlplatError, UsageError
+from mlplat.name_limits import job_run_name
 
 SCRIPT_KEY = "_jobs/materialize_spark.py"
 VIEW_CATALOG_PREFIX = "_jobs/views/"
@@ -122,7 +123,7 @@ def start_job_run_request(
         "applicationId": settings.emr_application_id,
         "executionRoleArn": settings.emr_job_role_arn,
         "clientToken": client_token,
-        "name": f"materialize-{view}",
+        "name": job_run_name("materialization job run", view),
         "jobDriver": {
             "sparkSubmit": {
                 "entryPoint": f"s3://{artifacts}/{SCRIPT_KEY}",

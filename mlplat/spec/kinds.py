@@ -499,7 +499,7 @@ class Monitoring(SpecModel):
     window: Duration = Field(default="7d", validate_default=True)
     """Length of a report's window; the previous window of the same length is its comparison."""
     schedule: ScheduleInterval = Field(default="1h", validate_default=True)
-    """How often the scheduled monitoring run writes this model's report (same syntax as ``materialization.every``). Alerts keep a result for two schedules and call the report missing after two schedules without one. Left out: ``1h``."""
+    """How often the monitoring job writes this model's report in AWS (EMR Serverless, scheduled like materialization; same syntax as ``materialization.every``, whole minutes). Alerts keep a result for two schedules and call the report missing after two schedules without one. Left out: ``1h``."""
     psi: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.1, act=0.25))
     """Population stability index of each input and of the score, against the training profile and the previous window. Left out: 0.1 watch, 0.25 act (the credit-scoring convention)."""
     approval_rate_shift: Thresholds = Field(default_factory=lambda: Thresholds(watch=0.05, act=0.1))

@@ -47,6 +47,32 @@ FEATURE_SERVER_CATALOG = sorted(
 )
 
 
+#: What a model's scheduled monitoring adds: its job role and grants, catalog slice and schedule.
+MONITOR_POLICIES = (
+    "read-archive",
+    "read-jobs",
+    "read-profiles",
+    "write-reports",
+    "read-outcomes",
+    "job-write-logs",
+    "job-encrypt-logs",
+    "job-write-cloudwatch-logs",
+    "remote-write",
+    "schedule-pass-role",
+)
+
+
+def _monitoring_of(model: str) -> set[tuple[str, str]]:
+    prefix = f"mlplat-prod-monitor-{model}"
+    return {
+        ("mlplat:infra:ModelMonitoring", prefix),
+        ("aws:iam/role:Role", prefix),
+        ("aws:s3/bucketObjectv2:BucketObjectv2", f"{prefix}-catalog"),
+        ("aws:scheduler/schedule:Schedule", f"{prefix}-schedule"),
+        *(("aws:iam/rolePolicy:RolePolicy", f"{prefix}-{policy}") for policy in MONITOR_POLICIES),
+    }
+
+
 @pytest.fixture(scope="module")
 def prod(stacks: dict[str, Rendered]) -> Rendered:
     return stacks["prod"]
@@ -68,6 +94,7 @@ def test_one_more_model_adds_its_role_grants_binding_and_kubernetes_objects_and_
         ("aws:eks/podIdentityAssociation:PodIdentityAssociation", f"{prefix}-pod-identity"),
         ("aws:iam/rolePolicy:RolePolicy", f"{prefix}-read-auth-token"),
         *((f"kubernetes:{kind}", f"{name}-model-fraud-challenger{suffix}") for kind, name, suffix in K8S_OBJECTS),
+        *_monitoring_of("fraud-challenger"),
     }
     assert set(after.outputs["modelRoleArns"]) == {"default_risk", "fraud", "fraud_challenger"}
 

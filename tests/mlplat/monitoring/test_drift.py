@@ -10,10 +10,11 @@ import duckdb
 import pytest
 
 from mlplat.decision_log import segment_path
-from mlplat.monitoring.drift import approval_rates, bin_expression, period_column, volumes
-from mlplat.monitoring.log_scan import TABLE, load_decisions, readable_segments
+from mlplat.monitoring.aggregates import WindowAggregates, WindowQuery
+from mlplat.monitoring.drift import approval_rates, volumes
+from mlplat.monitoring.duckdb_aggregates import DuckDBAggregator, bin_expression
+from mlplat.monitoring.log_scan import readable_segments
 from mlplat.monitoring.stability import Level
-from mlplat.offline.duckdb_engine import literal
 from mlplat.spec.kinds import Thresholds
 
 AS_OF = datetime(2026, 3, 15, tzinfo=UTC)
@@ -45,17 +46,15 @@ def _records() -> list[str]:
 
 
 @pytest.fixture
-def connection(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+def counts(tmp_path: Path) -> WindowAggregates:
     segment_path(tmp_path, 1).write_text("\n".join(_records()) + "\n")
-    connection = duckdb.connect()
+    query = WindowQuery("m", AS_OF - timedelta(days=14), AS_OF - timedelta(days=7), AS_OF, {}, {})
     with readable_segments(tmp_path) as files:
-        load_decisions(connection, files, TABLE, "m", [], AS_OF - timedelta(days=14), AS_OF)
-    return connection
+        return DuckDBAggregator(files).aggregate(query)
 
 
-def test_rates_per_version_and_role_side_by_side(connection: duckdb.DuckDBPyConnection) -> None:
-    periods = period_column(literal((AS_OF - timedelta(days=7)).isoformat()))
-    rates = {(r.version, r.role): r for r in approval_rates(connection, periods, SHIFT)}
+def test_rates_per_version_and_role_side_by_side(counts: WindowAggregates) -> None:
+    rates = {(r.version, r.role): r for r in approval_rates(counts.rates, SHIFT)}
     assert list(rates) == [("v2", "primary"), ("v3", "canary"), ("v1", "shadow")]
     primary = rates[("v2", "primary")]
     assert (primary.decisions, primary.approval_rate, primary.previous_approval_rate) == (10, 0.5, 0.8)
@@ -68,9 +67,8 @@ def test_rates_per_version_and_role_side_by_side(connection: duckdb.DuckDBPyConn
     assert (shadow.approval_rate, shadow.previous_decisions) == (0.9, 0)
 
 
-def test_volumes_count_refusals_and_errors_not_shadows(connection: duckdb.DuckDBPyConnection) -> None:
-    periods = period_column(literal((AS_OF - timedelta(days=7)).isoformat()))
-    current, previous = volumes(connection, periods)
+def test_volumes_count_refusals_and_errors_not_shadows(counts: WindowAggregates) -> None:
+    current, previous = volumes(counts.volumes)
     assert (current.requests, current.decisions, current.refusals, current.errors) == (12, 10, 1, 1)
     assert (current.refusal_rate, current.error_rate) == (1 / 12, 1 / 12)
     assert (previous.requests, previous.decisions) == (12, 12)

@@ -114,3 +114,13 @@ def test_train_profile_only_rewrites_the_committed_profile(default_data: Path, s
     refused = CliRunner().invoke(app, [*arguments, "--artifacts", str(tmp_path / "models"), "--specs", str(specs_dir)])
     assert refused.exit_code == 2
     assert "but the spec pins" in refused.stderr
+
+
+def test_the_archive_is_read_by_duckdb_only_from_the_command_line(drifted_log: Path, specs_dir: Path) -> None:
+    base = ["monitor", "fraud", "--specs", str(specs_dir), "--artifacts", str(MODELS), "--data", str(drifted_log)]
+    result = CliRunner().invoke(app, [*base, "--archive", "s3://archive/decisions/", "--engine", "spark"])
+    assert result.exit_code != 0
+    assert "--engine spark reads a local log" in result.stderr
+    result = CliRunner().invoke(app, [*base, "--archive", "/not/s3"])
+    assert result.exit_code != 0
+    assert "not an s3:// URI" in result.stderr

@@ -109,7 +109,7 @@ def test_submission_starts_the_run_described(emr: tuple[Any, StackSettings]) -> 
     client, settings = emr
     run_id = submit(client, settings, "merchant_risk")
     run = client.get_job_run(applicationId=settings.emr_application_id, jobRunId=run_id)["jobRun"]
-    assert run["name"] == "materialize-merchant_risk"
+    assert run["name"] == "materialize-merchant-risk"
     assert run["executionRole"] == settings.emr_job_role_arn
     assert run["jobDriver"]["sparkSubmit"]["entryPointArguments"][3] == "merchant_risk"
 
@@ -173,7 +173,7 @@ def test_cli_submits_each_view_and_reports_the_end(
     assert result.exit_code == 0, result.output
     assert "bureau_profile: SUCCESS" in result.output
     backend = emrserverless_backends[DEFAULT_ACCOUNT_ID][REGION]
-    assert [run.name for run in backend.job_runs[settings.emr_application_id]] == ["materialize-bureau_profile"]
+    assert [run.name for run in backend.job_runs[settings.emr_application_id]] == ["materialize-bureau-profile"]
 
 
 def test_a_manual_run_starts_the_job_as_the_schedules_do() -> None:
