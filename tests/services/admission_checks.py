@@ -52,8 +52,11 @@ def assert_shed_then_recovered(
         for probe in probes:
             assert client.get(probe).status_code == 200, probe
         metrics = client.get("/metrics").text
-        shed = next(line for line in metrics.splitlines() if line.startswith(f"{shed_metric} "))
-        assert float(shed.split()[1]) >= 2
+        shed = {
+            line.split()[0]: float(line.split()[1]) for line in metrics.splitlines() if line.startswith(shed_metric)
+        }
+        assert shed[f'{shed_metric}{{reason="in_flight"}}'] >= 2
+        assert f'{shed_metric}{{reason="queue"}}' in shed  # exported from the start
     deadline = time.monotonic() + 5
     while (answer := client.post(path, json=body)).status_code != 200:
         assert time.monotonic() < deadline, f"no recovery after the held requests closed: {answer.status_code}"
