@@ -12,11 +12,12 @@ replica or after the pause, while the horizontal pod autoscaler adds replicas
   where no handler can count them: in the sockets' buffers until the loop next polls,
   and in its ready queue behind the handlers of the requests read before them. A
   callback due every :data:`LAG_PROBE_SECONDS` measures how late the loop runs it (the
-  loop's lag, as CoDel measures a packet's sojourn), and a request arriving while the
-  loop is later than the target is shed before anything is parsed. An admitted request
-  yields to the loop once before its handler runs, so that every request dispatched in
-  the same pass is counted first; if it then waited longer than the target for its turn
-  (behind handlers admitted with it), it is shed too. The 503 costs the loop a few
+  loop's lag, as CoDel measures a packet's sojourn). Two late probes in a row are a
+  standing queue (one pause delays one probe); then a request arriving is shed before
+  its body is read (:class:`LoopLag` says when). An admitted request yields to the loop
+  once before its handler runs, so that every request dispatched in the same pass is
+  counted first; while the loop is behind, one that then waited longer than the target
+  for its turn (behind handlers admitted with it) is shed too. The 503 costs the loop a few
   microseconds where serving costs tenths of milliseconds to milliseconds, so shedding
   empties the queue within a pass or two and the lag falls back under the target.
 * **In flight** (``limit``): requests admitted and not yet answered, which also counts the
@@ -69,11 +70,11 @@ FEATURE_READ_CPU_MS = 0.5
 FEATURE_READ_OBJECTIVE_MS = 10.0
 
 
-#: Default queue-delay targets (``MLPLAT_MAX_QUEUE_MS``). Under overload an admitted request
-#: waits about twice the target (once in the sockets while the loop finishes a pass, once
-#: for its turn in the next) plus its own CPU time, so the target is a few times the CPU of
-#: one request: a feature read (0.15-1 ms for 1-100 entities) and a decision (~0.6 ms),
-#: measured with benchmarks/serving_cost.py (docs/benchmarks.md).
+#: Default queue-delay targets (``MLPLAT_MAX_QUEUE_MS``): CoDel's 5 ms. Under overload an
+#: admitted request waits about twice the target (once in the sockets while the loop
+#: finishes a pass, once for its turn in the next) plus its own CPU time (0.15-1 ms a feature
+#: read of 1-100 entities, ~0.6 ms a decision; benchmarks/serving_cost.py). Lower than the
+#: GIL's switch interval (5 ms) a target would count any other thread of the process as a queue.
 FEATURE_READ_QUEUE_MS = 5.0
 DECISION_QUEUE_MS = 5.0
 

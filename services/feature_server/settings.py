@@ -25,6 +25,6 @@ class Settings(ServiceSettings):
     store_threads: int = Field(default=4, ge=1, le=256)
     """MLPLAT_STORE_THREADS: concurrent push writes per worker process. Default 4."""
     max_queue_ms: float | None = Field(default=None, gt=0, le=10_000)
-    """MLPLAT_MAX_QUEUE_MS: how late the event loop may run, and how long an admitted request may wait for its handler to start, before requests are answered with a fast 503 and ``Retry-After``. Default: 2 ms (``FEATURE_READ_QUEUE_MS`` in :mod:`services.admission`)."""
+    """MLPLAT_MAX_QUEUE_MS: how late the event loop may run, and how long an admitted request may wait for its handler to start, before requests are answered with a fast 503 and ``Retry-After``. Default: 5 ms (``FEATURE_READ_QUEUE_MS`` in :mod:`services.admission`)."""
     workers: int = Field(default=1, ge=1, le=64)
     """MLPLAT_WORKERS: uvicorn worker processes. Default 1."""

@@ -34,7 +34,7 @@ class Settings(ServiceSettings):
     kinesis_endpoint_url: str | None = None
     """MLPLAT_KINESIS_ENDPOINT_URL: Kinesis endpoint. Default: AWS's."""
     max_queue_ms: float | None = Field(default=None, gt=0, le=10_000)
-    """MLPLAT_MAX_QUEUE_MS: how late the event loop may run, and how long an admitted request may wait for its handler to start, before requests are answered with a fast 503 and ``Retry-After``. Default: 3 ms (``DECISION_QUEUE_MS`` in :mod:`services.admission`)."""
+    """MLPLAT_MAX_QUEUE_MS: how late the event loop may run, and how long an admitted request may wait for its handler to start, before requests are answered with a fast 503 and ``Retry-After``. Default: 5 ms (``DECISION_QUEUE_MS`` in :mod:`services.admission`)."""
     scoring_threads: int = Field(default=0, ge=0, le=64)
     """MLPLAT_SCORING_THREADS: threads that score decisions off the event loop. Default 0: on the loop, the lowest latency for a one-CPU replica."""
 

@@ -61,3 +61,68 @@ def assert_shed_then_recovered(
     while (answer := client.post(path, json=body)).status_code != 200:
         assert time.monotonic() < deadline, f"no recovery after the held requests closed: {answer.status_code}"
         time.sleep(0.01)
+
+
+def assert_late_loop_sheds_then_recovers(
+    client: httpx.Client, base: str, path: str, body: bytes, shed_metric: str
+) -> None:
+    """A server in this process whose loop runs late (held off the GIL) sheds what arrives, as ``queue``.
+
+    This thread holds the GIL in C calls of ~30 ms each, one after the other, so the
+    server's loop runs only in between: every probe of its lag runs ~30 ms late, a
+    standing queue as far as the loop can tell. Requests sent then are answered 503 at
+    once; after it, 200.
+    """
+    assert client.post(path, content=body, headers={"content-type": "application/json"}).status_code == 200
+    parts = urlsplit(base)
+    sockets = [socket.create_connection((parts.hostname, parts.port), timeout=10) for _ in range(3)]
+    time.sleep(0.2)  # accepted while the loop is on time
+    request = (
+        f"POST {path} HTTP/1.1\r\nhost: {parts.netloc}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    _hold_the_gil(0.3)
+    for sock in sockets:
+        sock.sendall(request)
+    _hold_the_gil(0.3)
+    try:
+        answers = [_answer(sock) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert [status for status, _ in answers] == [503] * 3, answers
+    assert all(b"waiting too long" in text and b"retry-after: 1" in text for _, text in answers)
+    metrics = client.get("/metrics").text
+    assert f'{shed_metric}{{reason="queue"}} 3.0' in metrics
+    deadline = time.monotonic() + 5
+    while client.post(path, content=body, headers={"content-type": "application/json"}).status_code != 200:
+        assert time.monotonic() < deadline, "no recovery after the loop was back on time"
+        time.sleep(0.02)
+
+
+def _hold_the_gil(seconds: float) -> None:
+    """Hold the GIL in C calls of ~30 ms (``sum`` over a range never lets it go) for ``seconds``."""
+    count = 100_000
+    while True:  # size one call to ~30 ms on this machine
+        started = time.perf_counter()
+        sum(range(count))
+        if time.perf_counter() - started >= 0.03:
+            break
+        count *= 2
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(count))
+
+
+def _answer(sock: socket.socket) -> tuple[int, bytes]:
+    """Status and the whole answer (head lower-cased) on a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
+    )
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return int(head[9:12]), head.lower() + b"\r\n\r\n" + rest
