@@ -203,10 +203,12 @@ class AdmissionControl:
         self.in_flight += 1
         try:
             await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
-            # While the loop is behind, an admitted request whose turn came too late (behind
-            # the ones admitted with it) is shed too; at normal load a burst is served in full.
+            # While the loop is behind, an admitted request whose turn came later than half
+            # the target (behind the ones admitted with it) is shed too, so that a pass of
+            # the loop stays short and the requests waiting in the sockets are reached (and
+            # shed) soon; at normal load a burst is served in full.
             now = time.perf_counter()
-            if now - arrived > self.max_queue and self.lag.behind(now):
+            if now - arrived > self.max_queue / 2 and self.lag.behind(now):
                 await self._shed(send, SHED_QUEUE, _BUSY_BODY, self._busy)
                 return
             await self.app(scope, receive, send)
