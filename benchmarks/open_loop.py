@@ -9,10 +9,13 @@ thousands per second the loop is woken once per batch, not once per request.
 Requests are pre-encoded bytes written on a pool of keep-alive HTTP/1.1 connections by a
 raw :class:`asyncio.Protocol` (no streams, no per-request task): the generator spends a
 few microseconds per request, so on a 2-core host it can offer twice what a one-worker
-server does while sharing the cores with it. A request finding no idle connection opens
-a new one (up to ``max_connections``) or waits for the next to free up; either way its
+server does while sharing the cores with it. A request finding no idle connection waits
+for the next to free up (or, up to ``max_connections``, opens one); either way its
 latency runs from its scheduled time, so neither the generator's lateness nor its
-queue hides the server's (no coordinated omission). The generator's own lateness, from
+queue hides the server's (no coordinated omission). By default no connection opens
+during the schedule: hundreds of connects at once, when an overloaded server answers
+late, cost the server more than the requests (its accept queue, then SYN retransmits of
+a second), which is a connection storm, not the load being measured. The generator's own lateness, from
 the scheduled time to the write, is reported beside the latencies (``lag``).
 """
 
@@ -224,15 +227,15 @@ async def run(
     *,
     host: str = "127.0.0.1",
     connections: int = 64,
-    max_connections: int = 1024,
+    max_connections: int | None = None,
 ) -> Outcome:
     """Send request ``i`` (``requests[i % len]`` or ``requests(i)``) at ``due[i]`` s from now; every answer.
 
-    ``connections`` are opened before the schedule starts; more (up to ``max_connections``)
-    when a request finds none idle.
+    ``connections`` are opened before the schedule starts; more (up to ``max_connections``,
+    default ``connections``) when a request finds none idle.
     """
     loop = asyncio.get_running_loop()
-    pool = _Pool(loop, host, port, max_connections)
+    pool = _Pool(loop, host, port, max_connections or connections)
     await pool.open(connections)
     body_of: Callable[[int], bytes] = requests if callable(requests) else (lambda i: requests[i % len(requests)])
     payloads = [body_of(i) for i in range(len(due))]
