@@ -16,10 +16,11 @@ replica or after the pause, while the horizontal pod autoscaler adds replicas
   standing queue (one pause delays one probe); then a request arriving is shed before
   its body is read (:class:`LoopLag` says when). An admitted request yields to the loop
   once before its handler runs, so that every request dispatched in the same pass is
-  counted first; while the loop is behind, one that then waited longer than the target
-  for its turn (behind handlers admitted with it) is shed too. The 503 costs the loop a few
-  microseconds where serving costs tenths of milliseconds to milliseconds, so shedding
-  empties the queue within a pass or two and the lag falls back under the target.
+  counted first; while the loop is behind, one that then waited longer than half the
+  target for its turn (behind handlers admitted with it) is shed too, which keeps each
+  pass of the loop short. The 503 costs the loop tens of microseconds where serving
+  costs tenths of milliseconds to milliseconds, so shedding empties the queue within a
+  pass or two and the lag falls back under the target.
 * **In flight** (``limit``): requests admitted and not yet answered, which also counts the
   ones waiting without the loop (a store round trip, the decision log's fsync).
 
@@ -155,9 +156,10 @@ class LoopLag:
 class AdmissionControl:
     """``app`` behind a fast 503 with ``Retry-After`` when the loop lags or too much is in flight.
 
-    A request is shed (``on_shed`` called with :data:`SHED_QUEUE`) when the loop runs later
-    than ``max_queue_seconds`` as it arrives, or when it then waited longer than that for its
-    handler to start; and (:data:`SHED_IN_FLIGHT`) when ``limit`` requests are in flight.
+    A request is shed (``on_shed`` called with :data:`SHED_QUEUE`) when :class:`LoopLag`
+    finds the loop overloaded as it arrives, or, while the loop is behind, when it then
+    waited longer than half of ``max_queue_seconds`` for its handler to start; and
+    (:data:`SHED_IN_FLIGHT`) when ``limit`` requests are in flight.
     ``exempt`` paths (probes, ``/metrics``) and paths for which ``exempt_suffixes`` match
     are never counted nor shed. :attr:`in_flight` is the number admitted and not yet answered.
     """
