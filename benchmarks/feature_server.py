@@ -246,7 +246,10 @@ async def open_loop(name: str, port: int, bodies: Sequence[bytes], rate: float, 
 # --- the run ------------------------------------------------------------------------------------
 
 
-def start_server(catalog: Catalog, url: str, namespace: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    catalog: Catalog, url: str, namespace: str, workdir: Path, tree: Path = REPO
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``mlplat-serve features`` of the code in ``tree`` (default: this checkout) on a free port."""
     snapshot = workdir / "catalog.json"
     snapshot.write_text(json.dumps(catalog.to_snapshot()))
     sys.path.insert(0, str(REPO))
@@ -255,7 +258,7 @@ def start_server(catalog: Catalog, url: str, namespace: str, workdir: Path) -> t
     port = free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(tree),
         "MLPLAT_CATALOG": str(snapshot),
         "MLPLAT_ONLINE_STORE_URL": url,
         "MLPLAT_ONLINE_STORE_NAMESPACE": namespace,
@@ -266,7 +269,10 @@ def start_server(catalog: Catalog, url: str, namespace: str, workdir: Path) -> t
         "MLPLAT_AUTH": "off",
     }
     log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "features"], env=env, stdout=log, stderr=log)
+    # cwd: ``-m`` puts the working directory first on the server's path, before PYTHONPATH.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "features"], env=env, stdout=log, stderr=log, cwd=tree
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -40,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -54,6 +53,7 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import open_loop  # noqa: E402
 from benchmarks.log_flush import segmented  # noqa: E402
 from mlplat.catalog import Catalog  # noqa: E402
 from mlplat.decision_log import read_decision_log  # noqa: E402
@@ -241,55 +241,19 @@ async def open_loop_decisions(
 ) -> tuple[list[float], float, int, list[float]]:
     """Latencies from each request's scheduled time, wall time, non-200s, and the client's send lags.
 
-    A thread paces the schedule with ``time.sleep`` (clock_nanosleep): the event loop's own
-    timers wake up to a millisecond late, which would be counted as server latency.
+    The schedule is :mod:`benchmarks.open_loop`'s (paced by a thread; latency from the
+    scheduled time), the one generator of the serving benchmarks.
     """
-    loop = asyncio.get_running_loop()
-    idle: list[Connection] = [await Connection.open(port) for _ in range(8)]
+    warm = await Connection.open(port)
     for i in range(100):  # warm-up, not measured
-        await idle[0].post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
-    latencies: list[float] = []
-    lags: list[float] = []
-    failures = 0
-
-    async def one(i: int, scheduled: float) -> None:
-        nonlocal failures
-        body = orjson.dumps(request_body(model, i))
-        conn = idle.pop(0) if idle else await Connection.open(port)
-        lags.append(time.perf_counter() - scheduled)
-        try:
-            status, _ = await conn.post(f"/v1/decisions/{model}", body)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            # uvicorn closes keep-alive connections idle for 5 s; reconnect (the time counts)
-            conn = await Connection.open(port)
-            status, _ = await conn.post(f"/v1/decisions/{model}", body)
-        latencies.append(time.perf_counter() - scheduled)
-        failures += status != 200
-        idle.append(conn)
-
-    total = int(rate * seconds)
-    start = time.perf_counter() + 0.05
-    tasks: list[asyncio.Task[None]] = []
-    paced = asyncio.Event()
-
-    def launch(i: int, scheduled: float) -> None:
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-
-    def pace() -> None:
-        for i in range(total):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            loop.call_soon_threadsafe(launch, i, scheduled)
-        loop.call_soon_threadsafe(paced.set)
-
-    pacer = threading.Thread(target=pace, name="pacer", daemon=True)
-    pacer.start()
-    await paced.wait()
-    await asyncio.gather(*tasks)
-    pacer.join()
-    return latencies, time.perf_counter() - start, failures, lags
+        await warm.post(f"/v1/decisions/{model}", orjson.dumps(request_body(model, i)))
+    warm.writer.close()
+    path = f"/v1/decisions/{model}"
+    bodies = [open_loop.request_bytes(path, orjson.dumps(request_body(model, i))) for i in range(APPLICANTS)]
+    started = time.perf_counter()
+    outcome = await open_loop.run(port, bodies, open_loop.schedule_of([(rate, seconds)]), connections=8)
+    wall = time.perf_counter() - started
+    return [s.latency for s in outcome.sent], wall, sum(s.status != 200 for s in outcome.sent), outcome.lags
 
 
 def in_process_decision(
@@ -339,13 +303,13 @@ def cpu_seconds(pid: int) -> float:
 
 @contextlib.contextmanager
 def running_server(
-    snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str
+    snapshot: Path, root: Path, redis_url: str, namespace: str, work: Path, durability: str, tree: Path = REPO
 ) -> Iterator[tuple[int, int]]:
-    """The server as its own process (uvicorn, uvloop, httptools) on a free port: port and pid."""
+    """The server of the code in ``tree`` (default: this checkout) as its own process on a free port: port and pid."""
     port = free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(tree),
         "OMP_NUM_THREADS": "1",
         "MLPLAT_CATALOG": str(snapshot),
         "MLPLAT_ARTIFACT_ROOT": str(root),
@@ -358,7 +322,10 @@ def running_server(
         "MLPLAT_AUTH": "off",
     }
     log = (work / f"server-{durability}.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "services.model_server.server"], env=env, stdout=log, stderr=log)
+    # cwd: ``-m`` puts the working directory first on the server's path, before PYTHONPATH.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "services.model_server.server"], env=env, stdout=log, stderr=log, cwd=tree
+    )
     try:
         while not port_open("127.0.0.1", port):
             assert server.poll() is None, (work / f"server-{durability}.log").read_text()
@@ -368,6 +335,11 @@ def running_server(
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def verdict(met: bool, what: str) -> str:
+    """One pass/fail line per target, for a reader comparing runs on different machines."""
+    return f"{'PASS' if met else 'FAIL'} {what}"
 
 
 def main() -> None:
@@ -471,6 +443,18 @@ def main() -> None:
         print(
             f"{model}: V2 infer p50 / in-process p50 = {infer['p50_ms'] / base['p50_ms']:.1f}x; "  # type: ignore[operator]
             f"decision p50 / in-process decision p50 = {decision['p50_ms'] / base_decision['p50_ms']:.1f}x"  # type: ignore[operator]
+        )
+    for model in ("default_risk", "fraud"):
+        infer_p99 = by_name[f"{model}: V2 infer, 1 row, sequential client"]["p99_ms"]
+        decision_p99 = by_name[f"{model}: decision, open loop {args.rate:g}/s, log fsync"]["p99_ms"]
+        print(
+            verdict(infer_p99 <= 2.0, f"{model}: V2 infer of one row, sequential p99 {infer_p99} ms (target <= 2 ms)")
+        )  # type: ignore[operator]
+        print(
+            verdict(
+                decision_p99 <= 5.0,  # type: ignore[operator]
+                f"{model}: decision at {args.rate:g}/s, log fsync, p99 {decision_p99} ms (target <= 5 ms)",
+            )
         )
     print(f"decision records in the log: {decisions_logged}; load average: {os.getloadavg()}")
     if args.json:

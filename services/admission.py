@@ -1,32 +1,45 @@
-"""Admission control: a cap on the requests in flight, and a fast 503 past it.
+"""Admission control: a fast 503 when the event loop falls behind or too much is in flight.
 
 One event loop serves every request of a worker process, so each admitted request waits
-for the CPU time of the ones ahead of it. Without a cap, an offered load above what the
+for the CPU time of the ones ahead of it. Without a limit, an offered load above what the
 process can do queues without bound and every answer grows late for as long as the
-overload lasts. With a cap of ``N`` requests in flight the last one admitted waits about
-``N`` requests' CPU time; the rest are answered at once with ``503 Service Unavailable``
-and ``Retry-After``, which a caller (or the load balancer) retries on another replica
-or after the pause, while the horizontal pod autoscaler adds replicas (docs/serving.md).
+overload lasts. Past a limit a request is answered at once with ``503 Service
+Unavailable`` and ``Retry-After``, which a caller (or the load balancer) retries on another
+replica or after the pause, while the horizontal pod autoscaler adds replicas
+(docs/serving.md). Two signals decide, both measured on the loop itself:
+
+* **Queue delay** (``max_queue_seconds``). When the loop is the bottleneck, requests wait
+  where no handler can count them: in the sockets' buffers until the loop next polls,
+  and in its ready queue behind the handlers of the requests read before them. A
+  callback due every :data:`LAG_PROBE_SECONDS` measures how late the loop runs it (the
+  loop's lag, as CoDel measures a packet's sojourn). Two late probes in a row are a
+  standing queue (one pause delays one probe); then a request arriving is shed before
+  its body is read (:class:`LoopLag` says when). An admitted request yields to the loop
+  once before its handler runs, so that every request dispatched in the same pass is
+  counted first; while the loop is behind, one that then waited longer than half the
+  target for its turn (behind handlers admitted with it) is shed too, which keeps each
+  pass of the loop short. The 503 costs the loop tens of microseconds where serving
+  costs tenths of milliseconds to milliseconds, so shedding empties the queue within a
+  pass or two and the lag falls back under the target.
+* **In flight** (``limit``): requests admitted and not yet answered, which also counts the
+  ones waiting without the loop (a store round trip, the decision log's fsync).
 
 :class:`AdmissionControl` is a pure ASGI middleware: it wraps any app in one line, composes
 with other middleware in either order, and keeps no per-request objects. Probes and
 ``/metrics`` are never shed: a replica busy with real work is alive and ready, and its
-metrics are how the overload is seen. The counter runs on the event loop, so no lock is
-needed: nothing awaits between the check and the increment.
-
-An admitted request yields to the loop once before its handler runs. Handlers that never
-wait (a feature read on the loop) would otherwise each finish before the next request's
-task starts, so the count would stay at one while a burst of parsed requests queued behind
-it; with the yield, every request the loop has dispatched is counted before any handler
-runs, and a burst past the cap is shed in the same pass.
+metrics are how the overload is seen. Everything runs on the event loop, so no lock is
+needed: nothing awaits between a check and the count it updates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
+
+from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,6 +49,15 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Seconds a shed caller is told to wait; one second is Retry-After's smallest value.
 RETRY_AFTER_SECONDS = 1
+
+#: How often the loop's lag is measured. Each probe is one timer callback (~2 µs): 200 a
+#: second cost a replica 0.04 % of a core. uvloop's timers have a resolution of 1 ms
+#: (:data:`TIMER_RESOLUTION_SECONDS`), which is taken off every measurement.
+LAG_PROBE_SECONDS = 0.005
+TIMER_RESOLUTION_SECONDS = 0.001
+#: How long after its last shed a server stays quick to shed again (see :class:`LoopLag`).
+SHED_MEMORY_SECONDS = 0.1
+
 
 #: Server CPU per request, measured with benchmarks/ (docs/benchmarks.md): a decision of
 #: the model server (features from the store, score, exact reason codes, the log record)
@@ -47,6 +69,15 @@ FEATURE_READ_CPU_MS = 0.5
 #: (``MLPLAT_ONLINE_STORE_TIMEOUT``'s default, 100 ms) is the most any read may take; a
 #: caller's decision objective (``serving.latencySloMs``, 30-50 ms) needs a read well inside it.
 FEATURE_READ_OBJECTIVE_MS = 10.0
+
+
+#: Default queue-delay targets (``MLPLAT_MAX_QUEUE_MS``): CoDel's 5 ms. Under overload an
+#: admitted request waits about twice the target (once in the sockets while the loop
+#: finishes a pass, once for its turn in the next) plus its own CPU time (0.15-1 ms a feature
+#: read of 1-100 entities, ~0.6 ms a decision; benchmarks/serving_cost.py). Lower than the
+#: GIL's switch interval (5 ms) a target would count any other thread of the process as a queue.
+FEATURE_READ_QUEUE_MS = 5.0
+DECISION_QUEUE_MS = 5.0
 
 
 def in_flight_limit(objective_ms: float, request_cpu_ms: float) -> int:
@@ -64,15 +95,73 @@ def in_flight_limit(objective_ms: float, request_cpu_ms: float) -> int:
     return max(1, math.floor(objective_ms / request_cpu_ms))
 
 
-_SHED_BODY = b'{"error":"overloaded: too many requests in flight; retry after the Retry-After seconds"}'
+_BUSY_BODY = b'{"error":"overloaded: requests are waiting too long to be served; retry after the Retry-After seconds"}'
+_FULL_BODY = b'{"error":"overloaded: too many requests in flight; retry after the Retry-After seconds"}'
+
+
+class LoopLag:
+    """How late the running event loop is, measured by a callback due every ``interval`` seconds.
+
+    The loop counts as **overloaded** once two probes in a row ran later than ``target``:
+    a standing queue, not a one-off pause (a garbage collection, the process descheduled
+    once), which delays one probe only. Once it has shed, for ``memory`` seconds one late
+    probe, or a pass of the loop already running later than ``target``, is enough: under
+    a sustained overload the queue regrows within milliseconds of the last shed.
+    """
+
+    def __init__(self, target: float, interval: float = LAG_PROBE_SECONDS, memory: float = SHED_MEMORY_SECONDS) -> None:
+        self.target, self.interval, self.memory = target, interval, memory
+        self._late_probes = 0
+        self._last = 0.0
+        self._due = math.inf
+        self._shed_at = -math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def overloaded(self, now: float) -> bool:
+        """Whether a request arriving ``now`` (``time.perf_counter()``) should be shed; counts it as shed if so."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # the first request, or an app served again on another loop
+            self._start(loop)
+        if self._late_probes >= 2 or (
+            now - self._shed_at < self.memory
+            and (self._late_probes or now - self._due - TIMER_RESOLUTION_SECONDS > self.target)
+        ):
+            self._shed_at = now
+            return True
+        return False
+
+    def behind(self, now: float) -> bool:
+        """Whether the last probe ran late, or requests were shed in the last ``memory`` seconds."""
+        return self._late_probes > 0 or now - self._shed_at < self.memory
+
+    def seconds(self) -> float:
+        """The last probe's lateness (timers' resolution taken off)."""
+        return self._last
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop, self._late_probes, self._last = loop, 0, 0.0
+        self._due = time.perf_counter() + self.interval
+        loop.call_later(self.interval, self._probe, loop)
+
+    def _probe(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:
+            return  # superseded by a probe on the loop now serving
+        now = time.perf_counter()
+        self._last = max(0.0, now - self._due - TIMER_RESOLUTION_SECONDS)
+        self._late_probes = self._late_probes + 1 if self._last > self.target else 0
+        self._due = now + self.interval
+        loop.call_later(self.interval, self._probe, loop)
 
 
 class AdmissionControl:
-    """``app`` with at most ``limit`` HTTP requests in flight; past it a 503 with ``Retry-After``.
+    """``app`` behind a fast 503 with ``Retry-After`` when the loop lags or too much is in flight.
 
+    A request is shed (``on_shed`` called with :data:`SHED_QUEUE`) when :class:`LoopLag`
+    finds the loop overloaded as it arrives, or, while the loop is behind, when it then
+    waited longer than half of ``max_queue_seconds`` for its handler to start; and
+    (:data:`SHED_IN_FLIGHT`) when ``limit`` requests are in flight.
     ``exempt`` paths (probes, ``/metrics``) and paths for which ``exempt_suffixes`` match
-    are never counted nor shed. ``on_shed`` is called once per shed request (a counter's
-    ``inc``). :attr:`in_flight` is the number admitted and not yet answered.
+    are never counted nor shed. :attr:`in_flight` is the number admitted and not yet answered.
     """
 
     def __init__(
@@ -80,40 +169,66 @@ class AdmissionControl:
         app: AsgiApp,
         *,
         limit: int,
-        on_shed: Callable[[], None],
+        max_queue_seconds: float,
+        on_shed: Callable[[str], None],
         exempt: Collection[str] = (),
         exempt_suffixes: tuple[str, ...] = (),
         retry_after_seconds: int = RETRY_AFTER_SECONDS,
     ) -> None:
         if limit < 1:
             raise ValueError(f"the in-flight limit must be at least 1, not {limit}")
+        if max_queue_seconds <= 0:
+            raise ValueError(f"the queue-delay target must be positive, not {max_queue_seconds} s")
         self.app = app
         self.limit = limit
+        self.max_queue = max_queue_seconds
         self.in_flight = 0
+        self.lag = LoopLag(max_queue_seconds)
         self._on_shed = on_shed
         self._exempt = frozenset(exempt)
         self._exempt_suffixes = exempt_suffixes
-        self._headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(_SHED_BODY)).encode()),
-            (b"retry-after", str(retry_after_seconds).encode()),
-        ]
+        retry_after = str(retry_after_seconds).encode()
+        self._busy = _shed_headers(_BUSY_BODY, retry_after)
+        self._full = _shed_headers(_FULL_BODY, retry_after)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
+        arrived = time.perf_counter()
+        if self.lag.overloaded(arrived):
+            await self._shed(send, SHED_QUEUE, _BUSY_BODY, self._busy)
+            return
         if self.in_flight >= self.limit:
-            self._on_shed()
-            await send({"type": "http.response.start", "status": 503, "headers": self._headers})
-            await send({"type": "http.response.body", "body": _SHED_BODY})
+            await self._shed(send, SHED_IN_FLIGHT, _FULL_BODY, self._full)
             return
         self.in_flight += 1
         try:
             await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
+            # While the loop is behind, an admitted request whose turn came later than half
+            # the target (behind the ones admitted with it) is shed too, so that a pass of
+            # the loop stays short and the requests waiting in the sockets are reached (and
+            # shed) soon; at normal load a burst is served in full.
+            now = time.perf_counter()
+            if now - arrived > self.max_queue / 2 and self.lag.behind(now):
+                await self._shed(send, SHED_QUEUE, _BUSY_BODY, self._busy)
+                return
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
 
+    async def _shed(self, send: Send, reason: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self._on_shed(reason)
+        await send({"type": "http.response.start", "status": 503, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": body})
+
     def _is_exempt(self, path: str) -> bool:
         return path in self._exempt or (bool(self._exempt_suffixes) and path.endswith(self._exempt_suffixes))
+
+
+def _shed_headers(body: bytes, retry_after: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", retry_after),
+    ]

@@ -92,6 +92,8 @@ class ServiceSettings(EnvironmentSettings):
     """MLPLAT_STORE_RETRY_SECONDS: after a store failure, answer 503 at once for this long before trying the store again. Default 0.5."""
     max_in_flight: int | None = Field(default=None, ge=1, le=100_000)
     """MLPLAT_MAX_IN_FLIGHT: requests a worker process works on at once; past it a fast 503 with ``Retry-After`` (probes and /metrics excepted). Default: derived from the latency objective and the measured CPU per request (:mod:`services.admission`)."""
+    max_queue_ms: float | None = Field(default=None, gt=0, le=10_000)
+    """MLPLAT_MAX_QUEUE_MS: how late the event loop may run, and how long an admitted request may wait for its handler to start, before requests are answered with a fast 503 and ``Retry-After``. Default: 5 ms (``FEATURE_READ_QUEUE_MS`` and ``DECISION_QUEUE_MS`` in :mod:`services.admission`)."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """MLPLAT_MAX_BODY_BYTES: largest request body; more is 413. Default 8 MiB."""
     host: str = "127.0.0.1"

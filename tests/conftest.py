@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,14 @@ from tests.servers import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: The queue-delay target of every server the tests start (in-process apps and server
+#: processes, which inherit the environment): a test server shares its process with its
+#: client (whose Python work holds the GIL for tens of milliseconds while the server's loop
+#: waits), and the suite's machine with the other tests, so its loop runs late without any
+#: queue of requests. The tests of shedding on a late loop set their own target.
+TEST_MAX_QUEUE_MS = "10000"
+os.environ.setdefault("MLPLAT_MAX_QUEUE_MS", TEST_MAX_QUEUE_MS)
 
 
 @pytest.fixture(scope="session")

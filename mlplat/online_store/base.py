@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 #: Values of a view's join keys, in the order the view declares its entities.
 EntityKey = tuple[str | int, ...]
@@ -49,17 +49,19 @@ class Row:
     values: Mapping[str, object]
 
 
-@dataclass(frozen=True)
-class ReadRequest:
-    """Which features of which entity of which view to read."""
+class ReadRequest(NamedTuple):
+    """Which features of which entity of which view to read.
+
+    A named tuple rather than a dataclass: a read of 100 entities builds 300 of them per
+    request, and a tuple is built in a fifth of a frozen dataclass's time.
+    """
 
     view: str
     key: EntityKey
     features: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class ReadResult:
+class ReadResult(NamedTuple):
     """What one :class:`ReadRequest` found, in bulk.
 
     Every feature of one (view, entity) shares the status and the event time, so a

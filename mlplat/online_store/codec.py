@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from urllib.parse import quote
 
 from mlplat.catalog import Catalog, JoinKey
@@ -80,7 +80,7 @@ def micros(moment: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     """The UTC datetime ``value`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=value)
+    return _EPOCH + timedelta(0, 0, value)  # positional: a third faster than microseconds=
 
 
 # --- values -----------------------------------------------------------------------------
@@ -313,6 +313,7 @@ class WireFormat:
         }
         #: (view, features) pairs already checked; requests built from a plan repeat them.
         self._checked: set[tuple[str, tuple[str, ...]]] = set()
+        self._key_makers = {name: self._key_maker(codec) for name, codec in self.views.items()}
 
     def codec(self, view: str) -> ViewCodec:
         """The codec of online ``view``; :class:`NotFoundError` lists the online views."""
@@ -367,33 +368,58 @@ class WireFormat:
         """The storage key of each request, after checking its view and features exist."""
         keys = []
         checked = self._checked
-        for request in requests:
-            codec = self.views.get(request.view) or self.codec(request.view)
-            features = request.features
-            if isinstance(features, tuple) and (request.view, features) in checked:
-                keys.append(self.key(codec, request.key))
-                continue
-            index = codec.index
-            for feature in features:
-                if feature not in index:
-                    names = list(codec.features)
-                    raise NotFoundError(
-                        f"feature '{request.view}:{feature}' does not exist; {request.view} has "
-                        f"{one_of(names)}{did_you_mean(feature, names)}"
-                    )
-            if isinstance(features, tuple) and len(checked) < 4096:
-                checked.add((request.view, features))
-            keys.append(self.key(codec, request.key))
+        makers = self._key_makers
+        for view, entity, features in requests:
+            if type(features) is not tuple or (view, features) not in checked:
+                self._check_features(view, features)
+            keys.append(makers[view](entity))
         return keys
+
+    def _check_features(self, view: str, features: Sequence[str]) -> None:
+        codec = self.codec(view)
+        index = codec.index
+        for feature in features:
+            if feature not in index:
+                names = list(codec.features)
+                raise NotFoundError(
+                    f"feature '{view}:{feature}' does not exist; {view} has "
+                    f"{one_of(names)}{did_you_mean(feature, names)}"
+                )
+        if type(features) is tuple and len(self._checked) < 4096:
+            self._checked.add((view, features))
+
+    def _key_maker(self, codec: ViewCodec) -> Callable[[EntityKey], str]:
+        """:meth:`key` for one view; for a single string join key, plain values skip the general path."""
+        general: Callable[[EntityKey], str] = partial(self.key, codec)
+        if len(codec.join_keys) != 1 or codec.join_keys[0].type is not JoinKeyType.STRING:
+            return general
+        prefix = f"{self.namespace}:{codec.name}:{{"
+        plain = _PLAIN_KEY.fullmatch
+
+        def make(entity: EntityKey) -> str:
+            if len(entity) == 1:
+                value = entity[0]
+                if type(value) is str and plain(value):
+                    return prefix + value + "}"
+            return general(entity)
+
+        return make
 
     def results(
         self, requests: Sequence[ReadRequest], blobs: Sequence[bytes | None], now_micros: int
     ) -> list[ReadResult]:
         """What each request found, with freshness, from the blob read for its key."""
-        return [
-            freshness(self.views[request.view], request.features, blob, now_micros)
-            for request, blob in zip(requests, blobs, strict=True)
-        ]
+        views = self.views
+        # The requests of one read share a few (view, features) pairs: resolve each once.
+        readers: dict[tuple[str, int], Callable[[bytes | None, int], ReadResult]] = {}
+        found = []
+        for (view, _, features), blob in zip(requests, blobs, strict=True):
+            reader = readers.get((view, id(features)))
+            if reader is None:
+                picked = features if type(features) is tuple else tuple(features)
+                reader = readers[view, id(features)] = _reader(views[view], picked)
+            found.append(reader(blob, now_micros))
+        return found
 
 
 @lru_cache(maxsize=4096)
@@ -409,6 +435,44 @@ def _picker(codec: ViewCodec, features: tuple[str, ...]) -> Callable[[list[objec
 @lru_cache(maxsize=256)
 def _missing(count: int) -> ReadResult:
     return ReadResult(FeatureStatus.NOT_FOUND, None, (None,) * count)
+
+
+@lru_cache(maxsize=4096)
+def _reader(codec: ViewCodec, features: tuple[str, ...]) -> Callable[[bytes | None, int], ReadResult]:
+    """:func:`freshness` of ``features`` of one view, as one function built once.
+
+    For a view of fixed-width, non-timestamp features only (the common case of numeric
+    features), a blob without nulls is read from its one ``unpack_from``: the values are
+    picked from the unpacked fields as they are. Anything else takes :func:`freshness`.
+    """
+    if codec.timestamps or codec.fixed_count != len(codec.features):
+        return lambda blob, now_micros: freshness(codec, features, blob, now_micros)
+    unpack, size, fingerprint = codec.leading.unpack_from, codec.leading.size, codec.fingerprint
+    ttl, expiry = codec.ttl_micros, codec.ttl_micros * (1 + GRACE_FACTOR)
+    no_nulls = bytes(codec.bitmap_size)
+    # Unpacked fields: version, event time, fingerprint, null bitmap, then the values.
+    positions = [4 + codec.index[name] for name in features]
+    pick: Callable[[tuple[object, ...]], object] = operator.itemgetter(*positions)
+    single = len(positions) == 1
+    missing = _missing(len(features))
+    new = tuple.__new__
+    present, stale = FeatureStatus.PRESENT, FeatureStatus.OUTSIDE_MAX_AGE
+
+    def read(blob: bytes | None, now_micros: int) -> ReadResult:
+        if blob is None or len(blob) < size:
+            return missing
+        fields = unpack(blob)
+        if fields[3] != no_nulls or fields[0] != FORMAT_VERSION or fields[2] != fingerprint:
+            return freshness(codec, features, blob, now_micros)
+        event_micros = fields[1]
+        age = now_micros - event_micros
+        if age >= expiry:
+            return missing
+        values = (pick(fields),) if single else pick(fields)
+        status = present if is_fresh(age, ttl) else stale
+        return new(ReadResult, (status, from_micros(event_micros), values))
+
+    return read
 
 
 def freshness(codec: ViewCodec, features: Sequence[str], blob: bytes | None, now_micros: int) -> ReadResult:

@@ -22,6 +22,9 @@ FEATURE_SERVER_VALUES = "mlplat_feature_server_values"
 VIEW_NEWEST_EVENT = "mlplat_feature_view_newest_event_timestamp_seconds"
 #: Materialization runs of a view that recorded their end in the online store, by result.
 MATERIALIZATION_RUNS = "mlplat_materialization_runs"
+#: Requests answered 503 at once by admission control, by ``reason`` (one of :data:`SHED_REASONS`).
+FEATURE_SERVER_SHED = "mlplat_feature_server_shed_requests"
+MODEL_SHED = "mlplat_model_shed_requests"
 
 #: Route label of the decision endpoint (``POST /v1/decisions/{model}``).
 DECISION_ROUTE = "decision"
@@ -29,6 +32,11 @@ DECISION_ROUTE = "decision"
 UNKNOWN_MODEL = "_unknown"
 #: ``version`` label when no version answered (errors before scoring).
 NO_VERSION = "_none"
+#: ``reason`` of a shed request: the event loop ran later than the queue-delay target
+#: (``MLPLAT_MAX_QUEUE_MS``), or the in-flight cap (``MLPLAT_MAX_IN_FLIGHT``) was reached.
+SHED_QUEUE = "queue"
+SHED_IN_FLIGHT = "in_flight"
+SHED_REASONS = (SHED_QUEUE, SHED_IN_FLIGHT)
 RUN_SUCCEEDED = "succeeded"
 RUN_FAILED = "failed"
 

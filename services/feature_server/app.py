@@ -33,7 +33,13 @@ from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
 from mlplat.online_store.gate import StoreGate
-from services.admission import FEATURE_READ_CPU_MS, FEATURE_READ_OBJECTIVE_MS, AdmissionControl, in_flight_limit
+from services.admission import (
+    FEATURE_READ_CPU_MS,
+    FEATURE_READ_OBJECTIVE_MS,
+    FEATURE_READ_QUEUE_MS,
+    AdmissionControl,
+    in_flight_limit,
+)
 from services.errors import error_body
 from services.feature_server.contract import feature_server_document
 from services.feature_server.metrics import CONTENT_TYPE, Metrics
@@ -218,7 +224,11 @@ def create_app(
         middleware=[authentication],
     )
     app.add_middleware(
-        AdmissionControl, limit=feature_in_flight_limit(settings), on_shed=server.metrics.shed.inc, exempt=PROBES
+        AdmissionControl,
+        limit=feature_in_flight_limit(settings),
+        max_queue_seconds=(settings.max_queue_ms or FEATURE_READ_QUEUE_MS) / 1000,
+        on_shed=server.metrics.count_shed,
+        exempt=PROBES,
     )
     app.state.server = server
     return app

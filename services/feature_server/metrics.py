@@ -89,13 +89,21 @@ class Metrics:
             registry=self.registry,
         )
         self.shed = Counter(
-            "mlplat_feature_server_shed_requests",
-            "Requests answered 503 at once because the in-flight cap (MLPLAT_MAX_IN_FLIGHT) was reached.",
+            names.FEATURE_SERVER_SHED,
+            "Requests answered 503 at once by admission control, by reason: 'queue' (the event loop ran later "
+            "than MLPLAT_MAX_QUEUE_MS) or 'in_flight' (MLPLAT_MAX_IN_FLIGHT requests were in flight).",
+            ["reason"],
             registry=self.registry,
         )
+        # Both reasons are exported from the start (at 0), so a rate over them is never empty.
+        self._shed = {reason: self.shed.labels(reason) for reason in names.SHED_REASONS}
 
         # Bound children by label values: looking labels up costs more than observing.
         self._children: dict[tuple[str, ...], Any] = {}
+
+    def count_shed(self, reason: str) -> None:
+        """One request shed by admission control for ``reason`` (one of ``SHED_REASONS``)."""
+        self._shed[reason].inc()
 
     def _child(self, metric: Histogram | Counter, *labels: str) -> Any:
         key = (str(id(metric)), *labels)

@@ -209,11 +209,13 @@ def response(
     stride = len(plan.views)
     for offset, view in enumerate(plan.views):
         found = results[offset::stride]
-        states = [result.status.value for result in found]
+        # The members themselves: orjson writes an enum as its value, and ``.value`` is a
+        # property lookup per result.
+        states = [result.status for result in found]
         times = iso_times([result.event_time or EPOCH for result in found])
         for column, values in zip(view.columns, zip(*(r.values for r in found), strict=True), strict=True):
             columns[column] = {"values": values, "statuses": states, "event_timestamps": times}
         for status in set(states):
-            tally_key = (view.view, status)
+            tally_key = (view.view, status.value)
             statuses[tally_key] = statuses.get(tally_key, 0) + states.count(status) * len(view.features)
     return {"metadata": {"feature_names": list(plan.names)}, "results": columns}

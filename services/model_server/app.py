@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
-from services.admission import DECISION_CPU_MS, AdmissionControl, in_flight_limit
+from services.admission import DECISION_CPU_MS, DECISION_QUEUE_MS, AdmissionControl, in_flight_limit
 from services.identity import OPEN, AuthFailures, Authorizer, CallerAuthentication, IdentitySettings, authorizer_for
 from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
@@ -53,6 +53,8 @@ class Components:
     authorizer: Authorizer = OPEN
     #: Requests in flight before a fast 503; ``None`` derives it from the models' latency objectives.
     max_in_flight: int | None = None
+    #: Queue delay (ms) past which requests get a fast 503; ``None`` is ``DECISION_QUEUE_MS``.
+    max_queue_ms: float | None = None
 
 
 def build_app(components: Components) -> Starlette:
@@ -107,7 +109,12 @@ def build_app(components: Components) -> Starlette:
     )
     limit = components.max_in_flight or decision_in_flight_limit(components.models)
     app.add_middleware(
-        AdmissionControl, limit=limit, on_shed=metrics.shed.inc, exempt=PROBES, exempt_suffixes=("/ready",)
+        AdmissionControl,
+        limit=limit,
+        max_queue_seconds=(components.max_queue_ms or DECISION_QUEUE_MS) / 1000,
+        on_shed=metrics.count_shed,
+        exempt=PROBES,
+        exempt_suffixes=("/ready",),
     )
     return app
 
@@ -180,5 +187,6 @@ def create_app(settings: Settings, identity: IdentitySettings | None = None) -> 
         settings.max_body_bytes,
         access,
         settings.max_in_flight,
+        settings.max_queue_ms,
     )
     return build_app(parts)

@@ -53,10 +53,14 @@ class Metrics:
         )
         self._children: dict[tuple[str, ...], Any] = {}
         self.shed = Counter(
-            "mlplat_model_shed_requests",
-            "Requests answered 503 at once because the in-flight cap (MLPLAT_MAX_IN_FLIGHT) was reached.",
+            names.MODEL_SHED,
+            "Requests answered 503 at once by admission control, by reason: 'queue' (the event loop ran later "
+            "than MLPLAT_MAX_QUEUE_MS) or 'in_flight' (MLPLAT_MAX_IN_FLIGHT requests were in flight).",
+            ["reason"],
             registry=r,
         )
+        # Both reasons are exported from the start (at 0), so a rate over them is never empty.
+        self._shed = {reason: self.shed.labels(reason) for reason in names.SHED_REASONS}
         self.decisions = Counter(
             "mlplat_model_decisions",
             "Decisions by model, version, outcome and whether the canary took them.",
@@ -89,6 +93,10 @@ class Metrics:
             registry=r,
         )
         self.store_up.set(1)
+
+    def count_shed(self, reason: str) -> None:
+        """One request shed by admission control for ``reason`` (one of ``SHED_REASONS``)."""
+        self._shed[reason].inc()
 
     def observe_request(
         self, route: str, model: str, version: str, outcome: str, status: int, seconds: float, caller: str

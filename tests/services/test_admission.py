@@ -1,8 +1,9 @@
-"""Admission control over real HTTP: a cap on requests in flight, a fast 503 past it, recovery after."""
+"""Admission control over real HTTP: a fast 503 past the in-flight cap or while the loop runs late, recovery after."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,19 +15,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.admission import AdmissionControl, in_flight_limit
+from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
+from services.admission import LAG_PROBE_SECONDS, AdmissionControl, in_flight_limit
 from tests.servers import running
 
 LIMIT = 3
+QUEUE = 0.005  # the queue-delay target of these tests: 5 ms
 
 
 class SlowApp:
     """A Starlette app whose ``/slow`` waits until released, wrapped in admission control."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_queue_seconds: float = 10.0) -> None:
         self.release = threading.Event()
         self.entered = 0
-        self.shed = 0
+        self.shed: list[str] = []
+        self.late = threading.Event()
 
         async def slow(request: Request) -> JSONResponse:
             self.entered += 1
@@ -37,15 +41,29 @@ class SlowApp:
         async def fast(request: Request) -> JSONResponse:
             return JSONResponse({"ok": True})
 
-        self.app = Starlette(
-            routes=[Route("/slow", slow), Route("/fast", fast), Route("/health/live", fast), Route("/m/ready", fast)]
-        )
-        self.app.add_middleware(
-            AdmissionControl, limit=LIMIT, on_shed=self._count, exempt=("/health/live",), exempt_suffixes=("/ready",)
-        )
+        async def late(request: Request) -> JSONResponse:
+            # Work that holds the loop 20 ms at a time and yields in between, until released:
+            # every probe of the loop's lag runs ~20 ms late, as under a standing queue.
+            while not self.release.is_set():
+                time.sleep(0.02)
+                self.late.set()
+                await asyncio.sleep(0)
+            return JSONResponse({"ok": True})
 
-    def _count(self) -> None:
-        self.shed += 1
+        async def stall(request: Request) -> JSONResponse:
+            time.sleep(0.1)  # one pause of the loop (a long garbage collection): one late probe
+            return JSONResponse({"ok": True})
+
+        routes = [Route("/slow", slow), Route("/fast", fast), Route("/late", late), Route("/stall", stall)]
+        self.app = Starlette(routes=[*routes, Route("/health/live", fast), Route("/m/ready", fast)])
+        self.app.add_middleware(
+            AdmissionControl,
+            limit=LIMIT,
+            max_queue_seconds=max_queue_seconds,
+            on_shed=self.shed.append,
+            exempt=("/health/live",),
+            exempt_suffixes=("/ready",),
+        )
 
 
 def _wait_for(condition: object, seconds: float = 10) -> None:
@@ -69,8 +87,8 @@ def test_past_the_cap_a_fast_503_with_retry_after_then_recovery() -> None:
             shed_seconds.append(time.perf_counter() - started)
             assert answer.status_code == 503
             assert answer.headers["retry-after"] == "1"
-            assert "overloaded" in answer.json()["error"]
-        assert slow.shed == 6
+            assert "too many requests in flight" in answer.json()["error"]
+        assert slow.shed == [SHED_IN_FLIGHT] * 6
         # A few milliseconds on loopback; the bound leaves room for a busy shared host.
         assert sorted(shed_seconds)[2] < 0.05, shed_seconds
 
@@ -82,7 +100,7 @@ def test_past_the_cap_a_fast_503_with_retry_after_then_recovery() -> None:
         assert [f.result().status_code for f in held] == [200] * LIMIT
         assert client.get("/fast").status_code == 200
         assert client.get("/slow").status_code == 200
-        assert slow.shed == 6
+        assert slow.shed == [SHED_IN_FLIGHT] * 6
 
 
 def test_a_burst_of_requests_that_never_wait_is_capped_in_one_pass() -> None:
@@ -95,8 +113,8 @@ def test_a_burst_of_requests_that_never_wait_is_capped_in_one_pass() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
         await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
 
-    shed = []
-    middleware = AdmissionControl(inline, limit=2, on_shed=lambda: shed.append(1))
+    shed: list[str] = []
+    middleware = AdmissionControl(inline, limit=2, max_queue_seconds=10, on_shed=shed.append)
     statuses: list[int] = []
 
     async def one() -> None:
@@ -117,7 +135,120 @@ def test_a_burst_of_requests_that_never_wait_is_capped_in_one_pass() -> None:
     asyncio.run(burst())
     assert sorted(statuses) == [200, 200, 200, 503, 503, 503]
     assert calls == 3
-    assert len(shed) == 3
+    assert shed == [SHED_IN_FLIGHT] * 3
+
+
+def _send_raw(sockets: list[socket.socket], path: str) -> None:
+    for sock in sockets:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nhost: test\r\n\r\n".encode())
+
+
+def _answer(sock: socket.socket) -> tuple[int, bytes, bytes]:
+    """Status, head and body of one answer on a raw keep-alive socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head[9:12]), head.lower(), body
+
+
+def _connected(base: str, count: int) -> list[socket.socket]:
+    host, port = base.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+    time.sleep(0.1)  # accepted by the loop before it falls behind
+    return sockets
+
+
+def test_requests_arriving_while_the_loop_runs_late_are_shed_then_admitted_again() -> None:
+    slow = SlowApp(max_queue_seconds=QUEUE)
+    with running(slow.app) as base, ThreadPoolExecutor(1) as pool, httpx.Client(base_url=base) as client:
+        sockets = _connected(base, 4)
+        try:
+            busy = pool.submit(httpx.get, f"{base}/late", timeout=30)
+            assert slow.late.wait(10)
+            time.sleep(0.1)  # several probes have run ~20 ms late: a standing queue
+            _send_raw(sockets, "/fast")
+            answers = [_answer(sock) for sock in sockets]
+            _send_raw(sockets[:1], "/health/live")
+            probe = _answer(sockets[0])
+        finally:
+            for sock in sockets:
+                sock.close()
+        slow.release.set()
+        assert busy.result().status_code == 200  # admitted before the loop fell behind
+
+        assert [status for status, _, _ in answers] == [503] * 4
+        assert all(b"retry-after: 1" in head for _, head, _ in answers)
+        assert all(b"waiting too long" in body for _, _, body in answers)
+        assert slow.shed == [SHED_QUEUE] * 4
+        assert probe[0] == 200  # probes are never shed
+
+        # Back to normal once a probe of the loop runs on time.
+        _wait_for(lambda: client.get("/fast").status_code == 200, seconds=5)
+        assert client.get("/fast").status_code == 200
+
+
+def test_one_pause_of_the_loop_sheds_nothing() -> None:
+    """A single late probe is a pause (a long collection, one descheduling), not a queue."""
+    slow = SlowApp(max_queue_seconds=QUEUE)
+    with running(slow.app) as base, ThreadPoolExecutor(1) as pool:
+        sockets = _connected(base, 3)
+        try:
+            stalled = pool.submit(httpx.get, f"{base}/stall", timeout=30)
+            time.sleep(0.05)  # inside the 100 ms pause
+            _send_raw(sockets, "/fast")
+            answers = [_answer(sock)[0] for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert stalled.result().status_code == 200
+    assert answers == [200] * 3
+    assert slow.shed == []
+
+
+def test_requests_admitted_together_are_shed_at_their_turn_while_the_loop_is_behind() -> None:
+    """Dispatched in one pass, each waits for the handlers before it; once a probe ran late, a turn past the target is a 503."""
+    served = 0
+
+    async def blocking(scope: object, receive: object, send: object) -> None:
+        nonlocal served
+        served += 1
+        time.sleep(QUEUE * 2)  # each handler holds the loop for twice the target
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    shed: list[str] = []
+    middleware = AdmissionControl(blocking, limit=100, max_queue_seconds=QUEUE, on_shed=shed.append)
+    statuses: list[int] = []
+
+    async def one() -> None:
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+        await middleware({"type": "http", "path": "/read"}, receive, send)
+
+    async def bursts() -> None:
+        await asyncio.gather(*(one() for _ in range(4)))  # the loop was on time: all served
+        assert statuses == [200] * 4
+        await asyncio.sleep(LAG_PROBE_SECONDS * 4)  # probes on time again
+        statuses.clear()
+        time.sleep(LAG_PROBE_SECONDS + QUEUE * 2)  # the loop held: the next probe runs late
+        await asyncio.sleep(0.001)  # ... and runs, before this timer's callback
+        await asyncio.gather(*(one() for _ in range(4)))
+
+    asyncio.run(bursts())
+    assert statuses == [200, 503, 503, 503]
+    assert shed == [SHED_QUEUE] * 3
+    assert served == 5
 
 
 @pytest.mark.parametrize(
@@ -139,4 +270,6 @@ def test_a_cap_below_one_is_refused() -> None:
         return None
 
     with pytest.raises(ValueError, match="at least 1, not 0"):
-        AdmissionControl(app, limit=0, on_shed=lambda: None)
+        AdmissionControl(app, limit=0, max_queue_seconds=1, on_shed=lambda reason: None)
+    with pytest.raises(ValueError, match="must be positive, not 0 s"):
+        AdmissionControl(app, limit=1, max_queue_seconds=0, on_shed=lambda reason: None)

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlplat.online_store import FeatureValueError, coerce
-from mlplat.online_store.codec import HEADER, WireFormat, micros
+from mlplat.errors import NotFoundError
+from mlplat.online_store import FeatureStatus, FeatureValueError, ReadRequest, coerce
+from mlplat.online_store.codec import HEADER, WireFormat, freshness, micros
 from mlplat.spec.types import DType
 from tests.online_specs import online_test_catalog
 
@@ -137,3 +138,64 @@ def test_every_value_of_every_dtype_survives_a_round_trip(values: dict[str, obje
     assert {name: decoded[1][codec.index[name]] for name in codec.features} == {
         name: values.get(name) for name in codec.features
     }
+
+
+# --- bulk reads: the one-unpack reader and the key makers agree with the general path ------
+
+DAY = 86_400_000_000
+STATS = WIRE.codec("merchant_stats")  # every feature fixed-width, none a timestamp: the fast reader
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    orders=st.none() | st.integers(-(2**63), 2**63 - 1),
+    rate=st.none() | st.floats(allow_nan=False),
+    age=st.sampled_from([0, 1, DAY - 1, DAY, DAY + 1, 2 * DAY - 1, 2 * DAY, 3 * DAY]),
+    features=st.sampled_from([("orders_7d",), ("chargeback_rate",), ("chargeback_rate", "orders_7d")]),
+)
+def test_bulk_results_equal_freshness_of_each_blob(
+    orders: int | None, rate: float | None, age: int, features: tuple[str, ...]
+) -> None:
+    event = micros(EVENT)
+    blob = STATS.encode(event, {"orders_7d": orders, "chargeback_rate": rate})
+    requests = [ReadRequest("merchant_stats", (1,), features)] * 2
+
+    found = WIRE.results(requests, [blob, None], event + age)
+
+    assert found == [freshness(STATS, features, blob, event + age), freshness(STATS, features, None, event + age)]
+
+
+def test_bulk_results_of_a_foreign_or_short_blob_are_missing() -> None:
+    blob = STATS.encode(0, {"orders_7d": 5})
+    requests = [ReadRequest("merchant_stats", (1,), ["orders_7d"])] * 4
+    foreign = WIRE.codec("typed").encode(0, {})
+
+    found = WIRE.results(requests, [b"\x02" + blob[1:], blob[:10], foreign, blob], 1)
+
+    assert [r.status for r in found] == [FeatureStatus.NOT_FOUND] * 3 + [FeatureStatus.PRESENT]
+    assert found[3].values == (5,)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(min_size=1) | st.from_regex(r"[A-Za-z0-9_.@\-]+", fullmatch=True))
+def test_bulk_keys_equal_the_key_of_each_entity(value: str) -> None:
+    requests = [
+        ReadRequest("typed", (value,), ("count64",)),
+        ReadRequest("merchant_stats", (len(value),), ("orders_7d",)),
+        ReadRequest("pair_stats", (value, -3), ["purchases"]),
+    ]
+
+    assert WIRE.keys(requests) == [
+        WIRE.key(WIRE.codec("typed"), (value,)),
+        WIRE.key(STATS, (len(value),)),
+        WIRE.key(WIRE.codec("pair_stats"), (value, -3)),
+    ]
+
+
+def test_bulk_keys_check_features_and_key_types() -> None:
+    with pytest.raises(NotFoundError, match="'typed:nope' does not exist"):
+        WIRE.keys([ReadRequest("typed", ("a",), ("nope",))])
+    with pytest.raises(FeatureValueError, match="applicant_id must be a string; got 7"):
+        WIRE.keys([ReadRequest("typed", (7,), ("count64",))])
+    with pytest.raises(FeatureValueError, match="keyed by"):
+        WIRE.keys([ReadRequest("typed", ("a", "b"), ("count64",))])

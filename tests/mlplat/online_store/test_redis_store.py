@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -155,3 +156,21 @@ def test_urls_are_checked_and_redacted() -> None:
         open_store("memcached://:pw@h", CATALOG)
     with pytest.raises(UsageError, match="positive"):
         open_store("redis://h", CATALOG, timeout=0)
+
+
+def test_reads_survive_a_killed_connection_and_concurrent_threads(private_redis: tuple[str, redis.Redis]) -> None:
+    url, client = private_redis
+    store = open_store(url, CATALOG, namespace="t")
+    now = datetime.now(UTC)
+    store.write("merchant_stats", [Row((i,), now, {"orders_7d": i}) for i in range(20)])
+    requests = [ReadRequest("merchant_stats", (i,), ("orders_7d",)) for i in range(20)]
+    expected = [(i,) for i in range(20)]
+    assert [r.values for r in store.read_bulk(requests)] == expected
+
+    client.client_kill_filter(_type="normal", skipme=True)  # the store's connections, as a restart would
+    assert [r.values for r in store.read_bulk(requests)] == expected
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: [r.values for r in store.read_bulk(requests)], range(200)))
+    assert answers == [expected] * 200
+    store.close()

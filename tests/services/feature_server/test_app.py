@@ -15,7 +15,7 @@ from mlplat.online_store import FeatureValue, OnlineStore, ReadRequest, ReadResu
 from services.feature_server import create_app
 from services.feature_server.app import feature_in_flight_limit
 from tests.servers import running
-from tests.services.admission_checks import assert_shed_then_recovered
+from tests.services.admission_checks import assert_late_loop_sheds_then_recovers, assert_shed_then_recovered
 from tests.services.feature_server.asgi_client import AppClient
 from tests.services.feature_server.conftest import CATALOG, settings_for
 
@@ -461,3 +461,12 @@ def test_past_the_in_flight_cap_reads_are_shed_fast_and_probes_still_answer(
 def test_the_default_cap_comes_from_the_read_objective(store_url: str, namespace: str) -> None:
     assert feature_in_flight_limit(settings_for(store_url, namespace)) == 20
     assert feature_in_flight_limit(settings_for(store_url, namespace, max_in_flight=64)) == 64
+
+
+def test_reads_arriving_while_the_loop_runs_late_are_shed(store_url: str, namespace: str, store: OnlineStore) -> None:
+    app = create_app(settings_for(store_url, namespace, max_queue_ms=5), catalog=CATALOG)
+    body = b'{"features": ["typed:count64"], "entities": {"applicant_id": ["a1"]}}'
+    with running(app) as base, httpx.Client(base_url=base) as client:
+        assert_late_loop_sheds_then_recovers(
+            client, base, "/get-online-features", body, "mlplat_feature_server_shed_requests_total"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,7 +124,9 @@ def components(
     # Small segments: tests stay light on the disk and cross segment boundaries.
     sink = SegmentedFileSink(log_dir, segment_bytes=MIN_SEGMENT_BYTES)
     log = DecisionLog(sink, on_flush=metrics.observe_flush)
-    return Components(models, store, log, metrics, retry_s, scoring_threads)
+    # The queue-delay target of tests/conftest.py: the client's GIL use is no queue of requests.
+    queue_ms = float(os.environ["MLPLAT_MAX_QUEUE_MS"])
+    return Components(models, store, log, metrics, retry_s, scoring_threads, max_queue_ms=queue_ms)
 
 
 ServeFactory = Callable[[Catalog], str]

@@ -4,6 +4,7 @@ requests over real HTTP, scores and reasons checked against the models in-proces
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from services.model_server.app import build_app, decision_in_flight_limit
 from services.model_server.decision_ids import canary_bucket
 from tests.model_fixtures import example_catalog
 from tests.servers import running, throwaway_redis
-from tests.services.admission_checks import assert_shed_then_recovered
+from tests.services.admission_checks import assert_late_loop_sheds_then_recovers, assert_shed_then_recovered
 from tests.services.model_server.conftest import APPLICANT, FEATURES, MERCHANT, components, seed_features
 
 REQUEST = {
@@ -513,3 +514,15 @@ def test_a_decision_record_keeps_the_request_as_decoded(serve: Any, catalog: Cat
     body = client.post("/v1/decisions/fraud", json=REQUEST["fraud"]).json()
     [record] = [r for r in log_records(log_path) if r["id"] == body["decision_id"]]
     assert record["request"] == REQUEST["fraud"]
+
+
+def test_decisions_arriving_while_the_loop_runs_late_are_shed(
+    artifact_root: Path, catalog: Catalog, store: OnlineStore, tmp_path: Path
+) -> None:
+    seed_features(store)
+    parts = dataclasses.replace(components(catalog, artifact_root, store, tmp_path / "log"), max_queue_ms=5)
+    body = json.dumps(REQUEST["default_risk"]).encode()
+    with running(build_app(parts)) as base, httpx.Client(base_url=base) as client:
+        assert_late_loop_sheds_then_recovers(
+            client, base, "/v1/decisions/default_risk", body, "mlplat_model_shed_requests_total"
+        )
