@@ -237,3 +237,28 @@ def metric_alarm_problems(period: int, evaluation_periods: int) -> list[str]:
             f"{evaluation_periods} periods of {period}s: the evaluation range must be 1 to {limit // 86_400} day(s)"
         )
     return problems
+
+
+# --- EMR Serverless: the application's image ------------------------------------------------
+# https://docs.aws.amazon.com/emr-serverless/latest/APIReference/API_ImageConfigurationInput.html:
+# imageUri is 1-1024 characters, an image in a private ECR registry named by tag or digest.
+IMAGE_URI_LENGTH = (1, 1024)
+_IMAGE_URI = re.compile(
+    r"([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+).([a-z0-9._-]+)\/"
+    r"((?:[a-z0-9]+(?:[-._][a-z0-9]+)*/)*[a-z0-9]+(?:[-._][a-z0-9]+)*)"
+    r"(?::([a-zA-Z0-9_]+[a-zA-Z0-9-._]*)|@(sha256:[0-9a-f]{64}))"
+)
+
+
+def image_uri_problems(uri: str) -> list[str]:
+    """Why EMR Serverless would refuse ``uri`` as an application's image (empty: it accepts it)."""
+    low, high = IMAGE_URI_LENGTH
+    problems = []
+    if not low <= len(uri) <= high:
+        problems.append(f"is {len(uri)} characters; EMR Serverless takes {low}-{high}")
+    if _IMAGE_URI.fullmatch(uri) is None:
+        problems.append(
+            "is not an ECR image EMR Serverless can run; write "
+            "<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (or @sha256:<digest>)"
+        )
+    return problems

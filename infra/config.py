@@ -383,7 +383,7 @@ ImageTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"),
 
 
 class ImagesConfig(_Config):
-    """Image tags of the services (deployed by the Kubernetes part of the program).
+    """Image tags of the services (deployed by the Kubernetes part of the program) and of the Spark jobs.
 
     Tags are immutable in the registries, so a tag names one image forever; ``latest``
     is refused because it would not.
@@ -393,6 +393,10 @@ class ImagesConfig(_Config):
     """Feature server image tag."""
     model_server: ImageTag = "0.1.0"
     """Model server image tag."""
+    jobs: ImageTag = "0.1.0"
+    """Spark job image tag (``services/jobs/Dockerfile``): the runtime of the EMR Serverless application."""
+    jobs_pushed: bool = False
+    """Whether the ``jobs`` tag is in the registry. EMR Serverless checks the image when the application is created or updated with it, so the application gets its image configuration only once this is true; until then scheduled runs start on the plain EMR image and fail to import mlplat. Set it after ``infra/stacks/push-images.sh`` (docs/infra.md, first deploy)."""
 
 
 #: A Kubernetes resource quantity: the pattern of ``resource.Quantity`` in the Kubernetes OpenAPI

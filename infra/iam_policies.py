@@ -116,6 +116,29 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
     ]
 
 
+#: What EMR Serverless does with a custom image: describe it when the application is created
+#: or updated with it, pull its manifest and layers when workers start
+#: (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/application-custom-image.html).
+EMR_SERVERLESS_IMAGE_ACTIONS = ("ecr:BatchGetImage", "ecr:DescribeImages", "ecr:GetDownloadUrlForLayer")
+
+
+def emr_serverless_image_pull(application_arn: str) -> str:
+    """Repository policy: EMR Serverless may pull the repository's images for one application only.
+
+    The ``aws:SourceArn`` condition keeps the service from pulling on behalf of any other
+    application (confused deputy); nothing may push, list or delete.
+    """
+    return document(
+        {
+            "Sid": "EmrServerlessPullForOneApplication",
+            "Effect": "Allow",
+            "Principal": {"Service": "emr-serverless.amazonaws.com"},
+            "Action": list(EMR_SERVERLESS_IMAGE_ACTIONS),
+            "Condition": {"StringEquals": {"aws:SourceArn": application_arn}},
+        }
+    )
+
+
 def remote_write(workspace_arn: str) -> Statement:
     """Push samples to one Managed Prometheus workspace, nothing else (no queries, no rules)."""
     return {"Effect": "Allow", "Action": "aps:RemoteWrite", "Resource": workspace_arn}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from infra.aws_rules import image_uri_problems
 from mlplat.object_limits import (
     AMP_RULE_NAMESPACE,
     ANNOTATIONS,
@@ -28,6 +29,7 @@ from mlplat.object_limits import (
 
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RULE_GROUPS_NAMESPACE = "aws:amp/ruleGroupNamespace:RuleGroupNamespace"
+EMR_APPLICATION = "aws:emrserverless/application:Application"
 
 
 def _metadata_maps(inputs: Mapping[str, Any], field: str) -> list[Mapping[str, str]]:
@@ -57,6 +59,9 @@ def resource_limit_problems(resource_type: str, logical_name: str, inputs: Mappi
     if resource_type == RULE_GROUPS_NAMESPACE and isinstance(inputs.get("data"), str):
         problem = AMP_RULE_NAMESPACE.problem(text_bytes(inputs["data"]))
         problems += [problem] if problem is not None else []
+    image = (inputs.get("imageConfiguration") or {}).get("imageUri") if resource_type == EMR_APPLICATION else None
+    if isinstance(image, str):
+        problems += [f"imageConfiguration.imageUri {image!r} {p}" for p in image_uri_problems(image)]
     tags = inputs.get("tags")
     if resource_type.startswith("aws:") and isinstance(tags, Mapping):
         problems += tag_problems(tags)

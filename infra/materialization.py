@@ -13,6 +13,7 @@ from typing import Any
 
 from mlplat.catalog import Catalog
 from mlplat.name_limits import job_run_name
+from mlplat.offline.emr import spark_submit_parameters
 from mlplat.spec.types import SCHEDULE_GRANULARITY
 
 #: EMR Serverless 7.9.0 ships Apache Spark 3.5.5, the version the Spark jobs are tested
@@ -76,11 +77,11 @@ def spark_job_request(
 ) -> dict[str, Any]:
     """A StartJobRun request body for a scheduled Spark job (materialization, monitoring).
 
-    The scheduler fills in the client token per invocation; the job's environment reaches
-    the driver and the executors through ``spark-submit`` settings.
+    The scheduler fills in the client token per invocation; the job's environment, and the
+    job image's Python, reach the driver and the executors through ``spark-submit``
+    settings built by the same function as manual runs'
+    (:func:`mlplat.offline.emr.spark_submit_parameters`).
     """
-    conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(job_environment.items())]
-    conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(job_environment.items())]
     return {
         "ApplicationId": application_id,
         "ExecutionRoleArn": job_role_arn,
@@ -90,7 +91,7 @@ def spark_job_request(
             "SparkSubmit": {
                 "EntryPoint": entry_point,
                 "EntryPointArguments": arguments,
-                "SparkSubmitParameters": " ".join(conf),
+                "SparkSubmitParameters": spark_submit_parameters(job_environment),
             }
         },
         "Tags": dict(tags),

@@ -51,6 +51,8 @@ SERVING_POOL = "serving"
 #: The services' images; each has an ECR repository ``mlplat-<stack>-<image>``.
 FEATURE_SERVER_IMAGE = "feature-server"
 MODEL_SERVER_IMAGE = "model-server"
+#: The Spark jobs' image (the EMR Serverless application's runtime), ``mlplat-<stack>-jobs``.
+JOBS_IMAGE = "jobs"
 
 #: The Kubernetes service account the feature server runs as.
 FEATURE_SERVER_SERVICE_ACCOUNT = "feature-server"

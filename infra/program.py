@@ -36,6 +36,7 @@ from infra.model_monitoring import model_catalog
 from infra.naming import (
     FEATURE_SERVER_IMAGE,
     FEATURE_SERVER_SERVICE_ACCOUNT,
+    JOBS_IMAGE,
     MODEL_SERVER_IMAGE,
     SERVICES_NAMESPACE,
     bucket_name,
@@ -95,7 +96,8 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
     buckets = _buckets(config, keys, tags)
     cluster = _cluster(config, network, keys, tags)
     database, online_store = _stores(config, network, keys, tags)
-    batch = _batch(config, network, keys, buckets, database, online_store, tags)
+    images = _images(config, keys, tags)
+    batch = _batch(config, network, keys, buckets, database, online_store, images, tags)
     # The stores admit exactly these two groups: the cluster's nodes and the Spark jobs.
     for label, group in (("nodes", cluster.node_security_group), ("batch", batch.security_group)):
         database.allow_from(label, group)
@@ -109,10 +111,10 @@ def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
         online_store=online_store,
         batch=batch,
         feature_server_role=feature_server_role,
+        images=images,
     )
     _models(platform, catalog, config, buckets, decision_log)
     _schedules(platform, catalog, config, buckets, database, online_store)
-    platform.images = _images(config, keys, tags)
     platform.monitoring = _monitoring(platform, catalog, config, network, keys, alerts)
     _model_monitors(platform, catalog, config, buckets, platform.monitoring)
     platform.outputs = _outputs(config, network, platform, buckets, decision_log, alerts)
@@ -193,9 +195,11 @@ def _batch(
     buckets: _Buckets,
     database: Database,
     online_store: OnlineStore,
+    images: ImageRegistry,
     tags: dict[str, str],
 ) -> Batch:
-    return Batch(
+    repository = physical_name(config.environment, JOBS_IMAGE)
+    batch = Batch(
         physical_name(config.environment, "batch"),
         BatchArgs(
             application_name=physical_name(config.environment, "materialize"),
@@ -208,8 +212,19 @@ def _batch(
             logs=buckets.logs,
             secret_arns=[online_store.auth_secret_arn, database.master_secret_arn],
             tags=tags,
+            image_uri=_job_image(config, images.url(repository)),
         ),
     )
+    images.allow_emr_serverless_pull(repository, batch.application)
+    return batch
+
+
+def _job_image(config: StackConfig, repository_url: pulumi.Output[str]) -> pulumi.Output[str] | None:
+    """The application's image once the stack config says it is pushed; ``None`` before (EMR checks it exists)."""
+    if not config.images.jobs_pushed:
+        return None
+    tag = config.images.jobs
+    return repository_url.apply(lambda url: f"{url}:{tag}")
 
 
 def _feature_server_identity(
@@ -227,7 +242,7 @@ def _feature_server_identity(
 
 def _images(config: StackConfig, keys: _Keys, tags: dict[str, str]) -> ImageRegistry:
     env = config.environment
-    repositories = [physical_name(env, FEATURE_SERVER_IMAGE), physical_name(env, MODEL_SERVER_IMAGE)]
+    repositories = [physical_name(env, image) for image in (FEATURE_SERVER_IMAGE, MODEL_SERVER_IMAGE, JOBS_IMAGE)]
     return ImageRegistry(
         physical_name(env, "images"), ImageRegistryArgs(repositories=repositories, key=keys.data, tags=tags)
     )
@@ -506,7 +521,11 @@ def _outputs(
         "alertTopicArn": alerts.topic.arn,
         "prometheusWorkspaceArn": platform.monitoring.workspace.arn if platform.monitoring else None,
         "prometheusEndpoint": platform.monitoring.workspace.prometheus_endpoint if platform.monitoring else None,
-        "images": {"featureServer": config.images.feature_server, "modelServer": config.images.model_server},
+        "images": {
+            "featureServer": config.images.feature_server,
+            "modelServer": config.images.model_server,
+            "jobs": config.images.jobs,
+        },
         "imageRepositories": {name: repo.repository_url for name, repo in platform.images.repositories.items()}
         if platform.images
         else {},

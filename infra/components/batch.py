@@ -39,6 +39,9 @@ class BatchArgs:
     secret_arns: Sequence[pulumi.Input[str]]
     """Secrets the jobs read (online store AUTH token, registry password)."""
     tags: Mapping[str, str]
+    image_uri: pulumi.Input[str] | None = None
+    """The job image, ``<repository url>:<tag>`` (``services/jobs/Dockerfile``). Left out: the
+    application runs on the plain EMR image of its release, where the jobs cannot import mlplat."""
 
 
 class Batch(Component):
@@ -85,7 +88,10 @@ class Batch(Component):
             name=args.application_name,
             type="spark",
             release_label=EMR_RELEASE_LABEL,
+            # The job image is built FROM the base image of this release and architecture
+            # (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/application-custom-image.html).
             architecture="X86_64",
+            image_configuration={"image_uri": args.image_uri} if args.image_uri is not None else None,
             maximum_capacity={"cpu": f"{args.config.max_vcpu} vCPU", "memory": f"{args.config.max_memory_gb} GB"},
             # No pre-initialized workers: the application costs nothing between runs.
             auto_start_configuration={"enabled": True},

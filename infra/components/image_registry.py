@@ -1,4 +1,4 @@
-"""ECR repositories for the service images: immutable tags, scanned on push, KMS-encrypted."""
+"""ECR repositories for the service and job images: immutable tags, scanned on push, KMS-encrypted."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra import iam_policies
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 
@@ -43,7 +44,7 @@ def lifecycle_policy() -> str:
 
 
 class ImageRegistry(Component):
-    """One private repository per service image."""
+    """One private repository per image (the services', the Spark jobs')."""
 
     def __init__(self, name: str, args: ImageRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ImageRegistry", name, args.tags, opts)
@@ -75,3 +76,19 @@ class ImageRegistry(Component):
     def url(self, repository: str) -> pulumi.Output[str]:
         """``<account>.dkr.ecr.<region>.amazonaws.com/<repository>``."""
         return self.repositories[repository].repository_url
+
+    def allow_emr_serverless_pull(
+        self, repository: str, application: aws.emrserverless.Application
+    ) -> aws.ecr.RepositoryPolicy:
+        """Let EMR Serverless pull ``repository``'s images as the runtime of ``application`` (and no other).
+
+        The condition names the application's ARN, so the policy follows the application:
+        it exists before the application is given the image (a later ``pulumi up``, see
+        :class:`infra.config.ImagesConfig`), which is when EMR checks it may pull.
+        """
+        return aws.ecr.RepositoryPolicy(
+            self.child_name(f"{repository}-policy"),
+            repository=self.repositories[repository].name,
+            policy=application.arn.apply(iam_policies.emr_serverless_image_pull),
+            opts=self.child_opts(),
+        )

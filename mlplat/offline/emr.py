@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,12 @@ SCRIPT_KEY = "_jobs/materialize_spark.py"
 VIEW_CATALOG_PREFIX = "_jobs/views/"
 LOG_PREFIX = "emr/"
 STACKS_DIR = Path(".mlplat/stacks")
+#: The interpreter of the job image (``services/jobs/Dockerfile``): a venv of Python 3.11
+#: holding mlplat and its pinned requirements. The EMR base image's own ``python3`` is
+#: Amazon Linux's 3.9, which can import neither; Spark runs the driver's and the
+#: executors' Python code with this one because every job run names it (see
+#: :func:`spark_submit_parameters`).
+JOB_PYTHON = "/opt/mlplat/bin/python"
 SUCCESS = "SUCCESS"
 TERMINAL_STATES = frozenset({SUCCESS, "FAILED", "CANCELLED"})
 
@@ -89,6 +95,22 @@ def load_stack_settings(stack: str, path: Path | None = None) -> StackSettings:
         raise UsageError(f"{path} lacks outputs materialization needs ({fields}); is the stack up to date?") from None
 
 
+def spark_submit_parameters(environment: Mapping[str, str]) -> str:
+    """The ``sparkSubmitParameters`` of a job run: the job image's Python, then the job's environment.
+
+    EMR Serverless passes a driver's environment as ``spark.emr-serverless.driverEnv.*`` and
+    an executor's as ``spark.executorEnv.*``; ``PYSPARK_PYTHON`` set in both is how a job
+    runs on the Python a custom image installed: the runtime sets its own default for
+    the base image's interpreter, so an ``ENV`` in the image alone is not relied on
+    (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/application-custom-image.html).
+    Scheduled runs (infra) and manual runs (this module) both build theirs here.
+    """
+    merged = {**environment, "PYSPARK_PYTHON": JOB_PYTHON}
+    conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(merged.items())]
+    conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(merged.items())]
+    return " ".join(conf)
+
+
 def job_environment(settings: StackSettings) -> dict[str, str]:
     """Where the job finds its stores: endpoints and secret ARNs, never secret values."""
     host, _, port = settings.online_store_endpoint.partition(":")
@@ -116,8 +138,6 @@ def start_job_run_request(
     """
     environment = job_environment(settings)
     window = [*(["--start", start.isoformat()] if start else []), *(["--end", end.isoformat()] if end else [])]
-    conf = [f"--conf spark.emr-serverless.driverEnv.{k}={v}" for k, v in sorted(environment.items())]
-    conf += [f"--conf spark.executorEnv.{k}={v}" for k, v in sorted(environment.items())]
     artifacts = settings.buckets.artifacts
     return {
         "applicationId": settings.emr_application_id,
@@ -136,7 +156,7 @@ def start_job_run_request(
                     settings.environment,
                     *window,
                 ],
-                "sparkSubmitParameters": " ".join(conf),
+                "sparkSubmitParameters": spark_submit_parameters(environment),
             }
         },
         "configurationOverrides": {

@@ -180,6 +180,7 @@ REPLACEMENTS: Mapping[str, Replacement] = {
     "aws:scheduler/scheduleGroup:ScheduleGroup": _r("name", "namePrefix", name="name"),
     "aws:ecr/repository:Repository": _r("name", "encryptionConfigurations", name="name", stateful=True),
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": _r("repository"),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": _r("repository"),
     "aws:kinesis/stream:Stream": _r("name", name="name", stateful=True),
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": _r(
         "name", "destination", "kinesisSourceConfiguration", "mskSourceConfiguration", name="name"

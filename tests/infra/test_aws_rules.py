@@ -179,3 +179,32 @@ def test_other_retention_periods_are_refused_naming_the_nearest(days: int, neare
 def test_metric_alarm_periods(period: int, evaluation_periods: int, problem: str | None) -> None:
     found = aws_rules.metric_alarm_problems(period, evaluation_periods)
     assert found == [] if problem is None else any(problem in p for p in found), found
+
+
+_ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("uri", "accepted"),
+    [
+        (f"{_ECR}/mlplat-prod-jobs:0.1.0", True),
+        (f"{_ECR}/team/mlplat-prod-jobs:1.4.2_rc-1", True),
+        (f"{_ECR}/mlplat-prod-jobs@sha256:{'a' * 64}", True),
+        (f"{_ECR}/mlplat-prod-jobs:" + "t" * (1024 - len(f"{_ECR}/mlplat-prod-jobs:")), True),
+        (f"{_ECR}/mlplat-prod-jobs:" + "t" * (1025 - len(f"{_ECR}/mlplat-prod-jobs:")), False),  # over 1024
+        (f"{_ECR}/mlplat-prod-jobs", False),  # neither tag nor digest
+        (f"{_ECR}/mlplat-prod-jobs:-rc1", False),  # a tag starts with a word character
+        (f"{_ECR}/Mlplat-Prod-Jobs:0.1.0", False),  # repository names are lower case
+        ("public.ecr.aws/emr-serverless/spark/emr-7.9.0:latest", False),  # not a private ECR registry
+        ("12345678901.dkr.ecr.eu-west-1.amazonaws.com/mlplat-prod-jobs:0.1.0", False),  # 11-digit account
+        (f"{_ECR}/mlplat-prod-jobs@sha256:{'A' * 64}", False),
+        ("", False),
+    ],
+)
+def test_image_uris_follow_the_emr_serverless_rule(uri: str, accepted: bool) -> None:
+    assert (aws_rules.image_uri_problems(uri) == []) is accepted
+
+
+def test_an_image_uri_problem_says_what_to_write() -> None:
+    (problem,) = aws_rules.image_uri_problems("mlplat-prod-jobs:0.1.0")
+    assert "<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>" in problem

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import infra.render
-from infra.limits import CONFIG_MAP, RULE_GROUPS_NAMESPACE, resource_limit_problems
+from infra.limits import CONFIG_MAP, EMR_APPLICATION, RULE_GROUPS_NAMESPACE, resource_limit_problems
 from infra.render import refusals
 from infra.rendering import STACKS, Rendered, render, stack_config
 from infra.workloads.manifests import caller_peer
@@ -87,6 +87,20 @@ def test_a_tag_aws_refuses_is_refused() -> None:
     inputs = {"name": "r", "tags": {"owner": "fraud, risk", "mlplat-spec": "Model/fraud"}}
     (problem,) = resource_limit_problems("aws:iam/role:Role", "mlplat-prod-model-fraud-role", inputs)
     assert problem.startswith("aws:iam/role:Role 'mlplat-prod-model-fraud-role': tag owner='fraud, risk': a tag value")
+
+
+@pytest.mark.parametrize(
+    ("image", "refused"),
+    [
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlplat-prod-jobs:0.1.0", False),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlplat-prod-jobs", True),
+    ],
+)
+def test_an_application_image_emr_serverless_refuses_is_refused(image: str, refused: bool) -> None:
+    inputs = {"name": "mlplat-prod-materialize", "imageConfiguration": {"imageUri": image}}
+    problems = resource_limit_problems(EMR_APPLICATION, "mlplat-prod-batch-spark", inputs)
+    assert bool(problems) is refused
+    assert all("imageConfiguration.imageUri" in p for p in problems)
 
 
 # --- validate and the render measure the same objects alike ------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -13,9 +14,10 @@ from infra.materialization import (
     start_job_run_request,
     view_catalog,
 )
-from infra.rendering import REPO
+from infra.rendering import REPO, Rendered
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
+from mlplat.offline.emr import JOB_PYTHON
 
 
 @pytest.mark.parametrize(
@@ -76,3 +78,16 @@ def test_the_job_request_carries_endpoints_and_secret_arns_never_secrets() -> No
     ]
     assert "spark.emr-serverless.driverEnv.MLPLAT_REGISTRY_SECRET_ARN=arn:secret" in spark["SparkSubmitParameters"]
     assert request["ClientToken"] == "<aws.scheduler.execution-id>"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_scheduled_job_runs_on_the_job_images_python(stacks: dict[str, Rendered], stack: str) -> None:
+    """Materialization and monitoring schedules alike: driver and executors run the image's venv."""
+    schedules = stacks[stack].of_type("aws:scheduler/schedule:Schedule")
+    kinds = {s.name.split("-")[2] for s in schedules}
+    assert {"materialize", "monitor"} <= kinds, kinds
+    for schedule in schedules:
+        params = json.loads(schedule.plain["target"]["input"])["JobDriver"]["SparkSubmit"]["SparkSubmitParameters"]
+        conf = params.split(" ")
+        assert f"spark.emr-serverless.driverEnv.PYSPARK_PYTHON={JOB_PYTHON}" in conf, schedule.name
+        assert f"spark.executorEnv.PYSPARK_PYTHON={JOB_PYTHON}" in conf, schedule.name

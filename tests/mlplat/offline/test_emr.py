@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from mlplat.cli import app
 from mlplat.errors import UsageError
 from mlplat.offline.emr import (
+    JOB_PYTHON,
     JobRunFailedError,
     PollPolicy,
     StackSettings,
@@ -80,6 +81,9 @@ def test_the_request_runs_the_job_script_on_the_view_slice_without_secrets() -> 
     assert "spark.emr-serverless.driverEnv.MLPLAT_ONLINE_STORE_HOST=cache.example.internal" in params
     assert "spark.executorEnv.MLPLAT_REGISTRY_SECRET_ARN=arn:aws:secretsmanager:eu-west-1:1:secret:rds" in params
     assert "MLPLAT_OFFLINE_ROOT=s3://off/" in params
+    # The job image's Python 3.11 venv, for the driver and the executors (the base image's python3 has no mlplat).
+    assert f"spark.emr-serverless.driverEnv.PYSPARK_PYTHON={JOB_PYTHON}" in params.split(" ")
+    assert f"spark.executorEnv.PYSPARK_PYTHON={JOB_PYTHON}" in params.split(" ")
     assert request["clientToken"] == "tok"
     assert "password" not in json.dumps(request).lower()
     start = datetime(2025, 6, 1, tzinfo=UTC)
