@@ -395,8 +395,8 @@ class ImagesConfig(_Config):
     """Model server image tag."""
     jobs: ImageTag = "0.1.0"
     """Spark job image tag (``services/jobs/Dockerfile``): the runtime of the EMR Serverless application."""
-    jobs_pushed: bool = False
-    """Whether the ``jobs`` tag is in the registry. EMR Serverless checks the image when the application is created or updated with it, so the application gets its image configuration only once this is true; until then scheduled runs start on the plain EMR image and fail to import mlplat. Set it after ``infra/stacks/push-images.sh`` (docs/infra.md, first deploy)."""
+    jobs_runtime: ImageTag | None = None
+    """The job image tag the EMR Serverless application runs: one already in the registry (the ``jobs`` tag of an earlier deploy, which ``infra/stacks/push-images.sh`` pushed). EMR Serverless refuses to create or update the application with an image it cannot pull, and the images are pushed after the platform stack's ``up``, so a new ``jobs`` tag reaches the application in a second deploy (docs/infra.md). Left out: no image configuration; scheduled runs start on the plain EMR image and fail to import mlplat."""
 
 
 #: A Kubernetes resource quantity: the pattern of ``resource.Quantity`` in the Kubernetes OpenAPI

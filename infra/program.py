@@ -220,10 +220,10 @@ def _batch(
 
 
 def _job_image(config: StackConfig, repository_url: pulumi.Output[str]) -> pulumi.Output[str] | None:
-    """The application's image once the stack config says it is pushed; ``None`` before (EMR checks it exists)."""
-    if not config.images.jobs_pushed:
+    """The application's image, ``images.jobsRuntime`` (a pushed tag); ``None`` until one is set (EMR checks it exists)."""
+    tag = config.images.jobs_runtime
+    if tag is None:
         return None
-    tag = config.images.jobs
     return repository_url.apply(lambda url: f"{url}:{tag}")
 
 
@@ -525,6 +525,7 @@ def _outputs(
             "featureServer": config.images.feature_server,
             "modelServer": config.images.model_server,
             "jobs": config.images.jobs,
+            "jobsRuntime": config.images.jobs_runtime,
         },
         "imageRepositories": {name: repo.repository_url for name, repo in platform.images.repositories.items()}
         if platform.images

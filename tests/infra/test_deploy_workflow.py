@@ -83,8 +83,9 @@ def test_the_push_script_builds_and_pushes_only_the_tags_the_registry_lacks(tmp_
         "imageRepositories": {
             "mlplat-prod-feature-server": f"{registry}/mlplat-prod-feature-server",
             "mlplat-prod-model-server": f"{registry}/mlplat-prod-model-server",
+            "mlplat-prod-jobs": f"{registry}/mlplat-prod-jobs",
         },
-        "images": {"featureServer": "1.4.2", "modelServer": "1.5.0"},
+        "images": {"featureServer": "1.4.2", "modelServer": "1.5.0", "jobs": "0.3.0", "jobsRuntime": "0.2.0"},
     }
     log = tmp_path / "calls.log"
     (tmp_path / "outputs.json").write_text(json.dumps(outputs))
@@ -97,7 +98,7 @@ def test_the_push_script_builds_and_pushes_only_the_tags_the_registry_lacks(tmp_
         record
         + f'python3 -c \'import json,sys; print(json.dumps(json.load(open("{tmp_path}/outputs.json"))[sys.argv[1]]))\' "$3"\n',
     )
-    # The feature server's tag is in the registry already; the model server's is not.
+    # The feature server's tag is in the registry already; the model server's and the jobs' are not.
     _stand_in(
         bin_dir,
         "aws",
@@ -115,7 +116,12 @@ def test_the_push_script_builds_and_pushes_only_the_tags_the_registry_lacks(tmp_
         f"docker login --username AWS --password-stdin {registry}",
         f"docker build --file services/Dockerfile --build-arg SERVICE=model_server --tag {registry}/mlplat-prod-model-server:1.5.0 .",
         f"docker push {registry}/mlplat-prod-model-server:1.5.0",
+        f"docker build --file services/jobs/Dockerfile --tag {registry}/mlplat-prod-jobs:0.3.0 .",
+        f"docker push {registry}/mlplat-prod-jobs:0.3.0",
     ]
+    # The application moves to a job image only once it is pushed: the script says what to set next.
+    assert "set images.jobsRuntime to it in Pulumi.prod.yaml" in result.stdout
+    assert "The job image 0.3.0 is pushed" in result.stdout
     assert "pulumi stack output imageRepositories --json --stack prod" in calls
     assert f"{registry}/mlplat-prod-feature-server:1.4.2 is in the registry already" in result.stdout
 

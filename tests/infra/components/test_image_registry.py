@@ -19,14 +19,15 @@ REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 APPLICATION = "aws:emrserverless/application:Application"
 
 
-def _pushed(config: StackConfig, tag: str) -> StackConfig:
-    return config.model_copy(update={"images": config.images.model_copy(update={"jobs": tag, "jobs_pushed": True})})
+def _runtime(config: StackConfig, tag: str) -> StackConfig:
+    images = config.images.model_copy(update={"jobs": "1.3.0", "jobs_runtime": tag})
+    return config.model_copy(update={"images": images})
 
 
 @pytest.fixture(scope="module")
 def pushed(example_catalog: Catalog) -> Rendered:
-    """The prod platform stack once its job image ``1.2.3`` is in the registry."""
-    return render_platform(example_catalog, _pushed(stack_config("prod"), "1.2.3"))
+    """The prod platform stack once its job image ``1.2.3`` is in the registry (and ``1.3.0`` is to be pushed)."""
+    return render_platform(example_catalog, _runtime(stack_config("prod"), "1.2.3"))
 
 
 def _application(rendered: Rendered, stack: str) -> dict[str, Any]:
@@ -62,19 +63,28 @@ def test_only_emr_serverless_may_pull_the_job_image_and_only_for_the_application
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_application_has_no_image_until_the_config_says_it_is_pushed(
+def test_the_application_has_no_image_until_the_config_names_a_pushed_one(
     stacks: dict[str, Rendered], stack: str
 ) -> None:
-    assert stack_config(stack).images.jobs_pushed is False
+    assert stack_config(stack).images.jobs_runtime is None
     assert _application(stacks[stack], stack).get("imageConfiguration") is None
+    assert stacks[stack].outputs["images"]["jobs"] == stack_config(stack).images.jobs  # what push-images.sh pushes
 
 
-def test_once_pushed_the_application_runs_the_tagged_job_image(pushed: Rendered) -> None:
+def test_the_application_runs_the_runtime_tag_not_the_one_still_to_be_pushed(pushed: Rendered) -> None:
     image = _application(pushed, "prod")["imageConfiguration"]["imageUri"]
     assert image == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlplat-prod-jobs:1.2.3"
     assert aws_rules.image_uri_problems(image) == []
     assert resource_limit_problems(APPLICATION, "app", {"imageConfiguration": {"imageUri": image}}) == []
-    assert pushed.outputs["images"]["jobs"] == "1.2.3"
+    assert pushed.outputs["images"] == {**pushed.outputs["images"], "jobs": "1.3.0", "jobsRuntime": "1.2.3"}
+
+
+def test_a_runtime_tag_is_an_image_tag() -> None:
+    from infra.config import ImagesConfig
+
+    with pytest.raises(ValueError, match="latest"):
+        ImagesConfig.model_validate({"jobsRuntime": "latest"})
+    assert ImagesConfig.model_validate({"jobsRuntime": "1.2.3"}).jobs_runtime == "1.2.3"
 
 
 def test_the_pushed_stack_keeps_the_pull_policy_on_the_same_application(pushed: Rendered) -> None:
