@@ -175,12 +175,14 @@ REPLACEMENTS: Mapping[str, Replacement] = {
     "aws:iam/rolePolicy:RolePolicy": _r("name", "namePrefix", "role", name="name"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _r("role", "policyArn"),
     # --- jobs, images, streams, alerts ----------------------------------------------------
+    # UpdateApplication changes the release, architecture and image configuration in place:
+    # moving the application onto a new job image is an update, not a new application.
     "aws:emrserverless/application:Application": _r("name", "type", name="name"),
     "aws:scheduler/schedule:Schedule": _r("name", "namePrefix", "groupName", name="name"),
     "aws:scheduler/scheduleGroup:ScheduleGroup": _r("name", "namePrefix", name="name"),
     "aws:ecr/repository:Repository": _r("name", "encryptionConfigurations", name="name", stateful=True),
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": _r("repository"),
-    "aws:ecr/repositoryPolicy:RepositoryPolicy": _r("repository"),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": _r("repository"),  # SetRepositoryPolicy replaces the text in place
     "aws:kinesis/stream:Stream": _r("name", name="name", stateful=True),
     "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": _r(
         "name", "destination", "kinesisSourceConfiguration", "mskSourceConfiguration", name="name"
