@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pulumi
 import pulumi_aws as aws
@@ -14,7 +15,13 @@ from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
 from infra.config import BatchConfig
-from infra.materialization import EMR_RELEASE_LABEL, MATERIALIZE_SCRIPT, MATERIALIZE_SCRIPT_KEY
+from infra.materialization import (
+    EMR_RELEASE_LABEL,
+    MATERIALIZE_SCRIPT,
+    MATERIALIZE_SCRIPT_KEY,
+    START_JOB_RUN_TARGET,
+    rate_expression,
+)
 from infra.model_monitoring import MONITOR_SCRIPT, MONITOR_SCRIPT_KEY
 
 LOG_PREFIX = "emr/"
@@ -169,6 +176,33 @@ class Batch(Component):
                 lambda v: iam_policies.document(*iam_policies.start_job_run(v[0], v[1]))
             ),
             opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+    def schedule_job_run(
+        self,
+        name: str,
+        *,
+        schedule_name: str,
+        every: timedelta,
+        request: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.scheduler.Schedule:
+        """An EventBridge Scheduler schedule in the group that starts ``request`` (a StartJobRun body) every ``every``."""
+        return aws.scheduler.Schedule(
+            name,
+            name=schedule_name,
+            group_name=self.schedule_group.name,
+            schedule_expression=rate_expression(every),
+            flexible_time_window={"mode": "OFF"},
+            target={
+                "arn": START_JOB_RUN_TARGET,
+                "role_arn": self.scheduler_role.arn,
+                "input": request,
+                # A throttled StartJobRun is retried for up to an hour; the client token keeps it to one run.
+                "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
+            },
+            state="ENABLED",
+            opts=opts,
         )
 
     def _scheduler_role(self) -> aws.iam.Role:

@@ -14,7 +14,7 @@ import pulumi_aws as aws
 from infra.components.batch import Batch
 from infra.components.buckets import Bucket
 from infra.components.component import Component
-from infra.materialization import START_JOB_RUN_TARGET, rate_expression, start_job_run_request, view_catalog_key
+from infra.materialization import start_job_run_request, view_catalog_key
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,11 @@ class MaterializationSchedule(Component):
                 sort_keys=True,
             )
         )
-        self.schedule = aws.scheduler.Schedule(
+        self.schedule = args.batch.schedule_job_run(
             self.child_name("schedule"),
-            name=args.schedule_name,
-            group_name=args.batch.schedule_group.name,
-            schedule_expression=rate_expression(args.every),
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": START_JOB_RUN_TARGET,
-                "role_arn": args.batch.scheduler_role.arn,
-                "input": request,
-                # A throttled StartJobRun is retried for up to an hour; the client token keeps it to one run.
-                "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
-            },
-            state="ENABLED",
+            schedule_name=args.schedule_name,
+            every=args.every,
+            request=request,
             opts=self.child_opts(depends_on=[catalog_object]),
         )
         self.register_outputs({"scheduleName": self.schedule.name})

@@ -15,7 +15,6 @@ from infra import iam_policies
 from infra.components.batch import Batch
 from infra.components.buckets import Bucket
 from infra.components.component import Component
-from infra.materialization import START_JOB_RUN_TARGET, rate_expression
 from infra.model_monitoring import monitoring_job_request
 from mlplat.monitoring.archive import ARCHIVE_PREFIX
 from mlplat.monitoring.job import model_catalog_key, reports_prefix
@@ -69,20 +68,11 @@ class ModelMonitoring(Component):
             opts=self.child_opts(),
         )
         pass_role = args.batch.allow_scheduling(self.child_name("schedule-pass-role"), self.role, self)
-        self.schedule = aws.scheduler.Schedule(
+        self.schedule = args.batch.schedule_job_run(
             self.child_name("schedule"),
-            name=args.schedule_name,
-            group_name=args.batch.schedule_group.name,
-            schedule_expression=rate_expression(args.every),
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": START_JOB_RUN_TARGET,
-                "role_arn": args.batch.scheduler_role.arn,
-                "input": self._request(),
-                # A throttled StartJobRun is retried for up to an hour; the client token keeps it to one run.
-                "retry_policy": {"maximum_retry_attempts": 3, "maximum_event_age_in_seconds": 3600},
-            },
-            state="ENABLED",
+            schedule_name=args.schedule_name,
+            every=args.every,
+            request=self._request(),
             opts=self.child_opts(depends_on=[catalog_object, pass_role]),
         )
         self.register_outputs({"scheduleName": self.schedule.name, "roleArn": self.role.arn})
