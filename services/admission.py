@@ -34,12 +34,16 @@ needed: nothing awaits between a check and the count it updates.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -162,6 +166,7 @@ class AdmissionControl:
     (:data:`SHED_IN_FLIGHT`) when ``limit`` requests are in flight.
     ``exempt`` paths (probes, ``/metrics``) and paths for which ``exempt_suffixes`` match
     are never counted nor shed. :attr:`in_flight` is the number admitted and not yet answered.
+    ``lag`` is the signal to share with the HTTP protocol's early shed (:func:`install`).
     """
 
     def __init__(
@@ -174,6 +179,7 @@ class AdmissionControl:
         exempt: Collection[str] = (),
         exempt_suffixes: tuple[str, ...] = (),
         retry_after_seconds: int = RETRY_AFTER_SECONDS,
+        lag: LoopLag | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError(f"the in-flight limit must be at least 1, not {limit}")
@@ -183,7 +189,7 @@ class AdmissionControl:
         self.limit = limit
         self.max_queue = max_queue_seconds
         self.in_flight = 0
-        self.lag = LoopLag(max_queue_seconds)
+        self.lag = LoopLag(max_queue_seconds) if lag is None else lag
         self._on_shed = on_shed
         self._exempt = frozenset(exempt)
         self._exempt_suffixes = exempt_suffixes
@@ -232,3 +238,55 @@ def _shed_headers(body: bytes, retry_after: bytes) -> list[tuple[bytes, bytes]]:
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", retry_after),
     ]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EarlyShed:
+    """What the HTTP protocol needs to shed a request before the app sees it (:mod:`services.http_protocol`).
+
+    The same :class:`LoopLag` as the app's :class:`AdmissionControl`, the same exempt
+    paths and shed counter, and the 503's encoded head and body (after uvicorn's default
+    headers, ``date`` and ``server``, which change every second).
+    """
+
+    lag: LoopLag
+    on_shed: Callable[[str], None]
+    exempt: frozenset[str]
+    exempt_suffixes: tuple[str, ...]
+    head: bytes  # the 503's headers after the default ones, through the blank line
+    body: bytes = _BUSY_BODY
+
+    def is_exempt(self, path: str) -> bool:
+        return path in self.exempt or (bool(self.exempt_suffixes) and path.endswith(self.exempt_suffixes))
+
+
+def install(
+    app: Starlette,
+    *,
+    limit: int,
+    max_queue_seconds: float,
+    on_shed: Callable[[str], None],
+    exempt: Collection[str] = (),
+    exempt_suffixes: tuple[str, ...] = (),
+    retry_after_seconds: int = RETRY_AFTER_SECONDS,
+) -> None:
+    """Wrap ``app`` in :class:`AdmissionControl` and give its HTTP protocol the same signal (``app.state.early_shed``).
+
+    Served with :class:`services.http_protocol.SheddingHttpToolsProtocol`, a request that
+    arrives while the loop is overloaded is answered 503 as its head is parsed, before a
+    task is created or the app is called; under another protocol the middleware sheds it.
+    """
+    lag = LoopLag(max_queue_seconds)
+    app.add_middleware(
+        AdmissionControl,
+        limit=limit,
+        max_queue_seconds=max_queue_seconds,
+        on_shed=on_shed,
+        exempt=exempt,
+        exempt_suffixes=exempt_suffixes,
+        retry_after_seconds=retry_after_seconds,
+        lag=lag,
+    )
+    headers = _shed_headers(_BUSY_BODY, str(retry_after_seconds).encode())
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    app.state.early_shed = EarlyShed(lag, on_shed, frozenset(exempt), exempt_suffixes, head + b"\r\n")

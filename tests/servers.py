@@ -96,9 +96,19 @@ def system_tool(name: str, package: str) -> str:
 
 @contextmanager
 def running(app: Starlette) -> Iterator[str]:
-    """Serve ``app`` over real HTTP on a free loopback port; yields the base URL."""
+    """Serve ``app`` over real HTTP on a free loopback port with the services' HTTP protocol; yields the base URL."""
+    from services.http_protocol import SheddingHttpToolsProtocol  # noqa: PLC0415 - tests of mlplat alone need no services
+
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", lifespan="on", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        http=SheddingHttpToolsProtocol,
+        lifespan="on",
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
