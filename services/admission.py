@@ -34,7 +34,6 @@ needed: nothing awaits between a check and the count it updates.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
@@ -133,6 +132,10 @@ class LoopLag:
             self._shed_at = now
             return True
         return False
+
+    def shed(self, now: float) -> None:
+        """Note a request shed ``now`` for another reason of the same queue (see :meth:`behind`)."""
+        self._shed_at = now
 
     def behind(self, now: float) -> bool:
         """Whether the last probe ran late, or requests were shed in the last ``memory`` seconds."""
@@ -240,24 +243,79 @@ def _shed_headers(body: bytes, retry_after: bytes) -> list[tuple[bytes, bytes]]:
     ]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class EarlyShed:
     """What the HTTP protocol needs to shed a request before the app sees it (:mod:`services.http_protocol`).
 
     The same :class:`LoopLag` as the app's :class:`AdmissionControl`, the same exempt
     paths and shed counter, and the 503's encoded head and body (after uvicorn's default
     headers, ``date`` and ``server``, which change every second).
+
+    It also bounds a **pass** of the loop: the requests dispatched while the loop reads
+    its sockets run together in its next pass, and each request read meanwhile waits
+    for all of them. :meth:`admit` measures each pass (from the first of its handlers to
+    the loop's next read) and, while the loop is behind (:meth:`LoopLag.behind`), admits
+    no more requests into one pass than fit in ``pass_seconds`` at the measured loop time
+    per request; the rest are shed as they are read. At normal load no pass is bounded.
     """
 
-    lag: LoopLag
-    on_shed: Callable[[str], None]
-    exempt: frozenset[str]
-    exempt_suffixes: tuple[str, ...]
-    head: bytes  # the 503's headers after the default ones, through the blank line
-    body: bytes = _BUSY_BODY
+    __slots__ = (
+        "_dispatched",
+        "_pending",
+        "_ran",
+        "_ran_at",
+        "body",
+        "cost",
+        "exempt",
+        "exempt_suffixes",
+        "head",
+        "lag",
+        "on_shed",
+        "pass_seconds",
+    )
+
+    def __init__(
+        self,
+        lag: LoopLag,
+        on_shed: Callable[[str], None],
+        exempt: frozenset[str],
+        exempt_suffixes: tuple[str, ...],
+        head: bytes,
+        pass_seconds: float,
+        body: bytes = _BUSY_BODY,
+    ) -> None:
+        self.lag, self.on_shed, self.exempt, self.exempt_suffixes = lag, on_shed, exempt, exempt_suffixes
+        self.head, self.body, self.pass_seconds = head, body, pass_seconds
+        self.cost = 0.0  # seconds of loop time per request dispatched, measured while behind (0: not yet)
+        self._dispatched = 0  # requests dispatched since the loop last started a pass
+        self._pending = False  # a pass's start marker is scheduled
+        self._ran_at = 0.0  # when the last measured pass started ...
+        self._ran = 0  # ... with this many requests
 
     def is_exempt(self, path: str) -> bool:
         return path in self.exempt or (bool(self.exempt_suffixes) and path.endswith(self.exempt_suffixes))
+
+    def admit(self, now: float) -> bool:
+        """Whether a request read ``now`` goes to the app; ``False``: shed it (counted as shed by the lag signal)."""
+        lag = self.lag
+        if lag.overloaded(now):
+            return False
+        if not self._pending:  # the first request since the last pass started: that pass has ended
+            if self._ran and lag.behind(now):
+                measured = (now - self._ran_at) / self._ran
+                self.cost = measured if self.cost == 0 else (self.cost + measured) / 2
+            self._ran = 0
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._started)  # before the handlers dispatched after it
+        elif self.cost and self._dispatched * self.cost >= self.pass_seconds and lag.behind(now):
+            lag.shed(now)
+            return False
+        self._dispatched += 1
+        return True
+
+    def _started(self) -> None:
+        self._pending = False
+        self._ran_at = time.perf_counter()
+        self._ran, self._dispatched = self._dispatched, 0
 
 
 def install(
@@ -289,4 +347,6 @@ def install(
     )
     headers = _shed_headers(_BUSY_BODY, str(retry_after_seconds).encode())
     head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-    app.state.early_shed = EarlyShed(lag, on_shed, frozenset(exempt), exempt_suffixes, head + b"\r\n")
+    app.state.early_shed = EarlyShed(
+        lag, on_shed, frozenset(exempt), exempt_suffixes, head + b"\r\n", pass_seconds=max_queue_seconds / 2
+    )

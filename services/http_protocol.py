@@ -94,7 +94,7 @@ class SheddingHttpToolsProtocol(HttpToolsProtocol):
         if b"%" in path or not path.startswith(b"/") or shed.is_exempt(self.root_path + path.decode("latin-1")):
             super().on_headers_complete()
             return
-        if not shed.lag.overloaded(time.perf_counter()):
+        if shed.admit(time.perf_counter()):
             super().on_headers_complete()
             return
         shed.on_shed(SHED_QUEUE)
