@@ -50,6 +50,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: The ASGI scope key under which the HTTP protocol's early shed (:class:`EarlyShed`) puts the
+#: ``time.perf_counter()`` at which it admitted a request: the middleware then skips the checks
+#: already made and counts the request's wait from then.
+DISPATCHED_AT = "mlplat.dispatched_at"
+
 #: Seconds a shed caller is told to wait; one second is Retry-After's smallest value.
 RETRY_AFTER_SECONDS = 1
 
@@ -204,8 +209,9 @@ class AdmissionControl:
         if scope["type"] != "http" or self._is_exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
+        dispatched = scope.get(DISPATCHED_AT)  # set when the HTTP protocol admitted it (EarlyShed.admit)
         arrived = time.perf_counter()
-        if self.lag.overloaded(arrived):
+        if dispatched is None and self.lag.overloaded(arrived):
             await self._shed(send, SHED_QUEUE, _BUSY_BODY, self._busy)
             return
         if self.in_flight >= self.limit:
@@ -213,7 +219,10 @@ class AdmissionControl:
             return
         self.in_flight += 1
         try:
-            await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
+            if dispatched is None:
+                await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
+            else:
+                arrived = dispatched  # its wait counts from when the protocol dispatched it
             # While the loop is behind, an admitted request whose turn came later than half
             # the target (behind the ones admitted with it) is shed too, so that a pass of
             # the loop stays short and the requests waiting in the sockets are reached (and
@@ -306,7 +315,7 @@ class EarlyShed:
             self._ran = 0
             self._pending = True
             asyncio.get_running_loop().call_soon(self._started)  # before the handlers dispatched after it
-        elif self.cost and self._dispatched * self.cost >= self.pass_seconds and lag.behind(now):
+        elif self.cost and (self._dispatched + 1) * self.cost > self.pass_seconds and lag.behind(now):
             lag.shed(now)
             return False
         self._dispatched += 1
@@ -314,7 +323,8 @@ class EarlyShed:
 
     def _started(self) -> None:
         self._pending = False
-        self._ran_at = time.perf_counter()
+        now = time.perf_counter()
+        self._ran_at = now
         self._ran, self._dispatched = self._dispatched, 0
 
 

@@ -30,7 +30,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from mlplat.operations.metric_names import SHED_QUEUE
-from services.admission import EarlyShed
+from services.admission import DISPATCHED_AT, EarlyShed
 
 _STATUS_LINE = b"HTTP/1.1 503 Service Unavailable\r\n"
 
@@ -94,7 +94,9 @@ class SheddingHttpToolsProtocol(HttpToolsProtocol):
         if b"%" in path or not path.startswith(b"/") or shed.is_exempt(self.root_path + path.decode("latin-1")):
             super().on_headers_complete()
             return
-        if shed.admit(time.perf_counter()):
+        now = time.perf_counter()
+        if shed.admit(now):
+            self.scope[DISPATCHED_AT] = now  # type: ignore[literal-required]  # an extension key of the scope
             super().on_headers_complete()
             return
         shed.on_shed(SHED_QUEUE)
