@@ -55,6 +55,12 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: already made and counts the request's wait from then.
 DISPATCHED_AT = "mlplat.dispatched_at"
 
+#: While the loop is behind, the requests admitted into one pass of the loop may take this share
+#: of the queue-delay target (:class:`EarlyShed`): a request read meanwhile waits for the pass,
+#: then for its own turn in the next. A quarter measured best at 2x saturation
+#: (docs/benchmarks.md: admitted p99 and shed answers within 4-5 ms; half: 2-4x longer).
+PASS_SHARE = 0.25
+
 #: Seconds a shed caller is told to wait; one second is Retry-After's smallest value.
 RETRY_AFTER_SECONDS = 1
 
@@ -358,5 +364,5 @@ def install(
     headers = _shed_headers(_BUSY_BODY, str(retry_after_seconds).encode())
     head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
     app.state.early_shed = EarlyShed(
-        lag, on_shed, frozenset(exempt), exempt_suffixes, head + b"\r\n", pass_seconds=max_queue_seconds / 2
+        lag, on_shed, frozenset(exempt), exempt_suffixes, head + b"\r\n", pass_seconds=max_queue_seconds * PASS_SHARE
     )
