@@ -160,6 +160,7 @@ def test_keep_alive_connections_carry_the_next_request_after_a_shed_whole_body_o
                 # (which would be a 400 and a closed connection).
                 split.sendall(body)
             _wait_for_recovery(base)
+            time.sleep(admission.SHED_MEMORY_SECONDS * 2)  # no longer behind: the next pass is not bounded
             for sock in (whole, split):
                 sock.sendall(_post_head("/fast", len(body)) + body)
             after = [_answer(whole), _answer(split)]
@@ -206,7 +207,9 @@ def test_what_the_protocol_does_not_shed_early_the_middleware_still_sheds() -> N
         finally:
             closing.close()
             head.close()
-    assert status == 503 and b"connection: close" in answer_head and closed
+    assert status == 503
+    assert b"connection: close" in answer_head
+    assert closed
     assert head_answer.startswith(b"HTTP/1.1 503")
     assert server.app.paths.count("/fast") == 2  # dispatched, then shed by the middleware
     assert server.shed == [SHED_QUEUE] * 2
@@ -228,3 +231,41 @@ def _wait_for_recovery(base: str) -> None:
         while client.get("/fast").status_code != 200:
             assert time.monotonic() < deadline, "no recovery after the loop was back on time"
             time.sleep(0.02)
+
+
+def test_while_the_loop_is_behind_one_pass_admits_what_fits_in_its_share_of_the_target() -> None:
+    """At the loop time per request measured in the passes before; the next pass admits again; on time, no bound."""
+    outcomes: dict[str, list[bool]] = {}
+    costs: list[float] = []
+
+    async def passes() -> None:
+        loop = asyncio.get_running_loop()
+        lag = admission.LoopLag(QUEUE)
+        shed = admission.EarlyShed(lag, lambda reason: None, frozenset(), (), b"", pass_seconds=0.0025)
+
+        def read(count: int) -> list[bool]:
+            """``count`` requests read in one pass; each admitted one holds the loop 0.8 ms in the next."""
+            admitted = [shed.admit(time.perf_counter()) for _ in range(count)]
+            for _ in range(sum(admitted)):
+                loop.call_soon(time.sleep, 0.0008)
+            return admitted
+
+        outcomes["on time"] = read(4)  # not behind: a pass is not bounded
+        await asyncio.sleep(0.001)  # the pass runs (4 x 0.8 ms, inside the queue target)
+        lag.shed(time.perf_counter())  # requests were just shed: the loop is behind
+        outcomes["behind"] = read(6)  # the pass before is measured first
+        costs.append(shed.cost)
+        await asyncio.sleep(0.001)
+        lag.shed(time.perf_counter())
+        outcomes["next pass"] = read(6)
+        await asyncio.sleep(admission.SHED_MEMORY_SECONDS + 0.05)  # nothing shed since, probes on time
+        outcomes["on time again"] = read(6)  # measured, but not behind: not bounded
+
+    asyncio.run(passes())
+    assert outcomes["on time"] == [True] * 4
+    fit = max(1, int(0.0025 / costs[0]))
+    assert 0.0008 <= costs[0] < 0.0025 / 2, costs  # the measured loop time per request
+    assert outcomes["behind"] == [True] * fit + [False] * (6 - fit)
+    assert outcomes["next pass"][0] is True
+    assert outcomes["next pass"].count(True) < 6
+    assert outcomes["on time again"] == [True] * 6
