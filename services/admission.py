@@ -267,10 +267,11 @@ class EarlyShed:
 
     It also bounds a **pass** of the loop: the requests dispatched while the loop reads
     its sockets run together in its next pass, and each request read meanwhile waits
-    for all of them. :meth:`admit` measures each pass (from the first of its handlers to
-    the loop's next read) and, while the loop is behind (:meth:`LoopLag.behind`), admits
-    no more requests into one pass than fit in ``pass_seconds`` at the measured loop time
-    per request; the rest are shed as they are read. At normal load no pass is bounded.
+    for all of them. :meth:`admit` measures each pass (the loop thread's CPU time from the
+    first of its handlers to the loop's next read, per request dispatched) and, while the
+    loop is behind (:meth:`LoopLag.behind`), admits no more requests into one pass than fit
+    in ``pass_seconds`` at that cost; the rest are shed as they are read (and keep the loop
+    counted as behind). At normal load no pass is bounded.
     """
 
     __slots__ = (
@@ -300,10 +301,10 @@ class EarlyShed:
     ) -> None:
         self.lag, self.on_shed, self.exempt, self.exempt_suffixes = lag, on_shed, exempt, exempt_suffixes
         self.head, self.body, self.pass_seconds = head, body, pass_seconds
-        self.cost = 0.0  # seconds of loop time per request dispatched, measured while behind (0: not yet)
+        self.cost = 0.0  # seconds of the loop's CPU per request dispatched, measured while behind (0: not yet)
         self._dispatched = 0  # requests dispatched since the loop last started a pass
         self._pending = False  # a pass's start marker is scheduled
-        self._ran_at = 0.0  # when the last measured pass started ...
+        self._ran_at = 0.0  # the loop thread's CPU time when the last pass started ...
         self._ran = 0  # ... with this many requests
 
     def is_exempt(self, path: str) -> bool:
@@ -316,7 +317,7 @@ class EarlyShed:
             return False
         if not self._pending:  # the first request since the last pass started: that pass has ended
             if self._ran and lag.behind(now):
-                measured = (now - self._ran_at) / self._ran
+                measured = (time.thread_time() - self._ran_at) / self._ran
                 self.cost = measured if self.cost == 0 else (self.cost + measured) / 2
             self._ran = 0
             self._pending = True
@@ -329,8 +330,7 @@ class EarlyShed:
 
     def _started(self) -> None:
         self._pending = False
-        now = time.perf_counter()
-        self._ran_at = now
+        self._ran_at = time.thread_time()  # CPU time: the loop's idle time is no cost of the requests
         self._ran, self._dispatched = self._dispatched, 0
 
 
