@@ -24,6 +24,12 @@ replica or after the pause, while the horizontal pod autoscaler adds replicas
 * **In flight** (``limit``): requests admitted and not yet answered, which also counts the
   ones waiting without the loop (a store round trip, the decision log's fsync).
 
+Served by :class:`services.http_protocol.SheddingHttpToolsProtocol` (both servers are;
+:func:`install` wires an app for it), the queue shed happens earlier, as a request's head
+is parsed and before uvicorn creates a task or calls the app, and while the loop is behind
+one pass of the loop admits only what fits in :data:`PASS_SHARE` of the target
+(:class:`EarlyShed`); the rules below still hold for what the protocol passes on.
+
 :class:`AdmissionControl` is a pure ASGI middleware: it wraps any app in one line, composes
 with other middleware in either order, and keeps no per-request objects. Probes and
 ``/metrics`` are never shed: a replica busy with real work is alive and ready, and its
