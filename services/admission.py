@@ -200,6 +200,7 @@ class AdmissionControl:
         exempt_suffixes: tuple[str, ...] = (),
         retry_after_seconds: int = RETRY_AFTER_SECONDS,
         lag: LoopLag | None = None,
+        counter: InFlight | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError(f"the in-flight limit must be at least 1, not {limit}")
@@ -208,7 +209,7 @@ class AdmissionControl:
         self.app = app
         self.limit = limit
         self.max_queue = max_queue_seconds
-        self.in_flight = 0
+        self._counter = InFlight() if counter is None else counter
         self.lag = LoopLag(max_queue_seconds) if lag is None else lag
         self._on_shed = on_shed
         self._exempt = frozenset(exempt)
@@ -226,10 +227,11 @@ class AdmissionControl:
         if dispatched is None and self.lag.overloaded(arrived):
             await self._shed(send, SHED_QUEUE, _BUSY_BODY, self._busy)
             return
-        if self.in_flight >= self.limit:
+        counter = self._counter
+        if counter.count >= self.limit:
             await self._shed(send, SHED_IN_FLIGHT, _FULL_BODY, self._full)
             return
-        self.in_flight += 1
+        counter.count += 1
         try:
             if dispatched is None:
                 await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
@@ -245,7 +247,12 @@ class AdmissionControl:
                 return
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            counter.count -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not yet answered."""
+        return self._counter.count
 
     async def _shed(self, send: Send, reason: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         self._on_shed(reason)
@@ -262,6 +269,15 @@ def _shed_headers(body: bytes, retry_after: bytes) -> list[tuple[bytes, bytes]]:
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", retry_after),
     ]
+
+
+class InFlight:
+    """The number of requests in flight, shared by :class:`AdmissionControl` and :class:`EarlyShed`."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class EarlyShed:
@@ -289,8 +305,12 @@ class EarlyShed:
         "cost",
         "exempt",
         "exempt_suffixes",
+        "full_body",
+        "full_head",
         "head",
+        "in_flight",
         "lag",
+        "limit",
         "on_shed",
         "pass_seconds",
     )
@@ -304,9 +324,16 @@ class EarlyShed:
         head: bytes,
         pass_seconds: float,
         body: bytes = _BUSY_BODY,
+        *,
+        limit: int = 0,
+        in_flight: InFlight | None = None,
+        full_head: bytes = b"",
     ) -> None:
         self.lag, self.on_shed, self.exempt, self.exempt_suffixes = lag, on_shed, exempt, exempt_suffixes
         self.head, self.body, self.pass_seconds = head, body, pass_seconds
+        # The in-flight cap (0: none), counted by the app's AdmissionControl, and its 503.
+        self.limit, self.in_flight = limit, InFlight() if in_flight is None else in_flight
+        self.full_head, self.full_body = full_head, _FULL_BODY
         self.cost = 0.0  # seconds of the loop's CPU per request dispatched, measured while behind (0: not yet)
         self._dispatched = 0  # requests dispatched since the loop last started a pass
         self._pending = False  # a pass's start marker is scheduled
@@ -356,7 +383,7 @@ def install(
     arrives while the loop is overloaded is answered 503 as its head is parsed, before a
     task is created or the app is called; under another protocol the middleware sheds it.
     """
-    lag = LoopLag(max_queue_seconds)
+    lag, counter = LoopLag(max_queue_seconds), InFlight()
     app.add_middleware(
         AdmissionControl,
         limit=limit,
@@ -366,9 +393,21 @@ def install(
         exempt_suffixes=exempt_suffixes,
         retry_after_seconds=retry_after_seconds,
         lag=lag,
+        counter=counter,
     )
-    headers = _shed_headers(_BUSY_BODY, str(retry_after_seconds).encode())
-    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    retry_after = str(retry_after_seconds).encode()
+
+    def head(body: bytes) -> bytes:
+        return b"".join(name + b": " + value + b"\r\n" for name, value in _shed_headers(body, retry_after)) + b"\r\n"
+
     app.state.early_shed = EarlyShed(
-        lag, on_shed, frozenset(exempt), exempt_suffixes, head + b"\r\n", pass_seconds=max_queue_seconds * PASS_SHARE
+        lag,
+        on_shed,
+        frozenset(exempt),
+        exempt_suffixes,
+        head(_BUSY_BODY),
+        pass_seconds=max_queue_seconds * PASS_SHARE,
+        limit=limit,
+        in_flight=counter,
+        full_head=head(_FULL_BODY),
     )

@@ -29,7 +29,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mlplat.operations.metric_names import SHED_QUEUE
+from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
 from services.admission import DISPATCHED_AT, EarlyShed
 
 _STATUS_LINE = b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -95,15 +95,19 @@ class SheddingHttpToolsProtocol(HttpToolsProtocol):
             super().on_headers_complete()
             return
         now = time.perf_counter()
-        if shed.admit(now):
+        if shed.limit and shed.in_flight.count >= shed.limit:
+            reason, answer = SHED_IN_FLIGHT, (shed.full_head, shed.full_body)
+        elif shed.admit(now):
             self.scope[DISPATCHED_AT] = now  # type: ignore[literal-required]  # an extension key of the scope
             super().on_headers_complete()
             return
-        shed.on_shed(SHED_QUEUE)
+        else:
+            reason, answer = SHED_QUEUE, (shed.head, shed.body)
+        shed.on_shed(reason)
         self.cycle = _ANSWERED  # the body that follows is discarded as it arrives
         head = [_STATUS_LINE]
         for name, value in self.server_state.default_headers:
             head += (name, b": ", value, b"\r\n")
-        head += (shed.head, shed.body)
+        head += answer
         self.transport.write(b"".join(head))
         self.on_response_complete()  # counts the request, arms the keep-alive timeout
