@@ -10,7 +10,9 @@ dispatch (tens of microseconds) and is answered only when its task's turn comes.
 :class:`SheddingHttpToolsProtocol` asks the app's :class:`services.admission.LoopLag`
 as soon as a request's head is parsed and, while the loop is overloaded, writes the
 pre-encoded ``503`` with ``Retry-After`` to the transport at once: no cycle, no task, no
-app call. The request's body is read and discarded as it arrives, so the keep-alive
+app call; likewise past the app's in-flight cap (the counter its middleware keeps), and,
+while the loop is behind, past what one pass of the loop may take
+(:meth:`services.admission.EarlyShed.admit`). The request's body is read and discarded as it arrives, so the keep-alive
 connection carries the next request as usual. What it does not shed early it hands to
 uvicorn unchanged, and the middleware still applies every rule: requests queued behind
 an unanswered one on the same connection (HTTP pipelining), ``Expect: 100-continue``,

@@ -276,3 +276,43 @@ def _spin(seconds: float) -> None:
     end = time.thread_time() + seconds
     while time.thread_time() < end:
         pass
+
+
+def test_past_the_in_flight_cap_the_protocol_answers_before_the_app_sees_the_request() -> None:
+    release = threading.Event()
+    shed: list[str] = []
+
+    async def held(request: Request) -> JSONResponse:
+        while not release.is_set():
+            await asyncio.sleep(0.002)
+        return JSONResponse({"ok": True})
+
+    async def fast(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    starlette = Starlette(routes=[Route("/held", held), Route("/fast", fast)])
+    admission.install(starlette, limit=1, max_queue_seconds=10, on_shed=shed.append)
+    app = Seen(starlette)
+    with running(app) as base, ThreadPoolExecutor(1) as pool:  # type: ignore[arg-type]
+        sock = _connected(base, 1)[0]
+        try:
+            holding = pool.submit(httpx.get, f"{base}/held", timeout=30)
+            _wait = time.monotonic() + 10
+            while "/held" not in app.paths:
+                assert time.monotonic() < _wait
+                time.sleep(0.005)
+            time.sleep(0.05)  # the held request is in flight
+            sock.sendall(_get("/fast"))
+            status, head, body = _answer(sock)
+            release.set()
+            assert holding.result().status_code == 200
+            sock.sendall(_get("/fast"))  # the same connection, the cap free again
+            after = _answer(sock)[0]
+        finally:
+            sock.close()
+    assert status == 503
+    assert b"\r\nretry-after: 1" in head
+    assert b"too many requests in flight" in body
+    assert app.paths == ["/held", "/fast"]  # the shed one never reached the app; the next did
+    assert shed == ["in_flight"]
+    assert after == 200
