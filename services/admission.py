@@ -24,6 +24,12 @@ replica or after the pause, while the horizontal pod autoscaler adds replicas
 * **In flight** (``limit``): requests admitted and not yet answered, which also counts the
   ones waiting without the loop (a store round trip, the decision log's fsync).
 
+Served by :class:`services.http_protocol.SheddingHttpToolsProtocol` (both servers are;
+:func:`install` wires an app for it), the queue shed happens earlier, as a request's head
+is parsed and before uvicorn creates a task or calls the app, and while the loop is behind
+one pass of the loop admits only what fits in :data:`PASS_SHARE` of the target
+(:class:`EarlyShed`); the rules below still hold for what the protocol passes on.
+
 :class:`AdmissionControl` is a pure ASGI middleware: it wraps any app in one line, composes
 with other middleware in either order, and keeps no per-request objects. Probes and
 ``/metrics`` are never shed: a replica busy with real work is alive and ready, and its
@@ -37,15 +43,29 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The ASGI scope key under which the HTTP protocol's early shed (:class:`EarlyShed`) puts the
+#: ``time.perf_counter()`` at which it admitted a request: the middleware then skips the checks
+#: already made and counts the request's wait from then.
+DISPATCHED_AT = "mlplat.dispatched_at"
+
+#: While the loop is behind, the requests admitted into one pass of the loop may take this share
+#: of the queue-delay target (:class:`EarlyShed`): a request read meanwhile waits for the pass,
+#: then for its own turn in the next. A quarter measured best at 2x saturation
+#: (docs/benchmarks.md: admitted p99 and shed answers within 4-5 ms; half: 2-4x longer).
+PASS_SHARE = 0.25
 
 #: Seconds a shed caller is told to wait; one second is Retry-After's smallest value.
 RETRY_AFTER_SECONDS = 1
@@ -130,6 +150,10 @@ class LoopLag:
             return True
         return False
 
+    def shed(self, now: float) -> None:
+        """Note a request shed ``now`` for another reason of the same queue (see :meth:`behind`)."""
+        self._shed_at = now
+
     def behind(self, now: float) -> bool:
         """Whether the last probe ran late, or requests were shed in the last ``memory`` seconds."""
         return self._late_probes > 0 or now - self._shed_at < self.memory
@@ -162,6 +186,7 @@ class AdmissionControl:
     (:data:`SHED_IN_FLIGHT`) when ``limit`` requests are in flight.
     ``exempt`` paths (probes, ``/metrics``) and paths for which ``exempt_suffixes`` match
     are never counted nor shed. :attr:`in_flight` is the number admitted and not yet answered.
+    ``lag`` is the signal to share with the HTTP protocol's early shed (:func:`install`).
     """
 
     def __init__(
@@ -174,6 +199,8 @@ class AdmissionControl:
         exempt: Collection[str] = (),
         exempt_suffixes: tuple[str, ...] = (),
         retry_after_seconds: int = RETRY_AFTER_SECONDS,
+        lag: LoopLag | None = None,
+        counter: InFlight | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError(f"the in-flight limit must be at least 1, not {limit}")
@@ -182,8 +209,8 @@ class AdmissionControl:
         self.app = app
         self.limit = limit
         self.max_queue = max_queue_seconds
-        self.in_flight = 0
-        self.lag = LoopLag(max_queue_seconds)
+        self._counter = InFlight() if counter is None else counter
+        self.lag = LoopLag(max_queue_seconds) if lag is None else lag
         self._on_shed = on_shed
         self._exempt = frozenset(exempt)
         self._exempt_suffixes = exempt_suffixes
@@ -195,16 +222,21 @@ class AdmissionControl:
         if scope["type"] != "http" or self._is_exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
+        dispatched = scope.get(DISPATCHED_AT)  # set when the HTTP protocol admitted it (EarlyShed.admit)
         arrived = time.perf_counter()
-        if self.lag.overloaded(arrived):
+        if dispatched is None and self.lag.overloaded(arrived):
             await self._shed(send, SHED_QUEUE, _BUSY_BODY, self._busy)
             return
-        if self.in_flight >= self.limit:
+        counter = self._counter
+        if counter.count >= self.limit:
             await self._shed(send, SHED_IN_FLIGHT, _FULL_BODY, self._full)
             return
-        self.in_flight += 1
+        counter.count += 1
         try:
-            await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
+            if dispatched is None:
+                await asyncio.sleep(0)  # let the requests dispatched with this one be counted first
+            else:
+                arrived = dispatched  # its wait counts from when the protocol dispatched it
             # While the loop is behind, an admitted request whose turn came later than half
             # the target (behind the ones admitted with it) is shed too, so that a pass of
             # the loop stays short and the requests waiting in the sockets are reached (and
@@ -215,7 +247,12 @@ class AdmissionControl:
                 return
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            counter.count -= 1
+
+    @property
+    def in_flight(self) -> int:
+        """Requests admitted and not yet answered."""
+        return self._counter.count
 
     async def _shed(self, send: Send, reason: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
         self._on_shed(reason)
@@ -232,3 +269,145 @@ def _shed_headers(body: bytes, retry_after: bytes) -> list[tuple[bytes, bytes]]:
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", retry_after),
     ]
+
+
+class InFlight:
+    """The number of requests in flight, shared by :class:`AdmissionControl` and :class:`EarlyShed`."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class EarlyShed:
+    """What the HTTP protocol needs to shed a request before the app sees it (:mod:`services.http_protocol`).
+
+    The same :class:`LoopLag` as the app's :class:`AdmissionControl`, the same exempt
+    paths and shed counter, and the 503's encoded head and body (after uvicorn's default
+    headers, ``date`` and ``server``, which change every second).
+
+    It also bounds a **pass** of the loop: the requests dispatched while the loop reads
+    its sockets run together in its next pass, and each request read meanwhile waits
+    for all of them. :meth:`admit` measures each pass (the loop thread's CPU time from the
+    first of its handlers to the loop's next read, per request dispatched) and, while the
+    loop is behind (:meth:`LoopLag.behind`), admits no more requests into one pass than fit
+    in ``pass_seconds`` at that cost; the rest are shed as they are read (and keep the loop
+    counted as behind). At normal load no pass is bounded.
+    """
+
+    __slots__ = (
+        "_dispatched",
+        "_pending",
+        "_ran",
+        "_ran_at",
+        "body",
+        "cost",
+        "exempt",
+        "exempt_suffixes",
+        "full_body",
+        "full_head",
+        "head",
+        "in_flight",
+        "lag",
+        "limit",
+        "on_shed",
+        "pass_seconds",
+    )
+
+    def __init__(
+        self,
+        lag: LoopLag,
+        on_shed: Callable[[str], None],
+        exempt: frozenset[str],
+        exempt_suffixes: tuple[str, ...],
+        head: bytes,
+        pass_seconds: float,
+        body: bytes = _BUSY_BODY,
+        *,
+        limit: int = 0,
+        in_flight: InFlight | None = None,
+        full_head: bytes = b"",
+    ) -> None:
+        self.lag, self.on_shed, self.exempt, self.exempt_suffixes = lag, on_shed, exempt, exempt_suffixes
+        self.head, self.body, self.pass_seconds = head, body, pass_seconds
+        # The in-flight cap (0: none), counted by the app's AdmissionControl, and its 503.
+        self.limit, self.in_flight = limit, InFlight() if in_flight is None else in_flight
+        self.full_head, self.full_body = full_head, _FULL_BODY
+        self.cost = 0.0  # seconds of the loop's CPU per request dispatched, measured while behind (0: not yet)
+        self._dispatched = 0  # requests dispatched since the loop last started a pass
+        self._pending = False  # a pass's start marker is scheduled
+        self._ran_at = 0.0  # the loop thread's CPU time when the last pass started ...
+        self._ran = 0  # ... with this many requests
+
+    def is_exempt(self, path: str) -> bool:
+        return path in self.exempt or (bool(self.exempt_suffixes) and path.endswith(self.exempt_suffixes))
+
+    def admit(self, now: float) -> bool:
+        """Whether a request read ``now`` goes to the app; ``False``: shed it (counted as shed by the lag signal)."""
+        lag = self.lag
+        if lag.overloaded(now):
+            return False
+        if not self._pending:  # the first request since the last pass started: that pass has ended
+            if self._ran and lag.behind(now):
+                measured = (time.thread_time() - self._ran_at) / self._ran
+                self.cost = measured if self.cost == 0 else (self.cost + measured) / 2
+            self._ran = 0
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._started)  # before the handlers dispatched after it
+        elif self.cost and (self._dispatched + 1) * self.cost > self.pass_seconds and lag.behind(now):
+            lag.shed(now)
+            return False
+        self._dispatched += 1
+        return True
+
+    def _started(self) -> None:
+        self._pending = False
+        self._ran_at = time.thread_time()  # CPU time: the loop's idle time is no cost of the requests
+        self._ran, self._dispatched = self._dispatched, 0
+
+
+def install(
+    app: Starlette,
+    *,
+    limit: int,
+    max_queue_seconds: float,
+    on_shed: Callable[[str], None],
+    exempt: Collection[str] = (),
+    exempt_suffixes: tuple[str, ...] = (),
+    retry_after_seconds: int = RETRY_AFTER_SECONDS,
+) -> None:
+    """Wrap ``app`` in :class:`AdmissionControl` and give its HTTP protocol the same signal (``app.state.early_shed``).
+
+    Served with :class:`services.http_protocol.SheddingHttpToolsProtocol`, a request that
+    arrives while the loop is overloaded is answered 503 as its head is parsed, before a
+    task is created or the app is called; under another protocol the middleware sheds it.
+    """
+    lag, counter = LoopLag(max_queue_seconds), InFlight()
+    app.add_middleware(
+        AdmissionControl,
+        limit=limit,
+        max_queue_seconds=max_queue_seconds,
+        on_shed=on_shed,
+        exempt=exempt,
+        exempt_suffixes=exempt_suffixes,
+        retry_after_seconds=retry_after_seconds,
+        lag=lag,
+        counter=counter,
+    )
+    retry_after = str(retry_after_seconds).encode()
+
+    def head(body: bytes) -> bytes:
+        return b"".join(name + b": " + value + b"\r\n" for name, value in _shed_headers(body, retry_after)) + b"\r\n"
+
+    app.state.early_shed = EarlyShed(
+        lag,
+        on_shed,
+        frozenset(exempt),
+        exempt_suffixes,
+        head(_BUSY_BODY),
+        pass_seconds=max_queue_seconds * PASS_SHARE,
+        limit=limit,
+        in_flight=counter,
+        full_head=head(_FULL_BODY),
+    )

@@ -21,6 +21,8 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from services.http_protocol import SheddingHttpToolsProtocol
+
 ON_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 MYSQL_HOST, MYSQL_PORT = "127.0.0.1", 3306
@@ -96,9 +98,17 @@ def system_tool(name: str, package: str) -> str:
 
 @contextmanager
 def running(app: Starlette) -> Iterator[str]:
-    """Serve ``app`` over real HTTP on a free loopback port; yields the base URL."""
+    """Serve ``app`` over real HTTP on a free loopback port with the services' HTTP protocol; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio", lifespan="on", log_level="warning")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="asyncio",
+        http=SheddingHttpToolsProtocol,
+        lifespan="on",
+        log_level="warning",
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

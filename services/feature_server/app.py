@@ -33,11 +33,11 @@ from mlplat.catalog import Catalog
 from mlplat.errors import StoreUnavailableError
 from mlplat.online_store import BulkOnlineStore, open_store
 from mlplat.online_store.gate import StoreGate
+from services import admission
 from services.admission import (
     FEATURE_READ_CPU_MS,
     FEATURE_READ_OBJECTIVE_MS,
     FEATURE_READ_QUEUE_MS,
-    AdmissionControl,
     in_flight_limit,
 )
 from services.errors import error_body
@@ -223,8 +223,8 @@ def create_app(
         exception_handlers={HTTPException: http_error_handler(not_found)},
         middleware=[authentication],
     )
-    app.add_middleware(
-        AdmissionControl,
+    admission.install(
+        app,
         limit=feature_in_flight_limit(settings),
         max_queue_seconds=(settings.max_queue_ms or FEATURE_READ_QUEUE_MS) / 1000,
         on_shed=server.metrics.count_shed,

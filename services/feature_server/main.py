@@ -8,6 +8,7 @@ import uvicorn
 
 from services.feature_server.app import create_app
 from services.feature_server.settings import Settings
+from services.http_protocol import SheddingHttpToolsProtocol
 
 APP_FACTORY = "services.feature_server.app:app_from_environment"
 
@@ -23,7 +24,7 @@ def run(settings: Settings) -> None:
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": SheddingHttpToolsProtocol,
         "access_log": False,
         "timeout_graceful_shutdown": settings.graceful_shutdown_seconds,
         "lifespan": "on",

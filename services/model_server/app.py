@@ -21,7 +21,8 @@ from starlette.routing import Route
 
 from mlplat.models import ArtifactStore
 from mlplat.online_store import OnlineStore, open_store
-from services.admission import DECISION_CPU_MS, DECISION_QUEUE_MS, AdmissionControl, in_flight_limit
+from services import admission
+from services.admission import DECISION_CPU_MS, DECISION_QUEUE_MS, in_flight_limit
 from services.identity import OPEN, AuthFailures, Authorizer, CallerAuthentication, IdentitySettings, authorizer_for
 from services.model_server.contract import model_server_document
 from services.model_server.decision_log import DecisionLog, DecisionSink, KinesisSink
@@ -108,8 +109,8 @@ def build_app(components: Components) -> Starlette:
         middleware=[authentication],
     )
     limit = components.max_in_flight or decision_in_flight_limit(components.models)
-    app.add_middleware(
-        AdmissionControl,
+    admission.install(
+        app,
         limit=limit,
         max_queue_seconds=(components.max_queue_ms or DECISION_QUEUE_MS) / 1000,
         on_shed=metrics.count_shed,

@@ -12,6 +12,7 @@ import sys
 import uvicorn
 
 from mlplat.errors import MlplatError, exit_code_of
+from services.http_protocol import SheddingHttpToolsProtocol
 from services.model_server.app import create_app
 from services.model_server.settings import Settings
 
@@ -25,7 +26,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=SheddingHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
