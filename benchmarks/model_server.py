@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,7 +60,7 @@ from mlplat.decision_log import read_decision_log  # noqa: E402
 from mlplat.loader import load_catalog  # noqa: E402
 from mlplat.models import ArtifactStore, load_version, sha256_hex  # noqa: E402
 from mlplat.models.policy import assemble_inputs, reason_codes  # noqa: E402
-from mlplat.online_store import ReadRequest, Row, open_store  # noqa: E402
+from mlplat.online_store import OnlineStore, ReadRequest, Row, open_store  # noqa: E402
 from mlplat.spec.kinds import Model, ModelVersion  # noqa: E402
 from mlplat.training.frameworks import fit  # noqa: E402
 from services.model_server.registry import view_reads  # noqa: E402
@@ -256,20 +256,18 @@ async def open_loop_decisions(
     return [s.latency for s in outcome.sent], wall, sum(s.status != 200 for s in outcome.sent), outcome.lags
 
 
-def in_process_decision(
-    catalog: Catalog, store_url: str, namespace: str, model: str, artifacts: ArtifactStore, n: int
-) -> list[float]:
-    store = open_store(store_url, catalog, namespace=namespace, timeout=1.0)
+def decision_path(
+    catalog: Catalog, store: OnlineStore, model: str, artifacts: ArtifactStore
+) -> Callable[[Mapping[str, object]], object]:
+    """The server's decision path, in-process: store read, input vector, score, exact reason codes."""
     state = load_version(catalog, artifacts, model, catalog.model(model).spec.rollout.primary)
     assert state.scorer is not None
     scorer = state.scorer
     inputs = catalog.model_inputs(model)
     reads = view_reads(catalog, inputs)
     policy = catalog.model(model).spec.decision
-    counter = iter(range(10**9))
 
-    def decide() -> None:
-        body = request_body(model, next(counter))
+    def decide(body: Mapping[str, object]) -> object:
         entities = body["entities"]
         assert isinstance(entities, dict)
         results = store.read(
@@ -278,10 +276,19 @@ def in_process_decision(
         stored = {f"{r.view}:{f}": found[f] for r, found in zip(reads, results, strict=True) for f in r.features}
         vector = assemble_inputs(inputs, stored, body["values"], policy.on_missing)  # type: ignore[arg-type]
         _, explanation = scorer.score_and_explain(vector.row())  # as the server does
-        reason_codes(inputs, vector, explanation, policy.reason_codes)
+        return reason_codes(inputs, vector, explanation, policy.reason_codes)
 
+    return decide
+
+
+def in_process_decision(
+    catalog: Catalog, store_url: str, namespace: str, model: str, artifacts: ArtifactStore, n: int
+) -> list[float]:
+    store = open_store(store_url, catalog, namespace=namespace, timeout=1.0)
+    decide = decision_path(catalog, store, model, artifacts)
+    counter = iter(range(10**9))
     try:
-        return timed(decide, n)
+        return timed(lambda: decide(request_body(model, next(counter))), n)
     finally:
         store.close()
 

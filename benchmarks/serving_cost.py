@@ -60,10 +60,8 @@ from benchmarks import model_server as mb  # noqa: E402
 from benchmarks import open_loop as ol  # noqa: E402
 from benchmarks.open_loop import Sent, percentile  # noqa: E402
 from mlplat.loader import load_catalog  # noqa: E402
-from mlplat.models import ArtifactStore, load_version  # noqa: E402
-from mlplat.models.policy import assemble_inputs, reason_codes  # noqa: E402
+from mlplat.models import ArtifactStore  # noqa: E402
 from mlplat.online_store import ReadRequest, open_store  # noqa: E402
-from services.model_server.registry import view_reads  # noqa: E402
 
 #: Keep-alive connections of the generator, opened before each open-loop phase (none during
 #: it): at 2S with answers of ~10 ms about 100 requests are in flight.
@@ -257,24 +255,11 @@ def workloads(args: argparse.Namespace, work: Path) -> tuple[list[Workload], Cal
 
     model = "default_risk"
     store = open_store(args.redis_url, catalog, namespace=namespace, timeout=1.0)
-    state = load_version(catalog, ArtifactStore(root), model, catalog.model(model).spec.rollout.primary)
-    assert state.scorer is not None
-    scorer, inputs = state.scorer, catalog.model_inputs(model)
-    reads = view_reads(catalog, inputs)
-    policy = catalog.model(model).spec.decision
+    decide_body = mb.decision_path(catalog, store, model, ArtifactStore(root))
     decision_bodies = [mb.request_body(model, i) for i in range(500)]
 
     def decide(i: int) -> object:
-        body = decision_bodies[i % len(decision_bodies)]
-        entities = body["entities"]
-        assert isinstance(entities, dict)
-        results = store.read(
-            [ReadRequest(r.view, tuple(entities[k.request_key] for k in r.keys), r.features) for r in reads]
-        )
-        stored = {f"{r.view}:{f}": found[f] for r, found in zip(reads, results, strict=True) for f in r.features}
-        vector = assemble_inputs(inputs, stored, body["values"], policy.on_missing)  # type: ignore[arg-type]
-        _, explanation = scorer.score_and_explain(vector.row())
-        return reason_codes(inputs, vector, explanation, policy.reason_codes)
+        return decide_body(decision_bodies[i % len(decision_bodies)])
 
     @contextlib.contextmanager
     def model_server(tree: Path) -> Iterator[tuple[int, int]]:
