@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.image_contents import WITH_EVERY_VENV, canonical, closure, imported_but_not_installed, lock, packages
+
 SERVICES = ("feature_server", "model_server")
-
-
-def _lock(repo: Path) -> dict[str, str]:
-    pins = {}
-    for line in (repo / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==", 1)
-            pins[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
-    return pins
 
 
 def test_dockerfile_is_multi_stage_pinned_and_non_root(repo: Path) -> None:
@@ -38,47 +31,19 @@ def test_dockerfile_is_multi_stage_pinned_and_non_root(repo: Path) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_packages_are_pinned_by_the_lock(repo: Path, service: str) -> None:
-    lock = _lock(repo)
-    packages = [
-        re.sub(r"[-_.]+", "-", line.strip()).lower()
-        for line in (repo / "services" / service / "packages.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert packages
-    missing = [name for name in packages if name not in lock]
+    pins = lock(repo)
+    names = [canonical(name) for name in packages(repo / "services" / service / "packages.txt")]
+    assert names
+    missing = [name for name in names if name not in pins]
     assert missing == [], f"not pinned in requirements.txt: {missing}"
-    assert "pyspark" not in packages
-    assert "pulumi" not in packages
+    assert "pyspark" not in names
+    assert "pulumi" not in names
 
 
 ENTRY_MODULES = {
     "feature_server": ("services.cli", "services.feature_server.main", "services.feature_server.app"),
     "model_server": ("services.cli", "services.model_server.server", "services.model_server.app"),
 }
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _closure(names: list[str]) -> set[str]:
-    """The distributions ``names`` install, dependencies included (extras left out)."""
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-
-    seen: set[str] = set()
-    pending = [_canonical(name) for name in names]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for line in metadata.distribution(name).requires or []:
-            requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(_canonical(requirement.name))
-    return seen
 
 
 #: Modules a library imports only if they happen to be installed, and works without: the
@@ -89,24 +54,6 @@ OPTIONAL_IMPORTS = {"brotli", "_brotli"}
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_service_command_imports_only_what_its_image_installs(repo: Path, service: str) -> None:
-    import json
-    import subprocess
-    import sys
-    from importlib import metadata
-
-    packages = [
-        line.strip()
-        for line in (repo / "services" / service / "packages.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    allowed = _closure(packages) | {"mlplat", "pip", "setuptools"}  # the last two come with every venv
-    probe = "; ".join(f"import {module}" for module in ENTRY_MODULES[service])
-    probe += "; import sys, json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-    result = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True)
-    owners = metadata.packages_distributions()
-    missing = {
-        module: owners[module]
-        for module in json.loads(result.stdout)
-        if module in owners and module not in OPTIONAL_IMPORTS and not {_canonical(d) for d in owners[module]} & allowed
-    }
+    installed = closure(packages(repo / "services" / service / "packages.txt")) | {"mlplat"} | WITH_EVERY_VENV
+    missing = imported_but_not_installed(repo, ENTRY_MODULES[service], installed, OPTIONAL_IMPORTS)
     assert missing == {}, f"imported by `mlplat-serve` but not installed in the {service} image"

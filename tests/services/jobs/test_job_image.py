@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
-
-from packaging.requirements import Requirement
 
 from infra.materialization import EMR_RELEASE_LABEL
 from mlplat.offline.emr import JOB_PYTHON
 from services.jobs.materialize_spark import DEFAULT_REGISTRY_CA
+from tests.image_contents import WITH_EVERY_VENV, canonical, closure, imported_but_not_installed, lock, packages
 
 REPO = Path(__file__).resolve().parents[3]
 DOCKERFILE = REPO / "services" / "jobs" / "Dockerfile"
@@ -26,10 +20,6 @@ FROM_THE_BASE_IMAGE = {"pyspark", "py4j"}
 OPTIONAL_IMPORTS = {"brotli", "_brotli", "click", "cloudpickle", "opentelemetry"}
 
 
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _instructions() -> list[tuple[str, str]]:
     text = DOCKERFILE.read_text().replace("\\\n", " ")
     # Continuation lines joined, runs of blanks made one: each instruction as one plain line.
@@ -38,17 +28,7 @@ def _instructions() -> list[tuple[str, str]]:
 
 
 def _packages() -> list[str]:
-    lines = PACKAGES.read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
-def _lock() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==", 1)
-            pins[_canonical(name.split("[")[0])] = version.split()[0]
-    return pins
+    return packages(PACKAGES)
 
 
 def test_the_base_image_is_the_applications_release() -> None:
@@ -79,25 +59,10 @@ def test_the_rds_ca_bundle_is_where_the_job_looks_for_it() -> None:
 def test_packages_install_at_the_locks_versions_and_leave_spark_to_the_base_image() -> None:
     runs = [argument for op, argument in _instructions() if op == "RUN"]
     assert any("--constraint requirements.txt --requirement packages.txt" in run for run in runs)
-    lock = _lock()
-    missing = [name for name in _packages() if _canonical(name) not in lock]
+    pins = lock(REPO)
+    missing = [name for name in _packages() if canonical(name) not in pins]
     assert missing == [], f"not pinned in requirements.txt: {missing}"
-    assert not {_canonical(name) for name in _packages()} & FROM_THE_BASE_IMAGE
-
-
-def _closure(names: list[str]) -> set[str]:
-    seen: set[str] = set()
-    pending = [_canonical(name) for name in names]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for line in metadata.distribution(name).requires or []:
-            requirement = Requirement(line)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                pending.append(_canonical(requirement.name))
-    return seen
+    assert not {canonical(name) for name in _packages()} & FROM_THE_BASE_IMAGE
 
 
 def test_the_jobs_import_only_what_the_image_installs() -> None:
@@ -115,16 +80,8 @@ def test_the_jobs_import_only_what_the_image_installs() -> None:
         "pymysql",
         "redis",
     )
-    probe = "; ".join(f"import {module}" for module in modules)
-    probe += "; import sys, json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
-    allowed = _closure(_packages()) | FROM_THE_BASE_IMAGE | {"mlplat", "pip", "setuptools"}
-    owners = metadata.packages_distributions()
-    missing = {
-        module: owners[module]
-        for module in json.loads(result.stdout)
-        if module in owners and module not in OPTIONAL_IMPORTS and not {_canonical(d) for d in owners[module]} & allowed
-    }
+    installed = closure(_packages()) | FROM_THE_BASE_IMAGE | {"mlplat"} | WITH_EVERY_VENV
+    missing = imported_but_not_installed(REPO, modules, installed, OPTIONAL_IMPORTS)
     assert missing == {}, f"imported by the jobs but not installed in the job image: {sorted(missing)}"
 
 
