@@ -117,20 +117,10 @@ def test_a_burst_of_requests_that_never_wait_is_capped_in_one_pass() -> None:
     middleware = AdmissionControl(inline, limit=2, max_queue_seconds=10, on_shed=shed.append)
     statuses: list[int] = []
 
-    async def one() -> None:
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, object]) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(int(message["status"]))  # type: ignore[call-overload]
-
-        await middleware({"type": "http", "path": "/read"}, receive, send)
-
     async def burst() -> None:
-        await asyncio.gather(*(one() for _ in range(5)))
+        await asyncio.gather(*(_read(middleware, statuses) for _ in range(5)))
         assert middleware.in_flight == 0
-        await one()  # the burst is over: admitted again
+        await _read(middleware, statuses)  # the burst is over: admitted again
 
     asyncio.run(burst())
     assert sorted(statuses) == [200, 200, 200, 503, 503, 503]
@@ -226,24 +216,14 @@ def test_requests_admitted_together_are_shed_at_their_turn_while_the_loop_is_beh
     middleware = AdmissionControl(blocking, limit=100, max_queue_seconds=QUEUE, on_shed=shed.append)
     statuses: list[int] = []
 
-    async def one() -> None:
-        async def receive() -> dict[str, object]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, object]) -> None:
-            if message["type"] == "http.response.start":
-                statuses.append(int(message["status"]))  # type: ignore[call-overload]
-
-        await middleware({"type": "http", "path": "/read"}, receive, send)
-
     async def bursts() -> None:
-        await asyncio.gather(*(one() for _ in range(4)))  # the loop was on time: all served
+        await asyncio.gather(*(_read(middleware, statuses) for _ in range(4)))  # the loop was on time: all served
         assert statuses == [200] * 4
         await asyncio.sleep(LAG_PROBE_SECONDS * 4)  # probes on time again
         statuses.clear()
         time.sleep(LAG_PROBE_SECONDS + QUEUE * 2)  # the loop held: the next probe runs late
         await asyncio.sleep(0.001)  # ... and runs, before this timer's callback
-        await asyncio.gather(*(one() for _ in range(4)))
+        await asyncio.gather(*(_read(middleware, statuses) for _ in range(4)))
 
     asyncio.run(bursts())
     assert statuses == [200, 503, 503, 503]
@@ -273,3 +253,16 @@ def test_a_cap_below_one_is_refused() -> None:
         AdmissionControl(app, limit=0, max_queue_seconds=1, on_shed=lambda reason: None)
     with pytest.raises(ValueError, match="must be positive, not 0 s"):
         AdmissionControl(app, limit=1, max_queue_seconds=0, on_shed=lambda reason: None)
+
+
+async def _read(middleware: AdmissionControl, statuses: list[int]) -> None:
+    """One ``/read`` request through ``middleware``, called directly; its status is appended to ``statuses``."""
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(int(message["status"]))  # type: ignore[call-overload]
+
+    await middleware({"type": "http", "path": "/read"}, receive, send)
