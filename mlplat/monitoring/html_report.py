@@ -7,7 +7,7 @@ rate per day and version, and bad rate by score band per decision month.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from html import escape
 
 from mlplat.monitoring.drift import Distribution
@@ -124,51 +124,64 @@ def _level(level: Level) -> str:
     return f'<span class="{"ok" if level is Level.OK else level.value.replace("/", "")}">{level.value}</span>'
 
 
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """An HTML table: ``headers``, then one row per item of ``rows`` (cells already HTML)."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def _distribution_rows(distributions: Sequence[Distribution]) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(d.name)}</td><td>{d.count:,}</td><td>{_fmt(d.psi_reference)}</td>"
-        f"<td>{_fmt(d.psi_previous)}</td><td>{_level(d.level)}</td></tr>"
-        for d in distributions
-    )
-    return (
-        "<table><tr><th>input</th><th>values</th><th>PSI vs reference</th><th>PSI vs previous</th><th>level</th></tr>"
-        f"{rows}</table>"
+    return _table(
+        ["input", "values", "PSI vs reference", "PSI vs previous", "level"],
+        (
+            (escape(d.name), f"{d.count:,}", _fmt(d.psi_reference), _fmt(d.psi_previous), _level(d.level))
+            for d in distributions
+        ),
     )
 
 
 def _health_rows(report: MonitoringReport) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(h.ref)}</td><td>{_pct(h.missing_share)}</td><td>{_pct(h.stale_share)}</td>"
-        f"<td>{_pct(h.default_share)}</td><td>{_pct(h.reference_missing_share)}</td></tr>"
-        for h in report.health
-    )
-    return (
-        "<table><tr><th>input</th><th>missing</th><th>stale</th><th>default used</th><th>missing in training</th></tr>"
-        f"{rows}</table>"
+    return _table(
+        ["input", "missing", "stale", "default used", "missing in training"],
+        (
+            (
+                escape(h.ref),
+                _pct(h.missing_share),
+                _pct(h.stale_share),
+                _pct(h.default_share),
+                _pct(h.reference_missing_share),
+            )
+            for h in report.health
+        ),
     )
 
 
 def _rate_rows(report: MonitoringReport) -> str:
-    rows = "".join(
-        f"<tr><td>{escape(r.version)}</td><td>{escape(r.role)}</td><td>{r.decisions:,}</td><td>{_pct(r.approval_rate)}</td>"
-        f"<td>{_pct(r.previous_approval_rate)}</td><td>{_fmt(r.shift)}</td><td>{_level(r.level)}</td></tr>"
-        for r in report.rates
-    )
-    return (
-        "<table><tr><th>version</th><th>role</th><th>decisions</th><th>approval rate</th><th>previous</th>"
-        f"<th>shift</th><th>level</th></tr>{rows}</table>"
+    return _table(
+        ["version", "role", "decisions", "approval rate", "previous", "shift", "level"],
+        (
+            (
+                escape(r.version),
+                escape(r.role),
+                f"{r.decisions:,}",
+                _pct(r.approval_rate),
+                _pct(r.previous_approval_rate),
+                _fmt(r.shift),
+                _level(r.level),
+            )
+            for r in report.rates
+        ),
     )
 
 
 def _volume_rows(report: MonitoringReport) -> str:
-    rows = "".join(
-        f"<tr><td>{v.period}</td><td>{v.requests:,}</td><td>{v.decisions:,}</td><td>{_pct(v.refusal_rate)}</td>"
-        f"<td>{_pct(v.error_rate)}</td></tr>"
-        for v in report.volumes
-    )
-    return (
-        "<table><tr><th>window</th><th>requests</th><th>decisions</th><th>refusal rate</th><th>error rate</th></tr>"
-        f"{rows}</table>"
+    return _table(
+        ["window", "requests", "decisions", "refusal rate", "error rate"],
+        (
+            (v.period, f"{v.requests:,}", f"{v.decisions:,}", _pct(v.refusal_rate), _pct(v.error_rate))
+            for v in report.volumes
+        ),
     )
 
 
@@ -178,19 +191,17 @@ def _performance(report: MonitoringReport) -> str:
         return "<p>The model has no label source (spec.training): no realized performance.</p>"
     if not performance.months:
         return f"<p>{escape(performance.note or 'no outcomes')}</p>"
-    rows = "".join(
-        f"<tr><td>{m.month}</td><td>{m.matured:,}</td><td>{m.with_outcome:,}</td><td>{_pct(m.bad_rate)}</td>"
-        f"<td>{_fmt(m.auc)}</td><td>{_fmt(m.ks)}</td></tr>"
-        for m in performance.months
-    )
     series = {
         m.month: [(f"{i:02d} {b.label}", b.bad_rate) for i, b in enumerate(m.bands) if b.bad_rate is not None]
         for m in performance.months
         if m.bands
     }
-    table = (
-        "<table><tr><th>decision month</th><th>matured</th><th>with outcome</th><th>bad rate</th><th>AUC</th>"
-        f"<th>KS</th></tr>{rows}</table>"
+    table = _table(
+        ["decision month", "matured", "with outcome", "bad rate", "AUC", "KS"],
+        (
+            (m.month, f"{m.matured:,}", f"{m.with_outcome:,}", _pct(m.bad_rate), _fmt(m.auc), _fmt(m.ks))
+            for m in performance.months
+        ),
     )
     return table + line_chart(series, "bad rate by score band", "bad rate by score band (reference deciles)")
 
