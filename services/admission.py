@@ -63,9 +63,12 @@ DISPATCHED_AT = "mlplat.dispatched_at"
 
 #: While the loop is behind, the requests admitted into one pass of the loop may take this share
 #: of the queue-delay target (:class:`EarlyShed`): a request read meanwhile waits for the pass,
-#: then for its own turn in the next. A quarter measured best at 2x saturation
-#: (docs/benchmarks.md: admitted p99 and shed answers within 4-5 ms; half: 2-4x longer).
-PASS_SHARE = 0.25
+#: then for its own turn in the next, and a decision's continuations (after its log append)
+#: wait for a pass each. A tenth (0.5 ms at 5 ms) measured best at 2x saturation
+#: (docs/benchmarks.md, *Serving cost and overload*: against a quarter, the admitted p99 of
+#: decisions 3.4 against 6.9 ms and of 100 x 30 reads 3.1 against 6.2 ms, for 4-13 % fewer
+#: admitted requests); a pass still admits its first request, whatever it costs.
+PASS_SHARE = 0.1
 
 #: Seconds a shed caller is told to wait; one second is Retry-After's smallest value.
 RETRY_AFTER_SECONDS = 1
@@ -229,6 +232,7 @@ class AdmissionControl:
             return
         counter = self._counter
         if counter.count >= self.limit:
+            self.lag.shed(arrived)  # requests held at the cap are a queue too (EarlyShed.refusal)
             await self._shed(send, SHED_IN_FLIGHT, _FULL_BODY, self._full)
             return
         counter.count += 1
@@ -343,8 +347,22 @@ class EarlyShed:
     def is_exempt(self, path: str) -> bool:
         return path in self.exempt or (bool(self.exempt_suffixes) and path.endswith(self.exempt_suffixes))
 
+    def refusal(self, now: float) -> str | None:
+        """Why a request read ``now`` is shed (:data:`SHED_IN_FLIGHT`, :data:`SHED_QUEUE`), or ``None``: it goes to the app.
+
+        A shed past the in-flight cap counts the loop as behind too (:meth:`LoopLag.shed`):
+        a loop with ``limit`` requests in flight owes them their CPU time, spread over
+        passes that may each end before a probe of the lag is due late, so the lag alone
+        would not see this queue (measured: decisions held at the cap waited 7-8 ms at the
+        median while no probe ran late, docs/benchmarks.md).
+        """
+        if self.limit and self.in_flight.count >= self.limit:
+            self.lag.shed(now)
+            return SHED_IN_FLIGHT
+        return None if self.admit(now) else SHED_QUEUE
+
     def admit(self, now: float) -> bool:
-        """Whether a request read ``now`` goes to the app; ``False``: shed it (counted as shed by the lag signal)."""
+        """Whether the lag and the pass bound let a request read ``now`` go to the app; ``False``: shed it (noted by the lag)."""
         lag = self.lag
         if lag.overloaded(now):
             return False

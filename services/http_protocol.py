@@ -12,7 +12,7 @@ as soon as a request's head is parsed and, while the loop is overloaded, writes 
 pre-encoded ``503`` with ``Retry-After`` to the transport at once: no cycle, no task, no
 app call; likewise past the app's in-flight cap (the counter its middleware keeps), and,
 while the loop is behind, past what one pass of the loop may take
-(:meth:`services.admission.EarlyShed.admit`). The request's body is read and discarded as it arrives, so the keep-alive
+(:meth:`services.admission.EarlyShed.refusal`). The request's body is read and discarded as it arrives, so the keep-alive
 connection carries the next request as usual. What it does not shed early it hands to
 uvicorn unchanged, and the middleware still applies every rule: requests queued behind
 an unanswered one on the same connection (HTTP pipelining), ``Expect: 100-continue``,
@@ -31,7 +31,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
+from mlplat.operations.metric_names import SHED_IN_FLIGHT
 from services.admission import DISPATCHED_AT, EarlyShed
 
 _STATUS_LINE = b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -97,14 +97,12 @@ class SheddingHttpToolsProtocol(HttpToolsProtocol):
             super().on_headers_complete()
             return
         now = time.perf_counter()
-        if shed.limit and shed.in_flight.count >= shed.limit:
-            reason, answer = SHED_IN_FLIGHT, (shed.full_head, shed.full_body)
-        elif shed.admit(now):
+        reason = shed.refusal(now)
+        if reason is None:
             self.scope[DISPATCHED_AT] = now  # type: ignore[literal-required]  # an extension key of the scope
             super().on_headers_complete()
             return
-        else:
-            reason, answer = SHED_QUEUE, (shed.head, shed.body)
+        answer = (shed.full_head, shed.full_body) if reason == SHED_IN_FLIGHT else (shed.head, shed.body)
         shed.on_shed(reason)
         self.cycle = _ANSWERED  # the body that follows is discarded as it arrives
         head = [_STATUS_LINE]

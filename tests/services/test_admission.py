@@ -231,6 +231,35 @@ def test_requests_admitted_together_are_shed_at_their_turn_while_the_loop_is_beh
     assert served == 5
 
 
+def test_a_shed_past_the_cap_counts_the_loop_as_behind() -> None:
+    """Requests held at the cap are a queue the lag may not see: the middleware notes it like the protocol."""
+    release = asyncio.Event()
+
+    async def held(scope: object, receive: object, send: object) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    shed: list[str] = []
+    middleware = AdmissionControl(held, limit=1, max_queue_seconds=QUEUE, on_shed=shed.append)
+    statuses: list[int] = []
+    behind: list[bool] = []
+
+    async def run() -> None:
+        first = asyncio.create_task(_read(middleware, statuses))
+        await asyncio.sleep(0.01)  # in flight, and the loop on time
+        behind.append(middleware.lag.behind(time.perf_counter()))
+        await _read(middleware, statuses)  # past the cap
+        behind.append(middleware.lag.behind(time.perf_counter()))
+        release.set()
+        await first
+
+    asyncio.run(run())
+    assert statuses == [503, 200]
+    assert behind == [False, True]
+    assert shed == [SHED_IN_FLIGHT]
+
+
 @pytest.mark.parametrize(
     ("objective_ms", "cpu_ms", "limit"),
     [(50, 2.0, 25), (30, 2.0, 15), (10, 0.5, 20), (1, 2.0, 1), (10_000, 0.5, 20_000)],

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from mlplat.operations.metric_names import SHED_QUEUE
+from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
 from services import admission
 from services.http_protocol import early_shed_of
 from tests.servers import running
@@ -316,3 +316,37 @@ def test_past_the_in_flight_cap_the_protocol_answers_before_the_app_sees_the_req
     assert app.paths == ["/held", "/fast"]  # the shed one never reached the app; the next did
     assert shed == ["in_flight"]
     assert after == 200
+
+
+def test_a_shed_past_the_in_flight_cap_counts_the_loop_as_behind_so_the_next_pass_is_bounded() -> None:
+    """Requests held at the cap owe the loop their CPU even when no probe runs late: the pass bound applies."""
+    results: dict[str, object] = {}
+
+    async def at_the_cap() -> None:
+        loop = asyncio.get_running_loop()
+        lag = admission.LoopLag(QUEUE)
+        counter = admission.InFlight()
+        shed = admission.EarlyShed(
+            lag, lambda reason: None, frozenset(), (), b"", pass_seconds=0.001, limit=2, in_flight=counter
+        )
+
+        def read(count: int) -> list[str | None]:
+            """``count`` requests read in one pass; each admitted one takes 0.4 ms of the loop's CPU in the next."""
+            refusals = [shed.refusal(time.perf_counter()) for _ in range(count)]
+            for _ in range(refusals.count(None)):
+                loop.call_soon(_spin, 0.0004)
+            return refusals
+
+        results["on time"] = read(4)  # not behind: a pass is not bounded
+        await asyncio.sleep(0.001)  # the pass runs: 4 x 0.4 ms, no probe late
+        counter.count = 2  # two requests in flight: the cap
+        now = time.perf_counter()
+        results["at the cap"] = (lag.behind(now), shed.refusal(now), lag.behind(now))
+        counter.count = 0
+        results["next pass"] = read(5)  # the pass before is measured first: 0.4 ms a request
+
+    asyncio.run(at_the_cap())
+    assert results["on time"] == [None] * 4
+    assert results["at the cap"] == (False, SHED_IN_FLIGHT, True)
+    # 0.4 ms a request in a pass of 1 ms: two admitted, the rest shed as the queue.
+    assert results["next pass"] == [None, None, SHED_QUEUE, SHED_QUEUE, SHED_QUEUE]
