@@ -241,7 +241,8 @@ def test_a_shed_past_the_cap_counts_the_loop_as_behind() -> None:
         await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
 
     shed: list[str] = []
-    middleware = AdmissionControl(held, limit=1, max_queue_seconds=QUEUE, on_shed=shed.append)
+    # A target no probe misses, even on a busy host: only the shed makes the loop behind.
+    middleware = AdmissionControl(held, limit=1, max_queue_seconds=10, on_shed=shed.append)
     statuses: list[int] = []
     behind: list[bool] = []
 
