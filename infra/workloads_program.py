@@ -88,7 +88,6 @@ def workload_settings(config: StackConfig) -> WorkloadSettings:
     """The services' settings, with placeholders where the platform stack's outputs go."""
     sizing = config.services.feature_server
     return WorkloadSettings(
-        environment=config.environment,
         feature_server_image=ServiceImage(placeholder("featureServerRepository"), config.images.feature_server),
         model_server_image=ServiceImage(placeholder("modelServerRepository"), config.images.model_server),
         online_store_url=f"rediss://{placeholder('onlineStoreHost')}:{REDIS_PORT}",

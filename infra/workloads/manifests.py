@@ -59,6 +59,22 @@ KUBE_DNS = {
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
 HTTPS_PORT = 443
+#: How long a terminating pod keeps serving before it is sent SIGTERM. Once a pod is
+#: terminating its endpoints are no longer ready ("Terminating endpoints always have their
+#: ready status as false", https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination),
+#: but kube-proxy on every node, and callers' keep-alive pools, learn it only after a while;
+#: a server that closed its socket at once would refuse the connections still sent to it.
+#: The ``sleep`` action needs no binary in the image (on by default since Kubernetes 1.30,
+#: https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-implementations).
+PRE_STOP_DELAY_SECONDS = 5
+#: After SIGTERM: in-flight requests get this long (``MLPLAT_GRACEFUL_SHUTDOWN_SECONDS``)...
+DRAIN_SECONDS = 20
+#: ...and then the app's shutdown this long to flush the decision log and close the store.
+SHUTDOWN_SECONDS = 5
+#: The grace period counts from the start of the preStop hook, so it holds all three
+#: (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination);
+#: past it the kubelet kills the container.
+TERMINATION_GRACE_SECONDS = PRE_STOP_DELAY_SECONDS + DRAIN_SECONDS + SHUTDOWN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,6 @@ class WorkloadSettings:
     (``auth_secret_arn``) with their own pod identity, so no manifest holds it.
     """
 
-    environment: str
     feature_server_image: ServiceImage
     model_server_image: ServiceImage
     online_store_url: str
@@ -253,6 +268,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
         "livenessProbe": _probe(workload.live_path, 10),
         "readinessProbe": _probe(workload.ready_path, 5),
         "startupProbe": {**_probe(workload.live_path, 2), "failureThreshold": 60},
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_DELAY_SECONDS}}},
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "catalog", "mountPath": CATALOG_MOUNT, "readOnly": True},
@@ -285,7 +301,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "serviceAccountName": workload.name,
                     "automountServiceAccountToken": False,
                     "securityContext": _pod_security(),
-                    "terminationGracePeriodSeconds": 30,
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "nodeSelector": {NODE_POOL_LABEL: workload.pool},
                     "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
                     "containers": [container],
@@ -487,7 +503,6 @@ def online_store_port(url: str) -> int:
 
 def _common_env(settings: WorkloadSettings) -> dict[str, str]:
     return {
-        "MLPLAT_ENVIRONMENT": settings.environment,
         "MLPLAT_CATALOG": f"{CATALOG_MOUNT}/{CATALOG_CONFIGMAP_KEY}",
         "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
         "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
@@ -499,6 +514,7 @@ def _common_env(settings: WorkloadSettings) -> dict[str, str]:
         "MLPLAT_AUTH_JWKS_URL": CLUSTER_KEYS_URL,
         "MLPLAT_AUTH_JWKS_TOKEN_FILE": f"{KUBE_API_MOUNT}/token",
         "MLPLAT_AUTH_JWKS_CA_FILE": f"{KUBE_API_MOUNT}/ca.crt",
+        "MLPLAT_GRACEFUL_SHUTDOWN_SECONDS": str(DRAIN_SECONDS),
     }
 
 
