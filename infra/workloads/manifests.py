@@ -116,7 +116,9 @@ class WorkloadSettings:
     decision_log_url: str
     """Production decision sink, e.g. ``kinesis://<stream name>``."""
     aws_region: str
-    vpc_cidr: str
+    private_subnet_cidrs: tuple[str, ...]
+    """The VPC's private subnets: where the interface endpoints, the online store and the API
+    server's ENIs answer, and the only blocks of the VPC the services may dial."""
     s3_endpoint_url: str
     """The S3 interface endpoint's URL (inside the VPC); the model servers read artifacts through it."""
     oidc_issuer: str
@@ -450,9 +452,11 @@ def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
 
     * DNS to CoreDNS only.
     * EKS Pod Identity's agent on the node, for the pods' AWS credentials.
-    * The online store's port inside the VPC (ElastiCache sits in the private subnets).
-    * HTTPS inside the VPC: Secrets Manager, Kinesis and STS through interface endpoints
-      with private DNS, S3 through its interface endpoint (``MLPLAT_S3_ENDPOINT_URL``).
+    * The online store's port in the private subnets (ElastiCache's subnet group).
+    * HTTPS to the private subnets: Secrets Manager, Kinesis and STS through interface
+      endpoints with private DNS, S3 through its interface endpoint (``MLPLAT_S3_ENDPOINT_URL``),
+      all of them in the private subnets. Not the whole VPC: its public subnets (load
+      balancers, NAT gateways) and scraper subnets hold nothing the services dial.
       The S3 gateway endpoint cannot be allowed here: it routes to S3's public prefix
       list, which a NetworkPolicy cannot name, and allowing 443 to the internet would
       let a compromised pod send data anywhere.
@@ -463,11 +467,11 @@ def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
       translation, and EKS offers no selector for the control plane (it is not a pod:
       https://github.com/aws/aws-network-policy-agent/issues/281, whose answer is to
       allow the endpoint IPs or their subnets), so both are allowed: the endpoints
-      through the VPC rule above (the ENIs move when the control plane is replaced, the
-      VPC does not), the cluster IP by its own /32.
+      through the private subnets' rule above (the ENIs move when the control plane is
+      replaced, within the cluster's subnets, which are these), the cluster IP by its own /32.
     """
     agent_cidr, agent_port = POD_IDENTITY_AGENT
-    vpc = [{"ipBlock": {"cidr": settings.vpc_cidr}}]
+    vpc = [{"ipBlock": {"cidr": cidr}} for cidr in settings.private_subnet_cidrs]
     return [
         {"to": [KUBE_DNS], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
         {"to": [{"ipBlock": {"cidr": agent_cidr}}], "ports": [{"port": agent_port, "protocol": "TCP"}]},

@@ -31,6 +31,7 @@ from services.settings import EnvironmentSettings
 
 KUBERNETES_VERSION = "1.33.0"
 SCRAPER_CIDRS = ("10.40.240.0/22", "10.40.244.0/22", "10.40.248.0/22")
+PRIVATE_CIDRS = ("10.40.0.0/18", "10.40.64.0/18", "10.40.128.0/18")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def settings() -> WorkloadSettings:
         artifact_root="s3://mlplat-prod-artifacts",
         decision_log_url="kinesis://mlplat-prod-decisions",
         aws_region="eu-west-1",
-        vpc_cidr="10.40.0.0/16",
+        private_subnet_cidrs=PRIVATE_CIDRS,
         oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
         s3_endpoint_url="https://bucket.vpce-0abc-def.s3.eu-west-1.vpce.amazonaws.com",
         kubernetes_service_cidr="172.20.0.1/32",
@@ -150,7 +151,7 @@ def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scra
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     peers = [peer for rule in policy["egress"] for peer in rule["to"]]
     assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {
-        settings.vpc_cidr,
+        *PRIVATE_CIDRS,
         "169.254.170.23/32",
         settings.kubernetes_service_cidr,
     }
