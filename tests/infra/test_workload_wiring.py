@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from infra.components.cluster import CLOUDWATCH_NAMESPACE
 from infra.rendering import STACKS, WORKLOADS_PROJECT, Captured, Rendered
 
 #: Every namespace has this ConfigMap, published by the API server's root CA publisher
@@ -182,8 +183,7 @@ def test_each_pod_runs_as_a_service_account_its_pod_identity_association_names(
         assert (namespace, account) in accounts, f"{namespace}/{account}: no ServiceAccount"
         association = associations.get((namespace, account))
         assert association is not None, f"{namespace}/{account}: no Pod Identity association; pods get no AWS role"
-        # ``arn:aws:iam::<account>:role/<name>`` (the mocks leave out ``role/``)
-        _assert_pod_identity_trust(roles[association.plain["roleArn"].rsplit(":", 1)[-1].removeprefix("role/")])
+        _assert_pod_identity_trust(roles[_role_name(association.plain["roleArn"])])
 
 
 def _assert_pod_identity_trust(role: Captured) -> None:
@@ -192,6 +192,42 @@ def _assert_pod_identity_trust(role: Captured) -> None:
     [statement] = json.loads(role.plain["assumeRolePolicy"])["Statement"]
     assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}, role.name
     assert set(statement["Action"]) == {"sts:AssumeRole", "sts:TagSession"}, role.name
+
+
+def _role_name(arn: str) -> str:
+    """``arn:aws:iam::<account>:role/<name>`` (the mocks leave out ``role/``)."""
+    return arn.rsplit(":", 1)[-1].removeprefix("role/")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_identity_role_trusts_only_the_account_it_is_bound_to(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    # Without conditions any Pod Identity association of the account, on any cluster and for any
+    # service account, could take the role: a dev cluster's admin could bind a prod model's role.
+    # The session tags EKS Pod Identity sets name the cluster, namespace and service account
+    # (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html#pod-id-abac-tags).
+    rendered = stacks[stack]
+    roles = {r.name: r for r in rendered.of_type("aws:iam/role:Role")}
+    bound = [
+        (a.plain["roleArn"], a.plain["namespace"], a.plain["serviceAccount"])
+        for a in rendered.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    ]
+    bound += [
+        (association["roleArn"], CLOUDWATCH_NAMESPACE, association["serviceAccount"])
+        for addon in rendered.of_type("aws:eks/addon:Addon")
+        for association in addon.plain.get("podIdentityAssociations", [])
+    ]
+    assert len(bound) == 5  # the autoscaler, the CloudWatch agent, the feature server, two models
+    for arn, namespace, account in bound:
+        [statement] = json.loads(roles[_role_name(arn)].plain["assumeRolePolicy"])["Statement"]
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "aws:RequestTag/eks-cluster-name": f"mlplat-{stack}",
+                "aws:RequestTag/kubernetes-namespace": namespace,
+                "aws:RequestTag/kubernetes-service-account": account,
+            }
+        }, _role_name(arn)
 
 
 # --- Pod Security Standards ------------------------------------------------------------------------
