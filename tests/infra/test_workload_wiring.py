@@ -209,10 +209,10 @@ def test_every_pod_identity_role_trusts_only_the_account_it_is_bound_to(
     # (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html#pod-id-abac-tags).
     rendered = stacks[stack]
     roles = {r.name: r for r in rendered.of_type("aws:iam/role:Role")}
-    bound = [
-        (a.plain["roleArn"], a.plain["namespace"], a.plain["serviceAccount"])
-        for a in rendered.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
-    ]
+    associations = rendered.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    # The conditions need the tags, which an association may turn off.
+    assert not any(a.plain.get("disableSessionTags") for a in associations)
+    bound = [(a.plain["roleArn"], a.plain["namespace"], a.plain["serviceAccount"]) for a in associations]
     bound += [
         (association["roleArn"], CLOUDWATCH_NAMESPACE, association["serviceAccount"])
         for addon in rendered.of_type("aws:eks/addon:Addon")
