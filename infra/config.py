@@ -421,6 +421,16 @@ class FeatureServerConfig(_Config):
     memory: Quantity = "512Mi"
     """Memory per replica, a Kubernetes quantity such as ``512Mi`` or ``1Gi``."""
 
+    @model_validator(mode="after")
+    def _bounds(self) -> FeatureServerConfig:
+        # The API server refuses an autoscaler whose maxReplicas is below minReplicas
+        # (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/horizontal-pod-autoscaler-v2/).
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"minReplicas ({self.min_replicas}) is above maxReplicas ({self.max_replicas}); raise maxReplicas"
+            )
+        return self
+
 
 class ServicesConfig(_Config):
     """The platform's services on the cluster."""

@@ -29,13 +29,27 @@ def assume_role(service: str, *, source_account: str | None = None) -> str:
     return document(statement)
 
 
-def pod_identity_trust() -> str:
-    """Trust policy for EKS Pod Identity: the association names the namespace and service account."""
+def pod_identity_trust(cluster_name: str, namespace: str, service_account: str) -> str:
+    """Trust policy for EKS Pod Identity, for pods of ``cluster_name`` running as ``namespace/service_account`` only.
+
+    The principal alone would let any Pod Identity association of the account, on any of its
+    clusters and for any service account, take the role. EKS Pod Identity tags each session
+    with the cluster, namespace and service account, and the conditions require this
+    identity's (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html, "Setting
+    Conditions"; the tags: https://docs.aws.amazon.com/eks/latest/userguide/pod-id-abac.html).
+    """
     return document(
         {
             "Effect": "Allow",
             "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
             "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-name": cluster_name,
+                    "aws:RequestTag/kubernetes-namespace": namespace,
+                    "aws:RequestTag/kubernetes-service-account": service_account,
+                }
+            },
         }
     )
 

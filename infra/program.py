@@ -232,7 +232,7 @@ def _feature_server_identity(
 ) -> aws.iam.Role:
     """The feature server's role (it reads the online store's AUTH token, nothing else), bound to its account."""
     name = physical_name(config.environment, "feature-server")
-    role = cluster.pod_role(f"{name}-role", cluster, tags)
+    role = cluster.pod_role(f"{name}-role", SERVICES_NAMESPACE, FEATURE_SERVER_SERVICE_ACCOUNT, cluster, tags)
     online_store.grant_read_auth_token(f"{name}-read-auth-token", role, cluster)
     cluster.bind_service_account(
         f"{name}-pod-identity", role, SERVICES_NAMESPACE, FEATURE_SERVER_SERVICE_ACCOUNT, cluster, tags

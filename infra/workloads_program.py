@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 
+from infra.cidrs import carve_subnets
 from infra.components.cluster import AUTOSCALER_NAMESPACE, AUTOSCALER_SERVICE_ACCOUNT
 from infra.components.cluster_runtime import ClusterRuntime, ClusterRuntimeArgs
 from infra.components.online_store import REDIS_PORT
@@ -88,7 +89,6 @@ def workload_settings(config: StackConfig) -> WorkloadSettings:
     """The services' settings, with placeholders where the platform stack's outputs go."""
     sizing = config.services.feature_server
     return WorkloadSettings(
-        environment=config.environment,
         feature_server_image=ServiceImage(placeholder("featureServerRepository"), config.images.feature_server),
         model_server_image=ServiceImage(placeholder("modelServerRepository"), config.images.model_server),
         online_store_url=f"rediss://{placeholder('onlineStoreHost')}:{REDIS_PORT}",
@@ -96,7 +96,9 @@ def workload_settings(config: StackConfig) -> WorkloadSettings:
         artifact_root="s3://" + placeholder("artifactsBucket"),
         decision_log_url="kinesis://" + placeholder("decisionStream"),
         aws_region=config.region,
-        vpc_cidr=config.network.vpc_cidr,
+        # The platform stack's network carves its subnets with the same function from the same
+        # config (checked by digest before anything is applied).
+        private_subnet_cidrs=carve_subnets(config.network.vpc_cidr, len(config.availability_zones)).private,
         s3_endpoint_url=placeholder("s3EndpointUrl"),
         oidc_issuer=placeholder("clusterOidcIssuer"),
         kubernetes_service_cidr=placeholder("kubernetesServiceAddress"),

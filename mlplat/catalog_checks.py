@@ -452,6 +452,21 @@ def _check_monitoring(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
             )
 
 
+def _check_replicas(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
+    """The autoscaler's bounds are ordered: the API server refuses a HorizontalPodAutoscaler whose
+    ``maxReplicas`` is below ``minReplicas`` ("It cannot be less that minReplicas",
+    https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/horizontal-pod-autoscaler-v2/),
+    which would fail ``pulumi up`` of the workloads stack long after the spec was merged."""
+    replicas = model.spec.serving.replicas
+    if replicas.max < replicas.min:
+        yield _error(
+            doc,
+            ("spec", "serving", "replicas", "max"),
+            f"max {replicas.max} is below min {replicas.min}, which Kubernetes refuses for an autoscaler; "
+            f"raise max to at least {replicas.min} or lower min",
+        )
+
+
 def _check_request_values(doc: ValidDocument, model: Model) -> Iterator[Diagnostic]:
     """Request values are numbers: the model server scores each one (bools as 0/1), used or not."""
     for i, value in enumerate(model.spec.request_values):
@@ -474,6 +489,7 @@ def check_models(documents: Sequence[ValidDocument], index: Index) -> Iterator[D
         yield from _check_reasons(doc, model)
         yield from _check_rollout(doc, model)
         yield from _check_monitoring(doc, model)
+        yield from _check_replicas(doc, model)
         training = model.spec.training
         if training is not None:
             yield from _unknown(doc, ("spec", "training", "labelSource"), "Source", training.label_source, index)

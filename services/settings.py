@@ -101,7 +101,7 @@ class ServiceSettings(EnvironmentSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     """MLPLAT_PORT: port to listen on (each service has its own default)."""
     graceful_shutdown_seconds: float = Field(default=20, ge=0, le=300)
-    """MLPLAT_GRACEFUL_SHUTDOWN_SECONDS: time in-flight requests get after SIGTERM. Default 20 (below Kubernetes' 30 s grace)."""
+    """MLPLAT_GRACEFUL_SHUTDOWN_SECONDS: time in-flight requests get after SIGTERM. Default 20; on the cluster the Deployment sets it, inside the pod's grace period after its preStop delay (:mod:`infra.workloads.manifests`)."""
 
     def environment(self) -> dict[str, str]:
         """These settings as ``MLPLAT_*`` variables, so worker processes rebuild the same settings."""

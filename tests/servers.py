@@ -50,6 +50,22 @@ def unavailable(what: str) -> None:
     pytest.skip(f"SKIPPED LOUDLY: {message}; start it to run this test")
 
 
+#: A private mount namespace in which everything but ``/tmp`` is read-only, as in the services'
+#: pods (``readOnlyRootFilesystem`` and an emptyDir at ``/tmp``); a bind remount changes only
+#: that namespace's mount, never the machine's filesystem.
+_READ_ONLY_ROOT = (
+    "mount --bind / / && mount -o remount,bind,ro / "
+    '&& mount --bind /tmp /tmp && mount -o remount,bind,rw /tmp && exec "$@"'
+)
+
+
+def read_only_root(command: list[str]) -> list[str]:
+    """``command`` run where only ``/tmp`` is writable (needs root and ``unshare``: fails on CI without them)."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        unavailable("unshare as root (a private mount namespace)")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _READ_ONLY_ROOT, "sh", *command]
+
+
 @contextmanager
 def throwaway_redis(tmp_path: Path, port: int | None = None) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """A private redis-server on ``port`` (left out: a free loopback port), killed on exit."""

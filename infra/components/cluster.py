@@ -36,6 +36,10 @@ NODE_POLICIES = (
     aws.iam.ManagedPolicy.AMAZON_EC2_CONTAINER_REGISTRY_READ_ONLY,
 )
 CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+#: Where the amazon-cloudwatch-observability add-on runs its agent
+#: (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/install-CloudWatch-Observability-EKS-addon.html).
+CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"
+CLOUDWATCH_SERVICE_ACCOUNT = "cloudwatch-agent"
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,9 @@ class Cluster(Component):
         self._addon("vpc-cni", versions.vpc_cni, node_groups, configuration=VPC_CNI_CONFIGURATION)
         for addon, version in pinned.items():
             self._addon(addon, version, node_groups)
-        agent_role = self.pod_role(self.child_name("cloudwatch-agent-role"), self, self.tags)
+        agent_role = self.pod_role(
+            self.child_name("cloudwatch-agent-role"), CLOUDWATCH_NAMESPACE, CLOUDWATCH_SERVICE_ACCOUNT, self, self.tags
+        )
         aws.iam.RolePolicyAttachment(
             self.child_name("cloudwatch-agent-policy"),
             role=agent_role.name,
@@ -251,7 +257,11 @@ class Cluster(Component):
             "amazon-cloudwatch-observability",
             versions.cloudwatch_observability,
             node_groups,
-            [aws.eks.AddonPodIdentityAssociationArgs(role_arn=agent_role.arn, service_account="cloudwatch-agent")],
+            [
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=agent_role.arn, service_account=CLOUDWATCH_SERVICE_ACCOUNT
+                )
+            ],
         )
 
     def _addon(
@@ -277,7 +287,9 @@ class Cluster(Component):
 
     def _autoscaler_identity(self) -> aws.iam.Role:
         """The cluster autoscaler's role: it may resize and shrink only this cluster's node groups."""
-        role = self.pod_role(self.child_name("autoscaler-role"), self, self.tags)
+        role = self.pod_role(
+            self.child_name("autoscaler-role"), AUTOSCALER_NAMESPACE, AUTOSCALER_SERVICE_ACCOUNT, self, self.tags
+        )
         aws.iam.RolePolicy(
             self.child_name("autoscaler-policy"),
             role=role.id,
@@ -323,11 +335,13 @@ class Cluster(Component):
 
     # --- for the services' roles ------------------------------------------------------
 
-    def pod_role(self, name: str, parent: pulumi.Resource, tags: Mapping[str, str]) -> aws.iam.Role:
-        """A role that pods of this cluster can assume through EKS Pod Identity."""
+    def pod_role(
+        self, name: str, namespace: str, service_account: str, parent: pulumi.Resource, tags: Mapping[str, str]
+    ) -> aws.iam.Role:
+        """A role that pods of this cluster running as ``namespace/service_account`` can assume through EKS Pod Identity."""
         return aws.iam.Role(
             name,
-            assume_role_policy=iam_policies.pod_identity_trust(),
+            assume_role_policy=iam_policies.pod_identity_trust(self._args.cluster_name, namespace, service_account),
             tags=dict(tags),
             opts=pulumi.ResourceOptions(parent=parent),
         )

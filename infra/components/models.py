@@ -3,9 +3,10 @@
 The model's availability and latency objectives are Prometheus rules and alerts
 (:mod:`infra.components.monitoring`), read from what the model server exposes.
 
-Pod Identity rather than IRSA: no OIDC provider to create and rotate, one trust policy
-shared by every role (``pods.eks.amazonaws.com``), and the namespace/service-account
-binding lives in an EKS association that appears and disappears with the model.
+Pod Identity rather than IRSA: no OIDC provider to create and rotate, one principal
+trusted by every role (``pods.eks.amazonaws.com``, for this cluster and service account
+only), and the namespace/service-account binding lives in an EKS association that
+appears and disappears with the model.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ class ModelServing(Component):
         super().__init__("ModelServing", name, args.tags, opts)
         model = args.model.metadata.name
         self.service_account = model_service_account(model)
-        self.role = args.cluster.pod_role(self.child_name("role"), self, self.tags)
+        self.role = args.cluster.pod_role(
+            self.child_name("role"), SERVICES_NAMESPACE, self.service_account, self, self.tags
+        )
         self.role_arn = self.role.arn
         args.artifacts.grant_read(self.child_name("read-artifacts"), self.role, f"{model}/", self)
         args.decision_log.grant_put(self.child_name("put-decisions"), self.role, self)

@@ -59,6 +59,22 @@ KUBE_DNS = {
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
 HTTPS_PORT = 443
+#: How long a terminating pod keeps serving before it is sent SIGTERM. Once a pod is
+#: terminating its endpoints are no longer ready ("Terminating endpoints always have their
+#: ready status as false", https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination),
+#: but kube-proxy on every node, and callers' keep-alive pools, learn it only after a while;
+#: a server that closed its socket at once would refuse the connections still sent to it.
+#: The ``sleep`` action needs no binary in the image (on by default since Kubernetes 1.30,
+#: https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-implementations).
+PRE_STOP_DELAY_SECONDS = 5
+#: After SIGTERM: in-flight requests get this long (``MLPLAT_GRACEFUL_SHUTDOWN_SECONDS``)...
+DRAIN_SECONDS = 20
+#: ...and then the app's shutdown this long to flush the decision log and close the store.
+SHUTDOWN_SECONDS = 5
+#: The grace period counts from the start of the preStop hook, so it holds all three
+#: (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination);
+#: past it the kubelet kills the container.
+TERMINATION_GRACE_SECONDS = PRE_STOP_DELAY_SECONDS + DRAIN_SECONDS + SHUTDOWN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,6 @@ class WorkloadSettings:
     (``auth_secret_arn``) with their own pod identity, so no manifest holds it.
     """
 
-    environment: str
     feature_server_image: ServiceImage
     model_server_image: ServiceImage
     online_store_url: str
@@ -101,7 +116,9 @@ class WorkloadSettings:
     decision_log_url: str
     """Production decision sink, e.g. ``kinesis://<stream name>``."""
     aws_region: str
-    vpc_cidr: str
+    private_subnet_cidrs: tuple[str, ...]
+    """The VPC's private subnets: where the interface endpoints, the online store and the API
+    server's ENIs answer, and the only blocks of the VPC the services may dial."""
     s3_endpoint_url: str
     """The S3 interface endpoint's URL (inside the VPC); the model servers read artifacts through it."""
     oidc_issuer: str
@@ -253,6 +270,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
         "livenessProbe": _probe(workload.live_path, 10),
         "readinessProbe": _probe(workload.ready_path, 5),
         "startupProbe": {**_probe(workload.live_path, 2), "failureThreshold": 60},
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_DELAY_SECONDS}}},
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "catalog", "mountPath": CATALOG_MOUNT, "readOnly": True},
@@ -285,7 +303,7 @@ def _deployment(workload: _Workload, settings: WorkloadSettings) -> Manifest:
                     "serviceAccountName": workload.name,
                     "automountServiceAccountToken": False,
                     "securityContext": _pod_security(),
-                    "terminationGracePeriodSeconds": 30,
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
                     "nodeSelector": {NODE_POOL_LABEL: workload.pool},
                     "topologySpreadConstraints": _spread(selector, settings.spread_across_zones_strictly),
                     "containers": [container],
@@ -434,9 +452,11 @@ def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
 
     * DNS to CoreDNS only.
     * EKS Pod Identity's agent on the node, for the pods' AWS credentials.
-    * The online store's port inside the VPC (ElastiCache sits in the private subnets).
-    * HTTPS inside the VPC: Secrets Manager, Kinesis and STS through interface endpoints
-      with private DNS, S3 through its interface endpoint (``MLPLAT_S3_ENDPOINT_URL``).
+    * The online store's port in the private subnets (ElastiCache's subnet group).
+    * HTTPS to the private subnets: Secrets Manager, Kinesis and STS through interface
+      endpoints with private DNS, S3 through its interface endpoint (``MLPLAT_S3_ENDPOINT_URL``),
+      all of them in the private subnets. Not the whole VPC: its public subnets (load
+      balancers, NAT gateways) and scraper subnets hold nothing the services dial.
       The S3 gateway endpoint cannot be allowed here: it routes to S3's public prefix
       list, which a NetworkPolicy cannot name, and allowing 443 to the internet would
       let a compromised pod send data anywhere.
@@ -447,11 +467,11 @@ def egress_rules(settings: WorkloadSettings) -> list[dict[str, Any]]:
       translation, and EKS offers no selector for the control plane (it is not a pod:
       https://github.com/aws/aws-network-policy-agent/issues/281, whose answer is to
       allow the endpoint IPs or their subnets), so both are allowed: the endpoints
-      through the VPC rule above (the ENIs move when the control plane is replaced, the
-      VPC does not), the cluster IP by its own /32.
+      through the private subnets' rule above (the ENIs move when the control plane is
+      replaced, within the cluster's subnets, which are these), the cluster IP by its own /32.
     """
     agent_cidr, agent_port = POD_IDENTITY_AGENT
-    vpc = [{"ipBlock": {"cidr": settings.vpc_cidr}}]
+    vpc = [{"ipBlock": {"cidr": cidr}} for cidr in settings.private_subnet_cidrs]
     return [
         {"to": [KUBE_DNS], "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
         {"to": [{"ipBlock": {"cidr": agent_cidr}}], "ports": [{"port": agent_port, "protocol": "TCP"}]},
@@ -487,7 +507,6 @@ def online_store_port(url: str) -> int:
 
 def _common_env(settings: WorkloadSettings) -> dict[str, str]:
     return {
-        "MLPLAT_ENVIRONMENT": settings.environment,
         "MLPLAT_CATALOG": f"{CATALOG_MOUNT}/{CATALOG_CONFIGMAP_KEY}",
         "MLPLAT_ONLINE_STORE_URL": settings.online_store_url,
         "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN": settings.online_store_auth_secret_arn,
@@ -499,6 +518,7 @@ def _common_env(settings: WorkloadSettings) -> dict[str, str]:
         "MLPLAT_AUTH_JWKS_URL": CLUSTER_KEYS_URL,
         "MLPLAT_AUTH_JWKS_TOKEN_FILE": f"{KUBE_API_MOUNT}/token",
         "MLPLAT_AUTH_JWKS_CA_FILE": f"{KUBE_API_MOUNT}/ca.crt",
+        "MLPLAT_GRACEFUL_SHUTDOWN_SECONDS": str(DRAIN_SECONDS),
     }
 
 

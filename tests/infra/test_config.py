@@ -72,6 +72,10 @@ def test_prod_must_be_highly_available_and_protected() -> None:
         ({"availabilityZones": ["eu-west-1a", "us-east-1b", "eu-west-1c"]}, "three different zones of one region"),
         ({"cluster": {"publicAccessCidrs": ["0.0.0.0/0"]}}, "opens the API to the internet"),
         ({"cluster": {"systemNodes": {"minSize": 5, "maxSize": 2}}}, "minSize (5) is above maxSize (2)"),
+        (
+            {"services": {"featureServer": {"minReplicas": 4, "maxReplicas": 2}}},
+            "services.featureServer: minReplicas (4) is above maxReplicas (2); raise maxReplicas",
+        ),
         ({"alerts": {"emails": ["oncall"]}}, "'oncall' is not an email address"),
         ({"environment": "qa"}, "environment: Input should be 'dev', 'staging' or 'prod'"),
         # Validate sizes the SLO rules with a runbook base this long at most.

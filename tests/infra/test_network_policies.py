@@ -229,6 +229,62 @@ def test_the_walk_catches_a_policy_that_forgets_the_kubernetes_service(stacks: d
     assert blocked == ["issuer keys: the kubernetes Service"]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_service_reaches_the_vpc_outside_its_private_subnets(stacks: dict[str, Rendered], stack: str) -> None:
+    # Every in-VPC destination (interface endpoints, the online store, the API server's ENIs)
+    # sits in the private subnets; the rest of the VPC holds load balancers, NAT gateways and
+    # the scraper, which no service dials.
+    plan = carve_subnets(stack_config(stack).network.vpc_cidr, 3)
+    spare = list(ipaddress.ip_network(plan.scraper[-1]).supernet(prefixlen_diff=2).subnets(prefixlen_diff=2))[-1]
+    outside = {
+        "a load balancer in a public subnet": plan.public[0],
+        "a scraper interface": plan.scraper[0],
+        "the unused block beside the scraper subnets": str(spare),
+    }
+    for deployment, policy in _services(stacks[stack]):
+        port = urlsplit(_env(deployment)["MLPLAT_ONLINE_STORE_URL"]).port
+        assert port
+        reached = [
+            f"{why} on {each}"
+            for why, block in outside.items()
+            for each in (443, port)
+            if allows(
+                policy.plain["spec"],
+                Destination(why, each, address=str(ipaddress.ip_network(block).network_address + 10)),
+                "mlplat",
+            )
+        ]
+        assert reached == [], f"{deployment.name} reaches {reached}"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_private_blocks_are_the_subnets_of_every_in_vpc_destination(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    # The workloads stack carves the blocks from the config; the platform stack's resources decide
+    # where the endpoints, the online store and the API server's ENIs really are.
+    rendered = stacks[stack]
+    blocks = {f"{s.name}-id": s.plain["cidrBlock"] for s in rendered.of_type("aws:ec2/subnet:Subnet")}
+    placed = [
+        *(e.plain["subnetIds"] for e in rendered.of_type("aws:ec2/vpcEndpoint:VpcEndpoint") if "subnetIds" in e.plain),
+        *(g.plain["subnetIds"] for g in rendered.of_type("aws:elasticache/subnetGroup:SubnetGroup")),
+        *(c.plain["vpcConfig"]["subnetIds"] for c in rendered.of_type("aws:eks/cluster:Cluster")),
+    ]
+    destinations = {blocks[subnet] for ids in placed for subnet in ids}
+    for _, policy in _services(rendered):
+        https = [rule for rule in policy.plain["spec"]["egress"] if {"port": 443, "protocol": "TCP"} in rule["ports"]]
+        allowed = {peer["ipBlock"]["cidr"] for rule in https for peer in rule["to"]} - {
+            ipaddress.ip_network(rendered.outputs["clusterServiceIpv4Cidr"])[1].exploded + "/32"
+        }
+        assert allowed == destinations, policy.name
+
+
+def _env(deployment: Captured) -> dict[str, str]:
+    return {
+        item["name"]: item["value"] for item in deployment.plain["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+
 # --- ingress: who reaches each service ------------------------------------------------------------
 
 #: Ports a scraper must not reach even from its own subnets (other services' usual ports).

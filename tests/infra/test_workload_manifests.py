@@ -8,10 +8,13 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+from pydantic import AliasChoices
 
 from infra.components.workloads import logical_name
 from infra.workloads.manifests import (
+    FEATURE_SERVER,
     KUBE_DNS,
+    MODEL_SERVER,
     FeatureServerSettings,
     ServiceImage,
     WorkloadSettings,
@@ -24,9 +27,11 @@ from infra.workloads.manifests import (
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
 from mlplat.spec.kinds import Caller
+from services.settings import EnvironmentSettings
 
 KUBERNETES_VERSION = "1.33.0"
 SCRAPER_CIDRS = ("10.40.240.0/22", "10.40.244.0/22", "10.40.248.0/22")
+PRIVATE_CIDRS = ("10.40.0.0/18", "10.40.64.0/18", "10.40.128.0/18")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +42,6 @@ def catalog(specs_dir: Path) -> Catalog:
 @pytest.fixture(scope="module")
 def settings() -> WorkloadSettings:
     return WorkloadSettings(
-        environment="prod",
         feature_server_image=ServiceImage(
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlplat-feature-server", "1.4.2"
         ),
@@ -47,7 +51,7 @@ def settings() -> WorkloadSettings:
         artifact_root="s3://mlplat-prod-artifacts",
         decision_log_url="kinesis://mlplat-prod-decisions",
         aws_region="eu-west-1",
-        vpc_cidr="10.40.0.0/16",
+        private_subnet_cidrs=PRIVATE_CIDRS,
         oidc_issuer="https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE",
         s3_endpoint_url="https://bucket.vpce-0abc-def.s3.eu-west-1.vpce.amazonaws.com",
         kubernetes_service_cidr="172.20.0.1/32",
@@ -147,7 +151,7 @@ def test_feature_server_admits_its_readers_and_writers_by_namespace_and_the_scra
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     peers = [peer for rule in policy["egress"] for peer in rule["to"]]
     assert {peer["ipBlock"]["cidr"] for peer in peers if "ipBlock" in peer} == {
-        settings.vpc_cidr,
+        *PRIVATE_CIDRS,
         "169.254.170.23/32",
         settings.kubernetes_service_cidr,
     }
@@ -313,3 +317,92 @@ def test_each_service_accepts_the_environment_its_deployment_sets(
     assert models.kinesis_stream == settings.decision_log_url.removeprefix("kinesis://")
     assert models.online_store_auth_secret_arn == settings.online_store_auth_secret_arn
     assert models.aws_region == settings.aws_region
+
+
+def _variables(settings_class: type[EnvironmentSettings]) -> set[str]:
+    """Every environment variable ``settings_class`` reads: its fields' variables and their aliases."""
+    found = set()
+    for name, field in settings_class.model_fields.items():
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias or settings_class.variable(name)]
+        found |= {choice for choice in choices if isinstance(choice, str) and choice.isupper()}
+    return found
+
+
+#: What each service must be told on the cluster; each default suits only one laptop
+#: (a spec directory, the embedded store, no caller identity, artifacts and decisions on local disk).
+DEPLOYED_SETTINGS = {
+    FEATURE_SERVER: {
+        "MLPLAT_CATALOG",
+        "MLPLAT_ONLINE_STORE_URL",
+        "MLPLAT_ONLINE_STORE_AUTH_SECRET_ARN",
+        "AWS_REGION",
+        "MLPLAT_AUTH",
+        "MLPLAT_AUTH_ISSUER",
+        "MLPLAT_AUTH_JWKS_URL",
+        "MLPLAT_AUTH_JWKS_TOKEN_FILE",
+        "MLPLAT_AUTH_JWKS_CA_FILE",
+        "MLPLAT_GRACEFUL_SHUTDOWN_SECONDS",
+    },
+}
+DEPLOYED_SETTINGS[MODEL_SERVER] = DEPLOYED_SETTINGS[FEATURE_SERVER] | {
+    "MLPLAT_MODEL",
+    "MLPLAT_ARTIFACT_ROOT",
+    "MLPLAT_S3_ENDPOINT_URL",
+    "MLPLAT_DECISION_LOG",
+}
+
+
+def test_every_variable_a_deployment_sets_is_one_its_service_reads(
+    catalog: Catalog, settings: WorkloadSettings
+) -> None:
+    # pydantic-settings ignores a prefixed variable no field reads, so a misspelt or dropped
+    # setting starts the service with its default instead of failing: compare the names.
+    from services.feature_server.settings import Settings as FeatureServerSettings
+    from services.identity import IdentitySettings
+    from services.model_server.settings import Settings as ModelServerSettings
+
+    reads = {
+        FEATURE_SERVER: _variables(FeatureServerSettings) | _variables(IdentitySettings),
+        MODEL_SERVER: _variables(ModelServerSettings) | _variables(IdentitySettings),
+    }
+    for manifest in render_workloads(catalog, settings):
+        if manifest["kind"] != "Deployment":
+            continue
+        component = manifest["metadata"]["labels"]["app.kubernetes.io/component"]
+        [container] = manifest["spec"]["template"]["spec"]["containers"]
+        names = {item["name"] for item in container["env"]}
+        assert names - reads[component] == set(), f"{manifest['metadata']['name']} sets variables nothing reads"
+        assert DEPLOYED_SETTINGS[component] - names == set(), f"{manifest['metadata']['name']} leaves these out"
+
+
+def test_the_variable_check_sees_the_services_own_names() -> None:
+    from services.model_server.settings import Settings as ModelServerSettings
+
+    variables = _variables(ModelServerSettings)
+    assert {"MLPLAT_MODEL", "MLPLAT_MODELS", "AWS_REGION", "MLPLAT_DECISION_LOG"} <= variables
+    assert "MLPLAT_ENVIRONMENT" not in variables
+
+
+def test_a_terminating_pod_keeps_serving_then_drains_within_its_grace_period(
+    catalog: Catalog, settings: WorkloadSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.feature_server.settings import Settings as FeatureServerSettings
+    from services.model_server.settings import Settings as ModelServerSettings
+
+    service_settings = {FEATURE_SERVER: FeatureServerSettings, MODEL_SERVER: ModelServerSettings}
+    for manifest in render_workloads(catalog, settings):
+        if manifest["kind"] != "Deployment":
+            continue
+        pod = manifest["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        # Endpoints of a terminating pod are not ready at once; kube-proxy catches up meanwhile.
+        delay = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert delay >= 5
+        with monkeypatch.context() as env:
+            for item in container["env"]:
+                env.setenv(item["name"], item["value"])
+            component = manifest["metadata"]["labels"]["app.kubernetes.io/component"]
+            drain = service_settings[component].from_environment().graceful_shutdown_seconds
+        # The grace period runs from the preStop hook: sleep, drain, then the app's own shutdown.
+        assert pod["terminationGracePeriodSeconds"] > delay + drain, manifest["metadata"]["name"]

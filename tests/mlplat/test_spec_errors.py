@@ -53,6 +53,10 @@ CASES = [
         "specs.yaml:53:12: error: spec.serving.resources.cpu: '2 cores' is not a CPU quantity: write millicores ('500m') or cores ('2')",
     ),
     Case(
+        "replicas_min_above_max",
+        "specs.yaml:52:29: error: spec.serving.replicas.max: max 2 is below min 4, which Kubernetes refuses for an autoscaler; raise max to at least 4 or lower min",
+    ),
+    Case(
         "bad_duration",
         "specs.yaml:23:8: error: spec.ttl: '30 days' is not a duration: write a whole number followed by s, m, h, d or w (e.g. '90s', '6h', '30d')",
     ),

@@ -14,12 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infra.workloads.manifests import FEATURE_SERVER
 from mlplat.catalog import Catalog
 from mlplat.loader import load_catalog
 from mlplat.local_identity import LocalIssuer, SigningKey
 from services.feature_server import create_app
 from services.identity import IdentitySettings
 from tests.servers import running
+from tests.services.deployed_probes import probe_paths
 from tests.services.feature_server.conftest import settings_for
 
 READ = {"features": ["bureau_profile:fico_score"], "entities": {"applicant_id": ["a1"]}}
@@ -100,10 +102,13 @@ def test_no_token_or_a_wrong_audience_is_401(client: httpx.Client, issuer: Local
 
 
 def test_probes_and_metrics_need_no_token_and_responses_count_callers(
-    client: httpx.Client, issuer: LocalIssuer
+    client: httpx.Client, issuer: LocalIssuer, catalog: Catalog
 ) -> None:
     assert client.get("/health/live").status_code == 200
     assert client.get("/health/ready").status_code == 200
+    # What the kubelet probes, as the rendered Deployment names it.
+    for path in probe_paths(catalog, FEATURE_SERVER):
+        assert client.get(path).status_code == 200, path
     client.post("/get-online-features", json=READ, headers=bearer(issuer, "underwriting", "console"))
     metrics = client.get("/metrics").text
     assert (

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from infra.workloads.manifests import MODEL_SERVER
 from mlplat.access import AccessPolicy
 from mlplat.catalog import Catalog
 from mlplat.decision_log import read_decision_log
@@ -22,6 +23,7 @@ from mlplat.online_store import OnlineStore
 from services.identity import Authorizer, IdentitySettings, TokenVerifier
 from services.model_server.app import build_app
 from tests.servers import running
+from tests.services.deployed_probes import probe_paths
 from tests.services.model_server.conftest import APPLICANT, MERCHANT, components, seed_features
 
 DECISION = {"entities": {"applicant_id": APPLICANT, "merchant_id": MERCHANT}, "values": {"order_amount": 80.5}}
@@ -118,11 +120,14 @@ def test_a_service_account_no_caller_names_is_403(server: tuple[httpx.Client, Pa
 
 
 def test_probes_and_metrics_need_no_token_and_count_callers(
-    server: tuple[httpx.Client, Path], issuer: LocalIssuer
+    server: tuple[httpx.Client, Path], issuer: LocalIssuer, catalog: Catalog
 ) -> None:
     client, _ = server
     assert client.get("/v2/health/ready").status_code == 200
     assert client.get("/v2/health/live").status_code == 200
+    # What the kubelet probes, as the rendered Deployments name it.
+    for path in probe_paths(catalog, MODEL_SERVER):
+        assert client.get(path).status_code == 200, path
     client.post("/v1/decisions/fraud", json=DECISION, headers=bearer(issuer, "checkout", "checkout-api"))
     client.post("/v1/decisions/fraud", json=DECISION)
     metrics = client.get("/metrics").text
