@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlplat.diagnostics import did_you_mean
 from mlplat.errors import MlplatError, UsageError
 from mlplat.plan.resources import Plan, diff, load_render
 from mlplat.plan.spec_changes import SpecChange, base_documents, documents, head_catalog, spec_changes
@@ -173,6 +174,19 @@ def code_digest(tree: Path) -> str:
     return digest.hexdigest()
 
 
+def _check_stacks(repo: Path, stacks: Sequence[str]) -> None:
+    """Each stack must have its ``Pulumi.<stack>.yaml``: said before any checkout or render starts."""
+    known = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in repo.glob("Pulumi.*.yaml"))
+    if not known:
+        raise UsageError(f"{repo} has no Pulumi.<stack>.yaml: run mlplat plan at the repository root, or pass --repo")
+    for stack in stacks:
+        if stack not in known:
+            raise UsageError(
+                f"--stack {stack!r} has no Pulumi.{stack}.yaml in {repo}; stacks: {', '.join(known)}"
+                + did_you_mean(stack, known)
+            )
+
+
 def _commit(repo: Path, ref: str) -> str:
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode != 0:
@@ -215,6 +229,7 @@ def plan(
     before anything is rendered. With ``cache``, renders of the base commit are kept in
     ``.mlplat/plan-cache`` and reused.
     """
+    _check_stacks(repo, stacks)
     specs_dir = specs or repo / "specs"
     relative_specs = specs_dir.resolve().relative_to(repo.resolve()) if specs else Path("specs")
     head = documents(head_catalog(specs_dir))

@@ -144,6 +144,20 @@ def test_an_unknown_base_is_a_usage_error(tree: Path) -> None:
         plan(tree, ["dev"], "no-such-ref")
 
 
+def test_an_unknown_stack_is_a_usage_error_before_anything_is_checked_out(tree: Path) -> None:
+    progress: list[str] = []
+    with pytest.raises(UsageError, match=r"--stack 'dve' has no Pulumi.dve.yaml .*stacks: dev, prod, staging .*'dev'"):
+        plan(tree, ["dev", "dve"], "main", progress=progress.append)
+    assert progress == []
+
+
+def test_a_directory_without_stacks_says_to_run_at_the_repository_root(tmp_path: Path) -> None:
+    with pytest.raises(
+        UsageError, match=r"no Pulumi\.<stack>\.yaml: run mlplat plan at the repository root, or pass --repo"
+    ):
+        plan(tmp_path, ["dev"], "main")
+
+
 def test_broken_specs_fail_with_their_located_errors_before_rendering(tree: Path) -> None:
     (tree / "specs/models/broken.yaml").write_text("apiVersion: mlplat/v1\nkind: Model\n")
     progress: list[str] = []
