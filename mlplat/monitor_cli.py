@@ -334,7 +334,12 @@ def send_decisions_command(
     ] = None,
     specs: SpecsOption = DEFAULT_SPECS,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Offline root to draw applications from. Default: today's live data.")
+        Path | None,
+        typer.Option(
+            "--data",
+            envvar="MLPLAT_OFFLINE_ROOT",
+            help="Offline root to draw applications from. Default: today's live data of `mlplat up`.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the applications drawn.")] = 7,
 ) -> None:
