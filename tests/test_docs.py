@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ from typer._click.exceptions import BadOptionUsage, MissingParameter, UsageError
 from typer.core import TyperGroup, TyperOption
 
 from mlplat.cli import app as mlplat_app
+from mlplat.errors import MlplatError
 from mlplat.local_platform import LocalSettings
 from services.cli import app as serve_app
 from services.feature_server.settings import Settings as FeatureSettings
@@ -47,37 +49,41 @@ class Shown:
 
     where: str
     words: tuple[str, ...]
+    environment: tuple[tuple[str, str], ...] = ()
+    """The ``VARIABLE=value`` words before the program."""
+    runnable: bool = False
+    """In a fenced block: meant to be pasted as it stands, not prose naming a command."""
 
     def __str__(self) -> str:
         return f"{self.where}: {' '.join(self.words)}"
 
 
-def _code_spans(text: str, *, blocks: bool = True) -> Iterator[tuple[int, str]]:
-    """(line, text) of each inline code span, and of each line of a fenced block (with ``blocks``)."""
+def _code_spans(text: str, *, blocks: bool = True) -> Iterator[tuple[int, str, bool]]:
+    """(line, text, fenced) of each inline code span, and of each line of a fenced block (with ``blocks``)."""
     fenced = False
     for number, line in enumerate(text.splitlines(), 1):
         if line.lstrip().startswith("```"):
             fenced = not fenced
         elif fenced:
             if blocks:
-                yield number, line
+                yield number, line, True
         else:
-            yield from ((number, span) for span in re.findall(r"`([^`\n]+)`", line))
+            yield from ((number, span, False) for span in re.findall(r"`([^`\n]+)`", line))
 
 
-def _joined(spans: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+def _joined(spans: Iterator[tuple[int, str, bool]]) -> Iterator[tuple[int, str, bool]]:
     """Shell lines with their continuations (a trailing backslash) joined, comments dropped."""
     pending: tuple[int, str] | None = None
-    for number, span in spans:
+    for number, span, fenced in spans:
         line = re.sub(r"\s#\s.*$", "", span).rstrip()
         start, text = (pending[0], f"{pending[1]} {line}") if pending else (number, line)
         pending = (start, text[:-1]) if text.endswith("\\") and not text.endswith("\\|") else None
         if pending is None:
-            yield start, text
+            yield start, text, fenced
 
 
 def _command_lines(path: Path) -> Iterator[Shown]:
-    for number, line in _joined(_code_spans(path.read_text(encoding="utf-8"))):
+    for number, line, fenced in _joined(_code_spans(path.read_text(encoding="utf-8"))):
         # `a && b`, `a; b`, `(cd x && b)`; `features | models` (a table's "or") starts no command.
         for part in re.split(r"&&|;|\\?\||[()]", line):
             text = re.sub(r"<[^>]*>|\{[^}]*\}", "PLACEHOLDER", part.strip())
@@ -85,10 +91,14 @@ def _command_lines(path: Path) -> Iterator[Shown]:
                 words = shlex.split(text)
             except ValueError:
                 words = text.split()
+            environment = []
             while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", words[0]):
-                words.pop(0)  # VARIABLE=value before the program
+                name, _, value = words.pop(0).partition("=")  # VARIABLE=value before the program
+                environment.append((name, value))
             if words and words[0].removeprefix(".venv/bin/") in PROGRAMS:
-                yield Shown(f"{path.relative_to(REPO)}:{number}", (words[0].removeprefix(".venv/bin/"), *words[1:]))
+                program = words[0].removeprefix(".venv/bin/")
+                where = f"{path.relative_to(REPO)}:{number}"
+                yield Shown(where, (program, *words[1:]), tuple(environment), fenced and path.suffix == ".md")
 
 
 SHOWN = [shown for path in [*DOCS, *SOURCES] for shown in _command_lines(path)]
@@ -130,12 +140,33 @@ def test_each_command_line_shown_parses_with_the_real_command_line(shown: Shown)
         pytest.fail(f"{shown}: {error.format_message()}")
 
 
+SERVICES = [
+    s for s in SHOWN if s.runnable and s.words[:2] in {("mlplat-serve", "features"), ("mlplat-serve", "models")}
+]
+
+
+@pytest.mark.parametrize("shown", SERVICES, ids=str)
+def test_each_service_command_shown_has_the_environment_it_needs_to_start(
+    shown: Shown, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service verifies callers unless told otherwise: a pasted command must say against which issuer."""
+    for name in [name for name in os.environ if name.startswith("MLPLAT_")]:
+        monkeypatch.delenv(name)
+    for name, value in shown.environment:
+        monkeypatch.setenv(name, value)
+    try:
+        IdentitySettings.from_environment()
+    except MlplatError as error:
+        pytest.fail(f"{shown}: {error}")
+
+
 def test_the_command_lines_are_found() -> None:
     """The extraction itself: the README's command lines are among those checked."""
     readme = {" ".join(s.words) for s in SHOWN if s.where.startswith("README.md")}
     assert "mlplat plan --stack prod --base main" in readme
     assert "mlplat-serve decisions --caller checkout_api" in readme
     assert "mlplat-serve decisions --id PLACEHOLDER" in readme
+    assert any(s.where.startswith("docs/feature-server.md") for s in SERVICES)
 
 
 # --- paths ------------------------------------------------------------------------------
@@ -160,7 +191,7 @@ NOT_PATHS = {"mlplat/feature-server", "mlplat/ModelServer", "mlplat/v1"}
 def _named_paths() -> Iterator[tuple[str, str]]:
     for doc in DOCS:
         # Inline code only: fenced blocks hold diagrams and example output (`specs/models/risk.yaml:38:7: error`).
-        for number, span in _code_spans(doc.read_text(encoding="utf-8"), blocks=False):
+        for number, span, _ in _code_spans(doc.read_text(encoding="utf-8"), blocks=False):
             for word in span.split():
                 path = re.sub(r"[:#].*$", "", word.strip("(),;\"'"))
                 if path.startswith(TOP_LEVEL) and not re.search(r"[<>*${}\[\]]", path) and path not in NOT_PATHS:
