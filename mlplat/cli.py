@@ -286,6 +286,7 @@ def up(
     import signal  # noqa: PLC0415
 
     from mlplat import local_platform as local  # noqa: PLC0415
+    from mlplat.operations.local_prometheus import prometheus_binary  # noqa: PLC0415
 
     # SIGTERM (a supervisor, a test) stops the platform as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -303,7 +304,7 @@ def up(
     try:
         # Before anything is written: a second `up` on this state, or a taken port, stops here.
         claim = local.claim_state(settings)
-        local.check_ports(settings)
+        local.check_ports(settings, prometheus=prometheus_binary() is not None)
         catalog = load_specs(settings.specs)
         out.print(f"[bold]mlplat[/bold] local platform · state in {settings.state_dir}")
         data = local.live_data(catalog, settings, local.today_utc())

@@ -171,14 +171,19 @@ def claim_state(settings: LocalSettings) -> StateClaim:
     return StateClaim(path, descriptor)
 
 
-def check_ports(settings: LocalSettings) -> None:
-    """Fail before any work when a server's port is taken, naming the port and the flag that moves it."""
+def check_ports(settings: LocalSettings, *, prometheus: bool = False) -> None:
+    """Fail before any work when a server's port is taken, naming the port and the flag that moves it.
+
+    With ``prometheus`` (it is on PATH), its port too: taken, ``up`` would point at another one.
+    """
     if settings.feature_port == settings.model_port:
         raise UsageError(f"--feature-port and --model-port are both {settings.feature_port}; give each server its own")
-    servers = (
+    servers = [
         ("feature server", "--feature-port", settings.feature_port),
         ("model server", "--model-port", settings.model_port),
-    )
+    ]
+    if prometheus:
+        servers.append(("Prometheus", "--prometheus-port", settings.prometheus_port))
     for server, flag, port in servers:
         try:
             _bind_and_close(settings.host, port)

@@ -83,6 +83,13 @@ def test_a_taken_port_is_named_with_the_flag_that_moves_it(tmp_path: Path, liste
         check_ports(_settings(tmp_path, feature_port=listening, model_port=free_port()))
 
 
+def test_prometheus_port_is_checked_when_prometheus_runs(tmp_path: Path, listening: int) -> None:
+    settings = _settings(tmp_path, feature_port=free_port(), model_port=free_port(), prometheus_port=listening)
+    check_ports(settings)  # not on PATH: Prometheus does not start, its port is not needed
+    with pytest.raises(LocalPlatformError, match=f"port {listening} on 127.0.0.1 \\(Prometheus\\).*--prometheus-port"):
+        check_ports(settings, prometheus=True)
+
+
 def test_one_port_for_both_servers_is_a_usage_error(tmp_path: Path) -> None:
     port = free_port()
     with pytest.raises(UsageError, match=f"both {port}"):
