@@ -286,6 +286,7 @@ def up(
     import signal  # noqa: PLC0415
 
     from mlplat import local_platform as local  # noqa: PLC0415
+    from mlplat.operations.local_prometheus import prometheus_binary  # noqa: PLC0415
 
     # SIGTERM (a supervisor, a test) stops the platform as Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -297,9 +298,13 @@ def up(
         prometheus_port=prometheus_port,
         authenticate=not no_auth,
     )
+    claim = None
     running = None
     identity = None
     try:
+        # Before anything is written: a second `up` on this state, or a taken port, stops here.
+        claim = local.claim_state(settings)
+        local.check_ports(settings, prometheus=prometheus_binary() is not None)
         catalog = load_specs(settings.specs)
         out.print(f"[bold]mlplat[/bold] local platform · state in {settings.state_dir}")
         data = local.live_data(catalog, settings, local.today_utc())
@@ -320,8 +325,9 @@ def up(
         model = next(iter(catalog.models))
         token = local.decision_caller(catalog, model, identity)
         _print_endpoints(settings, model, local.sample_decision(catalog, data, model), token)
-        code = running.wait()
-        raise typer.Exit(code or 0)
+        server, code = running.wait()
+        if code != 0:
+            raise local.LocalPlatformError(f"the {server} exited with status {code}; its log is above")
     except KeyboardInterrupt:
         out.print("stopping ...")
     except MlplatError as error:
@@ -331,6 +337,8 @@ def up(
             running.stop()
         elif identity is not None:
             identity.issuer.stop()
+        if claim is not None:
+            claim.release()
 
 
 def _start_identity(catalog: Catalog, settings: LocalSettings) -> LocalIdentity | None:

@@ -19,6 +19,9 @@ import orjson
 
 log = logging.getLogger("mlplat.decision_log")
 
+#: Where a model server writes its log and its readers look, when not told: ``mlplat up``'s log.
+DEFAULT_DECISION_LOG = Path(".mlplat/decisions")
+
 _NAME = re.compile(r"^decisions-(\d{8})\.jsonl$")
 
 

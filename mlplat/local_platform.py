@@ -3,6 +3,8 @@
 Each step is a function that returns what it did, so the CLI can report it and tests
 can run the steps on their own:
 
+0. the claim: one ``mlplat up`` per state directory (a lock held while it runs), and
+   its ports free, checked before anything is written;
 1. live data: the seeded synthetic sources, shifted so their history ends today (the
    committed models were trained on the same generator with fixed dates);
 2. models: the committed artifacts when they match the specs' sha256, else trained;
@@ -20,8 +22,11 @@ Stores default to files under the state directory (SQLite online store and regis
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -125,6 +130,76 @@ class LocalSettings:
             evaluation_interval=interval,
             host=self.host,
         )
+
+
+# --- 0. the claim --------------------------------------------------------------------
+
+
+@dataclass
+class StateClaim:
+    """The exclusive lock of one ``mlplat up`` on its state directory; :meth:`release` ends it.
+
+    A second ``up`` on the same state would overwrite the callers' tokens with ones the
+    running servers reject and write into their stores, so it is refused instead. The lock
+    is the kernel's (``flock``): it ends with the process, however the process ends.
+    """
+
+    path: Path
+    descriptor: int
+
+    def release(self) -> None:
+        os.close(self.descriptor)  # closing the file drops the lock
+
+
+def claim_state(settings: LocalSettings) -> StateClaim:
+    """Lock ``settings.state_dir`` for this process, or say which ``mlplat up`` holds it."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.state_dir / "up.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
+        os.close(descriptor)
+        raise LocalPlatformError(
+            f"another `mlplat up` (pid {holder}) is running with its state in {settings.state_dir}; "
+            "stop it first (Ctrl-C), or give this one its own state and ports: "
+            "MLPLAT_STATE_DIR=<dir> mlplat up --feature-port <port> --model-port <port>"
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    return StateClaim(path, descriptor)
+
+
+def check_ports(settings: LocalSettings, *, prometheus: bool = False) -> None:
+    """Fail before any work when a server's port is taken, naming the port and the flag that moves it.
+
+    With ``prometheus`` (it is on PATH), its port too: taken, ``up`` would point at another one.
+    """
+    if settings.feature_port == settings.model_port:
+        raise UsageError(f"--feature-port and --model-port are both {settings.feature_port}; give each server its own")
+    servers = [
+        ("feature server", "--feature-port", settings.feature_port),
+        ("model server", "--model-port", settings.model_port),
+    ]
+    if prometheus:
+        servers.append(("Prometheus", "--prometheus-port", settings.prometheus_port))
+    for server, flag, port in servers:
+        try:
+            _bind_and_close(settings.host, port)
+        except OSError as error:
+            why = "is already in use by another process" if error.errno == errno.EADDRINUSE else f"fails: {error}"
+            raise LocalPlatformError(
+                f"port {port} on {settings.host} ({server}) {why}; "
+                f"stop what holds it, or choose another port: mlplat up {flag} <port>"
+            ) from None
+
+
+def _bind_and_close(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by the last run is free, a listening one is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 # --- 1. data ----------------------------------------------------------------------------
@@ -292,13 +367,13 @@ class RunningPlatform:
                     )
                 time.sleep(0.2)
 
-    def wait(self) -> int | None:
-        """Block until either server exits; its exit status."""
+    def wait(self) -> tuple[str, int]:
+        """Block until either server exits; which one, and its exit status."""
         while True:
-            for process in self.processes.values():
+            for name, process in self.processes.items():
                 code = process.poll()
                 if code is not None:
-                    return code
+                    return name, code
             time.sleep(0.2)
 
     def stop(self, timeout: float = 30.0) -> None:

@@ -30,6 +30,7 @@ from mlplat.console import (
     load_specs,
     out,
 )
+from mlplat.decision_log import DEFAULT_DECISION_LOG
 from mlplat.errors import MlplatError, UsageError
 from mlplat.spec.types import format_duration, parse_duration
 
@@ -99,7 +100,7 @@ def _report(catalog: Catalog, model: str, options: MonitorOptions, engine: Monit
 
 def monitor_command(
     model: Annotated[str, typer.Argument(help="Name of the Model spec to monitor.")],
-    decision_log: DecisionLogOption = Path(".mlplat/decisions"),
+    decision_log: DecisionLogOption = DEFAULT_DECISION_LOG,
     specs: SpecsOption = DEFAULT_SPECS,
     artifacts: ArtifactsOption = DEFAULT_ARTIFACTS,
     data: DataOption = DEFAULT_DATA,
@@ -305,7 +306,7 @@ def _shift(text: str, start: datetime) -> Shift:
 
 def outcomes_command(
     model: Annotated[str, typer.Argument(help="Name of the Model spec whose logged decisions get outcomes.")],
-    decision_log: DecisionLogOption = Path(".mlplat/decisions"),
+    decision_log: DecisionLogOption = DEFAULT_DECISION_LOG,
     outcomes: Annotated[
         Path, typer.Option("--outcomes", help="Offline root to write the outcomes into (the label source's file).")
     ] = Path(".mlplat/outcomes"),
@@ -334,7 +335,12 @@ def send_decisions_command(
     ] = None,
     specs: SpecsOption = DEFAULT_SPECS,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Offline root to draw applications from. Default: today's live data.")
+        Path | None,
+        typer.Option(
+            "--data",
+            envvar="MLPLAT_OFFLINE_ROOT",
+            help="Offline root to draw applications from. Default: today's live data of `mlplat up`.",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the applications drawn.")] = 7,
 ) -> None:

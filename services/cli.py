@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from mlplat.console import fail, typer_app
+from mlplat.decision_log import DEFAULT_DECISION_LOG
 from mlplat.errors import MlplatError, NotFoundError, UsageError
 
 app = typer_app("mlplat-serve", "Run the platform's services.")
@@ -92,7 +93,7 @@ def decisions_command(
             envvar="MLPLAT_DECISION_LOG",
             help="Decision log directory of a model server; `mlplat up` writes .mlplat/decisions.",
         ),
-    ] = Path(".mlplat/decisions"),
+    ] = DEFAULT_DECISION_LOG,
     decision_id: Annotated[str | None, typer.Option("--id", help="Only the records of this decision id.")] = None,
     caller: Annotated[
         str | None, typer.Option("--caller", help="Only the records of this caller (a Caller name of the specs).")

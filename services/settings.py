@@ -131,7 +131,7 @@ class ServiceSettings(EnvironmentSettings):
         if not path.is_file():
             raise UsageError(
                 f"MLPLAT_CATALOG={str(path)!r} is neither a catalog snapshot file nor a spec directory; "
-                "write one with `mlplat catalog snapshot specs -o catalog.json`"
+                "write one with `mlplat catalog snapshot --specs specs -o catalog.json`"
             )
         try:
             snapshot = orjson.loads(path.read_bytes())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -128,10 +130,17 @@ def _rule_groups(prometheus: str, timeout: float = 30) -> set[str]:
 
 @pytest.mark.slow
 def test_up_serves_a_decision_that_lands_in_the_decision_log_and_stops_on_ctrl_c(
-    platform: Platform, tmp_path: Path
+    platform: Platform, repo: Path, tmp_path: Path
 ) -> None:
     decision = _decide_and_find_the_record(platform, tmp_path / "state")
     assert decision["model"] == "default_risk"
+    # The README's request is the one `up` prints (the same applicant, merchant and values).
+    printed = platform.wait_for(CURL, timeout=1)
+    readme = (repo / "README.md").read_text()
+    shown = re.search(r"curl -s -X POST (\S+) \\\n.*?-d '(.*?)'\n", readme, re.DOTALL)
+    assert shown is not None
+    assert urlsplit(shown.group(1)).path == urlsplit(printed.group(1)).path
+    assert json.loads(shown.group(2)) == json.loads(printed.group(3))
     assert decision["features"]["bureau_profile:fico_score"]["status"] == "PRESENT"
     # The local Prometheus runs the platform's rules, or `up` says why it does not.
     said = next(line for line in platform.lines if line.startswith("prometheus"))

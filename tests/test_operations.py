@@ -2,7 +2,7 @@
 what ``mlplat monitor --metrics-file`` really writes), and a store outage fires the availability
 alert in a real Prometheus, which resolves once the store is back.
 
-Both servers run as `mlplat serve` processes over real HTTP against a throwaway
+Both servers run as `mlplat-serve` processes over real HTTP against a throwaway
 redis-server this module starts (never the machine's shared Redis, which it stops). The
 monitoring figures come from the real command run on decisions simulated from the
 default synthetic data and the committed models, long enough for outcomes to mature.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlplat.diagnostics import did_you_mean
 from mlplat.errors import MlplatError, UsageError
 from mlplat.plan.resources import Plan, diff, load_render
 from mlplat.plan.spec_changes import SpecChange, base_documents, documents, head_catalog, spec_changes
@@ -173,6 +174,24 @@ def code_digest(tree: Path) -> str:
     return digest.hexdigest()
 
 
+def _stacks_of(repo: Path) -> list[str]:
+    """The stacks of the repository at ``repo``: one ``Pulumi.<stack>.yaml`` each."""
+    known = sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in repo.glob("Pulumi.*.yaml"))
+    if not known:
+        raise UsageError(f"{repo} has no Pulumi.<stack>.yaml: run mlplat plan at the repository root, or pass --repo")
+    return known
+
+
+def _check_stacks(repo: Path, stacks: Sequence[str], known: Sequence[str]) -> None:
+    """Each stack must have its ``Pulumi.<stack>.yaml``: said before any checkout or render starts."""
+    for stack in stacks:
+        if stack not in known:
+            raise UsageError(
+                f"--stack {stack!r} has no Pulumi.{stack}.yaml in {repo}; stacks: {', '.join(known)}"
+                + did_you_mean(stack, known)
+            )
+
+
 def _commit(repo: Path, ref: str) -> str:
     found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if found.returncode != 0:
@@ -215,9 +234,11 @@ def plan(
     before anything is rendered. With ``cache``, renders of the base commit are kept in
     ``.mlplat/plan-cache`` and reused.
     """
+    known = _stacks_of(repo)
     specs_dir = specs or repo / "specs"
     relative_specs = specs_dir.resolve().relative_to(repo.resolve()) if specs else Path("specs")
     head = documents(head_catalog(specs_dir))
+    _check_stacks(repo, stacks, known)
     commit = _commit(repo, base)
     renders_cache = RenderCache(repo / ".mlplat" / "plan-cache", repo) if cache else None
     progress(f"checking out {base} ({commit[:12]})")

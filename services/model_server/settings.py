@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
+from mlplat.decision_log import DEFAULT_DECISION_LOG
 from services.model_server.decision_log import Durability
 from services.model_server.segmented_log import DEFAULT_SEGMENT_BYTES, MIN_SEGMENT_BYTES
 from services.settings import ServiceSettings
@@ -25,8 +26,8 @@ class Settings(ServiceSettings):
     """MLPLAT_ARTIFACT_ROOT: where relative artifact URIs resolve, a directory or ``s3://bucket[/prefix]``. Default ``models``."""
     s3_endpoint_url: str | None = None
     """MLPLAT_S3_ENDPOINT_URL: S3 endpoint for artifacts. Default: AWS's."""
-    decision_log: str = Field(default="decisions", min_length=1)
-    """MLPLAT_DECISION_LOG: a directory (JSON-lines segment files) or ``kinesis://<stream>``. Default ``decisions``."""
+    decision_log: str = Field(default=str(DEFAULT_DECISION_LOG), min_length=1)
+    """MLPLAT_DECISION_LOG: a directory (JSON-lines segment files) or ``kinesis://<stream>``. Default ``.mlplat/decisions``, where ``mlplat-serve decisions`` and ``mlplat monitor`` look."""
     decision_log_durability: Durability = Durability.FSYNC
     """MLPLAT_DECISION_LOG_DURABILITY: ``fsync`` (answer after the batch's fdatasync) or ``write`` (answer after the write, flush right after). Default fsync."""
     decision_log_segment_bytes: int = Field(default=DEFAULT_SEGMENT_BYTES, ge=MIN_SEGMENT_BYTES)

@@ -139,3 +139,16 @@ def test_the_documented_deploy_commands_name_what_exists() -> None:
     assert PUSH_IMAGES.is_file()
     assert os.access(PUSH_IMAGES, os.X_OK)
     assert (REPO / "infra" / "stacks" / "workloads" / "Pulumi.yaml").is_file()
+
+
+def test_a_spec_pull_request_runs_the_tests_through_the_ci_entry_point() -> None:
+    """README: `make test` is what CI runs, through `.ci/run`, which also installs the rules' tools.
+
+    A bare `make test` under CI=true fails every test that needs promtool, prometheus or amtool.
+    """
+    runs = [step.get("run") for step in _workflow("spec-pr.yml")["jobs"]["test"]["steps"]]
+    assert ".ci/run" in runs
+    assert "make test" not in runs
+    script = (REPO / ".ci" / "run").read_text()
+    assert "prometheus prometheus-alertmanager" in script
+    assert script.rstrip().endswith("make test")

@@ -133,6 +133,7 @@ def test_module_entry_point_exits_with_the_codes(tmp_path: Path) -> None:
 
 
 def test_plan_of_broken_specs_prints_the_located_errors_only_and_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "model.yaml").write_text("apiVersion: mlplat/v1\nkind: Model\nmetadata: {name: '[/]'}\n")
     result = runner.invoke(app, ["plan", "--stack", "dev", "--repo", str(tmp_path)])

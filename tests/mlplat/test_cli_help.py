@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import click
 import pytest
 import typer
+from typer.core import TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from mlplat.cli import app as mlplat_app
 from services.cli import app as serve_app
 
 
-def _commands(group: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    yield path, group
-    if isinstance(group, click.Group):
+def _commands(group: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], typer.core.TyperCommand]]:
+    yield path, group  # type: ignore[misc]
+    # Typer builds on its own copy of click: `click.Group` is not the class of its groups.
+    if isinstance(group, TyperGroup):
         for name, command in group.commands.items():
             yield from _commands(command, (*path, name))
 
@@ -56,7 +57,7 @@ def test_each_concept_has_one_spelling_and_one_variable_across_all_commands() ->
     for name, _, path, command in COMMANDS:
         for param in command.params:
             assert not set(param.opts) & RETIRED, (name, path, param.opts)
-            if param.name in CONCEPTS and isinstance(param, click.Option):
+            if param.name in CONCEPTS and isinstance(param, TyperOption):
                 spelling, variable = CONCEPTS[param.name]
                 assert param.opts == [spelling], (name, path, param.opts)
                 # The services' commands read their variables through their settings instead.

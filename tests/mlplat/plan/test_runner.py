@@ -14,6 +14,7 @@ import yaml
 from mlplat.catalog import SpecValidationError
 from mlplat.errors import UsageError
 from mlplat.plan import Action
+from mlplat.plan import report as reporting
 from mlplat.plan.runner import plan
 
 COPIED = ("mlplat", "infra", "specs", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml")
@@ -139,9 +140,47 @@ def test_a_ttl_change_leads_with_the_spec_change_and_rolls_the_pods_that_read_th
     assert not any(message.startswith("rendered dev at main") for message in again)
 
 
+def _fenced_after(text: str, marker: str) -> list[str]:
+    """The lines of the first fenced block after ``marker``."""
+    block = text[text.index(marker) :].split("```", 2)[1]
+    return block.splitlines()[1:]  # the line of the fence names the language
+
+
+@pytest.mark.slow
+def test_the_documented_ttl_plan_is_what_mlplat_plan_prints(repo: Path, tree: Path) -> None:
+    """README.md and docs/infra.md show a real plan; to refresh them, print this one and paste it."""
+    path = tree / "specs/features/repayment_history.yaml"
+    path.write_text(path.read_text().replace("ttl: 7d", "ttl: 14d", 1))
+    report = plan(tree, ["prod"], "main")
+    printed = [line for line, _ in reporting.to_text(report)]
+    infra = (repo / "docs" / "infra.md").read_text()
+    assert _fenced_after(infra, "A real plan: `repayment_history`'s ttl") == printed
+    # The pull-request comment: the quoted start of the markdown.
+    quoted = [line.removeprefix(">").removeprefix(" ") for line in infra.splitlines() if line.startswith(">")]
+    assert reporting.to_markdown(report).splitlines()[: len(quoted)] == quoted
+    # The README's excerpt: its lines in order, `...` standing for the ones left out.
+    shown = _fenced_after((repo / "README.md").read_text(), "Raising `repayment_history`'s ttl")
+    remaining = iter(printed)
+    assert all(line in remaining for line in shown if line.strip() != "..."), shown
+
+
 def test_an_unknown_base_is_a_usage_error(tree: Path) -> None:
     with pytest.raises(UsageError, match="no-such-ref"):
         plan(tree, ["dev"], "no-such-ref")
+
+
+def test_an_unknown_stack_is_a_usage_error_before_anything_is_checked_out(tree: Path) -> None:
+    progress: list[str] = []
+    with pytest.raises(UsageError, match=r"--stack 'dve' has no Pulumi.dve.yaml .*stacks: dev, prod, staging .*'dev'"):
+        plan(tree, ["dev", "dve"], "main", progress=progress.append)
+    assert progress == []
+
+
+def test_a_directory_without_stacks_says_to_run_at_the_repository_root(tmp_path: Path) -> None:
+    with pytest.raises(
+        UsageError, match=r"no Pulumi\.<stack>\.yaml: run mlplat plan at the repository root, or pass --repo"
+    ):
+        plan(tmp_path, ["dev"], "main")
 
 
 def test_broken_specs_fail_with_their_located_errors_before_rendering(tree: Path) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import typer
 
+from mlplat.cli import app as mlplat_app
 from mlplat.errors import UsageError
+from services.cli import app as serve_app
 from services.model_server.decision_log import Durability
 from services.model_server.settings import Settings
 
@@ -18,7 +21,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_suit_one_laptop() -> None:
     settings = Settings.from_environment()
     assert settings == Settings()
-    assert (settings.kinesis_stream, settings.decision_log, settings.artifact_root) == (None, "decisions", "models")
+    assert (settings.kinesis_stream, settings.decision_log, settings.artifact_root) == (
+        None,
+        ".mlplat/decisions",
+        "models",
+    )
     assert (settings.models, settings.scoring_threads) == ((), 0)
 
 
@@ -82,3 +89,13 @@ def test_bad_values_name_the_variable(variable: str, value: str, message: str, m
     with pytest.raises(UsageError) as error:
         Settings.from_environment()
     assert message in str(error.value)
+
+
+def test_the_log_is_written_where_its_readers_look_by_default() -> None:
+    """`mlplat-serve models` then `mlplat-serve decisions --id`, `mlplat monitor`, `mlplat outcomes`: no flag needed."""
+    readers = {"mlplat": ("monitor", "outcomes"), "mlplat-serve": ("decisions",)}
+    for program, commands in readers.items():
+        app = typer.main.get_command(mlplat_app if program == "mlplat" else serve_app)
+        for name in commands:
+            (option,) = [p for p in app.commands[name].params if p.name in {"decision_log", "log"}]
+            assert str(option.default) == Settings().decision_log, (program, name)
