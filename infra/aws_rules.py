@@ -8,6 +8,7 @@ when AWS adds a version or an instance family, add it here (and its test row).
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass
@@ -262,3 +263,85 @@ def image_uri_problems(uri: str) -> list[str]:
             "<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> (or @sha256:<digest>)"
         )
     return problems
+
+
+# --- IAM policy sizes ------------------------------------------------------------------------
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html ("IAM and AWS STS
+# character limits"): the inline policies of one role total at most 10,240 characters, and a
+# role's trust policy at most 2,048 (the default quota); IAM does not count white space.
+# PutRolePolicy past the total fails with LimitExceeded, CreateRole past the trust limit with
+# LimitExceeded too: the deploy stops half-way.
+ROLE_INLINE_POLICIES_CHARACTERS = 10_240
+ROLE_TRUST_POLICY_CHARACTERS = 2_048
+IAM_QUOTAS_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+
+
+def iam_policy_characters(document: str) -> int:
+    """The size IAM counts for a policy document: its characters, white space left out."""
+    return sum(1 for c in document if not c.isspace())
+
+
+# --- KMS key policies --------------------------------------------------------------------------
+# CreateKey (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html) takes a
+# policy of at most 32,768 bytes, and refuses one (MalformedPolicyDocumentException) that
+# would not let the caller change it again; the statement that keeps the key manageable is
+# the default one letting the account root do everything, which hands control to IAM
+# (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-root-enable-iam).
+# Without it nobody can ever edit or schedule the key for deletion short of AWS support.
+KEY_POLICY_BYTES = 32_768
+KEY_POLICY_DOC = "https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html"
+_ACCOUNT_ROOT = re.compile(r"(arn:aws[a-z-]*:iam::)?\d{12}(:root)?")
+
+
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _lets_the_account_administer(statement: object) -> bool:
+    if not isinstance(statement, dict) or statement.get("Effect") != "Allow" or "Condition" in statement:
+        return False
+    principal = statement.get("Principal")
+    aws_principals = _listed(principal.get("AWS")) if isinstance(principal, dict) else []
+    root = any(isinstance(p, str) and _ACCOUNT_ROOT.fullmatch(p) for p in aws_principals)
+    return root and "kms:*" in _listed(statement.get("Action")) and "*" in _listed(statement.get("Resource"))
+
+
+def key_policy_problems(policy: str) -> list[str]:
+    """Why KMS would refuse ``policy`` for a key, or the key would be locked (empty: neither)."""
+    problems = []
+    if len(policy.encode()) > KEY_POLICY_BYTES:
+        problems.append(f"the key policy is {len(policy.encode()):,} bytes; KMS takes {KEY_POLICY_BYTES:,}")
+    try:
+        statements = _listed(json.loads(policy).get("Statement"))
+    except (ValueError, AttributeError):
+        return [*problems, f"the key policy is not a JSON policy document ({KEY_POLICY_DOC})"]
+    if not any(_lets_the_account_administer(s) for s in statements):
+        problems.append(
+            "no statement lets the account root do kms:* on '*': the key could never be managed again "
+            f"(add the default statement, {KEY_POLICY_DOC})"
+        )
+    return problems
+
+
+# --- EMR Serverless application metrics --------------------------------------------------------
+# https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/app-job-metrics.html: the
+# application-level metrics (FailedJobs, ...) in AWS/EMRServerless keyed by ApplicationId
+# alone are no longer updated from release 7.10 on, where ApplicationName and JobName join
+# the dimensions. An alarm on the old dimensions would then never fire (it treats missing
+# data as not breaching): the release and the alarm's dimensions move together.
+APPLICATION_ID_METRICS_BEFORE = (7, 10)
+EMR_METRICS_DOC = "https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/app-job-metrics.html"
+_EMR_RELEASE = re.compile(r"emr-(?P<major>\d+)\.(?P<minor>\d+)\.\d+")
+
+
+def application_id_metrics_problem(release_label: str) -> str | None:
+    """Why an alarm keyed by ``ApplicationId`` alone would go silent on ``release_label`` (``None``: it works)."""
+    match = _EMR_RELEASE.fullmatch(release_label)
+    if match is None:
+        return f"{release_label!r} is not an EMR release label; write it like 'emr-7.9.0'"
+    if (int(match["major"]), int(match["minor"])) >= APPLICATION_ID_METRICS_BEFORE:
+        return (
+            f"{release_label} no longer updates the ApplicationId-only metrics the failed-jobs alarm watches; "
+            f"move the alarm to the ApplicationName and JobName dimensions first ({EMR_METRICS_DOC})"
+        )
+    return None

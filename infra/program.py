@@ -31,7 +31,7 @@ from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
 from infra.config import StackConfig, parse_stack_config
-from infra.materialization import view_catalog
+from infra.materialization import EMR_RELEASE_LABEL, view_catalog
 from infra.model_monitoring import model_catalog
 from infra.naming import (
     FEATURE_SERVER_IMAGE,
@@ -374,7 +374,7 @@ def _alerts(
         (registry, alarms.database_alarms(registry, config.database.allocated_storage_gb)),
         (online, alarms.cache_alarms(online, 1 + config.cache.replicas)),
         (physical_name(env, "nodes"), alarms.node_alarms(physical_name(env))),
-        (physical_name(env, "batch"), alarms.batch_alarms(batch.application_id)),
+        (physical_name(env, "batch"), alarms.batch_alarms(batch.application_id, EMR_RELEASE_LABEL)),
     ]
     for owner, specs in groups:
         for spec in specs:

@@ -31,7 +31,7 @@ from typing import Any
 
 import pulumi
 
-from infra.limits import resource_limit_problems
+from infra.limits import resource_limit_problems, role_policy_problems
 from infra.naming import resource_name_problems
 from infra.rendering import (
     PLATFORM_PROJECT,
@@ -82,7 +82,7 @@ def refusals(resources: Sequence[Captured]) -> list[str]:
             *resource_name_problems(r.type, r.name, r.plain),
             *resource_limit_problems(r.type, r.name, r.plain),
         )
-    ]
+    ] + role_policy_problems((r.type, r.name, r.plain) for r in resources)
 
 
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:

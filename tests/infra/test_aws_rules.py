@@ -208,3 +208,22 @@ def test_image_uris_follow_the_emr_serverless_rule(uri: str, accepted: bool) -> 
 def test_an_image_uri_problem_says_what_to_write() -> None:
     (problem,) = aws_rules.image_uri_problems("mlplat-prod-jobs:0.1.0")
     assert "<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>" in problem
+
+
+@pytest.mark.parametrize(
+    ("release", "silent"),
+    [("emr-7.9.0", False), ("emr-6.15.0", False), ("emr-7.10.0", True), ("emr-8.0.0", True)],
+)
+def test_application_id_metrics_stop_at_emr_7_10(release: str, silent: bool) -> None:
+    problem = aws_rules.application_id_metrics_problem(release)
+    assert (problem is not None) is silent
+    assert problem is None or "app-job-metrics.html" in problem
+
+
+def test_a_release_label_that_is_not_one_is_refused() -> None:
+    assert "write it like 'emr-7.9.0'" in str(aws_rules.application_id_metrics_problem("7.9.0"))
+
+
+@pytest.mark.parametrize("characters", ["{}", '{ "a" :\n\t"b c" }'])
+def test_iam_counts_policy_characters_without_white_space(characters: str) -> None:
+    assert aws_rules.iam_policy_characters(characters) == len("".join(characters.split()))
