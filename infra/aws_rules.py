@@ -62,6 +62,38 @@ def mysql_parameter_group_family(engine_version: str) -> str:
     return f"mysql{mysql_major_version(engine_version)}"
 
 
+# --- RDS for MySQL: log exports ------------------------------------------------------------------
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.MySQLDB.PublishtoCloudWatchLogs.html:
+# the error log is always written; the general and slow query logs only when the instance's
+# parameter group turns them on (general_log = 1, slow_query_log = 1), and only a log written
+# to a file (log_output = FILE) reaches CloudWatch Logs. Exporting a log that is never
+# written is accepted and silently publishes nothing.
+MYSQL_LOG_EXPORTS = ("audit", "error", "general", "iam-db-auth-error", "slowquery")
+MYSQL_LOG_PARAMETERS = {"general": {"general_log": "1"}, "slowquery": {"slow_query_log": "1"}}
+MYSQL_LOGS_DOC = (
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.MySQLDB.PublishtoCloudWatchLogs.html"
+)
+
+
+def mysql_log_parameters(exports: tuple[str, ...]) -> dict[str, str]:
+    """The DB parameters without which the exported MySQL logs ``exports`` would stay empty."""
+    unknown = [e for e in exports if e not in MYSQL_LOG_EXPORTS]
+    if unknown:
+        raise ValueError(f"RDS for MySQL exports no {unknown} logs; it exports {', '.join(MYSQL_LOG_EXPORTS)}")
+    parameters = {k: v for e in exports for k, v in MYSQL_LOG_PARAMETERS.get(e, {}).items()}
+    return {**parameters, "log_output": "FILE"} if parameters else {}
+
+
+def mysql_log_export_problems(exports: list[str], parameters: dict[str, str]) -> list[str]:
+    """Each exported log that the parameter group leaves unwritten (empty: every export publishes)."""
+    return [
+        f"exports the {export} log but the parameter group does not set {name}={value} ({MYSQL_LOGS_DOC})"
+        for export in exports
+        for name, value in mysql_log_parameters((export,)).items()
+        if parameters.get(name) != value
+    ]
+
+
 # --- RDS instance classes -----------------------------------------------------------------
 # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/Concepts.DBInstanceClass.Support.html
 # ("Supported DB engines for DB instance classes"): the current-generation classes RDS for

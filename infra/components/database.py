@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra import iam_policies, naming
+from infra.aws_rules import mysql_log_parameters
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -17,11 +18,15 @@ from infra.config import DatabaseConfig
 
 MYSQL_PORT = 3306
 LOG_EXPORTS = ("error", "general", "slowquery")
-#: TLS required for every connection (RDS for MySQL instances take 1/0 here, not ON/OFF); utf8mb4 so feature names and reason phrases round-trip.
+#: TLS required for every connection (RDS for MySQL instances take 1/0 here, not ON/OFF); utf8mb4 so feature
+#: names and reason phrases round-trip; the general and slow query logs written to files, or their exports
+#: stay empty (:func:`infra.aws_rules.mysql_log_parameters`); a query slower than a second is slow.
 PARAMETERS = {
     "require_secure_transport": "1",
     "character_set_server": "utf8mb4",
     "collation_server": "utf8mb4_0900_ai_ci",
+    **mysql_log_parameters(LOG_EXPORTS),
+    "long_query_time": "1",
 }
 
 

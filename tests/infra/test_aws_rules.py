@@ -227,3 +227,25 @@ def test_a_release_label_that_is_not_one_is_refused() -> None:
 @pytest.mark.parametrize("characters", ["{}", '{ "a" :\n\t"b c" }'])
 def test_iam_counts_policy_characters_without_white_space(characters: str) -> None:
     assert aws_rules.iam_policy_characters(characters) == len("".join(characters.split()))
+
+
+@pytest.mark.parametrize(
+    ("exports", "parameters"),
+    [
+        (("error",), {}),
+        (("error", "slowquery"), {"slow_query_log": "1", "log_output": "FILE"}),
+        (("general", "slowquery"), {"general_log": "1", "slow_query_log": "1", "log_output": "FILE"}),
+    ],
+)
+def test_exported_mysql_logs_need_their_parameters(exports: tuple[str, ...], parameters: dict[str, str]) -> None:
+    assert aws_rules.mysql_log_parameters(exports) == parameters
+
+
+def test_an_export_the_parameter_group_leaves_empty_is_named() -> None:
+    (problem,) = aws_rules.mysql_log_export_problems(["error", "slowquery"], {"slow_query_log": "1"})
+    assert problem.startswith("exports the slowquery log but the parameter group does not set log_output=FILE")
+
+
+def test_mysql_has_no_such_log() -> None:
+    with pytest.raises(ValueError, match="exports no"):
+        aws_rules.mysql_log_parameters(("postgresql",))

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from infra.aws_rules import performance_insights_supported
+from infra.aws_rules import mysql_log_export_problems, performance_insights_supported
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
 
@@ -60,3 +60,14 @@ def test_the_final_snapshot_identifier_is_unique_per_instance(stacks: dict[str, 
 def test_the_instance_waits_for_its_monitoring_role_to_have_its_policy(stacks: dict[str, Rendered], stack: str) -> None:
     instance = stacks[stack].one(INSTANCE, f"mlplat-{stack}-registry-mysql")
     assert f"mlplat-{stack}-registry-monitoring-policy" in instance.depends_on
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_exported_log_is_written_to_a_file(stacks: dict[str, Rendered], stack: str) -> None:
+    rendered = stacks[stack]
+    exports = _instance(rendered, stack)["enabledCloudwatchLogsExports"]
+    (group,) = rendered.of_type(PARAMETERS)
+    parameters = {p["name"]: p["value"] for p in group.plain["parameters"]}
+    assert isinstance(exports, list)
+    assert "slowquery" in exports
+    assert mysql_log_export_problems(exports, parameters) == []
