@@ -377,3 +377,75 @@ def application_id_metrics_problem(release_label: str) -> str | None:
             f"move the alarm to the ApplicationName and JobName dimensions first ({EMR_METRICS_DOC})"
         )
     return None
+
+
+# --- IAM policy grammar ------------------------------------------------------------------------
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html: a document has
+# Version 2012-10-17 and statements with an Effect, an Action (or NotAction) of
+# ``<service>:<action>`` with wildcards, and, in an identity policy, a Resource (or
+# NotResource) of ``*`` or ARNs and no Principal; trust and resource policies name a
+# Principal. Condition operators are a fixed set, optionally ``ForAllValues:``/``ForAnyValue:``
+# and ``...IfExists`` (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html).
+# IAM, S3, SNS, ECR and KMS refuse a document that breaks this (MalformedPolicyDocument): an
+# ARN that was still empty when the document was built is the usual way to get there.
+POLICY_GRAMMAR_DOC = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html"
+CONDITION_OPERATORS = frozenset(
+    {
+        *("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase"),
+        *("StringLike", "StringNotLike", "NumericEquals", "NumericNotEquals", "NumericLessThan"),
+        *("NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals", "DateEquals"),
+        *("DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals"),
+        *("Bool", "BinaryEquals", "IpAddress", "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals"),
+        *("ArnNotLike", "Null"),
+    }
+)
+_ACTION = re.compile(r"\*|[a-z0-9-]+:[A-Za-z0-9*?]+")
+_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws|\*)?:.+")
+
+
+def _condition_operator_known(operator: str) -> bool:
+    base = operator.removeprefix("ForAllValues:").removeprefix("ForAnyValue:")
+    # Every operator but Null takes the IfExists suffix.
+    plain = base.removesuffix("IfExists")
+    return base in CONDITION_OPERATORS or (plain != "Null" and plain in CONDITION_OPERATORS)
+
+
+def _statement_problems(index: int, statement: dict[str, object], kind: str) -> list[str]:
+    problems = []
+    where = f"statement {index}"
+    if statement.get("Effect") not in ("Allow", "Deny"):
+        problems.append(f"{where}: Effect is {statement.get('Effect')!r}, not Allow or Deny")
+    actions = [a for key in ("Action", "NotAction") for a in _listed(statement.get(key, []))]
+    if not actions or not all(isinstance(a, str) and _ACTION.fullmatch(a) for a in actions):
+        problems.append(f"{where}: actions {actions!r} are not <service>:<action>")
+    has_principal = "Principal" in statement or "NotPrincipal" in statement
+    if has_principal != (kind != "identity"):
+        problems.append(
+            f"{where}: {'an identity policy names no' if kind == 'identity' else 'it must name a'} Principal"
+        )
+    resources = [r for key in ("Resource", "NotResource") for r in _listed(statement.get(key, []))]
+    if kind == "identity" and not resources:
+        problems.append(f"{where}: an identity policy statement needs a Resource")
+    bad = [r for r in resources if not (isinstance(r, str) and (r == "*" or _ARN.fullmatch(r)))]
+    if bad:
+        problems.append(f"{where}: resources {bad!r} are neither '*' nor ARNs")
+    conditions = statement.get("Condition", {})
+    unknown = [op for op in (conditions if isinstance(conditions, dict) else {}) if not _condition_operator_known(op)]
+    if unknown:
+        problems.append(f"{where}: condition operators {unknown} do not exist")
+    return problems
+
+
+def policy_document_problems(document: str, kind: str) -> list[str]:
+    """Why IAM would refuse ``document`` (``kind``: ``identity``, ``trust`` or ``resource``); empty: it would not."""
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        return [f"not JSON ({POLICY_GRAMMAR_DOC})"]
+    if not isinstance(parsed, dict) or parsed.get("Version") != "2012-10-17":
+        return [f"Version must be '2012-10-17' ({POLICY_GRAMMAR_DOC})"]
+    statements = _listed(parsed.get("Statement", []))
+    if not statements or not all(isinstance(s, dict) for s in statements):
+        return [f"no statements ({POLICY_GRAMMAR_DOC})"]
+    problems = [p for i, s in enumerate(statements) if isinstance(s, dict) for p in _statement_problems(i, s, kind)]
+    return [f"{p} ({POLICY_GRAMMAR_DOC})" for p in problems]

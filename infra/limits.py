@@ -23,6 +23,7 @@ from infra.aws_rules import (
     iam_policy_characters,
     image_uri_problems,
     key_policy_problems,
+    policy_document_problems,
 )
 from mlplat.object_limits import (
     AMP_RULE_NAMESPACE,
@@ -43,6 +44,15 @@ EMR_APPLICATION = "aws:emrserverless/application:Application"
 KMS_KEY = "aws:kms/key:Key"
 IAM_ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+#: The inputs holding IAM policy documents, and which kind of document each is.
+POLICY_DOCUMENTS = {
+    (ROLE_POLICY, "policy"): "identity",
+    (IAM_ROLE, "assumeRolePolicy"): "trust",
+    ("aws:s3/bucketPolicy:BucketPolicy", "policy"): "resource",
+    ("aws:sns/topicPolicy:TopicPolicy", "policy"): "resource",
+    ("aws:ecr/repositoryPolicy:RepositoryPolicy", "policy"): "resource",
+    (KMS_KEY, "policy"): "resource",
+}
 
 
 def _metadata_maps(inputs: Mapping[str, Any], field: str) -> list[Mapping[str, str]]:
@@ -83,16 +93,23 @@ def resource_limit_problems(resource_type: str, logical_name: str, inputs: Mappi
 
 
 def _policy_problems(resource_type: str, inputs: Mapping[str, Any]) -> list[str]:
-    """A key policy KMS would refuse (or that locks the key), a trust policy over IAM's limit."""
+    """A policy document IAM would refuse, a key policy that locks the key, a trust policy over IAM's limit."""
+    problems = [
+        f"{field}: {problem}"
+        for (policy_type, field), kind in POLICY_DOCUMENTS.items()
+        if policy_type == resource_type and isinstance(inputs.get(field), str)
+        for problem in policy_document_problems(inputs[field], kind)
+    ]
     if resource_type == KMS_KEY and isinstance(inputs.get("policy"), str):
-        return key_policy_problems(inputs["policy"])
+        return problems + key_policy_problems(inputs["policy"])
     trust = inputs.get("assumeRolePolicy") if resource_type == IAM_ROLE else None
     if isinstance(trust, str) and iam_policy_characters(trust) > ROLE_TRUST_POLICY_CHARACTERS:
         size = iam_policy_characters(trust)
         return [
-            f"the trust policy is {size:,} characters, over IAM's {ROLE_TRUST_POLICY_CHARACTERS:,} ({IAM_QUOTAS_DOC})"
+            *problems,
+            f"the trust policy is {size:,} characters, over IAM's {ROLE_TRUST_POLICY_CHARACTERS:,} ({IAM_QUOTAS_DOC})",
         ]
-    return []
+    return problems
 
 
 def role_policy_problems(resources: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[str]:

@@ -78,6 +78,7 @@ def refusals(resources: Sequence[Captured]) -> list[str]:
     """What the APIs would refuse of ``resources``: the render-time checks of names and of limits, and what
     the deploy role the bootstrap stack made could not do."""
     stack = [(r.type, r.name, r.plain) for r in resources]
+    platform = [(r.type, r.name, r.plain) for r in resources if _platform(r)]
     return [
         problem
         for r in resources
@@ -85,7 +86,12 @@ def refusals(resources: Sequence[Captured]) -> list[str]:
             *resource_name_problems(r.type, r.name, r.plain),
             *resource_limit_problems(r.type, r.name, r.plain),
         )
-    ] + [*role_policy_problems(stack), *deploy_rights_problems(stack)]
+    ] + [*role_policy_problems(stack), *deploy_rights_problems(platform)]
+
+
+def _platform(resource: Captured) -> bool:
+    """Whether ``resource`` is the platform stack's, which the environment's deploy role runs."""
+    return resource.project == PLATFORM_PROJECT
 
 
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:

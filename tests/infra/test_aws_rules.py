@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -249,3 +250,48 @@ def test_an_export_the_parameter_group_leaves_empty_is_named() -> None:
 def test_mysql_has_no_such_log() -> None:
     with pytest.raises(ValueError, match="exports no"):
         aws_rules.mysql_log_parameters(("postgresql",))
+
+
+def _document(**statement: object) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+TRUST = {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind", "problem"),
+    [
+        (READ, "identity", None),
+        (TRUST, "trust", None),
+        ({**READ, "Condition": {"ForAllValues:StringLikeIfExists": {"s3:prefix": ["a*"]}}}, "identity", None),
+        ({**READ, "Resource": ""}, "identity", "resources [''] are neither '*' nor ARNs"),
+        ({**READ, "Resource": "mlplat-prod-bucket"}, "identity", "are neither '*' nor ARNs"),
+        ({**READ, "Action": "GetObject"}, "identity", "are not <service>:<action>"),
+        ({**READ, "Effect": "allow"}, "identity", "not Allow or Deny"),
+        ({"Effect": "Allow", "Action": "s3:GetObject"}, "identity", "needs a Resource"),
+        ({**READ, "Principal": "*"}, "identity", "an identity policy names no Principal"),
+        ({**TRUST, "Principal": None} | {"Principal": None}, "resource", None),
+        ({k: v for k, v in TRUST.items() if k != "Principal"}, "trust", "it must name a Principal"),
+        (
+            {**READ, "Condition": {"StringEqual": {"aws:SourceAccount": "1"}}},
+            "identity",
+            "['StringEqual'] do not exist",
+        ),
+        ({**READ, "Condition": {"NullIfExists": {"aws:SourceAccount": "true"}}}, "identity", "do not exist"),
+    ],
+)
+def test_policy_documents_follow_the_iam_grammar(statement: dict[str, object], kind: str, problem: str | None) -> None:
+    problems = aws_rules.policy_document_problems(_document(**statement), kind)
+    if problem is None:
+        assert problems == []
+    else:
+        (found,) = problems
+        assert problem in found
+        assert found.endswith("(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html)")
+
+
+def test_a_policy_document_needs_its_version() -> None:
+    (problem,) = aws_rules.policy_document_problems(json.dumps({"Statement": [READ]}), "identity")
+    assert problem.startswith("Version must be '2012-10-17'")

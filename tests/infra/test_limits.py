@@ -16,6 +16,7 @@ from infra.limits import (
     EMR_APPLICATION,
     IAM_ROLE,
     KMS_KEY,
+    POLICY_DOCUMENTS,
     ROLE_POLICY,
     RULE_GROUPS_NAMESPACE,
     resource_limit_problems,
@@ -284,10 +285,16 @@ def test_a_key_policy_over_32_kib_is_refused() -> None:
     assert "KMS takes 32,768" in problem
 
 
-def _assume_role_of(characters: int) -> str:
-    """A trust policy IAM counts as ``characters`` long (white space is not counted)."""
-    base = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": ""}]}, separators=(",", ":"))
+def _padded(statement: dict[str, Any], characters: int) -> str:
+    """A one-statement document IAM counts as ``characters`` long (white space is not counted), padded in its Sid."""
+    base = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "", **statement}]}, separators=(",", ":"))
     return base.replace('"Sid":""', '"Sid":"' + "s" * (characters - len(base)) + '"')
+
+
+def _assume_role_of(characters: int) -> str:
+    return _padded(
+        {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}, characters
+    )
 
 
 @pytest.mark.parametrize(("characters", "refused"), [(2048, False), (2049, True)], ids=["at-the-limit", "one-over"])
@@ -297,7 +304,8 @@ def test_a_trust_policy_over_2048_characters_is_refused(characters: int, refused
 
 
 def _role_policy(role: str, characters: int) -> dict[str, Any]:
-    return {"role": role, "policy": _assume_role_of(characters)}
+    grant = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+    return {"role": role, "policy": _padded(grant, characters)}
 
 
 @pytest.mark.parametrize(("last", "refused"), [(2240, False), (2241, True)], ids=["at-the-limit", "one-over"])
@@ -314,7 +322,8 @@ def test_a_roles_inline_policies_are_limited_together(last: int, refused: bool) 
 
 
 def test_white_space_does_not_count_against_a_role() -> None:
-    spaced = _role_policy("r", 10_000) | {"policy": _assume_role_of(10_000).replace(",", ",   ")}
+    spaced = _role_policy("r", 10_000)
+    spaced["policy"] = spaced["policy"].replace(",", ",   ")
     assert role_policy_problems([(ROLE_POLICY, "p", spaced)]) == []
 
 
@@ -336,3 +345,21 @@ def test_more_than_50_tags_are_refused(count: int, refused: bool) -> None:
     tags = {f"key-{i}": "v" for i in range(count)}
     problems = resource_limit_problems("aws:s3/bucket:Bucket", "b", {"bucket": "b", "tags": tags})
     assert bool(problems) is refused
+
+
+def test_a_grant_on_an_arn_that_was_still_empty_is_refused() -> None:
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [""]}],
+        }
+    )
+    (problem,) = resource_limit_problems(ROLE_POLICY, "read-secrets", {"role": "r", "policy": policy})
+    assert problem.startswith(f"{ROLE_POLICY} 'read-secrets': policy: statement 0: resources [''] are neither")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_policy_document_follows_the_grammar(stacks: dict[str, Rendered], stack: str) -> None:
+    documents = [(r.name, field) for r in stacks[stack].resources for (t, field) in POLICY_DOCUMENTS if t == r.type]
+    assert len(documents) > 50
+    assert [p for r in stacks[stack].resources for p in resource_limit_problems(r.type, r.name, r.plain)] == []
