@@ -449,3 +449,58 @@ def policy_document_problems(document: str, kind: str) -> list[str]:
         return [f"no statements ({POLICY_GRAMMAR_DOC})"]
     problems = [p for i, s in enumerate(statements) if isinstance(s, dict) for p in _statement_problems(i, s, kind)]
     return [f"{p} ({POLICY_GRAMMAR_DOC})" for p in problems]
+
+
+# --- CloudWatch metrics the alarms watch -------------------------------------------------------
+# PutMetricAlarm accepts any namespace, metric and dimensions; an alarm on a combination no
+# service publishes stays INSUFFICIENT_DATA (or, treating missing data as not breaching, OK)
+# forever and never pages. Each row is a metric as its service documents it, with the
+# dimensions the alarm must use:
+
+
+@dataclass(frozen=True)
+class PublishedMetric:
+    """A metric a service publishes to CloudWatch, by namespace and name, and a dimension set it carries."""
+
+    namespace: str
+    metric: str
+    dimensions: frozenset[str]
+    doc: str
+
+
+_RDS_METRICS = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html"
+_VALKEY_METRICS = "https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/CacheMetrics.Redis.html"
+_CONTAINER_INSIGHTS = (
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-EKS.html"
+)
+PUBLISHED_METRICS = (
+    *(
+        PublishedMetric("AWS/RDS", m, frozenset({"DBInstanceIdentifier"}), _RDS_METRICS)
+        for m in ("CPUUtilization", "FreeStorageSpace", "DatabaseConnections")
+    ),
+    *(
+        PublishedMetric("AWS/ElastiCache", m, frozenset({"CacheClusterId"}), _VALKEY_METRICS)
+        for m in ("DatabaseMemoryUsagePercentage", "Evictions", "EngineCPUUtilization", "ReplicationLag")
+    ),
+    *(
+        PublishedMetric("ContainerInsights", m, frozenset({"ClusterName"}), _CONTAINER_INSIGHTS)
+        for m in ("node_cpu_utilization", "node_memory_utilization", "cluster_failed_node_count")
+    ),
+    PublishedMetric("AWS/EMRServerless", "FailedJobs", frozenset({"ApplicationId"}), EMR_METRICS_DOC),
+)
+
+
+def published_metric_problem(namespace: str, metric: str, dimensions: frozenset[str]) -> str | None:
+    """Why no service publishes ``metric`` in ``namespace`` with ``dimensions`` (``None``: one does)."""
+    known = [m for m in PUBLISHED_METRICS if (m.namespace, m.metric) == (namespace, metric)]
+    if not known:
+        return (
+            f"{namespace}/{metric} is not a metric this platform knows a service to publish; check its name "
+            "in the service's CloudWatch metrics page and add it to infra.aws_rules.PUBLISHED_METRICS"
+        )
+    if all(m.dimensions != dimensions for m in known):
+        expected = " or ".join(str(sorted(m.dimensions)) for m in known)
+        return (
+            f"{namespace}/{metric} is published with dimensions {expected}, not {sorted(dimensions)} ({known[0].doc})"
+        )
+    return None

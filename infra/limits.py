@@ -24,6 +24,7 @@ from infra.aws_rules import (
     image_uri_problems,
     key_policy_problems,
     policy_document_problems,
+    published_metric_problem,
 )
 from mlplat.object_limits import (
     AMP_RULE_NAMESPACE,
@@ -42,6 +43,7 @@ CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 RULE_GROUPS_NAMESPACE = "aws:amp/ruleGroupNamespace:RuleGroupNamespace"
 EMR_APPLICATION = "aws:emrserverless/application:Application"
 KMS_KEY = "aws:kms/key:Key"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 IAM_ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 #: The inputs holding IAM policy documents, and which kind of document each is.
@@ -86,6 +88,10 @@ def resource_limit_problems(resource_type: str, logical_name: str, inputs: Mappi
     if isinstance(image, str):
         problems += [f"imageConfiguration.imageUri {image!r} {p}" for p in image_uri_problems(image)]
     problems += _policy_problems(resource_type, inputs)
+    if resource_type == METRIC_ALARM and isinstance(inputs.get("metricName"), str):
+        dimensions = frozenset(inputs.get("dimensions") or {})
+        metric = published_metric_problem(str(inputs.get("namespace")), inputs["metricName"], dimensions)
+        problems += [metric] if metric is not None else []
     tags = inputs.get("tags")
     if resource_type.startswith("aws:") and isinstance(tags, Mapping):
         problems += tag_problems(tags)

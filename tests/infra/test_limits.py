@@ -16,6 +16,7 @@ from infra.limits import (
     EMR_APPLICATION,
     IAM_ROLE,
     KMS_KEY,
+    METRIC_ALARM,
     POLICY_DOCUMENTS,
     ROLE_POLICY,
     RULE_GROUPS_NAMESPACE,
@@ -363,3 +364,25 @@ def test_every_rendered_policy_document_follows_the_grammar(stacks: dict[str, Re
     documents = [(r.name, field) for r in stacks[stack].resources for (t, field) in POLICY_DOCUMENTS if t == r.type]
     assert len(documents) > 50
     assert [p for r in stacks[stack].resources for p in resource_limit_problems(r.type, r.name, r.plain)] == []
+
+
+@pytest.mark.parametrize(
+    ("namespace", "metric", "dimensions", "problem"),
+    [
+        ("AWS/RDS", "FreeStorageSpace", {"DBInstanceIdentifier": "db"}, None),
+        ("AWS/RDS", "FreeStorageSpace", {"DbInstanceIdentifier": "db"}, "is published with dimensions"),
+        ("AWS/Elasticache", "Evictions", {"CacheClusterId": "c-001"}, "is not a metric this platform knows"),
+        ("AWS/EMRServerless", "FailedJobs", {"ApplicationId": "a", "JobName": "j"}, "not ['ApplicationId', 'JobName']"),
+    ],
+    ids=["published", "misspelt-dimension", "misspelt-namespace", "extra-dimension"],
+)
+def test_an_alarm_on_a_metric_nothing_publishes_is_refused(
+    namespace: str, metric: str, dimensions: dict[str, str], problem: str | None
+) -> None:
+    inputs = {"name": "a", "namespace": namespace, "metricName": metric, "dimensions": dimensions}
+    problems = resource_limit_problems(METRIC_ALARM, "a", inputs)
+    if problem is None:
+        assert problems == []
+    else:
+        (found,) = problems
+        assert problem in found
