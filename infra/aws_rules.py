@@ -197,6 +197,7 @@ def eks_version(version: str) -> EksVersion:
 
 
 _ADDON_VERSION = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.\d+-eksbuild\.\d+$")
+_ADDON_VERSION_PARTS = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-eksbuild\.\d+$")
 
 
 def addon_version_problem(addon: str, version: str, kubernetes_version: str) -> str | None:
@@ -212,6 +213,33 @@ def addon_version_problem(addon: str, version: str, kubernetes_version: str) -> 
         return f"{version!r} is not an EKS add-on version; write it like 'v1.20.4-eksbuild.1'"
     if addon == "kube-proxy" and f"{match['major']}.{match['minor']}" != kubernetes_version:
         return f"kube-proxy {version} is not for Kubernetes {kubernetes_version}; use a v{kubernetes_version}.x build"
+    return None
+
+
+# Container Insights: the node alarms watch ContainerInsights/node_cpu_utilization and friends, the
+# CloudWatch-format metrics of the amazon-cloudwatch-observability add-on's classic configuration.
+# From v6.0.1-eksbuild.1 the add-on can run as OTel Container Insights, which publishes the
+# sources' own metric names (container_cpu_usage_seconds_total, ...) for PromQL instead
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/container-insights-otel-metrics.html):
+# the node alarms would then watch nothing and never fire. An upgrade past this bound comes
+# with a check that the classic metrics are still published (or new alarms), then a new bound.
+CLASSIC_CONTAINER_INSIGHTS_BEFORE = (6, 0, 1)
+CONTAINER_INSIGHTS_OTEL_DOC = (
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/container-insights-otel-metrics.html"
+)
+
+
+def container_insights_addon_problem(version: str) -> str | None:
+    """Why ``amazon-cloudwatch-observability`` ``version`` may leave the node alarms without metrics (``None``: it does not)."""
+    match = _ADDON_VERSION_PARTS.match(version)
+    if match is None:
+        return None  # addon_version_problem names a malformed version
+    if tuple(int(part) for part in match.groups()) >= CLASSIC_CONTAINER_INSIGHTS_BEFORE:
+        return (
+            f"{version} can publish OTel Container Insights metrics instead of the ContainerInsights node_* "
+            "metrics the node alarms watch; keep a v4/v5 build, or move the alarms first and raise "
+            f"infra.aws_rules.CLASSIC_CONTAINER_INSIGHTS_BEFORE ({CONTAINER_INSIGHTS_OTEL_DOC})"
+        )
     return None
 
 

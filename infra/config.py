@@ -179,6 +179,8 @@ class ClusterConfig(_Config):
             for field, addon in _ADDON_NAMES.items()
             if (problem := aws_rules.addon_version_problem(addon, getattr(self.addons, field), self.kubernetes_version))
         ]
+        insights = aws_rules.container_insights_addon_problem(self.addons.cloudwatch_observability)
+        problems += [f"addons.cloudwatchObservability: {insights}"] if insights else []
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -133,6 +133,10 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
             {"cluster": {"kubernetesVersion": "1.34"}},
             "addons.kubeProxy: kube-proxy v1.33.3-eksbuild.6 is not for Kubernetes 1.34",
         ),
+        (
+            {"cluster": {"addons": {"cloudwatchObservability": "v6.0.1-eksbuild.1"}}},
+            "addons.cloudwatchObservability: v6.0.1-eksbuild.1 can publish OTel Container Insights metrics",
+        ),
         ({"cluster": {"systemNodes": {"instanceTypes": ["m7g.large"]}}}, "AWS Graviton (arm64)"),
         ({"cluster": {"servingNodes": {"instanceTypes": []}}}, "cluster.servingNodes.instanceTypes"),
         ({"cluster": {"systemNodes": {"diskGb": 8}}}, "cluster.systemNodes.diskGb"),
@@ -181,3 +185,9 @@ def test_the_database_defaults_to_mysql_8_4_and_derives_its_family() -> None:
 )
 def test_performance_insights_is_on_wherever_the_class_supports_it(database: dict[str, Any], enabled: bool) -> None:
     assert parse_stack_config(_config(database=database)).database.performance_insights_enabled is enabled
+
+
+@pytest.mark.parametrize("version", ["v4.4.0-eksbuild.1", "v5.9.9-eksbuild.3", "v6.0.0-eksbuild.2"])
+def test_container_insights_builds_that_publish_the_classic_node_metrics_are_accepted(version: str) -> None:
+    config = parse_stack_config(_config(cluster={"addons": {"cloudwatchObservability": version}}))
+    assert config.cluster.addons.cloudwatch_observability == version
