@@ -256,7 +256,25 @@ def instance_architecture(instance_type: str) -> str:
     match = _INSTANCE_TYPE.match(instance_type)
     if match is None:
         raise ValueError(f"{instance_type!r} is not an EC2 instance type; write it like 'm7i.large'")
-    return "arm64" if "g" in match["options"].split("-")[0] else "x86_64"
+    graviton = "g" in match["options"].split("-")[0] or match["series"] == "a"  # a1: the first Graviton
+    return "arm64" if graviton else "x86_64"
+
+
+# Accelerated series (https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html): GPUs (p, g, gr),
+# Inferentia and Trainium (inf, trn), Gaudi (dl), FPGAs (f) and video transcoding (vt). They need
+# an accelerated AMI type (AL2023_x86_64_NVIDIA, AL2023_x86_64_NEURON:
+# https://docs.aws.amazon.com/eks/latest/userguide/ml-eks-optimized-ami.html); on the standard AMI
+# the nodes join but their accelerators have no drivers, and the group is paid for in vain.
+ACCELERATED_SERIES = frozenset({"p", "g", "gr", "inf", "trn", "dl", "f", "vt"})
+ACCELERATED_AMI_DOC = "https://docs.aws.amazon.com/eks/latest/userguide/ml-eks-optimized-ami.html"
+
+
+def accelerated(instance_type: str) -> bool:
+    """Whether ``instance_type`` carries accelerators a standard AMI has no drivers for (``g5.xlarge``)."""
+    match = _INSTANCE_TYPE.match(instance_type)
+    if match is None:
+        raise ValueError(f"{instance_type!r} is not an EC2 instance type; write it like 'm7i.large'")
+    return match["series"] in ACCELERATED_SERIES
 
 
 # --- CloudWatch Logs retention ------------------------------------------------------------

@@ -75,7 +75,7 @@ class NodeGroupConfig(_Config):
     """A managed node group. The cluster autoscaler moves the desired size between the bounds."""
 
     instance_types: Annotated[tuple[str, ...], Field(min_length=1, max_length=20)] = ("m7i.large",)
-    """EC2 instance types, in order of preference: x86_64 types (the nodes run the x86_64 AL2023 AMI); at most 20
+    """EC2 instance types, in order of preference: x86_64 types without accelerators (the nodes run the standard x86_64 AL2023 AMI); at most 20
     (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html)."""
     min_size: PositiveInt = 2
     """Fewest nodes."""
@@ -92,6 +92,12 @@ class NodeGroupConfig(_Config):
         arm = [t for t in value if aws_rules.instance_architecture(t) != "x86_64"]
         if arm:
             raise ValueError(f"{arm} are AWS Graviton (arm64) types; the nodes run x86_64, use e.g. m7i.large")
+        gpus = [t for t in value if aws_rules.accelerated(t)]
+        if gpus:
+            raise ValueError(
+                f"{gpus} are accelerated types; the nodes run the standard AL2023 AMI, which has no drivers for "
+                f"their accelerators ({aws_rules.ACCELERATED_AMI_DOC}); use e.g. c7i.xlarge"
+            )
         return value
 
     @model_validator(mode="after")

@@ -116,10 +116,30 @@ def test_cache_node_types(node_type: str, error: str | None) -> None:
         ("x2gd.large", "arm64"),
         ("g5g.xlarge", "arm64"),
         ("im4gn.large", "arm64"),
+        ("a1.large", "arm64"),  # the first Graviton: series a, no option letter
     ],
 )
 def test_instance_architecture_reads_the_processor_option(instance_type: str, architecture: str) -> None:
     assert aws_rules.instance_architecture(instance_type) == architecture
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "accelerated"),
+    [
+        ("g5.xlarge", True),
+        ("g4dn.xlarge", True),
+        ("p5.48xlarge", True),
+        ("inf2.xlarge", True),
+        ("trn1.2xlarge", True),
+        ("gr6.4xlarge", True),
+        ("m7i.large", False),
+        ("c7i-flex.large", False),
+        ("m7gd.large", False),
+        ("i4i.large", False),
+    ],
+)
+def test_accelerated_types_are_told_by_their_series(instance_type: str, accelerated: bool) -> None:
+    assert aws_rules.accelerated(instance_type) is accelerated
 
 
 def test_a_malformed_instance_type_is_refused() -> None:

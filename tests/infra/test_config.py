@@ -138,6 +138,12 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
             "addons.cloudwatchObservability: v6.0.1-eksbuild.1 can publish OTel Container Insights metrics",
         ),
         ({"cluster": {"systemNodes": {"instanceTypes": ["m7g.large"]}}}, "AWS Graviton (arm64)"),
+        ({"cluster": {"systemNodes": {"instanceTypes": ["a1.large"]}}}, "AWS Graviton (arm64)"),
+        (
+            {"cluster": {"servingNodes": {"instanceTypes": ["c7i.xlarge", "g5.xlarge"]}}},
+            "['g5.xlarge'] are accelerated",
+        ),
+        ({"cluster": {"servingNodes": {"instanceTypes": ["inf2.xlarge"]}}}, "no drivers for their accelerators"),
         ({"cluster": {"servingNodes": {"instanceTypes": []}}}, "cluster.servingNodes.instanceTypes"),
         ({"cluster": {"systemNodes": {"diskGb": 8}}}, "cluster.systemNodes.diskGb"),
         ({"database": {"instanceClass": "db.t2.micro"}}, "database.instanceClass: RDS for MySQL does not run on"),
