@@ -163,6 +163,18 @@ def cache_node_family(node_type: str) -> str:
     return match["family"]
 
 
+#: Node families that keep data on local SSD (data tiering): CreateReplicationGroup requires
+#: DataTieringEnabled=true on them, and refuses it on any other
+#: (https://docs.aws.amazon.com/AmazonElastiCache/latest/APIReference/API_CreateReplicationGroup.html;
+#: https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/data-tiering.html).
+DATA_TIERING_FAMILIES = frozenset({"r6gd"})
+
+
+def cache_data_tiering(node_type: str) -> bool:
+    """Whether ElastiCache requires (and only then accepts) data tiering on ``node_type``."""
+    return cache_node_family(node_type) in DATA_TIERING_FAMILIES
+
+
 # --- EKS --------------------------------------------------------------------------------
 # https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html: a minor version
 # has 14 months of standard support and 12 more of extended support (billed extra); after

@@ -315,3 +315,8 @@ def test_policy_documents_follow_the_iam_grammar(statement: dict[str, object], k
 def test_a_policy_document_needs_its_version() -> None:
     (problem,) = aws_rules.policy_document_problems(json.dumps({"Statement": [READ]}), "identity")
     assert problem.startswith("Version must be '2012-10-17'")
+
+
+@pytest.mark.parametrize(("node_type", "tiering"), [("cache.r6gd.xlarge", True), ("cache.r6g.large", False)])
+def test_data_tiering_belongs_to_the_r6gd_nodes(node_type: str, tiering: bool) -> None:
+    assert aws_rules.cache_data_tiering(node_type) is tiering
