@@ -12,6 +12,7 @@ import json
 import re
 import string
 from dataclasses import dataclass
+from datetime import date
 
 # --- ElastiCache AUTH token ---------------------------------------------------------------
 # https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/auth.html and the AuthToken
@@ -206,6 +207,22 @@ def eks_version(version: str) -> EksVersion:
     if version not in EKS_VERSIONS:
         raise ValueError(f"EKS does not offer Kubernetes {version!r}; use one of {', '.join(EKS_VERSIONS)}")
     return EKS_VERSIONS[version]
+
+
+def eks_support_note(version: str, today: date) -> str | None:
+    """What ``pulumi up`` should warn about a cluster on ``version`` ``today``: extended support (billed
+    at the extended-support rate, https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html)
+    or past it (EKS upgrades the cluster itself). ``None`` while the version is in standard support."""
+    window = eks_version(version)
+    if today.isoformat() > window.end_of_extended_support:
+        return f"Kubernetes {version} left EKS extended support on {window.end_of_extended_support}: EKS upgrades the cluster itself"
+    if today.isoformat() > window.end_of_standard_support:
+        newer = [v for v, w in EKS_VERSIONS.items() if today.isoformat() <= w.end_of_standard_support]
+        return (
+            f"Kubernetes {version} is in EKS extended support since {window.end_of_standard_support}, billed at the "
+            f"extended-support rate; upgrade cluster.kubernetesVersion (and the add-ons) to {' or '.join(newer) or 'a newer version'}"
+        )
+    return None
 
 
 _ADDON_VERSION = re.compile(r"^v(?P<major>\d+)\.(?P<minor>\d+)\.\d+-eksbuild\.\d+$")

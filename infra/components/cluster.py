@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam_policies, naming
+from infra import aws_rules, iam_policies, naming
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -99,6 +100,9 @@ class Cluster(Component):
 
     def _control_plane(self) -> aws.eks.Cluster:
         args = self._args
+        note = aws_rules.eks_support_note(args.kubernetes_version, datetime.now(UTC).date())
+        if note is not None:
+            pulumi.log.warn(note, resource=self)
         role = aws.iam.Role(
             self.child_name("cluster-role"),
             assume_role_policy=iam_policies.assume_role("eks.amazonaws.com"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 
 import pytest
 
@@ -320,3 +321,17 @@ def test_a_policy_document_needs_its_version() -> None:
 @pytest.mark.parametrize(("node_type", "tiering"), [("cache.r6gd.xlarge", True), ("cache.r6g.large", False)])
 def test_data_tiering_belongs_to_the_r6gd_nodes(node_type: str, tiering: bool) -> None:
     assert aws_rules.cache_data_tiering(node_type) is tiering
+
+
+@pytest.mark.parametrize(
+    ("on", "note"),
+    [
+        (date(2026, 7, 29), None),
+        (date(2026, 7, 30), "Kubernetes 1.33 is in EKS extended support since 2026-07-29"),
+        (date(2026, 12, 1), "upgrade cluster.kubernetesVersion (and the add-ons) to 1.34 or 1.35"),
+        (date(2027, 7, 30), "Kubernetes 1.33 left EKS extended support on 2027-07-29"),
+    ],
+)
+def test_eks_support_windows_say_when_a_version_costs_more_or_is_upgraded(on: date, note: str | None) -> None:
+    found = aws_rules.eks_support_note("1.33", on)
+    assert found is None if note is None else note in str(found)
