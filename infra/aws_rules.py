@@ -475,7 +475,7 @@ CONDITION_OPERATORS = frozenset(
     }
 )
 _ACTION = re.compile(r"\*|[a-z0-9-]+:[A-Za-z0-9*?]+")
-_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}|aws|\*)?:.+")
+_ARN = re.compile(r"arn:(aws[a-z-]*|\*):[a-z0-9-]+:[a-z0-9*-]*:(\d{12}|aws|\*)?:.+")
 
 
 def _condition_operator_known(operator: str) -> bool:

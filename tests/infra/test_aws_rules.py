@@ -287,6 +287,11 @@ TRUST = {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Acti
         (READ, "identity", None),
         (TRUST, "trust", None),
         ({**READ, "Condition": {"ForAllValues:StringLikeIfExists": {"s3:prefix": ["a*"]}}}, "identity", None),
+        (
+            {**READ, "Resource": ["arn:aws:ec2:*:*:network-interface/*", "arn:aws-cn:iam::aws:policy/x"]},
+            "identity",
+            None,
+        ),
         ({**READ, "Resource": ""}, "identity", "resources [''] are neither '*' nor ARNs"),
         ({**READ, "Resource": "mlplat-prod-bucket"}, "identity", "are neither '*' nor ARNs"),
         ({**READ, "Action": "GetObject"}, "identity", "are not <service>:<action>"),
