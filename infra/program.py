@@ -172,6 +172,8 @@ def _stores(config: StackConfig, network: Network, keys: _Keys, tags: dict[str, 
             config=config.database,
             protect=config.protect,
             tags=tags,
+            logs_key=keys.logs,
+            log_retention_days=config.cluster.log_retention_days,
         ),
     )
     online_store = OnlineStore(

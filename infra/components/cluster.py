@@ -37,6 +37,9 @@ NODE_POLICIES = (
     aws.iam.ManagedPolicy.AMAZON_EC2_CONTAINER_REGISTRY_READ_ONLY,
 )
 CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+#: Log groups of the observability add-on: its performance events (the source of the Container Insights
+#: metrics) and Fluent Bit's container, node-service and host logs.
+CONTAINER_INSIGHTS_LOGS = ("performance", "application", "dataplane", "host")
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,7 @@ class Cluster(Component):
         self._addon(
             "amazon-cloudwatch-observability",
             versions.cloudwatch_observability,
-            node_groups,
+            [*node_groups, *self._container_insights_log_groups()],
             [aws.eks.AddonPodIdentityAssociationArgs(role_arn=agent_role.arn, service_account="cloudwatch-agent")],
         )
 
@@ -262,7 +265,7 @@ class Cluster(Component):
         self,
         addon: str,
         version: str,
-        node_groups: Sequence[aws.eks.NodeGroup],
+        after: Sequence[pulumi.Resource],
         pod_identity_associations: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
         configuration: Mapping[str, str] | None = None,
     ) -> aws.eks.Addon:
@@ -275,9 +278,26 @@ class Cluster(Component):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=self.tags,
-            opts=self.child_opts(depends_on=list(node_groups)),
+            opts=self.child_opts(depends_on=list(after)),
             pod_identity_associations=pod_identity_associations,
         )
+
+    def _container_insights_log_groups(self) -> list[aws.cloudwatch.LogGroup]:
+        """The groups the CloudWatch agent and Fluent Bit of the observability add-on write to, made first with
+        our key and retention: the add-on otherwise creates them never expiring and unencrypted
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-setup-logs-FluentBit.html)."""
+        args = self._args
+        return [
+            aws.cloudwatch.LogGroup(
+                self.child_name(f"container-insights-{kind}"),
+                name=f"/aws/containerinsights/{args.cluster_name}/{kind}",
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.logs_key.arn,
+                tags=self.tags,
+                opts=self.child_opts(),
+            )
+            for kind in CONTAINER_INSIGHTS_LOGS
+        ]
 
     def _autoscaler_identity(self) -> aws.iam.Role:
         """The cluster autoscaler's role: it may resize and shrink only this cluster's node groups."""
