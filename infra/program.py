@@ -30,7 +30,7 @@ from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
-from infra.config import StackConfig, parse_stack_config
+from infra.config import AWS_REGION_KEY, StackConfig, in_provider_region, parse_stack_config
 from infra.materialization import EMR_RELEASE_LABEL, view_catalog
 from infra.model_monitoring import model_catalog
 from infra.naming import (
@@ -84,8 +84,9 @@ class _Buckets:
 
 
 def stack_config_from_pulumi() -> StackConfig:
-    """The running stack's ``mlplat:platform`` object, parsed (``pulumi up`` / ``preview``)."""
-    return parse_stack_config(pulumi.Config("mlplat").require_object("platform"))
+    """The running stack's ``mlplat:platform`` object, parsed (``pulumi up`` / ``preview``), in the provider's region."""
+    config = parse_stack_config(pulumi.Config("mlplat").require_object("platform"))
+    return in_provider_region(config, pulumi.Config("aws").get("region"), AWS_REGION_KEY)
 
 
 def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
