@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from infra.aws_rules import application_id_metrics_problem
+
 GIB = 1024**3
 
 
@@ -133,8 +135,15 @@ def node_alarms(cluster_name: str) -> list[AlarmSpec]:
     ]
 
 
-def batch_alarms(application_id: Any) -> list[AlarmSpec]:
-    """Any failed EMR Serverless job run (materialization did not happen)."""
+def batch_alarms(application_id: Any, release_label: str) -> list[AlarmSpec]:
+    """Any failed EMR Serverless job run (materialization did not happen) of an application on ``release_label``.
+
+    :class:`ValueError` if that release no longer publishes the metric with these dimensions
+    (:func:`infra.aws_rules.application_id_metrics_problem`): the alarm would never fire.
+    """
+    problem = application_id_metrics_problem(release_label)
+    if problem is not None:
+        raise ValueError(f"the failed-jobs alarm: {problem}")
     return [
         AlarmSpec(
             "failed-jobs",

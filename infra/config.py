@@ -27,6 +27,8 @@ from mlplat.object_limits import MAX_RUNBOOK_BASE_LENGTH
 from mlplat.operations.alerts import RUNBOOK_DIR
 
 CONFIG_KEY = "mlplat:platform"
+#: The AWS provider's region in a stack's config.
+AWS_REGION_KEY = "aws:region"
 Environment = Literal["dev", "staging", "prod"]
 PositiveInt = Annotated[int, Field(ge=1)]
 #: Days CloudWatch Logs keeps a group's events: only the values PutRetentionPolicy accepts.
@@ -75,7 +77,7 @@ class NodeGroupConfig(_Config):
     """A managed node group. The cluster autoscaler moves the desired size between the bounds."""
 
     instance_types: Annotated[tuple[str, ...], Field(min_length=1, max_length=20)] = ("m7i.large",)
-    """EC2 instance types, in order of preference: x86_64 types (the nodes run the x86_64 AL2023 AMI); at most 20
+    """EC2 instance types, in order of preference: x86_64 types without accelerators (the nodes run the standard x86_64 AL2023 AMI); at most 20
     (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateNodegroup.html)."""
     min_size: PositiveInt = 2
     """Fewest nodes."""
@@ -92,6 +94,12 @@ class NodeGroupConfig(_Config):
         arm = [t for t in value if aws_rules.instance_architecture(t) != "x86_64"]
         if arm:
             raise ValueError(f"{arm} are AWS Graviton (arm64) types; the nodes run x86_64, use e.g. m7i.large")
+        gpus = [t for t in value if aws_rules.accelerated(t)]
+        if gpus:
+            raise ValueError(
+                f"{gpus} are accelerated types; the nodes run the standard AL2023 AMI, which has no drivers for "
+                f"their accelerators ({aws_rules.ACCELERATED_AMI_DOC}); use e.g. c7i.xlarge"
+            )
         return value
 
     @model_validator(mode="after")
@@ -179,6 +187,8 @@ class ClusterConfig(_Config):
             for field, addon in _ADDON_NAMES.items()
             if (problem := aws_rules.addon_version_problem(addon, getattr(self.addons, field), self.kubernetes_version))
         ]
+        insights = aws_rules.container_insights_addon_problem(self.addons.cloudwatch_observability)
+        problems += [f"addons.cloudwatchObservability: {insights}"] if insights else []
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -536,10 +546,29 @@ def parse_stack_config(value: Any, source: str = CONFIG_KEY) -> StackConfig:
 def load_stack_file(path: Path) -> StackConfig:
     """The :class:`StackConfig` written in a ``Pulumi.<stack>.yaml`` file."""
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    values = (document.get("config") or {}).get(CONFIG_KEY)
+    stack = document.get("config") or {}
+    values = stack.get(CONFIG_KEY)
     if values is None:
         raise StackConfigError(f"{path}: no '{CONFIG_KEY}' under 'config'; add the platform object (see docs/infra.md)")
-    return parse_stack_config(values, f"{path.name}: {CONFIG_KEY}")
+    config = parse_stack_config(values, f"{path.name}: {CONFIG_KEY}")
+    return in_provider_region(config, stack.get(AWS_REGION_KEY), path.name)
+
+
+def in_provider_region(config: StackConfig, provider_region: str | None, source: str) -> StackConfig:
+    """``config`` if the AWS provider deploys to its zones' region; :class:`StackConfigError` otherwise.
+
+    The provider creates everything in ``aws:region``; the program names zones, endpoint
+    services (``com.amazonaws.<region>.s3``), key policies and buckets after the zones'
+    region. Apart, the first subnet fails (its zone is not in the provider's region) after
+    keys and buckets were already made in the wrong one. Left unset, the provider's region
+    comes from the environment and is not checked here.
+    """
+    if provider_region is not None and provider_region != config.region:
+        raise StackConfigError(
+            f"{source}: {AWS_REGION_KEY} is {provider_region!r} but availabilityZones are in {config.region!r}; "
+            f"set {AWS_REGION_KEY}: {config.region} (or zones of {provider_region})"
+        )
+    return config
 
 
 def _describe(source: str, problem: Any) -> str:

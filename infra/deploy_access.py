@@ -11,7 +11,9 @@ protection rules, get the deploy role; or ``pull_request`` for the preview role
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from infra.iam_policies import Statement
 
@@ -22,6 +24,7 @@ STS_AUDIENCE = "sts.amazonaws.com"
 
 #: Services whose resources the platform stack creates; the deploy role manages them in its region only.
 PLATFORM_SERVICES = (
+    "aps",
     "autoscaling",
     "cloudwatch",
     "ec2",
@@ -40,13 +43,15 @@ PLATFORM_SERVICES = (
     "secretsmanager",
     "sns",
 )
-#: AWS managed policies the program attaches to its roles (and the only ones the deploy role may attach).
+#: AWS managed policies the program attaches to its roles (and the only ones the deploy role may attach),
+#: with their path: ``arn:aws:iam::aws:policy/<path and name>``.
 ATTACHABLE_POLICIES = (
     "AmazonEKSClusterPolicy",
     "AmazonEKSWorkerNodePolicy",
     "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
     "CloudWatchAgentServerPolicy",
+    "service-role/AmazonRDSEnhancedMonitoringRole",
 )
 #: Services the program's roles are passed to.
 PASSED_TO = (
@@ -59,15 +64,27 @@ PASSED_TO = (
     "vpc-flow-logs.amazonaws.com",
     "monitoring.rds.amazonaws.com",
 )
-#: Service-linked roles the services create on first use in a fresh account.
-SERVICE_LINKED = (
-    "eks.amazonaws.com",
-    "eks-nodegroup.amazonaws.com",
-    "autoscaling.amazonaws.com",
-    "rds.amazonaws.com",
-    "elasticache.amazonaws.com",
-    "ops.emr-serverless.amazonaws.com",
-)
+#: Service-linked roles the services create, as the caller, on first use in a fresh account: per resource
+#: type, the ``iam:AWSServiceName`` of each (EKS, https://docs.aws.amazon.com/eks/latest/userguide/using-service-linked-roles.html;
+#: the node groups' Auto Scaling groups; RDS, ElastiCache; EMR Serverless,
+#: https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/using-service-linked-roles.html; the
+#: Managed Prometheus scraper, https://docs.aws.amazon.com/prometheus/latest/userguide/using-service-linked-roles.html).
+SERVICE_LINKED_BY_TYPE: Mapping[str, tuple[str, ...]] = {
+    "aws:eks/cluster:Cluster": ("eks.amazonaws.com",),
+    "aws:eks/nodeGroup:NodeGroup": ("eks-nodegroup.amazonaws.com", "autoscaling.amazonaws.com"),
+    "aws:rds/instance:Instance": ("rds.amazonaws.com",),
+    "aws:elasticache/replicationGroup:ReplicationGroup": ("elasticache.amazonaws.com",),
+    "aws:emrserverless/application:Application": ("ops.emr-serverless.amazonaws.com",),
+    "aws:amp/scraper:Scraper": ("scraper.aps.amazonaws.com",),
+}
+SERVICE_LINKED = tuple(dict.fromkeys(name for names in SERVICE_LINKED_BY_TYPE.values() for name in names))
+#: The IAM service prefix of a resource type, where its Pulumi module's name is not it
+#: (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html).
+_IAM_PREFIX_OF_MODULE = {"amp": "aps", "emrserverless": "emr-serverless", "vpc": "ec2"}
+_IAM_PREFIX_OF_TYPE = {
+    "aws:cloudwatch/logGroup:LogGroup": "logs",
+    "aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream": "firehose",
+}
 
 
 def github_trust(provider_arn: str, repository: str, subjects: Sequence[str]) -> dict[str, object]:
@@ -207,3 +224,51 @@ def preview_rights(partition: str, account: str, state_bucket_arn: str) -> list[
             "NotResource": f"{state_bucket_arn}/*",
         },
     ]
+
+
+def iam_prefix(resource_type: str) -> str:
+    """The IAM service prefix whose actions create ``resource_type`` (``aws:amp/scraper:Scraper`` -> ``aps``)."""
+    module = resource_type.split(":")[1].split("/", maxsplit=1)[0]
+    return _IAM_PREFIX_OF_TYPE.get(resource_type, _IAM_PREFIX_OF_MODULE.get(module, module))
+
+
+def _trusted_services(trust_policy: str) -> set[str]:
+    statements = json.loads(trust_policy).get("Statement", [])
+    principals = [s.get("Principal", {}).get("Service", []) for s in statements if isinstance(s.get("Principal"), dict)]
+    return {p for found in principals for p in ([found] if isinstance(found, str) else found)}
+
+
+def deploy_rights_problems(resources: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+    """What the deploy role (:func:`deploy_rights`) would be refused when ``pulumi up`` creates ``resources``.
+
+    ``resources`` are ``(type, logical name, inputs)`` of a rendered platform stack: each AWS
+    type's service must be in :data:`PLATFORM_SERVICES`, each attached managed policy in
+    :data:`ATTACHABLE_POLICIES`, each role's trusted service in :data:`PASSED_TO` (the role is
+    passed to it), each service-linked role in :data:`SERVICE_LINKED`. A right added here
+    reaches the account when the bootstrap stack is deployed again (docs/infra.md).
+    """
+    problems: set[str] = set()
+    fix = "add it in infra/deploy_access.py and deploy the bootstrap stack again"
+    for resource_type, name, inputs in resources:
+        if not resource_type.startswith("aws:"):
+            continue
+        prefix = iam_prefix(resource_type)
+        if prefix not in (*PLATFORM_SERVICES, "iam"):
+            problems.add(f"{resource_type}: the deploy role has no {prefix}:* rights (PLATFORM_SERVICES); {fix}")
+        problems.update(
+            f"{resource_type}: the deploy role may not create the {service} service-linked role; {fix}"
+            for service in SERVICE_LINKED_BY_TYPE.get(resource_type, ())
+            if service not in SERVICE_LINKED
+        )
+        policy = (
+            inputs.get("policyArn") if resource_type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" else None
+        )
+        if isinstance(policy, str) and policy.partition(":policy/")[2] not in ATTACHABLE_POLICIES:
+            problems.add(f"{name}: the deploy role may not attach {policy} (ATTACHABLE_POLICIES); {fix}")
+        trust = inputs.get("assumeRolePolicy") if resource_type == "aws:iam/role:Role" else None
+        if isinstance(trust, str):
+            problems.update(
+                f"{name}: the deploy role may not pass roles to {service} (PASSED_TO); {fix}"
+                for service in sorted(_trusted_services(trust) - set(PASSED_TO))
+            )
+    return sorted(problems)

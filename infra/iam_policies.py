@@ -130,6 +130,21 @@ def start_job_run(application_arn: str, job_role_arn: str) -> list[Statement]:
     ]
 
 
+def tag_job_runs(application_arn: str) -> Statement:
+    """Tag the job runs of one EMR Serverless application as they start.
+
+    A StartJobRun request that carries ``tags`` is also authorized as
+    ``emr-serverless:TagResource`` on the new run, and the run is not created at all when
+    the tags cannot be applied (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/tagging-resources.html;
+    the Service Authorization Reference lists TagResource under the creating operations,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonemrserverless.html).
+    The scheduled requests tag each run with its spec (:func:`infra.materialization.spark_job_request`),
+    so without this every scheduled run is refused and nothing fails loudly: no run, no
+    failed-jobs alarm. Job runs are ``<application arn>/jobruns/<id>``.
+    """
+    return {"Effect": "Allow", "Action": "emr-serverless:TagResource", "Resource": f"{application_arn}/jobruns/*"}
+
+
 #: What EMR Serverless does with a custom image: describe it when the application is created
 #: or updated with it, pull its manifest and layers when workers start
 #: (https://docs.aws.amazon.com/emr/latest/EMR-Serverless-UserGuide/application-custom-image.html).

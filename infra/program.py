@@ -30,8 +30,8 @@ from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.observability import Observability, ObservabilityArgs
 from infra.components.online_store import REDIS_PORT, OnlineStore, OnlineStoreArgs
-from infra.config import StackConfig, parse_stack_config
-from infra.materialization import view_catalog
+from infra.config import AWS_REGION_KEY, StackConfig, in_provider_region, parse_stack_config
+from infra.materialization import EMR_RELEASE_LABEL, view_catalog
 from infra.model_monitoring import model_catalog
 from infra.naming import (
     FEATURE_SERVER_IMAGE,
@@ -84,8 +84,9 @@ class _Buckets:
 
 
 def stack_config_from_pulumi() -> StackConfig:
-    """The running stack's ``mlplat:platform`` object, parsed (``pulumi up`` / ``preview``)."""
-    return parse_stack_config(pulumi.Config("mlplat").require_object("platform"))
+    """The running stack's ``mlplat:platform`` object, parsed (``pulumi up`` / ``preview``), in the provider's region."""
+    config = parse_stack_config(pulumi.Config("mlplat").require_object("platform"))
+    return in_provider_region(config, pulumi.Config("aws").get("region"), AWS_REGION_KEY)
 
 
 def build_platform(catalog: Catalog, config: StackConfig) -> Platform:
@@ -172,6 +173,8 @@ def _stores(config: StackConfig, network: Network, keys: _Keys, tags: dict[str, 
             config=config.database,
             protect=config.protect,
             tags=tags,
+            logs_key=keys.logs,
+            log_retention_days=config.cluster.log_retention_days,
         ),
     )
     online_store = OnlineStore(
@@ -374,7 +377,7 @@ def _alerts(
         (registry, alarms.database_alarms(registry, config.database.allocated_storage_gb)),
         (online, alarms.cache_alarms(online, 1 + config.cache.replicas)),
         (physical_name(env, "nodes"), alarms.node_alarms(physical_name(env))),
-        (physical_name(env, "batch"), alarms.batch_alarms(batch.application_id)),
+        (physical_name(env, "batch"), alarms.batch_alarms(batch.application_id, EMR_RELEASE_LABEL)),
     ]
     for owner, specs in groups:
         for spec in specs:

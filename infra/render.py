@@ -31,7 +31,8 @@ from typing import Any
 
 import pulumi
 
-from infra.limits import resource_limit_problems
+from infra.deploy_access import deploy_rights_problems
+from infra.limits import resource_limit_problems, role_policy_problems
 from infra.naming import resource_name_problems
 from infra.rendering import (
     PLATFORM_PROJECT,
@@ -74,7 +75,10 @@ class RenderRefusedError(ValueError):
 
 
 def refusals(resources: Sequence[Captured]) -> list[str]:
-    """What the APIs would refuse of ``resources``: the render-time checks of names and of limits."""
+    """What the APIs would refuse of ``resources``: the render-time checks of names and of limits, and what
+    the deploy role the bootstrap stack made could not do."""
+    stack = [(r.type, r.name, r.plain) for r in resources]
+    platform = [(r.type, r.name, r.plain) for r in resources if _platform(r)]
     return [
         problem
         for r in resources
@@ -82,7 +86,12 @@ def refusals(resources: Sequence[Captured]) -> list[str]:
             *resource_name_problems(r.type, r.name, r.plain),
             *resource_limit_problems(r.type, r.name, r.plain),
         )
-    ]
+    ] + [*role_policy_problems(stack), *deploy_rights_problems(platform)]
+
+
+def _platform(resource: Captured) -> bool:
+    """Whether ``resource`` is the platform stack's, which the environment's deploy role runs."""
+    return resource.project == PLATFORM_PROJECT
 
 
 def render_json(stack: str, repo: Path = REPO) -> dict[str, Any]:

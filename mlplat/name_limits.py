@@ -226,10 +226,14 @@ NAME_RULES: Mapping[str, NameRule] = {
         "https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html",
         min_length=2,
     ),
+    # Lowercase letters, digits, dots and hyphens, a letter or digit at each end; and none of:
+    # two adjacent dots, an IP address, the prefixes xn-- sthree- amzn-s3-demo-, the suffixes
+    # -s3alias --ol-s3 .mrap --x-s3 --table-s3 (reserved for access points and other bucket kinds).
     "aws:s3/bucket:Bucket": NameRule(
         "bucket",
         63,
-        r"[a-z0-9][a-z0-9.-]*[a-z0-9]",
+        r"(?!xn--|sthree-|amzn-s3-demo-)(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]*[a-z0-9]"
+        r"(?<!-s3alias)(?<!--ol-s3)(?<!\.mrap)(?<!--x-s3)(?<!--table-s3)",
         "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html",
         prefix_prop="bucketPrefix",
         min_length=3,

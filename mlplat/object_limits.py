@@ -128,8 +128,10 @@ def label_problems(labels: Mapping[str, str]) -> list[str]:
 
 # --- AWS tags ------------------------------------------------------------------------------
 #: Tags: keys of 1-128 and values of 0-256 Unicode letters, digits, spaces and ``_ . : / = + - @``;
-#: keys never start with ``aws:`` (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
+#: keys never start with ``aws:``; at most 50 tags on one resource
+#: (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
 TAG_KEY_LENGTH, TAG_VALUE_LENGTH = 128, 256
+MAX_TAGS = 50
 TAG_DOC = "https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html"
 TAG_CHARACTERS = "letters, digits, spaces and _ . : / = + - @"
 _TAG_PUNCTUATION = set("_.:/=+-@")
@@ -148,8 +150,10 @@ def tag_value_problem(value: str) -> str | None:
 
 
 def tag_problems(tags: Mapping[str, str]) -> list[str]:
-    """Why AWS would refuse any of ``tags`` (empty: it accepts them all)."""
+    """Why AWS would refuse any of ``tags``, or that many of them (empty: it accepts them all)."""
     problems = []
+    if len(tags) > MAX_TAGS:
+        problems.append(f"{len(tags)} tags: a resource takes at most {MAX_TAGS} ({TAG_DOC})")
     for key, value in tags.items():
         if not 1 <= len(key) <= TAG_KEY_LENGTH or not tag_text(key) or key.lower().startswith("aws:"):
             problems.append(f"tag key {key!r}: 1-{TAG_KEY_LENGTH} {TAG_CHARACTERS}, not 'aws:...' ({TAG_DOC})")

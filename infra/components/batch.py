@@ -218,7 +218,9 @@ class Batch(Component):
             self.child_name("scheduler-start-jobs"),
             role=role.id,
             policy=pulumi.Output.all(self.application.arn, self.job_role.arn).apply(
-                lambda v: iam_policies.document(*iam_policies.start_job_run(v[0], v[1]))
+                lambda v: iam_policies.document(
+                    *iam_policies.start_job_run(v[0], v[1]), iam_policies.tag_job_runs(v[0])
+                )
             ),
             opts=self.child_opts(),
         )

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pulumi
 import pulumi_aws as aws
 
-from infra import iam_policies, naming
+from infra import aws_rules, iam_policies, naming
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -40,6 +41,9 @@ CLOUDWATCH_AGENT_POLICY = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
 #: (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/install-CloudWatch-Observability-EKS-addon.html).
 CLOUDWATCH_NAMESPACE = "amazon-cloudwatch"
 CLOUDWATCH_SERVICE_ACCOUNT = "cloudwatch-agent"
+#: Log groups of the observability add-on: its performance events (the source of the Container Insights
+#: metrics) and Fluent Bit's container, node-service and host logs.
+CONTAINER_INSIGHTS_LOGS = ("performance", "application", "dataplane", "host")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class Cluster(Component):
 
     def _control_plane(self) -> aws.eks.Cluster:
         args = self._args
+        note = aws_rules.eks_support_note(args.kubernetes_version, datetime.now(UTC).date())
+        if note is not None:
+            pulumi.log.warn(note, resource=self)
         role = aws.iam.Role(
             self.child_name("cluster-role"),
             assume_role_policy=iam_policies.assume_role("eks.amazonaws.com"),
@@ -256,7 +263,7 @@ class Cluster(Component):
         self._addon(
             "amazon-cloudwatch-observability",
             versions.cloudwatch_observability,
-            node_groups,
+            [*node_groups, *self._container_insights_log_groups()],
             [
                 aws.eks.AddonPodIdentityAssociationArgs(
                     role_arn=agent_role.arn, service_account=CLOUDWATCH_SERVICE_ACCOUNT
@@ -268,7 +275,7 @@ class Cluster(Component):
         self,
         addon: str,
         version: str,
-        node_groups: Sequence[aws.eks.NodeGroup],
+        after: Sequence[pulumi.Resource],
         pod_identity_associations: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
         configuration: Mapping[str, str] | None = None,
     ) -> aws.eks.Addon:
@@ -281,9 +288,26 @@ class Cluster(Component):
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=self.tags,
-            opts=self.child_opts(depends_on=list(node_groups)),
+            opts=self.child_opts(depends_on=list(after)),
             pod_identity_associations=pod_identity_associations,
         )
+
+    def _container_insights_log_groups(self) -> list[aws.cloudwatch.LogGroup]:
+        """The groups the CloudWatch agent and Fluent Bit of the observability add-on write to, made first with
+        our key and retention: the add-on otherwise creates them never expiring and unencrypted
+        (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-setup-logs-FluentBit.html)."""
+        args = self._args
+        return [
+            aws.cloudwatch.LogGroup(
+                self.child_name(f"container-insights-{kind}"),
+                name=f"/aws/containerinsights/{args.cluster_name}/{kind}",
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.logs_key.arn,
+                tags=self.tags,
+                opts=self.child_opts(),
+            )
+            for kind in CONTAINER_INSIGHTS_LOGS
+        ]
 
     def _autoscaler_identity(self) -> aws.iam.Role:
         """The cluster autoscaler's role: it may resize and shrink only this cluster's node groups."""

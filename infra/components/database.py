@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra import iam_policies, naming
+from infra.aws_rules import mysql_log_parameters
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -17,11 +18,15 @@ from infra.config import DatabaseConfig
 
 MYSQL_PORT = 3306
 LOG_EXPORTS = ("error", "general", "slowquery")
-#: TLS required for every connection (RDS for MySQL instances take 1/0 here, not ON/OFF); utf8mb4 so feature names and reason phrases round-trip.
+#: TLS required for every connection (RDS for MySQL instances take 1/0 here, not ON/OFF); utf8mb4 so feature
+#: names and reason phrases round-trip; the general and slow query logs written to files, or their exports
+#: stay empty (:func:`infra.aws_rules.mysql_log_parameters`); a query slower than a second is slow.
 PARAMETERS = {
     "require_secure_transport": "1",
     "character_set_server": "utf8mb4",
     "collation_server": "utf8mb4_0900_ai_ci",
+    **mysql_log_parameters(LOG_EXPORTS),
+    "long_query_time": "1",
 }
 
 
@@ -38,6 +43,11 @@ class DatabaseArgs:
     tags: Mapping[str, str]
     protect: bool = True
     """Deletion protection, a final snapshot on delete, and Pulumi ``protect``."""
+    logs_key: EncryptionKey | None = None
+    """Encrypts the log groups the exported logs go to. Left out (with ``log_retention_days``): RDS
+    creates those groups itself on first export, unencrypted and never expiring."""
+    log_retention_days: int | None = None
+    """Days the exported logs are kept (a CloudWatch Logs retention period)."""
 
 
 class Database(Component):
@@ -78,6 +88,7 @@ class Database(Component):
             tags=self.tags,
             opts=self.child_opts(),
         )
+        self._log_groups = self._export_log_groups()
         self.instance = self._instance(subnets, parameters, *self._monitoring_role())
         self.endpoint = self.instance.endpoint
         self.address = self.instance.address
@@ -86,6 +97,25 @@ class Database(Component):
             lambda s: (s[0].secret_arn or "") if s else ""
         )
         self.register_outputs({"endpoint": self.instance.endpoint})
+
+    def _export_log_groups(self) -> list[aws.cloudwatch.LogGroup]:
+        """The groups RDS exports each log to (``/aws/rds/instance/<id>/<log>``), made first with our key and
+        retention: RDS writes into an existing group, and makes a never-expiring, unencrypted one otherwise
+        (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.MySQLDB.PublishtoCloudWatchLogs.html)."""
+        args = self._args
+        if args.logs_key is None or args.log_retention_days is None:
+            return []
+        return [
+            aws.cloudwatch.LogGroup(
+                self.child_name(f"{log}-logs"),
+                name=f"/aws/rds/instance/{args.identifier}/{log}",
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.logs_key.arn,
+                tags=self.tags,
+                opts=self.child_opts(),
+            )
+            for log in LOG_EXPORTS
+        ]
 
     def _monitoring_role(self) -> tuple[aws.iam.Role, aws.iam.RolePolicyAttachment]:
         role = aws.iam.Role(
@@ -152,7 +182,7 @@ class Database(Component):
             tags=self.tags,
             # RDS checks the monitoring role's permissions when it creates the instance: the
             # managed policy must be attached first, or CreateDBInstance fails.
-            opts=self.child_opts(protect=args.protect, depends_on=[monitoring_policy]),
+            opts=self.child_opts(protect=args.protect, depends_on=[monitoring_policy, *self._log_groups]),
         )
 
     def _final_snapshot_identifier(self) -> pulumi.Output[str]:

@@ -17,8 +17,10 @@ alert topic.
   scraper's interfaces reach the pods' metrics port and the private API endpoint. The
   NetworkPolicies then narrow it to the metrics port (:mod:`infra.workloads.manifests`).
 
-* The scraper's cluster access is an EKS access entry for its service-linked role, limited
-  to viewing the services' namespace (AMP user guide, "Configuring your Amazon EKS cluster").
+* The scraper's cluster access: CreateScraper gives its service-linked role an EKS access
+  entry (on clusters with access entries; the role's managed policy may delete exactly that
+  entry, https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AmazonPrometheusScraperServiceRolePolicy.html),
+  and the program associates the view policy with it, limited to the services' namespace.
 * The topic policy lets the account, its CloudWatch alarms and this workspace publish; the
   alert key lets ``aps.amazonaws.com`` use it (:mod:`infra.iam_policies`).
 * Rule and Alertmanager errors land in a CloudWatch log group the workspace writes to.
@@ -168,19 +170,17 @@ class Monitoring(Component):
         )
 
     def _cluster_access(self) -> None:
-        cluster_name = self._args.cluster.cluster.name
-        entry = aws.eks.AccessEntry(
-            self.child_name("scraper-access"),
-            cluster_name=cluster_name,
-            principal_arn=self.scraper.role_arn.apply(scraper_principal_arn),
-            type="STANDARD",
-            tags=self.tags,
-            opts=self.child_opts(),
-        )
+        # CreateScraper makes the scraper's access entry itself (user aps-collector-user, no
+        # access policy) on a cluster with access entries, and removes it with the scraper (its
+        # service-linked role may DeleteAccessEntry on exactly that principal). A second
+        # CreateAccessEntry for the role would fail with ResourceInUseException, so only the
+        # policy is associated, with the role's ARN as the scraper reports it, path included:
+        # access entries take IAM ARNs as they are (unlike the aws-auth ConfigMap).
+        # https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-collector-how-to.html#AMP-collector-eks-setup
         aws.eks.AccessPolicyAssociation(
             self.child_name("scraper-view"),
-            cluster_name=cluster_name,
-            principal_arn=entry.principal_arn,
+            cluster_name=self._args.cluster.cluster.name,
+            principal_arn=self.scraper.role_arn,
             policy_arn=VIEW_POLICY,
             access_scope={"type": "namespace", "namespaces": [self._args.namespace]},
             opts=self.child_opts(),
@@ -195,13 +195,3 @@ class Monitoring(Component):
         return aws.sns.TopicPolicy(
             self.child_name("topic-policy"), arn=topic.arn, policy=policy, opts=self.child_opts()
         )
-
-
-def scraper_principal_arn(role_arn: str) -> str:
-    """The scraper's role as EKS access entries want it: without the service-linked role's path.
-
-    The scraper reports ``arn:aws:iam::<account>:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_<id>``;
-    EKS maps IAM roles by ``arn:aws:iam::<account>:role/<name>`` (AMP user guide, EKS setup).
-    """
-    prefix, _, path = role_arn.partition(":role/")
-    return f"{prefix}:role/{path.rsplit('/', 1)[-1]}"

@@ -10,7 +10,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra import iam_policies, naming
-from infra.aws_rules import AUTH_TOKEN_SPECIALS
+from infra.aws_rules import AUTH_TOKEN_SPECIALS, cache_data_tiering
 from infra.components.component import Component
 from infra.components.keys import EncryptionKey
 from infra.components.network import Network
@@ -110,6 +110,9 @@ class OnlineStore(Component):
             engine="valkey",
             engine_version=config.engine_version,
             node_type=config.node_type,
+            # Required on (and only on) the r6gd nodes, which tier data to SSD (infra.aws_rules); left
+            # out elsewhere, as before, so no existing group sees a change of this replace-only input.
+            data_tiering_enabled=True if cache_data_tiering(config.node_type) else None,
             num_cache_clusters=1 + config.replicas,
             port=REDIS_PORT,
             subnet_group_name=subnets.name,

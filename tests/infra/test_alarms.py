@@ -37,3 +37,9 @@ def test_every_alarm_of_a_stack_has_an_evaluation_window_cloudwatch_accepts(
         if (p := metric_alarm_problems(int(a.plain["period"]), int(a.plain["evaluationPeriods"])))
     }
     assert problems == {}
+
+
+def test_the_failed_jobs_alarm_refuses_a_release_that_would_leave_it_silent() -> None:
+    assert alarms.batch_alarms("app", "emr-7.9.0")[0].dimensions == {"ApplicationId": "app"}
+    with pytest.raises(ValueError, match=r"emr-7\.10\.0 no longer updates the ApplicationId-only metrics"):
+        alarms.batch_alarms("app", "emr-7.10.0")

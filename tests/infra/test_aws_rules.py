@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import date
 
 import pytest
 
@@ -115,10 +117,30 @@ def test_cache_node_types(node_type: str, error: str | None) -> None:
         ("x2gd.large", "arm64"),
         ("g5g.xlarge", "arm64"),
         ("im4gn.large", "arm64"),
+        ("a1.large", "arm64"),  # the first Graviton: series a, no option letter
     ],
 )
 def test_instance_architecture_reads_the_processor_option(instance_type: str, architecture: str) -> None:
     assert aws_rules.instance_architecture(instance_type) == architecture
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "accelerated"),
+    [
+        ("g5.xlarge", True),
+        ("g4dn.xlarge", True),
+        ("p5.48xlarge", True),
+        ("inf2.xlarge", True),
+        ("trn1.2xlarge", True),
+        ("gr6.4xlarge", True),
+        ("m7i.large", False),
+        ("c7i-flex.large", False),
+        ("m7gd.large", False),
+        ("i4i.large", False),
+    ],
+)
+def test_accelerated_types_are_told_by_their_series(instance_type: str, accelerated: bool) -> None:
+    assert aws_rules.accelerated(instance_type) is accelerated
 
 
 def test_a_malformed_instance_type_is_refused() -> None:
@@ -208,3 +230,113 @@ def test_image_uris_follow_the_emr_serverless_rule(uri: str, accepted: bool) -> 
 def test_an_image_uri_problem_says_what_to_write() -> None:
     (problem,) = aws_rules.image_uri_problems("mlplat-prod-jobs:0.1.0")
     assert "<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>" in problem
+
+
+@pytest.mark.parametrize(
+    ("release", "silent"),
+    [("emr-7.9.0", False), ("emr-6.15.0", False), ("emr-7.10.0", True), ("emr-8.0.0", True)],
+)
+def test_application_id_metrics_stop_at_emr_7_10(release: str, silent: bool) -> None:
+    problem = aws_rules.application_id_metrics_problem(release)
+    assert (problem is not None) is silent
+    assert problem is None or "app-job-metrics.html" in problem
+
+
+def test_a_release_label_that_is_not_one_is_refused() -> None:
+    assert "write it like 'emr-7.9.0'" in str(aws_rules.application_id_metrics_problem("7.9.0"))
+
+
+@pytest.mark.parametrize("characters", ["{}", '{ "a" :\n\t"b c" }'])
+def test_iam_counts_policy_characters_without_white_space(characters: str) -> None:
+    assert aws_rules.iam_policy_characters(characters) == len("".join(characters.split()))
+
+
+@pytest.mark.parametrize(
+    ("exports", "parameters"),
+    [
+        (("error",), {}),
+        (("error", "slowquery"), {"slow_query_log": "1", "log_output": "FILE"}),
+        (("general", "slowquery"), {"general_log": "1", "slow_query_log": "1", "log_output": "FILE"}),
+    ],
+)
+def test_exported_mysql_logs_need_their_parameters(exports: tuple[str, ...], parameters: dict[str, str]) -> None:
+    assert aws_rules.mysql_log_parameters(exports) == parameters
+
+
+def test_an_export_the_parameter_group_leaves_empty_is_named() -> None:
+    (problem,) = aws_rules.mysql_log_export_problems(["error", "slowquery"], {"slow_query_log": "1"})
+    assert problem.startswith("exports the slowquery log but the parameter group does not set log_output=FILE")
+
+
+def test_mysql_has_no_such_log() -> None:
+    with pytest.raises(ValueError, match="exports no"):
+        aws_rules.mysql_log_parameters(("postgresql",))
+
+
+def _document(**statement: object) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+TRUST = {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind", "problem"),
+    [
+        (READ, "identity", None),
+        (TRUST, "trust", None),
+        ({**READ, "Condition": {"ForAllValues:StringLikeIfExists": {"s3:prefix": ["a*"]}}}, "identity", None),
+        (
+            {**READ, "Resource": ["arn:aws:ec2:*:*:network-interface/*", "arn:aws-cn:iam::aws:policy/x"]},
+            "identity",
+            None,
+        ),
+        ({**READ, "Resource": ""}, "identity", "resources [''] are neither '*' nor ARNs"),
+        ({**READ, "Resource": "mlplat-prod-bucket"}, "identity", "are neither '*' nor ARNs"),
+        ({**READ, "Action": "GetObject"}, "identity", "are not <service>:<action>"),
+        ({**READ, "Effect": "allow"}, "identity", "not Allow or Deny"),
+        ({"Effect": "Allow", "Action": "s3:GetObject"}, "identity", "needs a Resource"),
+        ({**READ, "Principal": "*"}, "identity", "an identity policy names no Principal"),
+        ({**TRUST, "Principal": None} | {"Principal": None}, "resource", None),
+        ({k: v for k, v in TRUST.items() if k != "Principal"}, "trust", "it must name a Principal"),
+        (
+            {**READ, "Condition": {"StringEqual": {"aws:SourceAccount": "1"}}},
+            "identity",
+            "['StringEqual'] do not exist",
+        ),
+        ({**READ, "Condition": {"NullIfExists": {"aws:SourceAccount": "true"}}}, "identity", "do not exist"),
+    ],
+)
+def test_policy_documents_follow_the_iam_grammar(statement: dict[str, object], kind: str, problem: str | None) -> None:
+    problems = aws_rules.policy_document_problems(_document(**statement), kind)
+    if problem is None:
+        assert problems == []
+    else:
+        (found,) = problems
+        assert problem in found
+        assert found.endswith("(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html)")
+
+
+def test_a_policy_document_needs_its_version() -> None:
+    (problem,) = aws_rules.policy_document_problems(json.dumps({"Statement": [READ]}), "identity")
+    assert problem.startswith("Version must be '2012-10-17'")
+
+
+@pytest.mark.parametrize(("node_type", "tiering"), [("cache.r6gd.xlarge", True), ("cache.r6g.large", False)])
+def test_data_tiering_belongs_to_the_r6gd_nodes(node_type: str, tiering: bool) -> None:
+    assert aws_rules.cache_data_tiering(node_type) is tiering
+
+
+@pytest.mark.parametrize(
+    ("on", "note"),
+    [
+        (date(2026, 7, 29), None),
+        (date(2026, 7, 30), "Kubernetes 1.33 is in EKS extended support since 2026-07-29"),
+        (date(2026, 12, 1), "upgrade cluster.kubernetesVersion (and the add-ons) to 1.34 or 1.35"),
+        (date(2027, 7, 30), "Kubernetes 1.33 left EKS extended support on 2027-07-29"),
+    ],
+)
+def test_eks_support_windows_say_when_a_version_costs_more_or_is_upgraded(on: date, note: str | None) -> None:
+    found = aws_rules.eks_support_note("1.33", on)
+    assert found is None if note is None else note in str(found)

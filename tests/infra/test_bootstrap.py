@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ import yaml
 
 from infra import deploy_access
 from infra.bootstrap import BootstrapConfig
-from infra.rendering import ACCOUNT_ID, BOOTSTRAP_PROJECT, REPO, Rendered, render_bootstrap
+from infra.render import refusals
+from infra.rendering import ACCOUNT_ID, BOOTSTRAP_PROJECT, REPO, STACKS, Rendered, render_bootstrap
 
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -121,3 +123,81 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 def _list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
+
+
+# --- the deploy role can do what `pulumi up` of the platform does -----------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_deploy_role_may_create_everything_the_platform_stack_declares(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    resources = [(r.type, r.name, r.plain) for r in stacks[stack].resources]
+    assert deploy_access.deploy_rights_problems(resources) == []
+
+
+def test_the_rendered_deploy_policy_has_the_rights_the_platform_needs(bootstrap: Rendered) -> None:
+    statements = _document(bootstrap.one(ROLE_POLICY, "github-mlplat-deploy-prod-deploy"), "policy")["Statement"]
+    actions = {a for s in statements if s["Effect"] == "Allow" for a in _actions(s)}
+    assert "aps:*" in actions
+    linked = next(s for s in statements if "iam:CreateServiceLinkedRole" in _actions(s))
+    assert "scraper.aps.amazonaws.com" in linked["Condition"]["StringEquals"]["iam:AWSServiceName"]
+    attach = next(s for s in statements if "iam:AttachRolePolicy" in _actions(s))
+    rds = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+    assert rds in attach["Condition"]["ArnEquals"]["iam:PolicyARN"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "problem"),
+    [
+        (("aws:amp/workspace:Workspace", "w", {}), None),
+        (("aws:sqs/queue:Queue", "q", {}), "the deploy role has no sqs:* rights"),
+        (
+            (
+                "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                "a",
+                {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            ),
+            "a: the deploy role may not attach arn:aws:iam::aws:policy/AdministratorAccess",
+        ),
+        (
+            (
+                "aws:iam/role:Role",
+                "r",
+                {"assumeRolePolicy": json.dumps({"Statement": [{"Principal": {"Service": "lambda.amazonaws.com"}}]})},
+            ),
+            "r: the deploy role may not pass roles to lambda.amazonaws.com",
+        ),
+    ],
+    ids=["amp", "unlisted-service", "unlisted-policy", "unlisted-passed-to"],
+)
+def test_a_right_the_deploy_role_lacks_is_named(resource: tuple[str, str, dict[str, Any]], problem: str | None) -> None:
+    problems = deploy_access.deploy_rights_problems([resource])
+    if problem is None:
+        assert problems == []
+    else:
+        (found,) = problems
+        assert problem in found
+        assert found.endswith("add it in infra/deploy_access.py and deploy the bootstrap stack again")
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "prefix"),
+    [
+        ("aws:amp/scraper:Scraper", "aps"),
+        ("aws:emrserverless/application:Application", "emr-serverless"),
+        ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "ec2"),
+        ("aws:cloudwatch/logGroup:LogGroup", "logs"),
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", "cloudwatch"),
+        ("aws:kinesis/firehoseDeliveryStream:FirehoseDeliveryStream", "firehose"),
+        ("aws:kinesis/stream:Stream", "kinesis"),
+    ],
+)
+def test_iam_prefixes_of_resource_types(resource_type: str, prefix: str) -> None:
+    assert deploy_access.iam_prefix(resource_type) == prefix
+
+
+def test_a_render_the_deploy_role_could_not_deploy_is_refused(stacks: dict[str, Rendered]) -> None:
+    queue = replace(stacks["dev"].resources[0], type="aws:sqs/queue:Queue", name="dead-letters", inputs={})
+    (problem,) = refusals([*stacks["dev"].resources, queue])
+    assert problem.startswith("aws:sqs/queue:Queue: the deploy role has no sqs:* rights")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel
 
-from infra.config import StackConfig, StackConfigError, parse_stack_config
+from infra.config import CONFIG_KEY, StackConfig, StackConfigError, load_stack_file, parse_stack_config
 from infra.rendering import STACKS, stack_config
 
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -137,7 +139,17 @@ def test_the_program_reads_the_platform_object_from_the_stack_config() -> None:
             {"cluster": {"kubernetesVersion": "1.34"}},
             "addons.kubeProxy: kube-proxy v1.33.3-eksbuild.6 is not for Kubernetes 1.34",
         ),
+        (
+            {"cluster": {"addons": {"cloudwatchObservability": "v6.0.1-eksbuild.1"}}},
+            "addons.cloudwatchObservability: v6.0.1-eksbuild.1 can publish OTel Container Insights metrics",
+        ),
         ({"cluster": {"systemNodes": {"instanceTypes": ["m7g.large"]}}}, "AWS Graviton (arm64)"),
+        ({"cluster": {"systemNodes": {"instanceTypes": ["a1.large"]}}}, "AWS Graviton (arm64)"),
+        (
+            {"cluster": {"servingNodes": {"instanceTypes": ["c7i.xlarge", "g5.xlarge"]}}},
+            "['g5.xlarge'] are accelerated",
+        ),
+        ({"cluster": {"servingNodes": {"instanceTypes": ["inf2.xlarge"]}}}, "no drivers for their accelerators"),
         ({"cluster": {"servingNodes": {"instanceTypes": []}}}, "cluster.servingNodes.instanceTypes"),
         ({"cluster": {"systemNodes": {"diskGb": 8}}}, "cluster.systemNodes.diskGb"),
         ({"database": {"instanceClass": "db.t2.micro"}}, "database.instanceClass: RDS for MySQL does not run on"),
@@ -185,3 +197,41 @@ def test_the_database_defaults_to_mysql_8_4_and_derives_its_family() -> None:
 )
 def test_performance_insights_is_on_wherever_the_class_supports_it(database: dict[str, Any], enabled: bool) -> None:
     assert parse_stack_config(_config(database=database)).database.performance_insights_enabled is enabled
+
+
+@pytest.mark.parametrize("version", ["v4.4.0-eksbuild.1", "v5.9.9-eksbuild.3", "v6.0.0-eksbuild.2"])
+def test_container_insights_builds_that_publish_the_classic_node_metrics_are_accepted(version: str) -> None:
+    config = parse_stack_config(_config(cluster={"addons": {"cloudwatchObservability": version}}))
+    assert config.cluster.addons.cloudwatch_observability == version
+
+
+def test_the_program_refuses_a_provider_region_other_than_the_zones() -> None:
+    import json
+
+    import pulumi
+
+    from infra.program import stack_config_from_pulumi
+
+    values = {"environment": "staging", "availabilityZones": ZONES}
+    pulumi.runtime.set_all_config({"mlplat:platform": json.dumps(values), "aws:region": "us-east-1"})
+    try:
+        with pytest.raises(
+            StackConfigError, match="aws:region is 'us-east-1' but availabilityZones are in 'eu-west-1'"
+        ):
+            stack_config_from_pulumi()
+    finally:
+        pulumi.runtime.set_all_config({})
+
+
+@pytest.mark.parametrize(("region", "refused"), [("eu-west-1", False), ("eu-central-1", True), (None, False)])
+def test_a_stack_file_deploys_to_its_zones_region(tmp_path: Path, region: str | None, refused: bool) -> None:
+    stack: dict[str, Any] = {CONFIG_KEY: {"environment": "dev", "availabilityZones": ZONES, "protect": False}}
+    if region is not None:
+        stack["aws:region"] = region
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump({"config": stack}), encoding="utf-8")
+    if refused:
+        with pytest.raises(StackConfigError, match="set aws:region: eu-west-1"):
+            load_stack_file(path)
+    else:
+        assert load_stack_file(path).region == "eu-west-1"

@@ -45,3 +45,12 @@ def test_log_writers_describe_groups_on_the_accounts_logs_and_write_only_to_thei
 def test_a_china_partition_group_keeps_its_partition() -> None:
     _, describe = iam_policies.write_logs("arn:aws-cn:logs:cn-north-1:123456789012:log-group:g")
     assert describe["Resource"] == "arn:aws-cn:logs:cn-north-1:123456789012:*"
+
+
+def test_job_runs_are_tagged_only_on_their_application() -> None:
+    statement = iam_policies.tag_job_runs("arn:aws:emr-serverless:eu-west-1:123456789012:/applications/00abc")
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "emr-serverless:TagResource",
+        "Resource": "arn:aws:emr-serverless:eu-west-1:123456789012:/applications/00abc/jobruns/*",
+    }

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import infra.render
-from infra.limits import CONFIG_MAP, EMR_APPLICATION, RULE_GROUPS_NAMESPACE, resource_limit_problems
+from infra.limits import (
+    CONFIG_MAP,
+    EMR_APPLICATION,
+    IAM_ROLE,
+    KMS_KEY,
+    METRIC_ALARM,
+    POLICY_DOCUMENTS,
+    ROLE_POLICY,
+    RULE_GROUPS_NAMESPACE,
+    resource_limit_problems,
+    role_policy_problems,
+)
 from infra.render import refusals
 from infra.rendering import STACKS, Rendered, render, stack_config
 from infra.workloads.manifests import caller_peer
@@ -227,3 +239,150 @@ def test_a_network_policy_admits_only_callers_its_catalog_slice_carries_in_full(
         for peer in peers:
             caller = own[json.dumps(peer, sort_keys=True)]  # a caller of the slice
             assert object_bytes(peer) <= object_bytes(caller.model_dump(mode="json", by_alias=True))
+
+
+# --- policies: KMS key policies, IAM trust and inline policy sizes ------------------------------
+
+
+def _key_policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+ROOT_ADMINISTERS = {
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+LOGS_USE = {
+    "Effect": "Allow",
+    "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+    "Action": ["kms:Encrypt*", "kms:Decrypt*"],
+    "Resource": "*",
+}
+
+
+@pytest.mark.parametrize(
+    ("statements", "refused"),
+    [
+        ((ROOT_ADMINISTERS, LOGS_USE), False),
+        (({**ROOT_ADMINISTERS, "Principal": {"AWS": "123456789012"}},), False),
+        ((LOGS_USE,), True),
+        (({**ROOT_ADMINISTERS, "Action": ["kms:Decrypt"]},), True),
+        (({**ROOT_ADMINISTERS, "Effect": "Deny"},), True),
+        (({**ROOT_ADMINISTERS, "Condition": {"Bool": {"aws:SecureTransport": "true"}}},), True),
+    ],
+    ids=["root-and-a-service", "account-id-principal", "no-root", "root-decrypt-only", "root-denied", "conditional"],
+)
+def test_a_key_policy_must_leave_the_account_root_in_control(statements: tuple[Any, ...], refused: bool) -> None:
+    problems = resource_limit_problems(KMS_KEY, "mlplat-prod-data-key-key", {"policy": _key_policy(*statements)})
+    assert bool(problems) is refused
+    assert all("account root do kms:*" in p for p in problems)
+
+
+def test_a_key_policy_over_32_kib_is_refused() -> None:
+    policy = _key_policy(ROOT_ADMINISTERS, {**LOGS_USE, "Sid": "x" * 32_768})
+    (problem,) = resource_limit_problems(KMS_KEY, "k", {"policy": policy})
+    assert "KMS takes 32,768" in problem
+
+
+def _padded(statement: dict[str, Any], characters: int) -> str:
+    """A one-statement document IAM counts as ``characters`` long (white space is not counted), padded in its Sid."""
+    base = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "", **statement}]}, separators=(",", ":"))
+    return base.replace('"Sid":""', '"Sid":"' + "s" * (characters - len(base)) + '"')
+
+
+def _assume_role_of(characters: int) -> str:
+    return _padded(
+        {"Effect": "Allow", "Principal": {"Service": "eks.amazonaws.com"}, "Action": "sts:AssumeRole"}, characters
+    )
+
+
+@pytest.mark.parametrize(("characters", "refused"), [(2048, False), (2049, True)], ids=["at-the-limit", "one-over"])
+def test_a_trust_policy_over_2048_characters_is_refused(characters: int, refused: bool) -> None:
+    problems = resource_limit_problems(IAM_ROLE, "r", {"assumeRolePolicy": _assume_role_of(characters)})
+    assert bool(problems) is refused
+
+
+def _role_policy(role: str, characters: int) -> dict[str, Any]:
+    grant = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+    return {"role": role, "policy": _padded(grant, characters)}
+
+
+@pytest.mark.parametrize(("last", "refused"), [(2240, False), (2241, True)], ids=["at-the-limit", "one-over"])
+def test_a_roles_inline_policies_are_limited_together(last: int, refused: bool) -> None:
+    # Each policy is small; the role's total is what IAM refuses past 10,240 characters.
+    policies = [(ROLE_POLICY, f"grant-{i}", _role_policy("scheduler-role", 4000)) for i in range(2)]
+    policies += [
+        (ROLE_POLICY, "grant-last", _role_policy("scheduler-role", last)),
+        (ROLE_POLICY, "other-role-grant", _role_policy("other-role", 9000)),
+    ]
+    problems = role_policy_problems(policies)
+    assert bool(problems) is refused
+    assert all(p.startswith(f"{IAM_ROLE} 'scheduler-role': its 3 inline policies total 10,241") for p in problems)
+
+
+def test_white_space_does_not_count_against_a_role() -> None:
+    spaced = _role_policy("r", 10_000)
+    spaced["policy"] = spaced["policy"].replace(",", ",   ")
+    assert role_policy_problems([(ROLE_POLICY, "p", spaced)]) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_rendered_role_outgrows_its_inline_policy_limit(stacks: dict[str, Rendered], stack: str) -> None:
+    assert role_policy_problems((r.type, r.name, r.plain) for r in stacks[stack].resources) == []
+
+
+def test_a_role_over_its_limit_is_a_refusal_of_the_render(stacks: dict[str, Rendered]) -> None:
+    grants = [r for r in stacks["dev"].resources if r.type == ROLE_POLICY]
+    role = grants[0].plain["role"]
+    crowded = [replace(grants[0], name=f"grant-{i}", inputs=_role_policy(role, 5000)) for i in range(3)]
+    (problem,) = refusals([*stacks["dev"].resources, *crowded])
+    assert problem.startswith(f"{IAM_ROLE} {role!r}: its ")
+
+
+@pytest.mark.parametrize(("count", "refused"), [(50, False), (51, True)])
+def test_more_than_50_tags_are_refused(count: int, refused: bool) -> None:
+    tags = {f"key-{i}": "v" for i in range(count)}
+    problems = resource_limit_problems("aws:s3/bucket:Bucket", "b", {"bucket": "b", "tags": tags})
+    assert bool(problems) is refused
+
+
+def test_a_grant_on_an_arn_that_was_still_empty_is_refused() -> None:
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": [""]}],
+        }
+    )
+    (problem,) = resource_limit_problems(ROLE_POLICY, "read-secrets", {"role": "r", "policy": policy})
+    assert problem.startswith(f"{ROLE_POLICY} 'read-secrets': policy: statement 0: resources [''] are neither")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_policy_document_follows_the_grammar(stacks: dict[str, Rendered], stack: str) -> None:
+    documents = [(r.name, field) for r in stacks[stack].resources for (t, field) in POLICY_DOCUMENTS if t == r.type]
+    assert len(documents) > 50
+    assert [p for r in stacks[stack].resources for p in resource_limit_problems(r.type, r.name, r.plain)] == []
+
+
+@pytest.mark.parametrize(
+    ("namespace", "metric", "dimensions", "problem"),
+    [
+        ("AWS/RDS", "FreeStorageSpace", {"DBInstanceIdentifier": "db"}, None),
+        ("AWS/RDS", "FreeStorageSpace", {"DbInstanceIdentifier": "db"}, "is published with dimensions"),
+        ("AWS/Elasticache", "Evictions", {"CacheClusterId": "c-001"}, "is not a metric this platform knows"),
+        ("AWS/EMRServerless", "FailedJobs", {"ApplicationId": "a", "JobName": "j"}, "not ['ApplicationId', 'JobName']"),
+    ],
+    ids=["published", "misspelt-dimension", "misspelt-namespace", "extra-dimension"],
+)
+def test_an_alarm_on_a_metric_nothing_publishes_is_refused(
+    namespace: str, metric: str, dimensions: dict[str, str], problem: str | None
+) -> None:
+    inputs = {"name": "a", "namespace": namespace, "metricName": metric, "dimensions": dimensions}
+    problems = resource_limit_problems(METRIC_ALARM, "a", inputs)
+    if problem is None:
+        assert problems == []
+    else:
+        (found,) = problems
+        assert problem in found

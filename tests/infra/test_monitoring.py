@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from infra.components.monitoring import RULE_NAMESPACE, VIEW_POLICY, check_scraper_placement, scraper_principal_arn
-from infra.rendering import Rendered
+from infra.components.monitoring import RULE_NAMESPACE, VIEW_POLICY, check_scraper_placement
+from infra.rendering import STACKS, Rendered
 from infra.scraping import scrape_configuration
 from mlplat.catalog import Catalog
 from mlplat.operations.rules import SERVICE_JOBS, catalog_rules
@@ -36,12 +36,23 @@ def test_the_scraper_may_only_view_the_services_namespace(stacks: dict[str, Rend
     association = (
         stacks["prod"].one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation", f"{PREFIX}-scraper-view").plain
     )
-    entry = stacks["prod"].one("aws:eks/accessEntry:AccessEntry", f"{PREFIX}-scraper-access").plain
-    assert entry["principalArn"] == (
-        f"arn:aws:iam::123456789012:role/AWSServiceRoleForAmazonPrometheusScraper_{PREFIX}-scraper"
+    # The scraper's own role, path included: the access entry CreateScraper made for it.
+    assert association["principalArn"] == (
+        "arn:aws:iam::123456789012:role/aws-service-role/scraper.aps.amazonaws.com/"
+        f"AWSServiceRoleForAmazonPrometheusScraper_{PREFIX}-scraper"
     )
     assert association["policyArn"] == VIEW_POLICY
     assert association["accessScope"] == {"type": "namespace", "namespaces": ["mlplat"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_program_does_not_create_the_access_entry_create_scraper_makes(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    # A second entry for the scraper's role fails with ResourceInUseException.
+    entries = [e.plain["principalArn"] for e in stacks[stack].of_type("aws:eks/accessEntry:AccessEntry")]
+    assert entries
+    assert not any("AWSServiceRoleForAmazonPrometheusScraper" in arn for arn in entries)
 
 
 def test_the_rules_are_the_catalogs_and_alerts_route_to_the_topic_by_severity(
@@ -78,20 +89,6 @@ def test_no_cloudwatch_alarm_watches_a_metric_nothing_publishes(stacks: dict[str
     # Only AWS namespaces: every one of them is published by the service it names.
     namespaces = {a.plain["namespace"] for a in stacks["prod"].of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     assert namespaces == {"AWS/RDS", "AWS/ElastiCache", "ContainerInsights", "AWS/EMRServerless"}
-
-
-@pytest.mark.parametrize(
-    ("reported", "mapped"),
-    [
-        (
-            "arn:aws:iam::123456789012:role/aws-service-role/scraper.aps.amazonaws.com/AWSServiceRoleForAmazonPrometheusScraper_a1b2c3",
-            "arn:aws:iam::123456789012:role/AWSServiceRoleForAmazonPrometheusScraper_a1b2c3",
-        ),
-        ("arn:aws:iam::123456789012:role/plain", "arn:aws:iam::123456789012:role/plain"),
-    ],
-)
-def test_scraper_principal_drops_the_service_role_path(reported: str, mapped: str) -> None:
-    assert scraper_principal_arn(reported) == mapped
 
 
 def test_scrape_configuration_keeps_only_annotated_pods_of_each_service() -> None:

@@ -62,3 +62,20 @@ def test_the_scheduler_may_use_the_keys_the_job_logs_are_encrypted_with(
     statements = _statements(stacks[stack], f"mlplat-{stack}-batch-scheduler-use-log-keys")
     keys = {f"arn:aws:kms:eu-west-1:123456789012:mlplat-{stack}-{k}-key-key" for k in ("data", "logs")}
     assert _allowed(statements, "kms:GenerateDataKey") == keys
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_scheduler_may_tag_the_runs_its_requests_tag(stacks: dict[str, Rendered], stack: str) -> None:
+    # A StartJobRun carrying tags is refused unless the caller may also tag the new run.
+    rendered = stacks[stack]
+    scheduler = f"mlplat-{stack}-batch-scheduler-role-id"
+    granted = [
+        s for p in rendered.of_type(POLICY) if p.plain["role"] == scheduler for s in _statements(rendered, p.name)
+    ]
+    application = rendered.one("aws:emrserverless/application:Application", f"mlplat-{stack}-batch-spark")
+    application_arn = f"arn:aws:emrserverless:eu-west-1:123456789012:{application.name}"
+    tagged = [
+        s for s in rendered.of_type("aws:scheduler/schedule:Schedule") if json.loads(s.plain["target"]["input"])["Tags"]
+    ]
+    assert tagged
+    assert _allowed(granted, "emr-serverless:TagResource") == {f"{application_arn}/jobruns/*"}

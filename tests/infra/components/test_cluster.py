@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.rendering import STACKS, Rendered
+from infra.rendering import STACKS, Rendered, stack_config
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -30,3 +30,21 @@ def test_node_groups_are_named_by_prefix_and_wait_for_their_role(stacks: dict[st
         group = stacks[stack].one("aws:eks/nodeGroup:NodeGroup", f"mlplat-{stack}-cluster-{pool}")
         assert group.plain["nodeGroupNamePrefix"] == f"mlplat-{stack}-{pool}-"
         assert {f"mlplat-{stack}-cluster-node-policy-{i}" for i in range(3)} <= set(group.depends_on)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_observability_add_on_writes_into_groups_made_first_with_the_logs_key_and_a_retention(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    rendered = stacks[stack]
+    addon = rendered.one("aws:eks/addon:Addon", f"mlplat-{stack}-cluster-amazon-cloudwatch-observability")
+    groups = [
+        g for g in rendered.of_type("aws:cloudwatch/logGroup:LogGroup") if "/aws/containerinsights/" in g.plain["name"]
+    ]
+    assert {g.plain["name"] for g in groups} == {
+        f"/aws/containerinsights/mlplat-{stack}/{kind}" for kind in ("performance", "application", "dataplane", "host")
+    }
+    for group in groups:
+        assert group.plain["kmsKeyId"].endswith(f"mlplat-{stack}-logs-key-key")
+        assert group.plain["retentionInDays"] == stack_config(stack).cluster.log_retention_days
+        assert group.name in addon.depends_on

@@ -6,12 +6,13 @@ import re
 
 import pytest
 
-from infra.aws_rules import performance_insights_supported
+from infra.aws_rules import mysql_log_export_problems, performance_insights_supported
 from infra.rendering import STACKS, Rendered, render, stack_config
 from mlplat.catalog import Catalog
 
 INSTANCE = "aws:rds/instance:Instance"
 PARAMETERS = "aws:rds/parameterGroup:ParameterGroup"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 
 def _instance(rendered: Rendered, stack: str) -> dict[str, object]:
@@ -60,3 +61,29 @@ def test_the_final_snapshot_identifier_is_unique_per_instance(stacks: dict[str, 
 def test_the_instance_waits_for_its_monitoring_role_to_have_its_policy(stacks: dict[str, Rendered], stack: str) -> None:
     instance = stacks[stack].one(INSTANCE, f"mlplat-{stack}-registry-mysql")
     assert f"mlplat-{stack}-registry-monitoring-policy" in instance.depends_on
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_exported_log_is_written_to_a_file(stacks: dict[str, Rendered], stack: str) -> None:
+    rendered = stacks[stack]
+    exports = _instance(rendered, stack)["enabledCloudwatchLogsExports"]
+    (group,) = rendered.of_type(PARAMETERS)
+    parameters = {p["name"]: p["value"] for p in group.plain["parameters"]}
+    assert isinstance(exports, list)
+    assert "slowquery" in exports
+    assert mysql_log_export_problems(exports, parameters) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_exported_log_lands_in_a_group_made_first_with_the_logs_key_and_a_retention(
+    stacks: dict[str, Rendered], stack: str
+) -> None:
+    rendered = stacks[stack]
+    instance = rendered.one(INSTANCE, f"mlplat-{stack}-registry-mysql")
+    exports = instance.plain["enabledCloudwatchLogsExports"]
+    groups = {g.plain["name"]: g for g in rendered.of_type(LOG_GROUP) if g.name.startswith(f"mlplat-{stack}-registry-")}
+    assert set(groups) == {f"/aws/rds/instance/mlplat-{stack}-registry/{log}" for log in exports}
+    for group in groups.values():
+        assert group.plain["kmsKeyId"].endswith(f"mlplat-{stack}-logs-key-key")
+        assert group.plain["retentionInDays"] == stack_config(stack).cluster.log_retention_days
+        assert group.name in instance.depends_on

@@ -9,7 +9,8 @@ import string
 import pytest
 
 from infra.aws_rules import auth_token_problems
-from infra.rendering import STACKS, Rendered
+from infra.rendering import STACKS, Rendered, render_platform, stack_config
+from mlplat.catalog import Catalog
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
@@ -49,3 +50,16 @@ def test_the_final_snapshot_has_a_unique_suffix(stacks: dict[str, Rendered], sta
 def test_dev_keeps_no_final_snapshot(stacks: dict[str, Rendered]) -> None:
     cache = stacks["dev"].one("aws:elasticache/replicationGroup:ReplicationGroup", "mlplat-dev-online-valkey")
     assert "finalSnapshotIdentifier" not in cache.plain
+
+
+GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+@pytest.mark.parametrize(("node_type", "tiering"), [("cache.r6gd.xlarge", True), ("cache.r7g.large", None)])
+def test_data_tiering_is_on_exactly_for_the_nodes_that_require_it(
+    example_catalog: Catalog, node_type: str, tiering: bool | None
+) -> None:
+    config = stack_config("staging")
+    config = config.model_copy(update={"cache": config.cache.model_copy(update={"node_type": node_type})})
+    group = render_platform(example_catalog, config).one(GROUP, "mlplat-staging-online-valkey").plain
+    assert (group["nodeType"], group.get("dataTieringEnabled")) == (node_type, tiering)
