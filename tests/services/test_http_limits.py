@@ -16,7 +16,9 @@ from mlplat.errors import MlplatError
 from services import admission, http_limits
 from services.request_body import read_bounded
 from tests.servers import running
-from tests.services.test_early_shed import _answer, _get, _post_head
+from tests.services.raw_http import answer as _answer
+from tests.services.raw_http import get as _get
+from tests.services.raw_http import post_head as _post_head
 
 DEADLINE = 0.4  # REQUEST_READ_SECONDS in these tests
 
