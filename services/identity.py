@@ -37,6 +37,7 @@ from pydantic_settings import SettingsConfigDict
 from mlplat.access import ANONYMOUS, AccessPolicy, Action, CallerIdentity, Principal
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError
+from services.errors import clip
 from services.settings import EnvironmentSettings
 
 log = logging.getLogger("mlplat.identity")
@@ -246,7 +247,7 @@ class KeySet:
             return found
         if not self._keys:
             raise IdentityUnavailableError("no issuer keys fetched yet")
-        raise AuthenticationError("unknown_key", f"token key id {kid!r} is not one of the issuer's keys")
+        raise AuthenticationError("unknown_key", f"token key id {clip(kid, 64)!r} is not one of the issuer's keys")
 
     def _may_refetch(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self._settings.refetch_interval_s
@@ -525,7 +526,7 @@ class CallerAuthentication:
             await self._app(scope, receive, send)
             return
         try:
-            scope[SCOPE_KEY] = await self._authorizer.authenticate(_header(scope, b"authorization"))
+            scope[SCOPE_KEY] = await self._authorizer.authenticate(_authorization(scope))
         except (AuthenticationError, IdentityUnavailableError) as error:
             reason = error.reason if isinstance(error, AuthenticationError) else "keys_unavailable"
             self._failures.count(reason)
@@ -534,11 +535,17 @@ class CallerAuthentication:
         await self._app(scope, receive, send)
 
 
-def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+def _authorization(scope: Mapping[str, Any]) -> str | None:
+    """The one ``Authorization`` header of a request; two are refused.
+
+    RFC 9110 section 5.3 lets a field repeat only when its value is a list, which
+    credentials are not (https://www.rfc-editor.org/rfc/rfc9110#section-5.3): a proxy
+    or a log that reads another one than the service would see another caller.
+    """
+    found = [value for key, value in scope["headers"] if key == b"authorization"]
+    if len(found) > 1:
+        raise AuthenticationError("malformed", f"send one Authorization header; this request has {len(found)}")
+    return bytes(found[0]).decode("latin-1") if found else None
 
 
 async def _refuse(send: Send, error: MlplatError, render: ErrorRenderer) -> None:
