@@ -109,7 +109,7 @@ class IdentitySettings(EnvironmentSettings):
     jwks_url: str | None = Field(default=None, validation_alias=_auth("_JWKS_URL"))
     """MLPLAT_AUTH_JWKS_URL: the issuer's key set. Default: the ``jwks_uri`` of ``<issuer>/.well-known/openid-configuration``. On a cluster, the API server's ``https://kubernetes.default.svc/openid/v1/jwks``: the same keys, inside the VPC."""
     jwks_token_file: Path | None = Field(default=None, validation_alias=_auth("_JWKS_TOKEN_FILE"))
-    """MLPLAT_AUTH_JWKS_TOKEN_FILE: a token file sent as the bearer of each key-set fetch, re-read every time (the kubelet renews it): the pod's own service account token, which the API server's issuer discovery role admits. Default: none."""
+    """MLPLAT_AUTH_JWKS_TOKEN_FILE: a token file sent as the bearer of each key-set fetch, re-read every time (the kubelet renews it): the pod's own service account token, which the API server's issuer discovery role admits. Only with MLPLAT_AUTH_JWKS_URL (never sent to a discovered key set). Default: none."""
     jwks_ca_file: Path | None = Field(default=None, validation_alias=_auth("_JWKS_CA_FILE"))
     """MLPLAT_AUTH_JWKS_CA_FILE: the CA bundle the key set's HTTPS is verified with (the cluster CA, ``kube-root-ca.crt``). Default: the system's."""
     audience: str = Field(default=DEFAULT_AUDIENCE, min_length=1, validation_alias=_auth("_AUDIENCE"))
@@ -166,6 +166,14 @@ class IdentitySettings(EnvironmentSettings):
             raise ValueError(
                 "MLPLAT_AUTH_ISSUER is not set: give the cluster's OIDC issuer URL (the tokens' 'iss'), "
                 "or set MLPLAT_AUTH=off to serve without caller identity (never in a deployed stack)"
+            )
+        if self.jwks_token_file is not None and self.jwks_url is None:
+            # The pod's own API-server token goes only to a key set named here, never to a host
+            # that the issuer's discovery document names.
+            raise ValueError(
+                "MLPLAT_AUTH_JWKS_TOKEN_FILE is set without MLPLAT_AUTH_JWKS_URL: the token is sent only to "
+                "a key set named here (the API server's https://kubernetes.default.svc/openid/v1/jwks), "
+                "never to one found by discovery; set MLPLAT_AUTH_JWKS_URL or leave the token file out"
             )
         return self
 
