@@ -55,6 +55,16 @@ GRANT_FIELDS: Mapping[Action, tuple[str, str]] = MappingProxyType(
     }
 )
 
+#: How a refusal reads when the caller holds the action's grant on nothing at all.
+_ANY_GRANT: Mapping[Action, tuple[str, str]] = MappingProxyType(
+    {
+        Action.DECIDE: ("take decisions with any model", "model"),
+        Action.INFER: ("run inference on any model", "model"),
+        Action.READ: ("read any feature view", "feature view"),
+        Action.PUSH: ("push to any source", "push source"),
+    }
+)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -119,6 +129,21 @@ class AccessPolicy:
         """The ``resources`` (sorted) on which ``caller`` lacks the grant for ``action``."""
         granted = self._grants[action]
         return sorted({r for r in resources if caller.name not in granted.get(r, frozenset())})
+
+    def grants_any(self, caller: CallerIdentity, action: Action) -> bool:
+        """Whether ``caller`` may ``action`` at least one resource: a request of it is worth reading."""
+        return any(caller.name in callers for callers in self._grants[action].values())
+
+    def denial_of_all(self, caller: CallerIdentity, action: Action) -> str:
+        """Why a caller holding no grant for ``action`` on anything is refused before its request is read."""
+        what, noun = _ANY_GRANT[action]
+        where = f"{GRANT_FIELDS[action][1]} of each {noun} it needs"
+        if caller.name == UNKNOWN_CALLER:
+            return (
+                f"service account {caller.principal} is not a Caller in the specs, so it may not {what}; "
+                f"define a Caller for it and add that caller to {where}"
+            )
+        return f"caller {caller.name!r} ({caller.principal}) may not {what}; add it to {where}"
 
     def denial(self, caller: CallerIdentity, action: Action, missing: Iterable[str]) -> str:
         """Why a request is refused, naming each missing grant and where it is written."""

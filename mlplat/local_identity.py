@@ -70,9 +70,10 @@ class SigningKey:
 
 def load_or_make_key(directory: Path) -> SigningKey:
     """The issuer key kept in ``directory`` (made, mode 0600, on first use)."""
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _private_directory(directory)
     path = directory / KEY_FILE
     if path.is_file():
+        path.chmod(0o600)  # a key copied in, or made by an older version, with a looser mode
         private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if isinstance(private, rsa.RSAPrivateKey):
             return SigningKey.of(private)
@@ -84,8 +85,17 @@ def load_or_make_key(directory: Path) -> SigningKey:
     return key
 
 
+def _private_directory(directory: Path) -> None:
+    """``directory``, made if missing, readable by its owner only (an existing one keeps no looser mode)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    directory.chmod(0o700)
+
+
 def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` readable by its owner only: ``os.open``'s mode applies to a new file only,
+    so a file already there (a token of an earlier run, made under another umask) is tightened too."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
 
@@ -180,7 +190,7 @@ class LocalIssuer:
 
     def write_tokens(self, callers: Iterable[Caller], directory: Path) -> Mapping[str, Path]:
         """One token file (mode 0600) per caller: ``<directory>/<caller>.token``."""
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_directory(directory)
         paths = {}
         for caller in callers:
             account = caller.spec.service_account

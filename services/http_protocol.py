@@ -18,7 +18,9 @@ uvicorn unchanged, and the middleware still applies every rule: requests queued 
 an unanswered one on the same connection (HTTP pipelining), ``Expect: 100-continue``,
 connections that close after the answer (HTTP/1.0, ``Connection: close``), upgrades,
 escaped paths, probes and ``/metrics``. An app without ``app.state.early_shed``
-(:func:`services.admission.install`) is served exactly as by uvicorn's own protocol.
+(:func:`services.admission.install`) is served exactly as by
+:class:`services.http_limits.BoundedHttpToolsProtocol`: uvicorn's, with the head-size and
+read-time limits every request of both services has.
 """
 
 from __future__ import annotations
@@ -28,30 +30,13 @@ import time
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from mlplat.operations.metric_names import SHED_IN_FLIGHT
 from services.admission import DISPATCHED_AT, EarlyShed
+from services.http_limits import ANSWERED, BoundedHttpToolsProtocol
 
 _STATUS_LINE = b"HTTP/1.1 503 Service Unavailable\r\n"
-
-
-class _Answered:
-    """The cycle of a request answered by the protocol: complete, so uvicorn discards its body."""
-
-    __slots__ = ()
-    response_complete = True
-    disconnected = False
-    keep_alive = True
-
-    class message_event:  # noqa: N801 - read by uvicorn as a cycle's attribute
-        @staticmethod
-        def set() -> None:
-            pass
-
-
-_ANSWERED: Any = _Answered()
 
 
 def early_shed_of(app: object) -> EarlyShed | None:
@@ -66,8 +51,8 @@ def early_shed_of(app: object) -> EarlyShed | None:
     return None
 
 
-class SheddingHttpToolsProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` that answers 503 itself while the app's loop is overloaded."""
+class SheddingHttpToolsProtocol(BoundedHttpToolsProtocol):
+    """:class:`BoundedHttpToolsProtocol` that answers 503 itself while the app's loop is overloaded."""
 
     def __init__(
         self,
@@ -79,7 +64,7 @@ class SheddingHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.early_shed = early_shed_of(self.app)
 
-    def on_headers_complete(self) -> None:
+    def dispatch(self) -> None:
         shed = self.early_shed
         if (
             shed is None
@@ -90,21 +75,21 @@ class SheddingHttpToolsProtocol(HttpToolsProtocol):
             or self.parser.should_upgrade()
             or self.parser.get_method() == b"HEAD"  # its answer has no body
         ):
-            super().on_headers_complete()
+            super().dispatch()
             return
         path = self.url.partition(b"?")[0]
         if b"%" in path or not path.startswith(b"/") or shed.is_exempt(self.root_path + path.decode("latin-1")):
-            super().on_headers_complete()
+            super().dispatch()
             return
         now = time.perf_counter()
         reason = shed.refusal(now)
         if reason is None:
             self.scope[DISPATCHED_AT] = now  # type: ignore[literal-required]  # an extension key of the scope
-            super().on_headers_complete()
+            super().dispatch()
             return
         answer = (shed.full_head, shed.full_body) if reason == SHED_IN_FLIGHT else (shed.head, shed.body)
         shed.on_shed(reason)
-        self.cycle = _ANSWERED  # the body that follows is discarded as it arrives
+        self.cycle = ANSWERED  # the body that follows is discarded as it arrives
         head = [_STATUS_LINE]
         for name, value in self.server_state.default_headers:
             head += (name, b": ", value, b"\r\n")

@@ -37,6 +37,7 @@ from pydantic_settings import SettingsConfigDict
 from mlplat.access import ANONYMOUS, AccessPolicy, Action, CallerIdentity, Principal
 from mlplat.catalog import Catalog
 from mlplat.errors import MlplatError, UsageError
+from services.errors import clip
 from services.settings import EnvironmentSettings
 
 log = logging.getLogger("mlplat.identity")
@@ -108,7 +109,7 @@ class IdentitySettings(EnvironmentSettings):
     jwks_url: str | None = Field(default=None, validation_alias=_auth("_JWKS_URL"))
     """MLPLAT_AUTH_JWKS_URL: the issuer's key set. Default: the ``jwks_uri`` of ``<issuer>/.well-known/openid-configuration``. On a cluster, the API server's ``https://kubernetes.default.svc/openid/v1/jwks``: the same keys, inside the VPC."""
     jwks_token_file: Path | None = Field(default=None, validation_alias=_auth("_JWKS_TOKEN_FILE"))
-    """MLPLAT_AUTH_JWKS_TOKEN_FILE: a token file sent as the bearer of each key-set fetch, re-read every time (the kubelet renews it): the pod's own service account token, which the API server's issuer discovery role admits. Default: none."""
+    """MLPLAT_AUTH_JWKS_TOKEN_FILE: a token file sent as the bearer of each key-set fetch, re-read every time (the kubelet renews it): the pod's own service account token, which the API server's issuer discovery role admits. Only with MLPLAT_AUTH_JWKS_URL (never sent to a discovered key set). Default: none."""
     jwks_ca_file: Path | None = Field(default=None, validation_alias=_auth("_JWKS_CA_FILE"))
     """MLPLAT_AUTH_JWKS_CA_FILE: the CA bundle the key set's HTTPS is verified with (the cluster CA, ``kube-root-ca.crt``). Default: the system's."""
     audience: str = Field(default=DEFAULT_AUDIENCE, min_length=1, validation_alias=_auth("_AUDIENCE"))
@@ -165,6 +166,14 @@ class IdentitySettings(EnvironmentSettings):
             raise ValueError(
                 "MLPLAT_AUTH_ISSUER is not set: give the cluster's OIDC issuer URL (the tokens' 'iss'), "
                 "or set MLPLAT_AUTH=off to serve without caller identity (never in a deployed stack)"
+            )
+        if self.jwks_token_file is not None and self.jwks_url is None:
+            # The pod's own API-server token goes only to a key set named here, never to a host
+            # that the issuer's discovery document names.
+            raise ValueError(
+                "MLPLAT_AUTH_JWKS_TOKEN_FILE is set without MLPLAT_AUTH_JWKS_URL: the token is sent only to "
+                "a key set named here (the API server's https://kubernetes.default.svc/openid/v1/jwks), "
+                "never to one found by discovery; set MLPLAT_AUTH_JWKS_URL or leave the token file out"
             )
         return self
 
@@ -246,7 +255,7 @@ class KeySet:
             return found
         if not self._keys:
             raise IdentityUnavailableError("no issuer keys fetched yet")
-        raise AuthenticationError("unknown_key", f"token key id {kid!r} is not one of the issuer's keys")
+        raise AuthenticationError("unknown_key", f"token key id {clip(kid, 64)!r} is not one of the issuer's keys")
 
     def _may_refetch(self, now: float) -> bool:
         return self._attempted_at is None or now - self._attempted_at >= self._settings.refetch_interval_s
@@ -431,6 +440,18 @@ class Authorizer:
             raise AuthenticationError("malformed", "the Authorization header must be 'Bearer <token>'")
         return self.policy.identify(await self.verifier.verify(token.strip()))
 
+    def require_some(self, caller: CallerIdentity, action: Action) -> None:
+        """Nothing if ``caller`` holds ``action``'s grant on something, else :class:`ForbiddenError`.
+
+        Checked before a request's body is read when the body names the resources: a
+        caller granted nothing of the kind costs no read, no parse, and no place among
+        the requests in flight, and learns nothing of the catalog from the errors.
+        """
+        if self.verifier is None or self.policy is None:
+            return
+        if not self.policy.grants_any(caller, action):
+            raise ForbiddenError(self.policy.denial_of_all(caller, action))
+
     def require(self, caller: CallerIdentity, action: Action, resources: Iterable[str]) -> None:
         """Nothing if ``caller`` may ``action`` every resource, else :class:`ForbiddenError` naming the missing grants."""
         if self.verifier is None or self.policy is None:
@@ -513,7 +534,7 @@ class CallerAuthentication:
             await self._app(scope, receive, send)
             return
         try:
-            scope[SCOPE_KEY] = await self._authorizer.authenticate(_header(scope, b"authorization"))
+            scope[SCOPE_KEY] = await self._authorizer.authenticate(_authorization(scope))
         except (AuthenticationError, IdentityUnavailableError) as error:
             reason = error.reason if isinstance(error, AuthenticationError) else "keys_unavailable"
             self._failures.count(reason)
@@ -522,11 +543,17 @@ class CallerAuthentication:
         await self._app(scope, receive, send)
 
 
-def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+def _authorization(scope: Mapping[str, Any]) -> str | None:
+    """The one ``Authorization`` header of a request; two are refused.
+
+    RFC 9110 section 5.3 lets a field repeat only when its value is a list, which
+    credentials are not (https://www.rfc-editor.org/rfc/rfc9110#section-5.3): a proxy
+    or a log that reads another one than the service would see another caller.
+    """
+    found = [value for key, value in scope["headers"] if key == b"authorization"]
+    if len(found) > 1:
+        raise AuthenticationError("malformed", f"send one Authorization header; this request has {len(found)}")
+    return bytes(found[0]).decode("latin-1") if found else None
 
 
 async def _refuse(send: Send, error: MlplatError, render: ErrorRenderer) -> None:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
+from services import http_limits
 from services.errors import BodyTooLargeError, RequestError
 
 T = TypeVar("T")
@@ -48,19 +49,36 @@ async def read_bounded(request: Request, limit: int) -> bytes:
     """The body, read at most ``limit`` bytes far so an oversized request costs no memory.
 
     A declared ``content-length`` over the limit is refused (413) before anything is
-    read; otherwise the stream is counted as it arrives.
+    read; otherwise the stream is counted as it arrives. A body that stops short (the
+    client left, or the server's protocol gave up on it:
+    :data:`services.http_limits.REQUEST_READ_SECONDS`) is a client error, 408 or 400,
+    never a 5xx.
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(f"body: {declared} bytes; at most {limit}")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError(f"body: more than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(f"body: more than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise _incomplete(request, size) from None
     return b"".join(chunks)
+
+
+def _incomplete(request: Request, received: int) -> RequestError:
+    if request.scope.get(http_limits.READ_TIMED_OUT):
+        return RequestError(
+            "body",
+            f"{received} bytes arrived within {http_limits.REQUEST_READ_SECONDS:g} s of the request's first byte; "
+            "send the whole request at once",
+            408,
+        )
+    return RequestError("body", f"the connection closed after {received} bytes, before the body was complete", 400)
 
 
 def decode(raw: bytes, decoder: msgspec.json.Decoder[T], status: int = 422) -> T:

@@ -83,10 +83,12 @@ class Server:
     # --- endpoints -----------------------------------------------------------------------
 
     async def get_online_features(self, request: Request) -> tuple[int, object]:
+        caller = caller_of(request.scope)
+        self.authorizer.require_some(caller, Action.READ)
         body = decode(await self._body(request), self._read_request)
         parsed = parse_request(body, self.catalog, self.settings.max_entities, self.plans)
         views = [read.view for read in parsed.plan.views]
-        self.authorizer.require(caller_of(request.scope), Action.READ, views)
+        self.authorizer.require(caller, Action.READ, views)
         reads = read_requests(parsed)
         results = self._inline("read", lambda: self.store.read_bulk(reads))
         tally: dict[tuple[str, str], int] = {}
@@ -95,12 +97,14 @@ class Server:
         return 200, payload
 
     async def push(self, request: Request) -> tuple[int, object]:
+        caller = caller_of(request.scope)
+        self.authorizer.require_some(caller, Action.PUSH)
         body = decode(await self._body(request), self._push_request)
         latest = latest_event_time(self.settings.max_push_skew_seconds)
         pushes = parse_push(body, self.catalog, self.settings.max_push_rows, latest)
         # A push is authorized by the source its views read from (writers of a push source).
         sources = [self.catalog.feature_views[push.view].spec.source for push in pushes]
-        self.authorizer.require(caller_of(request.scope), Action.PUSH, sources)
+        self.authorizer.require(caller, Action.PUSH, sources)
         written = []
         for push in pushes:
             applied = await self._in_thread("write", self.store.write, push.view, push.rows)

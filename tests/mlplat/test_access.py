@@ -87,3 +87,32 @@ def test_a_denial_names_the_missing_grant_and_where_to_write_it(
     policy: AccessPolicy, principal: Principal, action: Action, missing: list[str], message: str
 ) -> None:
     assert policy.denial(policy.identify(principal), action, missing) == message
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "granted"),
+    [
+        (CHECKOUT, Action.PUSH, True),
+        (CHECKOUT, Action.READ, False),
+        (CONSOLE, Action.READ, True),
+        (CONSOLE, Action.PUSH, False),
+        (VALIDATION, Action.INFER, True),
+        (VALIDATION, Action.DECIDE, False),
+        (Principal("x", "y"), Action.READ, False),
+    ],
+)
+def test_whether_a_caller_holds_an_actions_grant_on_anything(
+    policy: AccessPolicy, principal: Principal, action: Action, granted: bool
+) -> None:
+    assert policy.grants_any(policy.identify(principal), action) is granted
+
+
+def test_a_denial_of_every_resource_says_where_grants_are_written(policy: AccessPolicy) -> None:
+    assert policy.denial_of_all(policy.identify(CHECKOUT), Action.READ) == (
+        "caller 'checkout_api' (checkout/checkout-api) may not read any feature view; "
+        "add it to spec.readers of each feature view it needs"
+    )
+    assert policy.denial_of_all(policy.identify(Principal("x", "y")), Action.PUSH) == (
+        "service account x/y is not a Caller in the specs, so it may not push to any source; "
+        "define a Caller for it and add that caller to spec.writers of each push source it needs"
+    )

@@ -37,3 +37,21 @@ def test_each_caller_gets_a_private_token_for_its_service_account(tmp_path: Path
         assert all(set(k) == {"kty", "n", "e", "kid", "alg", "use", "key_ops"} for k in published)  # no private part
     finally:
         issuer.stop()
+
+
+def test_a_token_key_or_directory_left_readable_by_others_is_made_private(tmp_path: Path, specs_dir: Path) -> None:
+    identity, tokens = tmp_path / "identity", tmp_path / "identity" / "tokens"
+    tokens.mkdir(parents=True, mode=0o755)
+    identity.chmod(0o755)
+    load_or_make_key(identity)
+    (identity / KEY_FILE).chmod(0o644)
+    stale = tokens / "checkout_api.token"
+    stale.write_text("a token of an earlier run")
+    stale.chmod(0o644)
+    issuer = LocalIssuer(load_or_make_key(identity)).start()
+    try:
+        issuer.write_tokens(load_catalog(specs_dir).callers.values(), tokens)
+    finally:
+        issuer.stop()
+    modes = {path.name: path.stat().st_mode & 0o777 for path in (identity, tokens, identity / KEY_FILE, stale)}
+    assert modes == {"identity": 0o700, "tokens": 0o700, KEY_FILE: 0o600, "checkout_api.token": 0o600}

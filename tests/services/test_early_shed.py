@@ -20,6 +20,9 @@ from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
 from services import admission
 from services.http_protocol import early_shed_of
 from tests.servers import running
+from tests.services.raw_http import answer as _answer
+from tests.services.raw_http import get as _get
+from tests.services.raw_http import post_head as _post_head
 
 QUEUE = 0.005  # the queue-delay target: 5 ms
 
@@ -97,31 +100,6 @@ def _connected(base: str, count: int) -> list[socket.socket]:
     sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
     time.sleep(0.1)  # accepted by the loop before it falls behind
     return sockets
-
-
-def _get(path: str, extra: str = "") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nhost: test\r\n{extra}\r\n".encode()
-
-
-def _post_head(path: str, length: int) -> bytes:
-    return f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {length}\r\n\r\n".encode()
-
-
-def _answer(sock: socket.socket) -> tuple[int, bytes, bytes]:
-    """Status, lower-cased head and body of one answer on a raw socket."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"the server closed the connection before answering: {data!r}"
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    assert len(body) == length, "more bytes than one answer: a second answer nobody asked for"
-    return int(head[9:12]), head.lower(), body
 
 
 def test_a_request_arriving_while_the_loop_is_overloaded_is_shed_before_the_app_sees_it() -> None:

@@ -219,6 +219,11 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, str]], I
             {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_FETCH_TIMEOUT_SECONDS": "0"},
             "MLPLAT_AUTH_FETCH_TIMEOUT_SECONDS='0': Input should be greater than 0",
         ),
+        (
+            {"MLPLAT_AUTH_ISSUER": "https://i.example", "MLPLAT_AUTH_JWKS_TOKEN_FILE": __file__},
+            "MLPLAT_AUTH_JWKS_TOKEN_FILE is set without MLPLAT_AUTH_JWKS_URL: the token is sent only to a key set "
+            "named here",
+        ),
     ],
 )
 def test_identity_settings_name_the_variable_the_value_and_the_fix(

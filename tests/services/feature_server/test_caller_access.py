@@ -7,6 +7,8 @@ The repository's grants: ``underwriting_console`` reads ``bureau_profile`` and
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from services.identity import IdentitySettings
 from tests.servers import running
 from tests.services.deployed_probes import probe_paths
 from tests.services.feature_server.conftest import settings_for
+from tests.services.raw_http import answer as _answer
 
 READ = {"features": ["bureau_profile:fico_score"], "entities": {"applicant_id": ["a1"]}}
 READ_VELOCITY = {"features": ["application_velocity:applications_1h"], "entities": {"applicant_id": ["a1"]}}
@@ -63,13 +66,49 @@ def test_a_reader_reads_its_views(client: httpx.Client, issuer: LocalIssuer) -> 
 
 
 def test_reading_a_view_without_the_grant_is_403_naming_it(client: httpx.Client, issuer: LocalIssuer) -> None:
-    headers = bearer(issuer, "checkout", "checkout-api")
-    response = client.post("/get-online-features", json=READ, headers=headers)
+    headers = bearer(issuer, "underwriting", "console")
+    response = client.post("/get-online-features", json=READ_VELOCITY, headers=headers)
     assert response.status_code == 403
     assert response.json()["error"] == (
-        "caller 'checkout_api' (checkout/checkout-api) may not read feature view 'bureau_profile'; "
-        "add it to spec.readers of 'bureau_profile'"
+        "caller 'underwriting_console' (underwriting/console) may not read feature view 'application_velocity'; "
+        "add it to spec.readers of 'application_velocity'"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "account", "error"),
+    [
+        (
+            "/get-online-features",
+            ("checkout", "checkout-api"),
+            "caller 'checkout_api' (checkout/checkout-api) may not read any feature view; "
+            "add it to spec.readers of each feature view it needs",
+        ),
+        (
+            "/push",
+            ("underwriting", "console"),
+            "caller 'underwriting_console' (underwriting/console) may not push to any source; "
+            "add it to spec.writers of each push source it needs",
+        ),
+        (
+            "/get-online-features",
+            ("default", "default"),
+            "service account default/default is not a Caller in the specs, so it may not read any feature view; "
+            "define a Caller for it and add that caller to spec.readers of each feature view it needs",
+        ),
+    ],
+)
+def test_a_caller_granted_nothing_of_the_kind_is_refused_before_its_body_is_read(
+    client: httpx.Client, issuer: LocalIssuer, path: str, account: tuple[str, str], error: str
+) -> None:
+    # One byte of a body announced as 1000: a handler that read it would wait for the rest.
+    (authorization,) = bearer(issuer, *account).values()
+    head = f"POST {path} HTTP/1.1\r\nhost: test\r\nauthorization: {authorization}\r\ncontent-length: 1000\r\n\r\n"
+    with socket.create_connection((client.base_url.host, client.base_url.port or 80), timeout=5) as sock:
+        sock.sendall(head.encode() + b"{")
+        status, _, body = _answer(sock)
+    assert status == 403
+    assert json.loads(body)["error"] == error
 
 
 def test_a_feature_service_needs_every_view_it_reads(client: httpx.Client, issuer: LocalIssuer) -> None:
@@ -90,7 +129,7 @@ def test_pushes_are_granted_separately_from_reads(client: httpx.Client, issuer: 
     console = bearer(issuer, "underwriting", "console")
     refused = client.post("/push", json=push_body(push_source_name="application_stream"), headers=console)
     assert refused.status_code == 403
-    assert "spec.writers of 'application_stream'" in refused.json()["error"]
+    assert "may not push to any source" in refused.json()["error"]
 
 
 def test_no_token_or_a_wrong_audience_is_401(client: httpx.Client, issuer: LocalIssuer) -> None:

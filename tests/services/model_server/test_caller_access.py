@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -110,6 +111,31 @@ def test_v2_inference_needs_the_inference_grant(server: tuple[httpx.Client, Path
     assert refused.status_code == 403
     assert "spec.serving.inferenceCallers" in refused.json()["error"]
     assert client.get("/v2/models/fraud", headers=checkout).status_code == 403
+
+
+def test_two_authorization_headers_are_401_whichever_comes_first(
+    server: tuple[httpx.Client, Path], issuer: LocalIssuer
+) -> None:
+    client, log = server
+    (granted,) = bearer(issuer, "checkout", "checkout-api").values()
+    (other,) = bearer(issuer, "model-risk", "validation-runner").values()
+    for pair in ([granted, other], [other, granted]):
+        headers = [("authorization", value) for value in pair]
+        response = client.post("/v1/decisions/fraud", json=DECISION, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["error"] == "send one Authorization header; this request has 2"
+    assert list(read_decision_log(log)) == []
+
+
+def test_an_unknown_key_id_is_named_in_the_401_but_not_echoed_whole(
+    server: tuple[httpx.Client, Path], issuer: LocalIssuer
+) -> None:
+    client, _ = server
+    claims = jwt.decode(issuer.token("checkout", "checkout-api"), options={"verify_signature": False})
+    token = jwt.encode(claims, issuer.key.private, algorithm="RS256", headers={"kid": "k" * 5000})
+    response = client.post("/v1/decisions/fraud", json=DECISION, headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert response.json()["error"] == f"token key id '{'k' * 61}...' is not one of the issuer's keys"
 
 
 def test_a_service_account_no_caller_names_is_403(server: tuple[httpx.Client, Path], issuer: LocalIssuer) -> None:

@@ -13,6 +13,7 @@ import pytest
 from mlplat.catalog import Catalog
 from mlplat.online_store import OnlineStore
 from services.model_server.app import build_app
+from services.model_server.v2 import MAX_INFER_ROWS
 from tests.model_fixtures import example_catalog, training_data
 from tests.servers import running
 from tests.services.model_server.conftest import components
@@ -86,6 +87,14 @@ def test_infer_accepts_nested_data_and_a_single_row_shape(client: httpx.Client) 
     assert "id" not in a
 
 
+def test_infer_scores_a_batch_of_the_most_rows_a_request_may_hold(client: httpx.Client) -> None:
+    rows = [[0.5] * 13] * MAX_INFER_ROWS
+    body = {"inputs": [{"name": "input", "shape": [MAX_INFER_ROWS, 13], "datatype": "FP32", "data": rows}]}
+    response = client.post("/v2/models/fraud/infer", json=body)
+    assert response.status_code == 200
+    assert response.json()["outputs"][0]["shape"] == [MAX_INFER_ROWS]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
@@ -129,6 +138,16 @@ def test_infer_accepts_nested_data_and_a_single_row_shape(client: httpx.Client) 
             {"inputs": [{"name": "input", "shape": [2, 13], "datatype": "FP32", "data": [0] * 13}]},
             400,
             "inputs[0].data: 13 values do not fill shape [2, 13]",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [2, 13], "datatype": "FP32", "data": [[0] * 13, [0] * 12]}]},
+            400,
+            "inputs[0].data: 2 rows do not fill shape [2, 13]",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [4097, 13], "datatype": "FP32", "data": [0] * 13 * 4097}]},
+            413,
+            "inputs[0].shape: [4097, 13] is 4097 rows; at most 4096 per request: split the batch",
         ),
         (
             {"inputs": [{"name": "input", "shape": [1, 13], "datatype": "FP32", "data": ["a"] * 13}]},
