@@ -82,13 +82,8 @@ class Batch(Component):
 
     def _application(self) -> aws.emrserverless.Application:
         args = self._args
-        self._log_group = log_group = aws.cloudwatch.LogGroup(
-            self.child_name("job-logs"),
-            name=f"/mlplat/{args.application_name}/jobs",
-            retention_in_days=90,
-            kms_key_id=args.logs_key.arn,
-            tags=self.tags,
-            opts=self.child_opts(),
+        self._log_group = log_group = self.log_group(
+            "job-logs", f"/mlplat/{args.application_name}/jobs", args.logs_key.arn, 90
         )
         return aws.emrserverless.Application(
             self.child_name("spark"),

@@ -129,13 +129,8 @@ class Cluster(Component):
             opts=self.child_opts(),
         )
         # Created before the cluster so EKS writes into a group with our retention and key.
-        log_group = aws.cloudwatch.LogGroup(
-            self.child_name("control-plane-logs"),
-            name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key.arn,
-            tags=self.tags,
-            opts=self.child_opts(),
+        log_group = self.log_group(
+            "control-plane-logs", f"/aws/eks/{args.cluster_name}/cluster", args.logs_key.arn, args.log_retention_days
         )
         return aws.eks.Cluster(
             self.child_name("eks"),
@@ -298,13 +293,11 @@ class Cluster(Component):
         (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-setup-logs-FluentBit.html)."""
         args = self._args
         return [
-            aws.cloudwatch.LogGroup(
-                self.child_name(f"container-insights-{kind}"),
-                name=f"/aws/containerinsights/{args.cluster_name}/{kind}",
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.logs_key.arn,
-                tags=self.tags,
-                opts=self.child_opts(),
+            self.log_group(
+                f"container-insights-{kind}",
+                f"/aws/containerinsights/{args.cluster_name}/{kind}",
+                args.logs_key.arn,
+                args.log_retention_days,
             )
             for kind in CONTAINER_INSIGHTS_LOGS
         ]

@@ -106,13 +106,8 @@ class Database(Component):
         if args.logs_key is None or args.log_retention_days is None:
             return []
         return [
-            aws.cloudwatch.LogGroup(
-                self.child_name(f"{log}-logs"),
-                name=f"/aws/rds/instance/{args.identifier}/{log}",
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.logs_key.arn,
-                tags=self.tags,
-                opts=self.child_opts(),
+            self.log_group(
+                f"{log}-logs", f"/aws/rds/instance/{args.identifier}/{log}", args.logs_key.arn, args.log_retention_days
             )
             for log in LOG_EXPORTS
         ]

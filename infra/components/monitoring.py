@@ -122,13 +122,8 @@ class Monitoring(Component):
 
     def _workspace(self) -> aws.amp.Workspace:
         args = self._args
-        log_group = aws.cloudwatch.LogGroup(
-            self.child_name("logs"),
-            name=f"/aws/prometheus/{args.workspace_alias}",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.logs_key.arn,
-            tags=self.tags,
-            opts=self.child_opts(),
+        log_group = self.log_group(
+            "logs", f"/aws/prometheus/{args.workspace_alias}", args.logs_key.arn, args.log_retention_days
         )
         # No customer-managed key: workspaces created with one cannot take samples from AWS
         # managed collectors (AMP user guide, "Set up managed collectors for Amazon EKS").

@@ -230,13 +230,11 @@ class Network(Component):
         self.s3_endpoint_url = s3_interface.dns_entries.apply(s3_interface_url)
 
     def _flow_logs(self) -> None:
-        group = aws.cloudwatch.LogGroup(
-            self.child_name("flow-logs"),
-            name=f"/mlplat/{self.name}/vpc-flow-logs",
-            retention_in_days=self._args.flow_log_retention_days,
-            kms_key_id=self._args.logs_key.arn,
-            tags=self.tags,
-            opts=self.child_opts(),
+        group = self.log_group(
+            "flow-logs",
+            f"/mlplat/{self.name}/vpc-flow-logs",
+            self._args.logs_key.arn,
+            self._args.flow_log_retention_days,
         )
         role = aws.iam.Role(
             self.child_name("flow-logs-role"),
