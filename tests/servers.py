@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -64,6 +66,34 @@ def read_only_root(command: list[str]) -> list[str]:
     if shutil.which("unshare") is None or os.geteuid() != 0:
         unavailable("unshare as root (a private mount namespace)")
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _READ_ONLY_ROOT, "sh", *command]
+
+
+@contextmanager
+def served_read_only(
+    command: list[str], env: dict[str, str], port: int, ready_path: str, log_path: Path, ready_seconds: float
+) -> Iterator[str]:
+    """The server ``command`` in a process where only ``/tmp`` is writable (:func:`read_only_root`): its URL once
+    ``ready_path`` answers 200 on ``port``. Leaving, it gets SIGTERM and must drain and exit cleanly, having
+    written nothing outside ``/tmp``; its output is in ``log_path``."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(read_only_root(command), env=env, cwd="/", stdout=log, stderr=log)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + ready_seconds
+            while not (port_open("127.0.0.1", port) and httpx.get(f"{url}{ready_path}").status_code == 200):
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, f"server did not become ready in {ready_seconds:g} s"
+                time.sleep(0.05)
+            yield url
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) in (0, -signal.SIGTERM), log_path.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+    output = log_path.read_text()
+    assert "Read-only file system" not in output
+    assert "Application shutdown complete" in output
 
 
 @contextmanager

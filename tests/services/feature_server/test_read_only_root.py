@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ import pytest
 
 from mlplat.loader import load_catalog
 from tests.conftest import delete_namespace
-from tests.servers import free_port, port_open, read_only_root
+from tests.servers import free_port, served_read_only
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
@@ -49,28 +47,11 @@ def test_the_server_pushes_reads_and_drains_with_only_tmp_writable(
     }
     read = {"features": ["application_velocity:applications_1h"], "entities": {"applicant_id": ["a1"]}}
     try:
-        with log_path.open("wb") as log:
-            command = read_only_root([sys.executable, "-m", "services.cli", "features"])
-            process = subprocess.Popen(command, env=env, cwd="/", stdout=log, stderr=log)
-            try:
-                url = f"http://127.0.0.1:{port}"
-                deadline = time.monotonic() + 30
-                while not (port_open("127.0.0.1", port) and httpx.get(f"{url}/health/ready").status_code == 200):
-                    assert process.poll() is None, log_path.read_text()
-                    assert time.monotonic() < deadline, "server did not become ready in 30 s"
-                    time.sleep(0.05)
-                pushed = httpx.post(f"{url}/push", json=push, timeout=5)
-                assert pushed.status_code == 200, pushed.text
-                answer = httpx.post(f"{url}/get-online-features", json=read, timeout=5)
-                assert answer.json()["results"][1]["values"] == [2], answer.text
-                process.send_signal(signal.SIGTERM)
-                assert process.wait(timeout=30) in (0, -signal.SIGTERM), log_path.read_text()
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(timeout=10)
+        command = [sys.executable, "-m", "services.cli", "features"]
+        with served_read_only(command, env, port, "/health/ready", log_path, ready_seconds=30) as url:
+            pushed = httpx.post(f"{url}/push", json=push, timeout=5)
+            assert pushed.status_code == 200, pushed.text
+            answer = httpx.post(f"{url}/get-online-features", json=read, timeout=5)
+            assert answer.json()["results"][1]["values"] == [2], answer.text
     finally:
         delete_namespace(redis_url, namespace)
-    output = log_path.read_text()
-    assert "Read-only file system" not in output
-    assert "Application shutdown complete" in output

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from mlplat.catalog import Catalog
 from mlplat.online_store import OnlineStore
-from tests.servers import free_port, port_open, read_only_root
+from tests.servers import free_port, read_only_root, served_read_only
 from tests.services.model_server.conftest import APPLICANT, MERCHANT, seed_features
 
 pytestmark = pytest.mark.slow
@@ -86,27 +84,10 @@ def test_the_server_decides_and_drains_with_only_tmp_writable(
         "MLPLAT_PORT": str(port),
     }
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        command = read_only_root([sys.executable, "-m", "services.model_server.server"])
-        process = subprocess.Popen(command, env=env, cwd="/", stdout=log, stderr=log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while not (port_open("127.0.0.1", port) and httpx.get(f"{url}/v2/health/ready").status_code == 200):
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "server did not become ready in 60 s"
-                time.sleep(0.1)
-            answer = httpx.post(f"{url}/v1/decisions/fraud", json=DECISION, timeout=10)
-            assert answer.status_code == 200, answer.text
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) in (0, -signal.SIGTERM), log_path.read_text()
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
-    output = log_path.read_text()
-    assert "Read-only file system" not in output
-    assert "Application shutdown complete" in output
+    command = [sys.executable, "-m", "services.model_server.server"]
+    with served_read_only(command, env, port, "/v2/health/ready", log_path, ready_seconds=60) as url:
+        answer = httpx.post(f"{url}/v1/decisions/fraud", json=DECISION, timeout=10)
+        assert answer.status_code == 200, answer.text
     assert [json.loads(data)["id"] for data in _records(kinesis_url)] == [answer.json()["decision_id"]]
 
 
