@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,13 +94,20 @@ def test_the_server_decides_and_drains_with_only_tmp_writable(
 
 
 def test_the_namespace_refuses_a_write_outside_tmp(tmp_path: Path) -> None:
-    # What the test above leans on: the same namespace turns a write under the repository into EROFS.
-    target = REPO / ".read-only-probe"
-    command = read_only_root([sys.executable, "-c", f"open({str(target)!r}, 'w')"])
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert result.returncode != 0
-    assert "Read-only file system" in result.stderr
-    assert not target.exists()
+    # What the test above leans on: the same namespace turns a write outside /tmp into EROFS. The
+    # probe's directory is made outside /tmp (where a checkout may live, e.g. CI's clone), and is
+    # writable outside the namespace.
+    outside = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="mlplat-read-only-"))
+    try:
+        target = outside / "probe"
+        command = read_only_root([sys.executable, "-c", f"open({str(target)!r}, 'w')"])
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert result.returncode != 0
+        assert "Read-only file system" in result.stderr
+        assert not target.exists()
+        target.write_text("writable outside the namespace")
+    finally:
+        shutil.rmtree(outside)
     probe = tmp_path / "probe"
     subprocess.run(read_only_root([sys.executable, "-c", f"open({str(probe)!r}, 'w')"]), check=True)
     assert probe.exists()
