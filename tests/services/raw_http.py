@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 
 def get(path: str, extra: str = "") -> bytes:
@@ -28,3 +29,11 @@ def answer(sock: socket.socket) -> tuple[int, bytes, bytes]:
         body += sock.recv(65536)
     assert len(body) == length, "more bytes than one answer: a second answer nobody asked for"
     return int(head[9:12]), head.lower(), body
+
+
+def connected(base: str, count: int) -> list[socket.socket]:
+    """``count`` keep-alive connections to the server at ``base``, accepted by its loop before the test goes on."""
+    host, port = base.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+    time.sleep(0.1)  # accepted by the loop before it falls behind
+    return sockets

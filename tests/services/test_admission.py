@@ -18,6 +18,9 @@ from starlette.routing import Route
 from mlplat.operations.metric_names import SHED_IN_FLIGHT, SHED_QUEUE
 from services.admission import LAG_PROBE_SECONDS, AdmissionControl, in_flight_limit
 from tests.servers import running
+from tests.services.raw_http import answer as _answer
+from tests.services.raw_http import connected as _connected
+from tests.services.raw_http import get
 
 LIMIT = 3
 # The queue-delay target of these tests: 30 ms, which a loop on a busy test host does not miss by
@@ -132,28 +135,7 @@ def test_a_burst_of_requests_that_never_wait_is_capped_in_one_pass() -> None:
 
 def _send_raw(sockets: list[socket.socket], path: str) -> None:
     for sock in sockets:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nhost: test\r\n\r\n".encode())
-
-
-def _answer(sock: socket.socket) -> tuple[int, bytes, bytes]:
-    """Status, head and body of one answer on a raw keep-alive socket."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length")
-    )
-    while len(body) < length:
-        body += sock.recv(65536)
-    return int(head[9:12]), head.lower(), body
-
-
-def _connected(base: str, count: int) -> list[socket.socket]:
-    host, port = base.removeprefix("http://").split(":")
-    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
-    time.sleep(0.1)  # accepted by the loop before it falls behind
-    return sockets
+        sock.sendall(get(path))
 
 
 def test_requests_arriving_while_the_loop_runs_late_are_shed_then_admitted_again() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from services import admission
 from services.http_protocol import early_shed_of
 from tests.servers import running
 from tests.services.raw_http import answer as _answer
+from tests.services.raw_http import connected as _connected
 from tests.services.raw_http import get as _get
 from tests.services.raw_http import post_head as _post_head
 
@@ -93,13 +93,6 @@ class LateLoop:
             finally:
                 self.release.set()
                 assert busy.result().status_code == 200  # admitted before the loop fell behind
-
-
-def _connected(base: str, count: int) -> list[socket.socket]:
-    host, port = base.removeprefix("http://").split(":")
-    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
-    time.sleep(0.1)  # accepted by the loop before it falls behind
-    return sockets
 
 
 def test_a_request_arriving_while_the_loop_is_overloaded_is_shed_before_the_app_sees_it() -> None:
